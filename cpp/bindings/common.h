@@ -1,0 +1,81 @@
+// Shared by the binding files: dtype dispatch and argument checks at the Python boundary.
+// Every check raises before a kernel runs, naming the op, the argument and the shapes:
+// std::invalid_argument becomes ValueError, pybind11::type_error becomes TypeError.
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/check.h"
+
+namespace nnc {
+
+namespace py = pybind11;
+
+inline std::vector<int64_t> shape_of(const py::array& a) {
+  return std::vector<int64_t>(a.shape(), a.shape() + a.ndim());
+}
+
+template <class T>
+const char* dtype_name() {
+  return sizeof(T) == 4 ? "float32" : "float64";
+}
+
+// Checks that `a` is a C-contiguous array of T (no silent copy or cast: Python converts on
+// purpose) and, when ndim >= 0, of that rank.
+template <class T>
+void check_array(const char* op, const char* name, const py::array& a, int ndim = -1) {
+  if (!py::isinstance<py::array_t<T>>(a))
+    throw py::type_error(concat("[", op, "] ", name, ": expected ", dtype_name<T>(), ", got ",
+                                std::string(py::str(a.dtype())), " with shape ",
+                                shape_str(shape_of(a))));
+  NNC_CHECK(a.flags() & py::array::c_style, op, name, ": expected a C-contiguous array");
+  if (ndim >= 0)
+    NNC_CHECK(a.ndim() == ndim, op, name, ": expected ", ndim, "-D, got shape ",
+              shape_str(shape_of(a)));
+}
+
+template <class T>
+const T* cdata(const char* op, const char* name, const py::array& a, int ndim = -1) {
+  check_array<T>(op, name, a, ndim);
+  return static_cast<const T*>(a.data());
+}
+
+template <class T>
+T* mdata(const char* op, const char* name, py::array& a, int ndim = -1) {
+  check_array<T>(op, name, a, ndim);
+  NNC_CHECK(a.writeable(), op, name, ": array is read-only");
+  return static_cast<T*>(a.mutable_data());
+}
+
+// Nullable input (an optional bias, say): None -> nullptr.
+template <class T>
+const T* cdata_or_null(const char* op, const char* name, const py::object& a, int ndim = -1) {
+  if (a.is_none()) return nullptr;
+  return cdata<T>(op, name, a.cast<py::array>(), ndim);
+}
+
+template <class T>
+py::array_t<T> empty_like_shape(const std::vector<int64_t>& shape) {
+  return py::array_t<T>(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+}
+
+// Calls f(T{}) with T = float or double after the dtype of `a`; any other dtype is a TypeError.
+template <class F>
+auto dispatch_float(const char* op, const char* name, const py::array& a, F&& f) {
+  if (py::isinstance<py::array_t<float>>(a)) return f(float{});
+  if (py::isinstance<py::array_t<double>>(a)) return f(double{});
+  throw py::type_error(concat("[", op, "] ", name, ": expected float32 or float64, got ",
+                              std::string(py::str(a.dtype())), " with shape ",
+                              shape_str(shape_of(a))));
+}
+
+void bind_linear(py::module_& m);
+void bind_activation(py::module_& m);
+void bind_loss(py::module_& m);
+void bind_optim(py::module_& m);
+
+}  // namespace nnc

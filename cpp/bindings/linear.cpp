@@ -1,0 +1,171 @@
+#include "kernels/linear.h"
+
+#include "bindings/common.h"
+
+namespace nnc {
+
+namespace {
+
+// a: [m,k] or [batch,m,k]; b: [k,n] or [batch,k,n] (same rank and batch).
+MatmulShape matmul_shape(const py::array& a, const py::array& b) {
+  const char* op = "matmul";
+  NNC_CHECK((a.ndim() == 2 || a.ndim() == 3) && a.ndim() == b.ndim(), op,
+            "expected a and b both 2-D or both 3-D, got shapes ", shape_str(shape_of(a)), " and ",
+            shape_str(shape_of(b)));
+  const int off = static_cast<int>(a.ndim()) - 2;
+  MatmulShape s{off ? a.shape(0) : 1, a.shape(off), a.shape(off + 1), b.shape(off + 1)};
+  NNC_CHECK(b.shape(off) == s.k && (!off || b.shape(0) == s.batch), op,
+            "shapes ", shape_str(shape_of(a)), " and ", shape_str(shape_of(b)),
+            " cannot be multiplied");
+  return s;
+}
+
+LinearShape linear_shape(const py::array& x, const py::array& w) {
+  const char* op = "linear";
+  NNC_CHECK(x.ndim() == 2, op, "x: expected 2-D (rows, in_features), got shape ",
+            shape_str(shape_of(x)));
+  NNC_CHECK(w.ndim() == 2, op, "weight: expected 2-D (out_features, in_features), got shape ",
+            shape_str(shape_of(w)));
+  NNC_CHECK(x.shape(1) == w.shape(1), op, "x has ", x.shape(1), " features but weight expects ",
+            w.shape(1), ": shapes ", shape_str(shape_of(x)), " and ", shape_str(shape_of(w)));
+  return {x.shape(0), x.shape(1), w.shape(0)};
+}
+
+template <class T>
+py::array_t<T> matmul_forward_py(const py::array& a, const py::array& b) {
+  const MatmulShape s = matmul_shape(a, b);
+  const T* pa = cdata<T>("matmul", "a", a);
+  const T* pb = cdata<T>("matmul", "b", b);
+  std::vector<int64_t> shape = shape_of(a);
+  shape.back() = s.n;
+  auto y = empty_like_shape<T>(shape);
+  T* py_ = y.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    matmul_forward<T>(pa, pb, py_, s);
+  }
+  return y;
+}
+
+template <class T>
+py::tuple matmul_backward_py(const py::array& dy, const py::array& a, const py::array& b,
+                             bool need_da, bool need_db) {
+  const MatmulShape s = matmul_shape(a, b);
+  std::vector<int64_t> yshape = shape_of(a);
+  yshape.back() = s.n;
+  NNC_CHECK(shape_of(dy) == yshape, "matmul", "dy: expected shape ", shape_str(yshape), ", got ",
+            shape_str(shape_of(dy)));
+  const T* pdy = cdata<T>("matmul", "dy", dy);
+  const T* pa = cdata<T>("matmul", "a", a);
+  const T* pb = cdata<T>("matmul", "b", b);
+  py::object da = py::none(), db = py::none();
+  T *pda = nullptr, *pdb = nullptr;
+  if (need_da) {
+    auto arr = empty_like_shape<T>(shape_of(a));
+    pda = arr.mutable_data();
+    da = arr;
+  }
+  if (need_db) {
+    auto arr = empty_like_shape<T>(shape_of(b));
+    pdb = arr.mutable_data();
+    db = arr;
+  }
+  {
+    py::gil_scoped_release nogil;
+    matmul_backward<T>(pdy, pa, pb, pda, pdb, s);
+  }
+  return py::make_tuple(da, db);
+}
+
+template <class T>
+py::array_t<T> linear_forward_py(const py::array& x, const py::array& w, const py::object& b) {
+  const LinearShape s = linear_shape(x, w);
+  const T* px = cdata<T>("linear", "x", x);
+  const T* pw = cdata<T>("linear", "weight", w);
+  const T* pb = cdata_or_null<T>("linear", "bias", b, 1);
+  if (pb)
+    NNC_CHECK(b.cast<py::array>().shape(0) == s.out_features, "linear", "bias: expected shape (",
+              s.out_features, ",), got ", shape_str(shape_of(b.cast<py::array>())));
+  auto y = empty_like_shape<T>({s.rows, s.out_features});
+  T* py_ = y.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    linear_forward<T>(px, pw, pb, py_, s);
+  }
+  return y;
+}
+
+template <class T>
+py::tuple linear_backward_py(const py::array& dy, const py::array& x, const py::array& w,
+                             bool need_dx, bool need_dw, bool need_db) {
+  const LinearShape s = linear_shape(x, w);
+  NNC_CHECK(dy.ndim() == 2 && dy.shape(0) == s.rows && dy.shape(1) == s.out_features, "linear",
+            "dy: expected shape (", s.rows, ", ", s.out_features, "), got ",
+            shape_str(shape_of(dy)));
+  const T* pdy = cdata<T>("linear", "dy", dy);
+  const T* px = cdata<T>("linear", "x", x);
+  const T* pw = cdata<T>("linear", "weight", w);
+  py::object dx = py::none(), dw = py::none(), db = py::none();
+  T *pdx = nullptr, *pdw = nullptr, *pdb = nullptr;
+  if (need_dx) {
+    auto arr = empty_like_shape<T>({s.rows, s.in_features});
+    pdx = arr.mutable_data();
+    dx = arr;
+  }
+  if (need_dw) {
+    auto arr = empty_like_shape<T>({s.out_features, s.in_features});
+    pdw = arr.mutable_data();
+    dw = arr;
+  }
+  if (need_db) {
+    auto arr = empty_like_shape<T>({s.out_features});
+    pdb = arr.mutable_data();
+    db = arr;
+  }
+  {
+    py::gil_scoped_release nogil;
+    linear_backward<T>(pdy, px, pw, pdx, pdw, pdb, s);
+  }
+  return py::make_tuple(dx, dw, db);
+}
+
+}  // namespace
+
+void bind_linear(py::module_& m) {
+  m.def(
+      "matmul_forward",
+      [](const py::array& a, const py::array& b) -> py::array {
+        return dispatch_float("matmul", "a", a,
+                              [&](auto t) -> py::array { return matmul_forward_py<decltype(t)>(a, b); });
+      },
+      py::arg("a"), py::arg("b"), "y = a @ b for 2-D or batched 3-D operands.");
+  m.def(
+      "matmul_backward",
+      [](const py::array& dy, const py::array& a, const py::array& b, bool need_da, bool need_db) {
+        return dispatch_float("matmul", "a", a, [&](auto t) {
+          return matmul_backward_py<decltype(t)>(dy, a, b, need_da, need_db);
+        });
+      },
+      py::arg("dy"), py::arg("a"), py::arg("b"), py::arg("need_da") = true,
+      py::arg("need_db") = true, "(da, db) = (dy @ b^T, a^T @ dy); None where not needed.");
+  m.def(
+      "linear_forward",
+      [](const py::array& x, const py::array& w, const py::object& b) -> py::array {
+        return dispatch_float("linear", "x", x,
+                              [&](auto t) -> py::array { return linear_forward_py<decltype(t)>(x, w, b); });
+      },
+      py::arg("x"), py::arg("weight"), py::arg("bias") = py::none(), "y = x @ weight^T + bias.");
+  m.def(
+      "linear_backward",
+      [](const py::array& dy, const py::array& x, const py::array& w, bool need_dx, bool need_dw,
+         bool need_db) {
+        return dispatch_float("linear", "x", x, [&](auto t) {
+          return linear_backward_py<decltype(t)>(dy, x, w, need_dx, need_dw, need_db);
+        });
+      },
+      py::arg("dy"), py::arg("x"), py::arg("weight"), py::arg("need_dx") = true,
+      py::arg("need_dw") = true, py::arg("need_db") = true,
+      "(dx, dw, db) = (dy @ weight, dy^T @ x, sum_rows(dy)); None where not needed.");
+}
+
+}  // namespace nnc

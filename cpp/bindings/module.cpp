@@ -1,0 +1,65 @@
+// The only PYBIND11_MODULE: build facts and threads here, every family in its own bind_<f>().
+#include <omp.h>
+
+#include <Eigen/Core>
+
+#include "bindings/common.h"
+#include "common/parallel.h"
+
+#ifndef NNCORE_VERSION
+#define NNCORE_VERSION "dev"
+#endif
+#ifndef NNCORE_BUILD_FLAGS
+#define NNCORE_BUILD_FLAGS ""
+#endif
+#ifndef NNCORE_COMPILER
+#define NNCORE_COMPILER ""
+#endif
+
+namespace {
+
+std::string simd_level() {
+#if defined(__AVX512F__)
+  return "AVX-512";
+#elif defined(__AVX2__) && defined(__FMA__)
+  return "AVX2+FMA";
+#elif defined(__AVX__)
+  return "AVX";
+#elif defined(__SSE4_2__)
+  return "SSE4.2";
+#elif defined(__SSE2__)
+  return "SSE2";
+#elif defined(__ARM_NEON)
+  return "NEON";
+#else
+  return "scalar";
+#endif
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  namespace py = pybind11;
+  m.doc() = "nncore native kernels (C++17, Eigen, OpenMP)";
+  m.def("set_num_threads", &nnc::set_num_threads, py::arg("n"),
+        "Threads for OpenMP loops and Eigen's GEMM.");
+  m.def("get_num_threads", &nnc::get_num_threads);
+  m.def("build_info", [] {
+    py::dict d;
+    d["version"] = NNCORE_VERSION;
+    d["compiler"] = NNCORE_COMPILER;
+    d["flags"] = NNCORE_BUILD_FLAGS;
+    d["simd"] = simd_level();
+    d["eigen"] = std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) +
+                 "." + std::to_string(EIGEN_MINOR_VERSION);
+    d["eigen_simd"] = Eigen::SimdInstructionSetsInUse();
+    d["openmp"] = _OPENMP;
+    d["omp_max_threads"] = omp_get_max_threads();
+    d["omp_num_procs"] = omp_get_num_procs();
+    return d;
+  });
+  nnc::bind_linear(m);
+  nnc::bind_activation(m);
+  nnc::bind_loss(m);
+  nnc::bind_optim(m);
+}

@@ -1,0 +1,39 @@
+// The linear family: GEMM, (batched) matmul, linear layer. Every dense product in nncore goes
+// through gemm() here, so Eigen's product code is compiled once (design.md: build time).
+#pragma once
+#include <cstdint>
+
+namespace nnc {
+
+// C[m,n] (+)= op(A) @ op(B); op(A) is [m,k] (A stored [k,m] when trans_a), op(B) is [k,n].
+// Threading: Eigen's own GEMM threads (serial when called inside an OpenMP region).
+template <class T>
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, const T* b,
+          T* c, bool accumulate);
+
+struct MatmulShape {
+  int64_t batch, m, k, n;  // a: [batch, m, k], b: [batch, k, n], y: [batch, m, n]
+};
+
+// y[i] = a[i] @ b[i]. Threading: OpenMP over the batch when it is large, else Eigen's GEMM.
+template <class T>
+void matmul_forward(const T* a, const T* b, T* y, const MatmulShape& s);
+
+// da[i] = dy[i] @ b[i]^T, db[i] = a[i]^T @ dy[i]; null outputs are skipped.
+template <class T>
+void matmul_backward(const T* dy, const T* a, const T* b, T* da, T* db, const MatmulShape& s);
+
+struct LinearShape {
+  int64_t rows, in_features, out_features;  // x: [rows, in], w: [out, in], b: [out]
+};
+
+// y[rows,out] = x @ w^T + b (bias fused into the GEMM's output). Threading: Eigen's GEMM.
+template <class T>
+void linear_forward(const T* x, const T* w, const T* b, T* y, const LinearShape& s);
+
+// dx = dy @ w, dw = dy^T @ x, db = sum_rows(dy); null outputs are skipped.
+template <class T>
+void linear_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
+                     const LinearShape& s);
+
+}  // namespace nnc

@@ -1,0 +1,161 @@
+"""Reverse-mode autograd: the Function base class, the graph walk and grad-mode switches.
+
+A Function (tinygrad's shape, PyTorch's names) maps NumPy arrays to one NumPy array in
+``forward`` and an output gradient to input gradients in ``backward``. ``Function.apply`` wraps it
+for Tensors and records the node when any input requires grad.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from nncore.tensor import Tensor
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations are currently recorded for backward."""
+    return _grad_enabled
+
+
+class _GradMode:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.prev = True
+
+    def __enter__(self) -> None:
+        global _grad_enabled
+        self.prev = _grad_enabled
+        _grad_enabled = self.enabled
+
+    def __exit__(self, *exc: object) -> None:
+        global _grad_enabled
+        _grad_enabled = self.prev
+
+    def __call__(self, fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with type(self)():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class no_grad(_GradMode):  # noqa: N801 (PyTorch's name)
+    """Context manager and decorator that stops recording operations for backward."""
+
+    def __init__(self) -> None:
+        super().__init__(False)
+
+
+class enable_grad(_GradMode):  # noqa: N801
+    """Context manager and decorator that turns recording back on inside ``no_grad``."""
+
+    def __init__(self) -> None:
+        super().__init__(True)
+
+
+class Function:
+    """A differentiable operation over NumPy arrays.
+
+    Subclasses define ``forward(self, *arrays, **kwargs) -> ndarray`` and
+    ``backward(self, grad) -> ndarray | tuple[ndarray | None, ...]`` (one gradient per Tensor
+    input, None where ``needs_input_grad`` is False). Non-Tensor arguments go as keywords.
+    """
+
+    def save_for_backward(self, *arrays: Any) -> None:
+        self.saved_tensors = arrays
+
+    def forward(self, *arrays: np.ndarray, **kwargs: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, grad: np.ndarray) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *tensors: Tensor, **kwargs: Any) -> Tensor:
+        ctx = cls()
+        needs = tuple(t.requires_grad for t in tensors)
+        ctx.needs_input_grad = needs
+        out = ctx.forward(*[t.data for t in tensors], **kwargs)
+        if _grad_enabled and True in needs:
+            ctx.parents = tensors
+            return _make_tensor(out, ctx)
+        return _make_tensor(out, None)
+
+
+def _make_tensor(data: np.ndarray, ctx: Function | None) -> Tensor:
+    from nncore.tensor import Tensor
+
+    t = Tensor.__new__(Tensor)
+    t.data = data
+    t.grad = None
+    t.requires_grad = ctx is not None
+    t._ctx = ctx
+    return t
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``grad`` down to ``shape``, undoing NumPy broadcasting."""
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad
+
+
+def _topological_order(root: Tensor) -> list[Tensor]:
+    # NOTE: iterative depth-first search, so a graph 10,000 ops deep never meets the recursion
+    # limit (an RNN unrolled over a long sequence).
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        ctx = node._ctx
+        if ctx is not None:
+            for parent in ctx.parents:
+                if parent.requires_grad and id(parent) not in visited:
+                    stack.append((parent, False))
+    return order
+
+
+def backward(root: Tensor, grad: np.ndarray) -> None:
+    """Accumulate d(root)/d(leaf) * grad into ``.grad`` of every leaf that requires grad."""
+    from nncore.tensor import Tensor
+
+    grads: dict[int, np.ndarray] = {id(root): grad}
+    for node in reversed(_topological_order(root)):
+        g = grads.pop(id(node), None)
+        if g is None:
+            continue
+        ctx = node._ctx
+        if ctx is None:
+            if g.dtype != node.data.dtype:
+                g = g.astype(node.data.dtype)
+            # NOTE: out of place, so a gradient array shared by two leaves (x + x) never aliases.
+            node.grad = Tensor._wrap(g) if node.grad is None else Tensor._wrap(node.grad.data + g)
+            continue
+        in_grads = ctx.backward(g)
+        if not isinstance(in_grads, tuple):
+            in_grads = (in_grads,)
+        for parent, pg, need in zip(ctx.parents, in_grads, ctx.needs_input_grad):
+            if need and pg is not None:
+                prev = grads.get(id(parent))
+                grads[id(parent)] = pg if prev is None else prev + pg

@@ -1,0 +1,4 @@
+"""``nncore.nn.functional``: the functional forms, as PyTorch users import them."""
+
+from nncore.functional import *  # noqa: F403
+from nncore.functional import __all__  # noqa: F401

@@ -1,0 +1,1 @@
+"""Function subclasses, one module per op family (design.md); basic.py holds the NumPy ops."""

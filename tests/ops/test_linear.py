@@ -1,0 +1,95 @@
+"""The linear family: matmul and linear against NumPy, finite differences and PyTorch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from harness import OpSpec, check_op, torch
+
+import nncore as nc
+import nncore.nn.functional as F
+
+
+def _normal(*shape):
+    return lambda rng: [rng.standard_normal(s) for s in shape]
+
+
+def _torch_linear(x, w, b=None):
+    return torch.nn.functional.linear(x, w, b)
+
+
+SPECS = [
+    OpSpec("linear", F.linear, _normal((5, 7), (3, 7), (3,)),
+           lambda x, w, b: x @ w.T + b, _torch_linear, id="linear-bias"),
+    OpSpec("linear", F.linear, _normal((1, 1), (1, 1)),
+           lambda x, w: x @ w.T, _torch_linear, id="linear-1x1-nobias"),
+    OpSpec("linear", F.linear, _normal((2, 3, 17), (4, 17), (4,)),
+           lambda x, w, b: x @ w.T + b, _torch_linear, id="linear-3d-input"),
+    OpSpec("linear", F.linear, _normal((17,), (3, 17), (3,)),
+           lambda x, w, b: x @ w.T + b, _torch_linear, id="linear-1d-input"),
+    OpSpec("matmul", F.matmul, _normal((3, 17), (17, 5)), np.matmul, torch.matmul if torch else
+           None, id="matmul-2d"),
+    OpSpec("matmul", F.matmul, _normal((2, 3, 4), (2, 4, 1)), np.matmul,
+           torch.matmul if torch else None, id="matmul-batched"),
+    OpSpec("matmul", F.matmul, _normal((4, 1, 3, 5), (2, 5, 3)), np.matmul,
+           torch.matmul if torch else None, id="matmul-broadcast"),
+    OpSpec("matmul", F.matmul, _normal((5,), (3, 5, 2)), np.matmul,
+           torch.matmul if torch else None, id="matmul-1d-left"),
+    OpSpec("matmul", F.matmul, _normal((2, 3, 5), (5,)), np.matmul,
+           torch.matmul if torch else None, id="matmul-1d-right"),
+]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=str)
+def test_op(spec: OpSpec) -> None:
+    check_op(spec)
+
+
+def test_operator_matmul_matches_function() -> None:
+    a, b = nc.randn(3, 4), nc.randn(4, 2)
+    np.testing.assert_allclose((a @ b).numpy(), a.numpy() @ b.numpy(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "match"),
+    [
+        (((3, 5), (4, 6)), ValueError, r"linear: input of shape \(3, 5\) does not match weight"),
+        (((0, 6), (4, 6)), ValueError, r"linear: empty input"),
+    ],
+)
+def test_linear_bad_shapes(args, error, match) -> None:
+    x, w = (nc.zeros(*s) for s in args)
+    with pytest.raises(error, match=match):
+        F.linear(x, w)
+
+
+def test_linear_bad_bias_and_dtype() -> None:
+    x, w = nc.zeros(2, 3), nc.zeros(4, 3)
+    with pytest.raises(ValueError, match=r"linear: bias of shape \(3,\)"):
+        F.linear(x, w, nc.zeros(3))
+    with pytest.raises(TypeError, match="linear: expected one dtype, but input is float64"):
+        F.linear(x.double(), w)
+    with pytest.raises(TypeError, match="linear: input must be float32 or float64, got int64"):
+        F.linear(nc.tensor([[1, 2, 3]]), w)
+
+
+def test_matmul_bad_shapes() -> None:
+    with pytest.raises(ValueError, match=r"matmul: shapes \(2, 3\) and \(4, 5\) cannot"):
+        F.matmul(nc.zeros(2, 3), nc.zeros(4, 5))
+    with pytest.raises(ValueError, match="matmul: batch dimensions"):
+        F.matmul(nc.zeros(2, 2, 3), nc.zeros(3, 3, 1))
+
+
+def test_native_boundary_errors() -> None:
+    """The binding itself refuses wrong dtypes, ranks and layouts with the op's name."""
+    a = np.zeros((3, 4), np.float32)
+    with pytest.raises(TypeError, match=r"\[matmul\] b: expected float32, got float64"):
+        nc._C.matmul_forward(a, np.zeros((4, 2)))
+    with pytest.raises(ValueError, match=r"\[matmul\] shapes \(3, 4\) and \(3, 2\)"):
+        nc._C.matmul_forward(a, np.zeros((3, 2), np.float32))
+    with pytest.raises(ValueError, match=r"\[matmul\] a: expected a C-contiguous"):
+        nc._C.matmul_forward(np.zeros((4, 3), np.float32).T, np.zeros((4, 2), np.float32))
+    with pytest.raises(TypeError, match=r"\[linear\] x: expected float32 or float64, got int64"):
+        nc._C.linear_forward(np.zeros((2, 3), np.int64), np.zeros((4, 3)))
+    with pytest.raises(ValueError, match=r"\[linear\] x has 3 features but weight expects 5"):
+        nc._C.linear_forward(np.zeros((2, 3)), np.zeros((4, 5)))
