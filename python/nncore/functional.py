@@ -41,7 +41,8 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     _check_float("matmul", "b", b)
     _check_same_dtype("matmul", ("a", a), ("b", b))
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: operands must be at least 1-D, got shapes {a.shape} and {b.shape}")
+        raise ValueError(
+            f"matmul: operands must be at least 1-D, got shapes {a.shape} and {b.shape}")
     k_a = a.shape[-1]
     k_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
     if k_a != k_b:

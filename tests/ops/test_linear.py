@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from harness import OpSpec, check_op, torch
 
 import nncore as nc
 import nncore.nn.functional as F
+from harness import OpSpec, check_op, torch
 
 
 def _normal(*shape):

@@ -1,4 +1,4 @@
-"""Parameter initialisation (PyTorch's ``nn.init``), drawing from ``nncore.manual_seed``'s generator.
+"""Parameter initialisation (PyTorch's ``nn.init``) from ``nncore.manual_seed``'s generator.
 
 Every function fills ``tensor.data`` in place and returns the tensor.
 """

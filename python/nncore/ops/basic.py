@@ -204,7 +204,9 @@ class AmaxFn(Function):
 class TakeAlongFn(Function):
     """Values at given indices along one axis (max/min with a dim: gradient to that index)."""
 
-    def forward(self, a: np.ndarray, *, indices: np.ndarray, axis: int, keepdim: bool) -> np.ndarray:
+    def forward(
+        self, a: np.ndarray, *, indices: np.ndarray, axis: int, keepdim: bool
+    ) -> np.ndarray:
         idx = np.expand_dims(indices, axis)
         self.args = a.shape, idx, axis, keepdim
         y = np.take_along_axis(a, idx, axis=axis)
