@@ -1,0 +1,65 @@
+"""Shared by the bench scripts: timing, the machine's peak estimate, tables and JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import time
+from typing import Any, Callable
+
+
+def median_time(fn: Callable[[], Any], repeats: int = 15, warmup: int = 3,
+                min_time: float = 0.0) -> float:
+    """Median wall time of fn() in seconds over ``repeats`` runs after ``warmup`` runs."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < repeats or time.perf_counter() - start < min_time:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def cpu_mhz() -> float:
+    """Nominal clock from /proc/cpuinfo (0 when unknown)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            mhz = [float(line.split(":")[1]) for line in f if line.startswith("cpu MHz")]
+        return max(mhz) if mhz else 0.0
+    except OSError:
+        return 0.0
+
+
+def fma_peak_gflops(threads: int) -> float:
+    """FP32 peak with AVX2: 2 FMA units x 8 lanes x 2 FLOP = 32 FLOP per cycle per core."""
+    return cpu_mhz() * 1e-3 * 32 * threads
+
+
+def print_table(title: str, header: list[str], rows: list[list[Any]]) -> None:
+    cells = [header] + [[_fmt(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    print(f"\n{title}")
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in cells[1:]:
+        print("| " + " | ".join(c.rjust(w) for c, w in zip(r, widths)) + " |")
+
+
+def _fmt(c: Any) -> str:
+    if isinstance(c, float):
+        return f"{c:,.3g}" if abs(c) < 100 else f"{c:,.0f}"
+    return str(c)
+
+
+def write_json(path: str, payload: dict) -> None:
+    """Write atomically: a temp file in the same folder, then rename."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(payload, f, indent=2)
+    os.replace(tmp, path)

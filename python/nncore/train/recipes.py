@@ -1,0 +1,30 @@
+"""Named training recipes for ``nncore train <recipe>``: a model and its default settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from nncore import nn
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A model builder with the hyperparameters that train it well."""
+
+    build: Callable[[], nn.Module]
+    description: str
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    epochs: int = 3
+    batch_size: int = 64
+
+
+def mnist_mlp() -> nn.Module:
+    """The classic 784-128-10 ReLU network."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+RECIPES: dict[str, Recipe] = {
+    "mnist-mlp": Recipe(mnist_mlp, "MNIST, 784-128-10 MLP with ReLU, SGD with momentum"),
+}
