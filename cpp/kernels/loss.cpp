@@ -291,7 +291,8 @@ void bce_with_logits_backward(const T* dloss, const T* input, const T* target, c
     const T x = input[k], t = target[k];
     const T pw = pos_weight ? pos_weight[k % s.cols] : T(1);
     const double sc = scale(k) * w_at(weight, k);
-    if (dinput) dinput[k] = static_cast<T>(sc * double((1 - t) - (1 + (pw - 1) * t) * sigmoid_neg(x)));
+    if (dinput)
+      dinput[k] = static_cast<T>(sc * double((1 - t) - (1 + (pw - 1) * t) * sigmoid_neg(x)));
     if (dtarget) dtarget[k] = static_cast<T>(sc * double(-x + (pw - 1) * softplus_neg(x)));
   });
 }
