@@ -1,7 +1,499 @@
+#include "kernels/loss.h"
+
 #include "bindings/common.h"
 
 namespace nnc {
 
-void bind_loss(py::module_& m) { (void)m; }
+namespace {
+
+Reduction parse_reduction(const char* op, const std::string& r) {
+  if (r == "mean") return Reduction::kMean;
+  if (r == "sum") return Reduction::kSum;
+  NNC_CHECK(r == "none", op, "reduction: expected 'none', 'mean' or 'sum', got '", r, "'");
+  return Reduction::kNone;
+}
+
+const int64_t* index_data(const char* op, const char* name, const py::array& a) {
+  if (!py::isinstance<py::array_t<int64_t>>(a))
+    throw py::type_error(concat("[", op, "] ", name, ": expected int64 class indices, got ",
+                                std::string(py::str(a.dtype())), " with shape ",
+                                shape_str(shape_of(a))));
+  NNC_CHECK(a.flags() & py::array::c_style, op, name, ": expected a C-contiguous array");
+  return static_cast<const int64_t*>(a.data());
+}
+
+// scores: [rows, classes] with classes >= 1; target: [rows] (class indices) or the same shape.
+ClassLossShape class_shape(const char* op, const py::array& scores, const py::array& target,
+                           bool soft) {
+  NNC_CHECK(scores.ndim() == 2 && scores.shape(1) >= 1, op,
+            "input: expected 2-D (N, C) with C >= 1, got shape ", shape_str(shape_of(scores)));
+  const ClassLossShape s{scores.shape(0), scores.shape(1)};
+  if (soft)
+    NNC_CHECK(shape_of(target) == shape_of(scores), op, "target: expected shape ",
+              shape_str(shape_of(scores)), " (probabilities), got ", shape_str(shape_of(target)));
+  else
+    NNC_CHECK(target.ndim() == 1 && target.shape(0) == s.rows, op, "target: expected shape (",
+              s.rows, ",) for input of shape ", shape_str(shape_of(scores)), ", got ",
+              shape_str(shape_of(target)));
+  return s;
+}
+
+template <class T>
+const T* class_weight(const char* op, const py::object& weight, int64_t classes) {
+  const T* pw = cdata_or_null<T>(op, "weight", weight, 1);
+  if (pw)
+    NNC_CHECK(weight.cast<py::array>().shape(0) == classes, op, "weight: expected shape (",
+              classes, ",), got ", shape_str(shape_of(weight.cast<py::array>())));
+  return pw;
+}
+
+void check_smoothing(const char* op, double label_smoothing) {
+  NNC_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, op,
+            "label_smoothing: expected a value in [0, 1], got ", label_smoothing);
+}
+
+std::vector<int64_t> loss_shape(Reduction r, std::vector<int64_t> per_item) {
+  return r == Reduction::kNone ? per_item : std::vector<int64_t>{};
+}
+
+void check_dloss(const char* op, const py::array& dloss, const std::vector<int64_t>& expected) {
+  NNC_CHECK(shape_of(dloss) == expected, op, "dloss: expected shape ", shape_str(expected),
+            ", got ", shape_str(shape_of(dloss)));
+}
+
+template <class T>
+py::tuple cross_entropy_forward_py(const py::array& logits, const py::array& target,
+                                   const py::object& weight, int64_t ignore_index,
+                                   double label_smoothing, const std::string& reduction) {
+  const char* op = "cross_entropy";
+  const ClassLossShape s = class_shape(op, logits, target, false);
+  const ClassTargetOptions o{ignore_index, label_smoothing, parse_reduction(op, reduction)};
+  check_smoothing(op, label_smoothing);
+  const T* pz = cdata<T>(op, "input", logits);
+  const int64_t* pt = index_data(op, "target", target);
+  const T* pw = class_weight<T>(op, weight, s.classes);
+  auto loss = empty_like_shape<T>(loss_shape(o.reduction, {s.rows}));
+  auto lse = empty_like_shape<T>({s.rows});
+  T *pl = loss.mutable_data(), *plse = lse.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    cross_entropy_forward<T>(pz, pt, pw, pl, plse, s, o);
+  }
+  return py::make_tuple(loss, lse);
+}
+
+template <class T>
+py::array_t<T> cross_entropy_backward_py(const py::array& dloss, const py::array& logits,
+                                         const py::array& target, const py::array& lse,
+                                         const py::object& weight, int64_t ignore_index,
+                                         double label_smoothing, const std::string& reduction) {
+  const char* op = "cross_entropy";
+  const ClassLossShape s = class_shape(op, logits, target, false);
+  const ClassTargetOptions o{ignore_index, label_smoothing, parse_reduction(op, reduction)};
+  check_smoothing(op, label_smoothing);
+  check_dloss(op, dloss, loss_shape(o.reduction, {s.rows}));
+  NNC_CHECK(lse.ndim() == 1 && lse.shape(0) == s.rows, op, "lse: expected shape (", s.rows,
+            ",), got ", shape_str(shape_of(lse)));
+  const T* pdl = cdata<T>(op, "dloss", dloss);
+  const T* pz = cdata<T>(op, "input", logits);
+  const int64_t* pt = index_data(op, "target", target);
+  const T* plse = cdata<T>(op, "lse", lse);
+  const T* pw = class_weight<T>(op, weight, s.classes);
+  auto dz = empty_like_shape<T>({s.rows, s.classes});
+  T* pdz = dz.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    cross_entropy_backward<T>(pdl, pz, pt, pw, plse, pdz, s, o);
+  }
+  return dz;
+}
+
+template <class T>
+py::tuple soft_cross_entropy_forward_py(const py::array& logits, const py::array& target,
+                                        const py::object& weight, double label_smoothing,
+                                        const std::string& reduction) {
+  const char* op = "soft_cross_entropy";
+  const ClassLossShape s = class_shape(op, logits, target, true);
+  const Reduction r = parse_reduction(op, reduction);
+  check_smoothing(op, label_smoothing);
+  const T* pz = cdata<T>(op, "input", logits);
+  const T* pt = cdata<T>(op, "target", target);
+  const T* pw = class_weight<T>(op, weight, s.classes);
+  auto loss = empty_like_shape<T>(loss_shape(r, {s.rows}));
+  auto lse = empty_like_shape<T>({s.rows});
+  T *pl = loss.mutable_data(), *plse = lse.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    soft_cross_entropy_forward<T>(pz, pt, pw, pl, plse, s, label_smoothing, r);
+  }
+  return py::make_tuple(loss, lse);
+}
+
+template <class T>
+py::tuple soft_cross_entropy_backward_py(const py::array& dloss, const py::array& logits,
+                                         const py::array& target, const py::array& lse,
+                                         const py::object& weight, double label_smoothing,
+                                         const std::string& reduction, bool need_dinput,
+                                         bool need_dtarget) {
+  const char* op = "soft_cross_entropy";
+  const ClassLossShape s = class_shape(op, logits, target, true);
+  const Reduction r = parse_reduction(op, reduction);
+  check_smoothing(op, label_smoothing);
+  check_dloss(op, dloss, loss_shape(r, {s.rows}));
+  NNC_CHECK(lse.ndim() == 1 && lse.shape(0) == s.rows, op, "lse: expected shape (", s.rows,
+            ",), got ", shape_str(shape_of(lse)));
+  const T* pdl = cdata<T>(op, "dloss", dloss);
+  const T* pz = cdata<T>(op, "input", logits);
+  const T* pt = cdata<T>(op, "target", target);
+  const T* plse = cdata<T>(op, "lse", lse);
+  const T* pw = class_weight<T>(op, weight, s.classes);
+  py::object dz = py::none(), dt = py::none();
+  T *pdz = nullptr, *pdt = nullptr;
+  if (need_dinput) {
+    auto arr = empty_like_shape<T>({s.rows, s.classes});
+    pdz = arr.mutable_data();
+    dz = arr;
+  }
+  if (need_dtarget) {
+    auto arr = empty_like_shape<T>({s.rows, s.classes});
+    pdt = arr.mutable_data();
+    dt = arr;
+  }
+  {
+    py::gil_scoped_release nogil;
+    soft_cross_entropy_backward<T>(pdl, pz, pt, pw, plse, pdz, pdt, s, label_smoothing, r);
+  }
+  return py::make_tuple(dz, dt);
+}
+
+template <class T>
+py::array_t<T> nll_loss_forward_py(const py::array& input, const py::array& target,
+                                   const py::object& weight, int64_t ignore_index,
+                                   const std::string& reduction) {
+  const char* op = "nll_loss";
+  const ClassLossShape s = class_shape(op, input, target, false);
+  const Reduction r = parse_reduction(op, reduction);
+  const T* px = cdata<T>(op, "input", input);
+  const int64_t* pt = index_data(op, "target", target);
+  const T* pw = class_weight<T>(op, weight, s.classes);
+  auto loss = empty_like_shape<T>(loss_shape(r, {s.rows}));
+  T* pl = loss.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    nll_loss_forward<T>(px, pt, pw, pl, s, ignore_index, r);
+  }
+  return loss;
+}
+
+template <class T>
+py::array_t<T> nll_loss_backward_py(const py::array& dloss, const py::array& input,
+                                    const py::array& target, const py::object& weight,
+                                    int64_t ignore_index, const std::string& reduction) {
+  const char* op = "nll_loss";
+  const ClassLossShape s = class_shape(op, input, target, false);
+  const Reduction r = parse_reduction(op, reduction);
+  check_dloss(op, dloss, loss_shape(r, {s.rows}));
+  const T* pdl = cdata<T>(op, "dloss", dloss);
+  check_array<T>(op, "input", input);
+  const int64_t* pt = index_data(op, "target", target);
+  const T* pw = class_weight<T>(op, weight, s.classes);
+  auto dx = empty_like_shape<T>({s.rows, s.classes});
+  T* pdx = dx.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    nll_loss_backward<T>(pdl, pt, pw, pdx, s, ignore_index, r);
+  }
+  return dx;
+}
+
+void check_same_shape(const char* op, const py::array& input, const py::array& target) {
+  NNC_CHECK(shape_of(input) == shape_of(target), op, "input and target must have one shape, got ",
+            shape_str(shape_of(input)), " and ", shape_str(shape_of(target)));
+}
+
+// mse_loss and l1_loss share their boundary: same-shape input and target, any rank.
+template <class T>
+py::array_t<T> pointwise_forward_py(const char* op,
+                                    void (*kernel)(const T*, const T*, T*, int64_t, Reduction),
+                                    const py::array& input, const py::array& target,
+                                    const std::string& reduction) {
+  check_same_shape(op, input, target);
+  const Reduction r = parse_reduction(op, reduction);
+  const T* px = cdata<T>(op, "input", input);
+  const T* pt = cdata<T>(op, "target", target);
+  auto loss = empty_like_shape<T>(loss_shape(r, shape_of(input)));
+  T* pl = loss.mutable_data();
+  const int64_t n = input.size();
+  {
+    py::gil_scoped_release nogil;
+    kernel(px, pt, pl, n, r);
+  }
+  return loss;
+}
+
+template <class T>
+py::tuple pointwise_backward_py(const char* op,
+                                void (*kernel)(const T*, const T*, const T*, T*, T*, int64_t,
+                                               Reduction),
+                                const py::array& dloss, const py::array& input,
+                                const py::array& target, const std::string& reduction,
+                                bool need_dinput, bool need_dtarget) {
+  check_same_shape(op, input, target);
+  const Reduction r = parse_reduction(op, reduction);
+  check_dloss(op, dloss, loss_shape(r, shape_of(input)));
+  const T* pdl = cdata<T>(op, "dloss", dloss);
+  const T* px = cdata<T>(op, "input", input);
+  const T* pt = cdata<T>(op, "target", target);
+  py::object dx = py::none(), dt = py::none();
+  T *pdx = nullptr, *pdt = nullptr;
+  if (need_dinput) {
+    auto arr = empty_like_shape<T>(shape_of(input));
+    pdx = arr.mutable_data();
+    dx = arr;
+  }
+  if (need_dtarget) {
+    auto arr = empty_like_shape<T>(shape_of(input));
+    pdt = arr.mutable_data();
+    dt = arr;
+  }
+  const int64_t n = input.size();
+  {
+    py::gil_scoped_release nogil;
+    kernel(pdl, px, pt, pdx, pdt, n, r);
+  }
+  return py::make_tuple(dx, dt);
+}
+
+// input, target, weight: one shape (weight already broadcast); pos_weight: [last dim].
+template <class T>
+BceShape bce_shape(const py::array& input, const py::array& target, const py::object& weight,
+                   const py::object& pos_weight, const T** pw, const T** ppw) {
+  const char* op = "bce_with_logits";
+  check_same_shape(op, input, target);
+  const int64_t cols = input.ndim() ? input.shape(input.ndim() - 1) : 1;
+  const BceShape s{cols ? int64_t(input.size()) / cols : 0, cols};
+  *pw = cdata_or_null<T>(op, "weight", weight);
+  if (*pw)
+    NNC_CHECK(shape_of(weight.cast<py::array>()) == shape_of(input), op,
+              "weight: expected shape ", shape_str(shape_of(input)), ", got ",
+              shape_str(shape_of(weight.cast<py::array>())));
+  *ppw = cdata_or_null<T>(op, "pos_weight", pos_weight, 1);
+  if (*ppw)
+    NNC_CHECK(pos_weight.cast<py::array>().shape(0) == cols, op, "pos_weight: expected shape (",
+              cols, ",) for input of shape ", shape_str(shape_of(input)), ", got ",
+              shape_str(shape_of(pos_weight.cast<py::array>())));
+  return s;
+}
+
+template <class T>
+py::array_t<T> bce_with_logits_forward_py(const py::array& input, const py::array& target,
+                                          const py::object& weight, const py::object& pos_weight,
+                                          const std::string& reduction) {
+  const char* op = "bce_with_logits";
+  const Reduction r = parse_reduction(op, reduction);
+  const T *pw = nullptr, *ppw = nullptr;
+  const BceShape s = bce_shape<T>(input, target, weight, pos_weight, &pw, &ppw);
+  const T* px = cdata<T>(op, "input", input);
+  const T* pt = cdata<T>(op, "target", target);
+  auto loss = empty_like_shape<T>(loss_shape(r, shape_of(input)));
+  T* pl = loss.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    bce_with_logits_forward<T>(px, pt, pw, ppw, pl, s, r);
+  }
+  return loss;
+}
+
+template <class T>
+py::tuple bce_with_logits_backward_py(const py::array& dloss, const py::array& input,
+                                      const py::array& target, const py::object& weight,
+                                      const py::object& pos_weight, const std::string& reduction,
+                                      bool need_dinput, bool need_dtarget) {
+  const char* op = "bce_with_logits";
+  const Reduction r = parse_reduction(op, reduction);
+  const T *pw = nullptr, *ppw = nullptr;
+  const BceShape s = bce_shape<T>(input, target, weight, pos_weight, &pw, &ppw);
+  check_dloss(op, dloss, loss_shape(r, shape_of(input)));
+  const T* pdl = cdata<T>(op, "dloss", dloss);
+  const T* px = cdata<T>(op, "input", input);
+  const T* pt = cdata<T>(op, "target", target);
+  py::object dx = py::none(), dt = py::none();
+  T *pdx = nullptr, *pdt = nullptr;
+  if (need_dinput) {
+    auto arr = empty_like_shape<T>(shape_of(input));
+    pdx = arr.mutable_data();
+    dx = arr;
+  }
+  if (need_dtarget) {
+    auto arr = empty_like_shape<T>(shape_of(input));
+    pdt = arr.mutable_data();
+    dt = arr;
+  }
+  {
+    py::gil_scoped_release nogil;
+    bce_with_logits_backward<T>(pdl, px, pt, pw, ppw, pdx, pdt, s, r);
+  }
+  return py::make_tuple(dx, dt);
+}
+
+}  // namespace
+
+void bind_loss(py::module_& m) {
+  m.def(
+      "cross_entropy_forward",
+      [](const py::array& input, const py::array& target, const py::object& weight,
+         int64_t ignore_index, double label_smoothing, const std::string& reduction) {
+        return dispatch_float("cross_entropy", "input", input, [&](auto t) {
+          return cross_entropy_forward_py<decltype(t)>(input, target, weight, ignore_index,
+                                                       label_smoothing, reduction);
+        });
+      },
+      py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
+      py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,
+      py::arg("reduction") = "mean",
+      "(loss, lse): softmax cross-entropy of logits (N, C) against int64 class indices (N,).");
+  m.def(
+      "cross_entropy_backward",
+      [](const py::array& dloss, const py::array& input, const py::array& target,
+         const py::array& lse, const py::object& weight, int64_t ignore_index,
+         double label_smoothing, const std::string& reduction) -> py::array {
+        return dispatch_float("cross_entropy", "input", input, [&](auto t) -> py::array {
+          return cross_entropy_backward_py<decltype(t)>(dloss, input, target, lse, weight,
+                                                        ignore_index, label_smoothing, reduction);
+        });
+      },
+      py::arg("dloss"), py::arg("input"), py::arg("target"), py::arg("lse"),
+      py::arg("weight") = py::none(), py::arg("ignore_index") = -100,
+      py::arg("label_smoothing") = 0.0, py::arg("reduction") = "mean",
+      "dinput = (softmax - smoothed one-hot) * scale, from the forward's lse.");
+  m.def(
+      "soft_cross_entropy_forward",
+      [](const py::array& input, const py::array& target, const py::object& weight,
+         double label_smoothing, const std::string& reduction) {
+        return dispatch_float("soft_cross_entropy", "input", input, [&](auto t) {
+          return soft_cross_entropy_forward_py<decltype(t)>(input, target, weight,
+                                                            label_smoothing, reduction);
+        });
+      },
+      py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
+      py::arg("label_smoothing") = 0.0, py::arg("reduction") = "mean",
+      "(loss, lse): softmax cross-entropy of logits (N, C) against probabilities (N, C).");
+  m.def(
+      "soft_cross_entropy_backward",
+      [](const py::array& dloss, const py::array& input, const py::array& target,
+         const py::array& lse, const py::object& weight, double label_smoothing,
+         const std::string& reduction, bool need_dinput, bool need_dtarget) {
+        return dispatch_float("soft_cross_entropy", "input", input, [&](auto t) {
+          return soft_cross_entropy_backward_py<decltype(t)>(
+              dloss, input, target, lse, weight, label_smoothing, reduction, need_dinput,
+              need_dtarget);
+        });
+      },
+      py::arg("dloss"), py::arg("input"), py::arg("target"), py::arg("lse"),
+      py::arg("weight") = py::none(), py::arg("label_smoothing") = 0.0,
+      py::arg("reduction") = "mean", py::arg("need_dinput") = true,
+      py::arg("need_dtarget") = true, "(dinput, dtarget); None where not needed.");
+  m.def(
+      "nll_loss_forward",
+      [](const py::array& input, const py::array& target, const py::object& weight,
+         int64_t ignore_index, const std::string& reduction) -> py::array {
+        return dispatch_float("nll_loss", "input", input, [&](auto t) -> py::array {
+          return nll_loss_forward_py<decltype(t)>(input, target, weight, ignore_index, reduction);
+        });
+      },
+      py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
+      py::arg("ignore_index") = -100, py::arg("reduction") = "mean",
+      "Negative log-likelihood of log-probabilities (N, C) at int64 class indices (N,).");
+  m.def(
+      "nll_loss_backward",
+      [](const py::array& dloss, const py::array& input, const py::array& target,
+         const py::object& weight, int64_t ignore_index,
+         const std::string& reduction) -> py::array {
+        return dispatch_float("nll_loss", "input", input, [&](auto t) -> py::array {
+          return nll_loss_backward_py<decltype(t)>(dloss, input, target, weight, ignore_index,
+                                                   reduction);
+        });
+      },
+      py::arg("dloss"), py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
+      py::arg("ignore_index") = -100, py::arg("reduction") = "mean",
+      "dinput: -weight[target] * scale at each row's target, 0 elsewhere.");
+  m.def(
+      "mse_loss_forward",
+      [](const py::array& input, const py::array& target,
+         const std::string& reduction) -> py::array {
+        return dispatch_float("mse_loss", "input", input, [&](auto t) -> py::array {
+          using T = decltype(t);
+          return pointwise_forward_py<T>("mse_loss", &mse_loss_forward<T>, input, target,
+                                         reduction);
+        });
+      },
+      py::arg("input"), py::arg("target"), py::arg("reduction") = "mean",
+      "(input - target)^2, reduced.");
+  m.def(
+      "mse_loss_backward",
+      [](const py::array& dloss, const py::array& input, const py::array& target,
+         const std::string& reduction, bool need_dinput, bool need_dtarget) {
+        return dispatch_float("mse_loss", "input", input, [&](auto t) {
+          using T = decltype(t);
+          return pointwise_backward_py<T>("mse_loss", &mse_loss_backward<T>, dloss, input, target,
+                                          reduction, need_dinput, need_dtarget);
+        });
+      },
+      py::arg("dloss"), py::arg("input"), py::arg("target"), py::arg("reduction") = "mean",
+      py::arg("need_dinput") = true, py::arg("need_dtarget") = true,
+      "(dinput, dtarget); None where not needed.");
+  m.def(
+      "l1_loss_forward",
+      [](const py::array& input, const py::array& target,
+         const std::string& reduction) -> py::array {
+        return dispatch_float("l1_loss", "input", input, [&](auto t) -> py::array {
+          using T = decltype(t);
+          return pointwise_forward_py<T>("l1_loss", &l1_loss_forward<T>, input, target,
+                                         reduction);
+        });
+      },
+      py::arg("input"), py::arg("target"), py::arg("reduction") = "mean",
+      "|input - target|, reduced.");
+  m.def(
+      "l1_loss_backward",
+      [](const py::array& dloss, const py::array& input, const py::array& target,
+         const std::string& reduction, bool need_dinput, bool need_dtarget) {
+        return dispatch_float("l1_loss", "input", input, [&](auto t) {
+          using T = decltype(t);
+          return pointwise_backward_py<T>("l1_loss", &l1_loss_backward<T>, dloss, input, target,
+                                          reduction, need_dinput, need_dtarget);
+        });
+      },
+      py::arg("dloss"), py::arg("input"), py::arg("target"), py::arg("reduction") = "mean",
+      py::arg("need_dinput") = true, py::arg("need_dtarget") = true,
+      "(dinput, dtarget); None where not needed.");
+  m.def(
+      "bce_with_logits_forward",
+      [](const py::array& input, const py::array& target, const py::object& weight,
+         const py::object& pos_weight, const std::string& reduction) -> py::array {
+        return dispatch_float("bce_with_logits", "input", input, [&](auto t) -> py::array {
+          return bce_with_logits_forward_py<decltype(t)>(input, target, weight, pos_weight,
+                                                         reduction);
+        });
+      },
+      py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
+      py::arg("pos_weight") = py::none(), py::arg("reduction") = "mean",
+      "Binary cross-entropy of logits; weight has the input's shape, pos_weight its last dim.");
+  m.def(
+      "bce_with_logits_backward",
+      [](const py::array& dloss, const py::array& input, const py::array& target,
+         const py::object& weight, const py::object& pos_weight, const std::string& reduction,
+         bool need_dinput, bool need_dtarget) {
+        return dispatch_float("bce_with_logits", "input", input, [&](auto t) {
+          return bce_with_logits_backward_py<decltype(t)>(dloss, input, target, weight,
+                                                          pos_weight, reduction, need_dinput,
+                                                          need_dtarget);
+        });
+      },
+      py::arg("dloss"), py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
+      py::arg("pos_weight") = py::none(), py::arg("reduction") = "mean",
+      py::arg("need_dinput") = true, py::arg("need_dtarget") = true,
+      "(dinput, dtarget); None where not needed.");
+}
 
 }  // namespace nnc

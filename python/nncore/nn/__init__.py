@@ -3,10 +3,12 @@
 from nncore.nn import functional, init, utils
 from nncore.nn.container import Flatten, Identity, ModuleList, Sequential
 from nncore.nn.linear import Linear
+from nncore.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from nncore.nn.module import Module
 from nncore.nn.parameter import Parameter
 
 __all__ = [
     "Flatten", "Identity", "Linear", "Module", "ModuleList", "Parameter", "Sequential",
     "functional", "init", "utils",
+    "BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "NLLLoss",
 ]
