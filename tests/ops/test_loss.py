@@ -3,10 +3,11 @@ errors by type and message, and the nn loss modules against torch.nn."""
 
 from __future__ import annotations
 
-import nncore as nc
-import nncore.nn.functional as F
 import numpy as np
 import pytest
+
+import nncore as nc
+import nncore.nn.functional as F
 from harness import OpSpec, check_op, fresh_rng, torch
 from nncore import _C
 
