@@ -89,10 +89,13 @@ class Function:
         return _make_tensor(out, None)
 
 
-def _make_tensor(data: np.ndarray, ctx: Function | None) -> Tensor:
-    from nncore.tensor import Tensor
+# NOTE: set by nncore.tensor once its class exists (the two modules need each other); a module
+# global keeps the per-op cost of making an output to one allocation.
+_Tensor: Any = None
 
-    t = Tensor.__new__(Tensor)
+
+def _make_tensor(data: np.ndarray, ctx: Function | None) -> Tensor:
+    t = _Tensor.__new__(_Tensor)
     t.data = data
     t.grad = None
     t.requires_grad = ctx is not None
@@ -138,8 +141,6 @@ def _topological_order(root: Tensor) -> list[Tensor]:
 
 def backward(root: Tensor, grad: np.ndarray) -> None:
     """Accumulate d(root)/d(leaf) * grad into ``.grad`` of every leaf that requires grad."""
-    from nncore.tensor import Tensor
-
     grads: dict[int, np.ndarray] = {id(root): grad}
     for node in reversed(_topological_order(root)):
         g = grads.pop(id(node), None)
@@ -150,7 +151,7 @@ def backward(root: Tensor, grad: np.ndarray) -> None:
             if g.dtype != node.data.dtype:
                 g = g.astype(node.data.dtype)
             # NOTE: out of place, so a gradient array shared by two leaves (x + x) never aliases.
-            node.grad = Tensor._wrap(g) if node.grad is None else Tensor._wrap(node.grad.data + g)
+            node.grad = _make_tensor(g if node.grad is None else node.grad.data + g, None)
             continue
         in_grads = ctx.backward(g)
         if not isinstance(in_grads, tuple):

@@ -380,6 +380,9 @@ class Tensor:
         return functional.log_softmax(self, dim=dim)
 
 
+autograd._Tensor = Tensor
+
+
 class _Cast(autograd.Function):
     def forward(self, a: np.ndarray, *, dtype: np.dtype) -> np.ndarray:
         self.in_dtype = a.dtype
