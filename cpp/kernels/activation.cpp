@@ -1,1 +1,250 @@
 #include "kernels/activation.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/eigen_map.h"
+#include "common/parallel.h"
+
+namespace nnc {
+
+namespace {
+
+// NOTE: work estimates for run_parallel: an exp/tanh/erf or a 64-bit hash costs roughly ten
+// simple operations, so those kernels go parallel on ten times fewer elements than relu.
+constexpr int64_t kCheap = 1;
+constexpr int64_t kCostly = 10;
+// Elements per OpenMP work item: large enough to amortise the loop, small enough to balance.
+constexpr int64_t kBlock = 4096;
+
+// Calls f(begin, end) over [0, n) in blocks, in parallel when n * cost is worth threads.
+template <class F>
+void for_blocks(int64_t n, int64_t cost, const F& f) {
+  if (!run_parallel(n * cost)) {
+    if (n > 0) f(int64_t{0}, n);
+    return;
+  }
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < blocks; ++b) f(b * kBlock, std::min(n, (b + 1) * kBlock));
+}
+
+// Calls f(row) for every row, in parallel when the whole problem is worth threads.
+template <class F>
+void for_rows(const SoftmaxShape& s, const F& f) {
+  if (s.cols == 0) return;
+  if (run_parallel(s.rows * s.cols * kCostly) && s.rows > 1) {
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < s.rows; ++r) f(r);
+  } else {
+    for (int64_t r = 0; r < s.rows; ++r) f(r);
+  }
+}
+
+template <class T>
+MapConstArr<T> carr(const T* p, int64_t begin, int64_t end) {
+  return MapConstArr<T>(p + begin, end - begin);
+}
+
+template <class T>
+MapArr<T> marr(T* p, int64_t begin, int64_t end) {
+  return MapArr<T>(p + begin, end - begin);
+}
+
+constexpr double kSqrt2OverPi = 0.79788456080286535588;   // sqrt(2 / pi)
+constexpr double kInvSqrt2 = 0.70710678118654752440;      // 1 / sqrt(2)
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;    // 1 / sqrt(2 pi)
+constexpr double kGeluCubic = 0.044715;
+
+// splitmix64 (Steele, Lea, Flood 2014): output number i of the stream seeded with `seed`.
+inline uint64_t splitmix64(uint64_t seed, uint64_t i) {
+  uint64_t z = seed + (i + 1) * 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+inline bool dropout_keep(uint64_t seed, int64_t i, double p) {
+  const double u = static_cast<double>(splitmix64(seed, static_cast<uint64_t>(i)) >> 11) * 0x1.0p-53;
+  return u >= p;
+}
+
+// Forward and backward of dropout are the same map: scale what the mask keeps, zero the rest.
+template <class T>
+void dropout_apply(const T* src, T* dst, int64_t n, double p, uint64_t seed) {
+  const T scale = p < 1.0 ? static_cast<T>(1.0 / (1.0 - p)) : T(0);
+  for_blocks(n, kCostly, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) dst[i] = dropout_keep(seed, i, p) ? src[i] * scale : T(0);
+  });
+}
+
+}  // namespace
+
+template <class T>
+void relu_forward(const T* x, T* y, int64_t n) {
+  for_blocks(n, kCheap, [&](int64_t b, int64_t e) {
+    // NOTE: written so that NaN propagates, as in PyTorch.
+    for (int64_t i = b; i < e; ++i) y[i] = x[i] < T(0) ? T(0) : x[i];
+  });
+}
+
+template <class T>
+void relu_backward(const T* dy, const T* x, T* dx, int64_t n) {
+  for_blocks(n, kCheap, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) dx[i] = x[i] > T(0) ? dy[i] : T(0);
+  });
+}
+
+template <class T>
+void leaky_relu_forward(const T* x, T* y, int64_t n, T negative_slope) {
+  for_blocks(n, kCheap, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) y[i] = x[i] > T(0) ? x[i] : negative_slope * x[i];
+  });
+}
+
+template <class T>
+void leaky_relu_backward(const T* dy, const T* x, T* dx, int64_t n, T negative_slope) {
+  for_blocks(n, kCheap, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) dx[i] = x[i] > T(0) ? dy[i] : negative_slope * dy[i];
+  });
+}
+
+template <class T>
+void sigmoid_forward(const T* x, T* y, int64_t n) {
+  // NOTE: exp(-x) overflows to inf for very negative x, and 1 / inf = 0 is the right limit.
+  for_blocks(n, kCostly, [&](int64_t b, int64_t e) {
+    marr(y, b, e) = T(1) / (T(1) + (-carr(x, b, e)).exp());
+  });
+}
+
+template <class T>
+void sigmoid_backward(const T* dy, const T* y, T* dx, int64_t n) {
+  for_blocks(n, kCheap, [&](int64_t b, int64_t e) {
+    const auto Y = carr(y, b, e);
+    marr(dx, b, e) = carr(dy, b, e) * Y * (T(1) - Y);
+  });
+}
+
+template <class T>
+void tanh_forward(const T* x, T* y, int64_t n) {
+  for_blocks(n, kCostly, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) y[i] = std::tanh(x[i]);
+  });
+}
+
+template <class T>
+void tanh_backward(const T* dy, const T* y, T* dx, int64_t n) {
+  for_blocks(n, kCheap, [&](int64_t b, int64_t e) {
+    const auto Y = carr(y, b, e);
+    marr(dx, b, e) = carr(dy, b, e) * (T(1) - Y * Y);
+  });
+}
+
+template <class T>
+void gelu_forward(const T* x, T* y, int64_t n, bool tanh_approx) {
+  const T half(0.5), one(1), c(kSqrt2OverPi), k(kGeluCubic), r2(kInvSqrt2);
+  for_blocks(n, kCostly, [&](int64_t b, int64_t e) {
+    if (tanh_approx) {
+      for (int64_t i = b; i < e; ++i) {
+        const T v = x[i];
+        y[i] = half * v * (one + std::tanh(c * (v + k * v * v * v)));
+      }
+    } else {
+      for (int64_t i = b; i < e; ++i) y[i] = half * x[i] * (one + std::erf(x[i] * r2));
+    }
+  });
+}
+
+template <class T>
+void gelu_backward(const T* dy, const T* x, T* dx, int64_t n, bool tanh_approx) {
+  const T half(0.5), one(1), c(kSqrt2OverPi), k(kGeluCubic), r2(kInvSqrt2), r2pi(kInvSqrt2Pi);
+  for_blocks(n, kCostly, [&](int64_t b, int64_t e) {
+    if (tanh_approx) {
+      for (int64_t i = b; i < e; ++i) {
+        const T v = x[i];
+        const T t = std::tanh(c * (v + k * v * v * v));
+        const T du = c * (one + T(3) * k * v * v);
+        dx[i] = dy[i] * (half * (one + t) + half * v * (one - t * t) * du);
+      }
+    } else {
+      for (int64_t i = b; i < e; ++i) {
+        const T v = x[i];
+        const T cdf = half * (one + std::erf(v * r2));
+        const T pdf = r2pi * std::exp(-half * v * v);
+        dx[i] = dy[i] * (cdf + v * pdf);
+      }
+    }
+  });
+}
+
+template <class T>
+void softmax_forward(const T* x, T* y, const SoftmaxShape& s) {
+  for_rows(s, [&](int64_t r) {
+    const auto X = carr(x, r * s.cols, (r + 1) * s.cols);
+    auto Y = marr(y, r * s.cols, (r + 1) * s.cols);
+    Y = (X - X.maxCoeff()).exp();
+    Y /= Y.sum();
+  });
+}
+
+template <class T>
+void softmax_backward(const T* dy, const T* y, T* dx, const SoftmaxShape& s) {
+  for_rows(s, [&](int64_t r) {
+    const int64_t b = r * s.cols, e = b + s.cols;
+    const auto Y = carr(y, b, e);
+    const auto DY = carr(dy, b, e);
+    marr(dx, b, e) = Y * (DY - (DY * Y).sum());
+  });
+}
+
+template <class T>
+void log_softmax_forward(const T* x, T* y, const SoftmaxShape& s) {
+  for_rows(s, [&](int64_t r) {
+    const auto X = carr(x, r * s.cols, (r + 1) * s.cols);
+    auto Y = marr(y, r * s.cols, (r + 1) * s.cols);
+    Y = X - X.maxCoeff();
+    Y -= std::log(Y.exp().sum());
+  });
+}
+
+template <class T>
+void log_softmax_backward(const T* dy, const T* y, T* dx, const SoftmaxShape& s) {
+  for_rows(s, [&](int64_t r) {
+    const int64_t b = r * s.cols, e = b + s.cols;
+    const auto DY = carr(dy, b, e);
+    marr(dx, b, e) = DY - carr(y, b, e).exp() * DY.sum();
+  });
+}
+
+template <class T>
+void dropout_forward(const T* x, T* y, int64_t n, double p, uint64_t seed) {
+  dropout_apply(x, y, n, p, seed);
+}
+
+template <class T>
+void dropout_backward(const T* dy, T* dx, int64_t n, double p, uint64_t seed) {
+  dropout_apply(dy, dx, n, p, seed);
+}
+
+#define NNC_INSTANTIATE(T)                                                                     \
+  template void relu_forward<T>(const T*, T*, int64_t);                                       \
+  template void relu_backward<T>(const T*, const T*, T*, int64_t);                            \
+  template void leaky_relu_forward<T>(const T*, T*, int64_t, T);                              \
+  template void leaky_relu_backward<T>(const T*, const T*, T*, int64_t, T);                   \
+  template void sigmoid_forward<T>(const T*, T*, int64_t);                                    \
+  template void sigmoid_backward<T>(const T*, const T*, T*, int64_t);                         \
+  template void tanh_forward<T>(const T*, T*, int64_t);                                       \
+  template void tanh_backward<T>(const T*, const T*, T*, int64_t);                            \
+  template void gelu_forward<T>(const T*, T*, int64_t, bool);                                 \
+  template void gelu_backward<T>(const T*, const T*, T*, int64_t, bool);                      \
+  template void softmax_forward<T>(const T*, T*, const SoftmaxShape&);                        \
+  template void softmax_backward<T>(const T*, const T*, T*, const SoftmaxShape&);             \
+  template void log_softmax_forward<T>(const T*, T*, const SoftmaxShape&);                    \
+  template void log_softmax_backward<T>(const T*, const T*, T*, const SoftmaxShape&);         \
+  template void dropout_forward<T>(const T*, T*, int64_t, double, uint64_t);                  \
+  template void dropout_backward<T>(const T*, T*, int64_t, double, uint64_t);
+NNC_INSTANTIATE(float)
+NNC_INSTANTIATE(double)
+#undef NNC_INSTANTIATE
+
+}  // namespace nnc
