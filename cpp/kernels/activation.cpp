@@ -41,14 +41,62 @@ void for_rows(const SoftmaxShape& s, const F& f) {
   }
 }
 
+// NOTE: Eigen peels an unaligned head by address before its packet loop, so its vectorised exp
+// and sums over a Map can differ in the last bit between two calls on the same values stored at
+// different addresses. These helpers run Eigen on fixed, aligned blocks of kLanes elements
+// instead (the tail padded), so every result depends on the values alone.
+constexpr int64_t kLanes = 16;
 template <class T>
-MapConstArr<T> carr(const T* p, int64_t begin, int64_t end) {
-  return MapConstArr<T>(p + begin, end - begin);
+using Lanes = Eigen::Array<T, kLanes, 1>;
+
+// y[i] = f(block of x)[i] for i < n; f maps a Lanes<T> to an Eigen expression of the same size.
+template <class T, class F>
+void lanewise(const T* x, T* y, int64_t n, const F& f) {
+  Lanes<T> in, out;
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    in = Eigen::Map<const Lanes<T>>(x + i);
+    out = f(in);
+    Eigen::Map<Lanes<T>>(y + i) = out;
+  }
+  if (i < n) {
+    const int64_t r = n - i;
+    in.setZero();
+    in.head(r) = MapConstArr<T>(x + i, r);
+    out = f(in);
+    MapArr<T>(y + i, r) = out.head(r);
+  }
+}
+
+// sum_i a[i] * b[i] (b null: sum_i a[i]), accumulated lane by lane in a fixed order.
+template <class T>
+T lane_dot(const T* a, const T* b, int64_t n) {
+  Lanes<T> acc = Lanes<T>::Zero(), va, vb;
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    va = Eigen::Map<const Lanes<T>>(a + i);
+    if (b) va *= Eigen::Map<const Lanes<T>>(b + i);
+    acc += va;
+  }
+  if (i < n) {
+    const int64_t r = n - i;
+    va.setZero();
+    va.head(r) = MapConstArr<T>(a + i, r);
+    if (b) {
+      vb.setZero();
+      vb.head(r) = MapConstArr<T>(b + i, r);
+      va *= vb;
+    }
+    acc += va;
+  }
+  return acc.sum();
 }
 
 template <class T>
-MapArr<T> marr(T* p, int64_t begin, int64_t end) {
-  return MapArr<T>(p + begin, end - begin);
+T row_max(const T* x, int64_t n) {
+  T m = x[0];
+  for (int64_t i = 1; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
 }
 
 constexpr double kSqrt2OverPi = 0.79788456080286535588;   // sqrt(2 / pi)
@@ -113,15 +161,14 @@ template <class T>
 void sigmoid_forward(const T* x, T* y, int64_t n) {
   // NOTE: exp(-x) overflows to inf for very negative x, and 1 / inf = 0 is the right limit.
   for_blocks(n, kCostly, [&](int64_t b, int64_t e) {
-    marr(y, b, e) = T(1) / (T(1) + (-carr(x, b, e)).exp());
+    lanewise(x + b, y + b, e - b, [](const Lanes<T>& v) { return T(1) / (T(1) + (-v).exp()); });
   });
 }
 
 template <class T>
 void sigmoid_backward(const T* dy, const T* y, T* dx, int64_t n) {
   for_blocks(n, kCheap, [&](int64_t b, int64_t e) {
-    const auto Y = carr(y, b, e);
-    marr(dx, b, e) = carr(dy, b, e) * Y * (T(1) - Y);
+    for (int64_t i = b; i < e; ++i) dx[i] = dy[i] * y[i] * (T(1) - y[i]);
   });
 }
 
@@ -135,8 +182,7 @@ void tanh_forward(const T* x, T* y, int64_t n) {
 template <class T>
 void tanh_backward(const T* dy, const T* y, T* dx, int64_t n) {
   for_blocks(n, kCheap, [&](int64_t b, int64_t e) {
-    const auto Y = carr(y, b, e);
-    marr(dx, b, e) = carr(dy, b, e) * (T(1) - Y * Y);
+    for (int64_t i = b; i < e; ++i) dx[i] = dy[i] * (T(1) - y[i] * y[i]);
   });
 }
 
@@ -180,39 +226,43 @@ void gelu_backward(const T* dy, const T* x, T* dx, int64_t n, bool tanh_approx) 
 template <class T>
 void softmax_forward(const T* x, T* y, const SoftmaxShape& s) {
   for_rows(s, [&](int64_t r) {
-    const auto X = carr(x, r * s.cols, (r + 1) * s.cols);
-    auto Y = marr(y, r * s.cols, (r + 1) * s.cols);
-    Y = (X - X.maxCoeff()).exp();
-    Y /= Y.sum();
+    const T* xr = x + r * s.cols;
+    T* yr = y + r * s.cols;
+    const T m = row_max(xr, s.cols);
+    lanewise(xr, yr, s.cols, [m](const Lanes<T>& v) { return (v - m).exp(); });
+    const T sum = lane_dot<T>(yr, nullptr, s.cols);
+    for (int64_t j = 0; j < s.cols; ++j) yr[j] /= sum;
   });
 }
 
 template <class T>
 void softmax_backward(const T* dy, const T* y, T* dx, const SoftmaxShape& s) {
   for_rows(s, [&](int64_t r) {
-    const int64_t b = r * s.cols, e = b + s.cols;
-    const auto Y = carr(y, b, e);
-    const auto DY = carr(dy, b, e);
-    marr(dx, b, e) = Y * (DY - (DY * Y).sum());
+    const int64_t o = r * s.cols;
+    const T dot = lane_dot(dy + o, y + o, s.cols);
+    for (int64_t j = o; j < o + s.cols; ++j) dx[j] = y[j] * (dy[j] - dot);
   });
 }
 
 template <class T>
 void log_softmax_forward(const T* x, T* y, const SoftmaxShape& s) {
   for_rows(s, [&](int64_t r) {
-    const auto X = carr(x, r * s.cols, (r + 1) * s.cols);
-    auto Y = marr(y, r * s.cols, (r + 1) * s.cols);
-    Y = X - X.maxCoeff();
-    Y -= std::log(Y.exp().sum());
+    const T* xr = x + r * s.cols;
+    T* yr = y + r * s.cols;
+    const T m = row_max(xr, s.cols);
+    lanewise(xr, yr, s.cols, [m](const Lanes<T>& v) { return (v - m).exp(); });
+    const T log_sum = std::log(lane_dot<T>(yr, nullptr, s.cols));
+    for (int64_t j = 0; j < s.cols; ++j) yr[j] = (xr[j] - m) - log_sum;
   });
 }
 
 template <class T>
 void log_softmax_backward(const T* dy, const T* y, T* dx, const SoftmaxShape& s) {
   for_rows(s, [&](int64_t r) {
-    const int64_t b = r * s.cols, e = b + s.cols;
-    const auto DY = carr(dy, b, e);
-    marr(dx, b, e) = DY - carr(y, b, e).exp() * DY.sum();
+    const int64_t o = r * s.cols;
+    const T sum = lane_dot<T>(dy + o, nullptr, s.cols);
+    lanewise(y + o, dx + o, s.cols, [](const Lanes<T>& v) { return v.exp(); });
+    for (int64_t j = o; j < o + s.cols; ++j) dx[j] = dy[j] - dx[j] * sum;
   });
 }
 
