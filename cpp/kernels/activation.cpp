@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <unsupported/Eigen/SpecialFunctions>  // the vectorised erf
 
 #include "common/eigen_map.h"
 #include "common/parallel.h"
@@ -49,7 +50,8 @@ constexpr int64_t kLanes = 16;
 template <class T>
 using Lanes = Eigen::Array<T, kLanes, 1>;
 
-// y[i] = f(block of x)[i] for i < n; f maps a Lanes<T> to an Eigen expression of the same size.
+// y[i] = f(block of x)[i] for i < n; f maps a Lanes<T> to a Lanes<T> or an Eigen expression of
+// one (an expression may refer only to f's argument and captures, never to f's locals).
 template <class T, class F>
 void lanewise(const T* x, T* y, int64_t n, const F& f) {
   Lanes<T> in, out;
@@ -112,17 +114,19 @@ inline uint64_t splitmix64(uint64_t seed, uint64_t i) {
   return z ^ (z >> 31);
 }
 
-inline bool dropout_keep(uint64_t seed, int64_t i, double p) {
-  const double u = static_cast<double>(splitmix64(seed, static_cast<uint64_t>(i)) >> 11) * 0x1.0p-53;
-  return u >= p;
-}
-
 // Forward and backward of dropout are the same map: scale what the mask keeps, zero the rest.
+// NOTE: u = (h >> 11) * 2^-53 >= p  <=>  (h >> 11) >= ceil(p * 2^53), exactly (p * 2^53 only
+// shifts the exponent), so the loop stays in integers.
 template <class T>
 void dropout_apply(const T* src, T* dst, int64_t n, double p, uint64_t seed) {
   const T scale = p < 1.0 ? static_cast<T>(1.0 / (1.0 - p)) : T(0);
-  for_blocks(n, kCostly, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) dst[i] = dropout_keep(seed, i, p) ? src[i] * scale : T(0);
+  const uint64_t threshold = static_cast<uint64_t>(std::ceil(p * 0x1.0p53));
+  for_blocks(n, kCostly, [=](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      // NOTE: branch-free (the mask is a coin flip, so a branch mispredicts half the time).
+      const bool keep = (splitmix64(seed, static_cast<uint64_t>(i)) >> 11) >= threshold;
+      dst[i] = src[i] * (static_cast<T>(keep) * scale);
+    }
   });
 }
 
@@ -175,7 +179,7 @@ void sigmoid_backward(const T* dy, const T* y, T* dx, int64_t n) {
 template <class T>
 void tanh_forward(const T* x, T* y, int64_t n) {
   for_blocks(n, kCostly, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) y[i] = std::tanh(x[i]);
+    lanewise(x + b, y + b, e - b, [](const Lanes<T>& v) { return v.tanh(); });
   });
 }
 
@@ -190,36 +194,33 @@ template <class T>
 void gelu_forward(const T* x, T* y, int64_t n, bool tanh_approx) {
   const T half(0.5), one(1), c(kSqrt2OverPi), k(kGeluCubic), r2(kInvSqrt2);
   for_blocks(n, kCostly, [&](int64_t b, int64_t e) {
-    if (tanh_approx) {
-      for (int64_t i = b; i < e; ++i) {
-        const T v = x[i];
-        y[i] = half * v * (one + std::tanh(c * (v + k * v * v * v)));
-      }
-    } else {
-      for (int64_t i = b; i < e; ++i) y[i] = half * x[i] * (one + std::erf(x[i] * r2));
-    }
+    if (tanh_approx)
+      lanewise(x + b, y + b, e - b, [&](const Lanes<T>& v) {
+        return half * v * (one + (c * (v + k * v * v * v)).tanh());
+      });
+    else
+      lanewise(x + b, y + b, e - b,
+               [&](const Lanes<T>& v) { return half * v * (one + (v * r2).erf()); });
   });
 }
 
 template <class T>
 void gelu_backward(const T* dy, const T* x, T* dx, int64_t n, bool tanh_approx) {
-  const T half(0.5), one(1), c(kSqrt2OverPi), k(kGeluCubic), r2(kInvSqrt2), r2pi(kInvSqrt2Pi);
+  const T half(0.5), one(1), three(3), c(kSqrt2OverPi), k(kGeluCubic), r2(kInvSqrt2),
+      r2pi(kInvSqrt2Pi);
   for_blocks(n, kCostly, [&](int64_t b, int64_t e) {
-    if (tanh_approx) {
-      for (int64_t i = b; i < e; ++i) {
-        const T v = x[i];
-        const T t = std::tanh(c * (v + k * v * v * v));
-        const T du = c * (one + T(3) * k * v * v);
-        dx[i] = dy[i] * (half * (one + t) + half * v * (one - t * t) * du);
-      }
-    } else {
-      for (int64_t i = b; i < e; ++i) {
-        const T v = x[i];
-        const T cdf = half * (one + std::erf(v * r2));
-        const T pdf = r2pi * std::exp(-half * v * v);
-        dx[i] = dy[i] * (cdf + v * pdf);
-      }
-    }
+    // dx = gelu'(x) first, then times dy.
+    if (tanh_approx)
+      // NOTE: returns a Lanes<T>, not an expression, which would refer to the local t.
+      lanewise(x + b, dx + b, e - b, [&](const Lanes<T>& v) -> Lanes<T> {
+        const Lanes<T> t = (c * (v + k * v * v * v)).tanh();
+        return half * (one + t) + half * v * (one - t * t) * c * (one + three * k * v * v);
+      });
+    else
+      lanewise(x + b, dx + b, e - b, [&](const Lanes<T>& v) {
+        return half * (one + (v * r2).erf()) + r2pi * v * (-half * v * v).exp();
+      });
+    for (int64_t i = b; i < e; ++i) dx[i] *= dy[i];
   });
 }
 

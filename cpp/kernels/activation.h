@@ -69,13 +69,14 @@ void log_softmax_forward(const T* x, T* y, const SoftmaxShape& s);
 template <class T>
 void log_softmax_backward(const T* dy, const T* y, T* dx, const SoftmaxShape& s);
 
-// keep(seed, i): u = splitmix64 output number i of the stream seeded with seed, as a double in
-// [0, 1); element i is kept when u >= p.
-// y = keep(seed, i) ? x / (1 - p) : 0, p in [0, 1]. Threading: OpenMP over elements.
+// keep(seed, i): u = the top 53 bits of splitmix64 output number i of the stream seeded with
+// seed, as a double in [0, 1); element i is kept when u >= p.
+// y = x * keep(seed, i) / (1 - p), p in [0, 1] (p = 1: y = x * 0). Threading: OpenMP over
+// elements above the work threshold.
 template <class T>
 void dropout_forward(const T* x, T* y, int64_t n, double p, uint64_t seed);
 
-// dx = keep(seed, i) ? dy / (1 - p) : 0 (the forward's mask, regenerated from the seed).
+// dx = dy * keep(seed, i) / (1 - p) (the forward's mask, regenerated from the seed).
 // Threading: OpenMP over elements above the work threshold.
 template <class T>
 void dropout_backward(const T* dy, T* dx, int64_t n, double p, uint64_t seed);
