@@ -9,6 +9,16 @@ from typing import Any
 
 import numpy as np
 
+from nncore.ops.activation import (
+    DropoutFn,
+    GeluFn,
+    LeakyReluFn,
+    LogSoftmaxFn,
+    ReluFn,
+    SigmoidFn,
+    SoftmaxFn,
+    TanhFn,
+)
 from nncore.ops.linear import LinearFn, MatmulFn
 from nncore.ops.loss import (
     BCEWithLogitsFn,
@@ -18,11 +28,13 @@ from nncore.ops.loss import (
     NLLLossFn,
     SoftCrossEntropyFn,
 )
+from nncore.random import next_seed
 from nncore.tensor import Tensor
 
 __all__ = [
-    "binary_cross_entropy_with_logits", "cross_entropy", "l1_loss", "linear", "matmul",
-    "mse_loss", "nll_loss",
+    "binary_cross_entropy_with_logits", "cross_entropy", "dropout", "gelu", "l1_loss",
+    "leaky_relu", "linear", "log_softmax", "matmul", "mse_loss", "nll_loss", "relu", "sigmoid",
+    "softmax", "tanh",
 ]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -307,3 +319,135 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Tensor 
                              f"last axis of input shape {input.shape} (expected ({cols},))")
         pw = np.ascontiguousarray(np.broadcast_to(pos_weight.data.reshape(-1), (cols,)))
     return BCEWithLogitsFn.apply(input, t, weight=w, pos_weight=pw, reduction=reduction)
+
+
+# ---- activation family -------------------------------------------------------------------
+
+
+def _check_real(op: str, name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{op}: {name} must be a real number, got {type(value).__name__}")
+
+
+def _softmax_dim(op: str, x: Tensor, dim: int) -> int:
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{op}: dim must be an integer, got {type(dim).__name__}")
+    n = max(x.ndim, 1)
+    if not -n <= dim < n:
+        raise ValueError(f"{op}: dim {dim} is out of range for input of shape {x.shape} "
+                         f"(expected in [{-n}, {n - 1}])")
+    return int(dim) % n
+
+
+def relu(x: Tensor) -> Tensor:
+    """Rectified linear unit, max(x, 0), elementwise.
+
+    Args:
+        x: input of any shape.
+    Returns:
+        Tensor of the shape and dtype of ``x``.
+    """
+    _check_float("relu", "input", x)
+    return ReluFn.apply(x)
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x where x > 0, else negative_slope * x, elementwise.
+
+    Args:
+        x: input of any shape.
+        negative_slope: slope for negative inputs.
+    Returns:
+        Tensor of the shape and dtype of ``x``.
+    """
+    _check_float("leaky_relu", "input", x)
+    _check_real("leaky_relu", "negative_slope", negative_slope)
+    return LeakyReluFn.apply(x, negative_slope=float(negative_slope))
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    """Logistic function 1 / (1 + exp(-x)), elementwise.
+
+    Args:
+        x: input of any shape.
+    Returns:
+        Tensor of the shape and dtype of ``x``.
+    """
+    _check_float("sigmoid", "input", x)
+    return SigmoidFn.apply(x)
+
+
+def tanh(x: Tensor) -> Tensor:
+    """Hyperbolic tangent, elementwise.
+
+    Args:
+        x: input of any shape.
+    Returns:
+        Tensor of the shape and dtype of ``x``.
+    """
+    _check_float("tanh", "input", x)
+    return TanhFn.apply(x)
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """Gaussian error linear unit x * Phi(x), elementwise.
+
+    Args:
+        x: input of any shape.
+        approximate: "none" for the exact erf form, "tanh" for
+            0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+    Returns:
+        Tensor of the shape and dtype of ``x``.
+    """
+    _check_float("gelu", "input", x)
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return GeluFn.apply(x, approximate=approximate)
+
+
+def softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim`` (computed stably, shifted by the maximum).
+
+    Args:
+        x: input of any shape.
+        dim: the axis that sums to 1.
+    Returns:
+        Tensor of the shape and dtype of ``x``.
+    """
+    _check_float("softmax", "input", x)
+    return SoftmaxFn.apply(x, dim=_softmax_dim("softmax", x, dim))
+
+
+def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """log(softmax(x)) along ``dim``, computed as x - max - log(sum(exp(x - max))).
+
+    Args:
+        x: input of any shape.
+        dim: the axis to normalise over.
+    Returns:
+        Tensor of the shape and dtype of ``x``.
+    """
+    _check_float("log_softmax", "input", x)
+    return LogSoftmaxFn.apply(x, dim=_softmax_dim("log_softmax", x, dim))
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    """Zeroes each element with probability ``p`` and scales the others by 1 / (1 - p).
+
+    The mask comes from a seed drawn from nncore's generator, so ``nncore.manual_seed`` makes it
+    reproducible (independently of the thread count).
+
+    Args:
+        x: input of any shape.
+        p: probability of zeroing an element, in [0, 1].
+        training: apply dropout; when False (or p == 0) ``x`` is returned unchanged.
+    Returns:
+        Tensor of the shape and dtype of ``x``.
+    """
+    _check_float("dropout", "input", x)
+    _check_real("dropout", "p", p)
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be a probability in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    return DropoutFn.apply(x, p=float(p), seed=next_seed())
