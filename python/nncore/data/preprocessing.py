@@ -120,7 +120,8 @@ class StandardScaler(_Scaler):
         with_std: divide by the standard deviation (constant features are left unscaled).
 
     Attributes:
-        mean_, var_, scale_: per-feature float64 arrays (None when switched off).
+        mean_, var_, scale_: per-feature float64 arrays; as scikit-learn, ``mean_`` is None only
+            when both options are off, ``var_`` and ``scale_`` when ``with_std`` is.
     """
 
     def __init__(self, with_mean: bool = True, with_std: bool = True) -> None:
@@ -128,8 +129,7 @@ class StandardScaler(_Scaler):
         self.with_std = with_std
 
     def _fit(self, x: np.ndarray) -> None:
-        mean = x.mean(axis=0)
-        self.mean_ = mean if self.with_mean else None
+        self.mean_ = x.mean(axis=0) if self.with_mean or self.with_std else None
         if self.with_std:
             self.var_ = x.var(axis=0)
             self.scale_ = _safe_scale(np.sqrt(self.var_))
@@ -140,8 +140,8 @@ class StandardScaler(_Scaler):
         if inverse:
             if self.scale_ is not None:
                 x = x * self.scale_
-            return x + self.mean_ if self.mean_ is not None else x
-        if self.mean_ is not None:
+            return x + self.mean_ if self.with_mean else x
+        if self.with_mean:
             x = x - self.mean_
         return x / self.scale_ if self.scale_ is not None else x
 
