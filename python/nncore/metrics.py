@@ -88,6 +88,8 @@ def confusion_matrix(y_true: Any, y_pred: Any, labels: Any = None,
         return np.where(sorted_labels[pos] == y, order[pos], -1)
 
     ti, pi = index(t), index(p)
+    if not (ti >= 0).any():
+        raise ValueError(f"confusion_matrix: none of labels {labels.tolist()} occurs in y_true")
     keep = (ti >= 0) & (pi >= 0)
     cm = np.bincount(ti[keep] * k + pi[keep], minlength=k * k).reshape(k, k).astype(np.int64)
     if normalize is None:
@@ -143,14 +145,16 @@ def _prf(name: str, y_true: Any, y_pred: Any, average: str | None, pos_label: An
     return tp, fp, fn, support
 
 
-def _average(name: str, scores: np.ndarray, support: np.ndarray, average: str | None,
-             zero_division: float) -> Any:
+def _average(scores: np.ndarray, support: np.ndarray, average: str | None) -> Any:
     if average is None:
         return scores
+    # NOTE: as scikit-learn, classes scored NaN (zero_division=nan) are left out of the average.
+    keep = ~np.isnan(scores)
+    if not keep.any():
+        return math.nan
+    scores, support = scores[keep], support[keep]
     if average == "weighted":
-        if support.sum() == 0:
-            return float(zero_division)
-        return float(np.average(scores, weights=support))
+        return float(np.average(scores, weights=support)) if support.sum() else 0.0
     return float(np.mean(scores))
 
 
@@ -171,16 +175,14 @@ def precision(y_true: Any, y_pred: Any, average: str | None = "binary", pos_labe
         A float, or a float64 array ``(K,)`` for ``average=None``.
     """
     tp, fp, _, support = _prf("precision", y_true, y_pred, average, pos_label, zero_division)
-    return _average("precision", _divide(tp, tp + fp, zero_division), support, average,
-                    zero_division)
+    return _average(_divide(tp, tp + fp, zero_division), support, average)
 
 
 def recall(y_true: Any, y_pred: Any, average: str | None = "binary", pos_label: Any = 1,
            zero_division: float = 0.0) -> Any:
     """Recall ``tp / (tp + fn)``. Arguments and return as ``precision``."""
     tp, _, fn, support = _prf("recall", y_true, y_pred, average, pos_label, zero_division)
-    return _average("recall", _divide(tp, tp + fn, zero_division), support, average,
-                    zero_division)
+    return _average(_divide(tp, tp + fn, zero_division), support, average)
 
 
 def f1(y_true: Any, y_pred: Any, average: str | None = "binary", pos_label: Any = 1,
@@ -190,8 +192,7 @@ def f1(y_true: Any, y_pred: Any, average: str | None = "binary", pos_label: Any 
     Arguments and return as ``precision``.
     """
     tp, fp, fn, support = _prf("f1", y_true, y_pred, average, pos_label, zero_division)
-    return _average("f1", _divide(2 * tp, 2 * tp + fp + fn, zero_division), support, average,
-                    zero_division)
+    return _average(_divide(2 * tp, 2 * tp + fp + fn, zero_division), support, average)
 
 
 def _targets_pair(name: str, y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
