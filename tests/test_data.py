@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import nncore as nc
 import numpy as np
 import pytest
+
+import nncore as nc
 from harness import fresh_rng
 from nncore.data import (
     DataLoader,

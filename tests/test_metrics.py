@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 
-import nncore as nc
 import numpy as np
 import pytest
+
+import nncore as nc
 from harness import fresh_rng
 from nncore import metrics
 

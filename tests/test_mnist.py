@@ -13,9 +13,10 @@ import struct
 import threading
 from pathlib import Path
 
-import nncore as nc
 import numpy as np
 import pytest
+
+import nncore as nc
 from nncore.data.datasets import mnist
 
 REAL = Path(os.environ.get("NNCORE_TEST_MNIST", "/work/shared/data/mnist"))
