@@ -1,1 +1,140 @@
 #include "kernels/optim.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/parallel.h"
+
+namespace nnc {
+
+namespace {
+
+// Runs f(i) for i in [0, n): OpenMP over elements when n * flops_per_element is large.
+template <class F>
+void for_each_element(int64_t n, int64_t flops_per_element, const F& f) {
+  if (run_parallel(n * flops_per_element)) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) f(i);
+  } else {
+    for (int64_t i = 0; i < n; ++i) f(i);
+  }
+}
+
+// NOTE: PyTorch's lerp switches formula at weight 0.5 to stay exact at both ends; copied so
+// moment buffers round as torch's do.
+template <class T>
+inline T lerp(T self, T end, T weight) {
+  return std::abs(weight) < T(0.5) ? self + weight * (end - self)
+                                    : end - (end - self) * (T(1) - weight);
+}
+
+}  // namespace
+
+template <class T>
+void sgd_step(T* param, const T* grad, T* momentum_buffer, bool fresh_buffer, int64_t n,
+              const SgdOptions& o) {
+  const T lr = T(o.lr), momentum = T(o.momentum), keep = T(1 - o.dampening);
+  const T wd = T(o.weight_decay);
+  const bool use_wd = o.weight_decay != 0, use_momentum = o.momentum != 0;
+  const bool nesterov = o.nesterov, maximize = o.maximize;
+  for_each_element(n, 6, [&](int64_t i) {
+    T g = maximize ? -grad[i] : grad[i];
+    if (use_wd) g = g + wd * param[i];
+    if (use_momentum) {
+      T buf = fresh_buffer ? g : momentum_buffer[i] * momentum + keep * g;
+      momentum_buffer[i] = buf;
+      g = nesterov ? g + momentum * buf : buf;
+    }
+    param[i] = param[i] + (-lr) * g;
+  });
+}
+
+template <class T>
+void adam_step(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq,
+               double step, int64_t n, const AdamOptions& o) {
+  const double bias_correction1 = 1 - std::pow(o.beta1, step);
+  const double bias_correction2 = 1 - std::pow(o.beta2, step);
+  const T neg_step_size = T(-(o.lr / bias_correction1));
+  const T bc2_sqrt = T(std::sqrt(bias_correction2));
+  const T beta2 = T(o.beta2), one_minus_beta1 = T(1 - o.beta1), one_minus_beta2 = T(1 - o.beta2);
+  const T eps = T(o.eps), wd = T(o.weight_decay), decay = T(1 - o.lr * o.weight_decay);
+  const bool use_wd = o.weight_decay != 0, decoupled = o.decoupled_weight_decay;
+  const bool amsgrad = o.amsgrad, maximize = o.maximize;
+  for_each_element(n, 14, [&](int64_t i) {
+    T g = maximize ? -grad[i] : grad[i];
+    T p = param[i];
+    if (use_wd) {
+      if (decoupled)
+        p = p * decay;
+      else
+        g = g + wd * p;
+    }
+    const T m = lerp(exp_avg[i], g, one_minus_beta1);
+    T v = exp_avg_sq[i] * beta2 + one_minus_beta2 * g * g;
+    exp_avg[i] = m;
+    exp_avg_sq[i] = v;
+    if (amsgrad) {
+      v = std::max(max_exp_avg_sq[i], v);
+      max_exp_avg_sq[i] = v;
+    }
+    const T denom = std::sqrt(v) / bc2_sqrt + eps;
+    param[i] = p + neg_step_size * m / denom;
+  });
+}
+
+template <class T>
+void rmsprop_step(T* param, const T* grad, T* square_avg, T* momentum_buffer, T* grad_avg,
+                  int64_t n, const RmspropOptions& o) {
+  const T alpha = T(o.alpha), one_minus_alpha = T(1 - o.alpha), eps = T(o.eps);
+  const T wd = T(o.weight_decay), momentum = T(o.momentum), neg_lr = T(-o.lr);
+  const bool use_wd = o.weight_decay != 0, use_momentum = o.momentum > 0;
+  const bool centered = o.centered, maximize = o.maximize;
+  for_each_element(n, 12, [&](int64_t i) {
+    T g = maximize ? -grad[i] : grad[i];
+    if (use_wd) g = g + wd * param[i];
+    const T s = square_avg[i] * alpha + one_minus_alpha * g * g;
+    square_avg[i] = s;
+    T avg;
+    if (centered) {
+      const T ga = lerp(grad_avg[i], g, one_minus_alpha);
+      grad_avg[i] = ga;
+      avg = std::sqrt(s + T(-1) * ga * ga);
+    } else {
+      avg = std::sqrt(s);
+    }
+    avg = avg + eps;
+    if (use_momentum) {
+      const T buf = momentum_buffer[i] * momentum + g / avg;
+      momentum_buffer[i] = buf;
+      param[i] = param[i] + neg_lr * buf;
+    } else {
+      param[i] = param[i] + neg_lr * g / avg;
+    }
+  });
+}
+
+template <class T>
+void adagrad_step(T* param, const T* grad, T* state_sum, double step, int64_t n,
+                  const AdagradOptions& o) {
+  const T neg_clr = T(-(o.lr / (1 + (step - 1) * o.lr_decay)));
+  const T wd = T(o.weight_decay), eps = T(o.eps);
+  const bool use_wd = o.weight_decay != 0, maximize = o.maximize;
+  for_each_element(n, 8, [&](int64_t i) {
+    T g = maximize ? -grad[i] : grad[i];
+    if (use_wd) g = g + wd * param[i];
+    const T s = state_sum[i] + g * g;
+    state_sum[i] = s;
+    param[i] = param[i] + neg_clr * g / (std::sqrt(s) + eps);
+  });
+}
+
+#define NNC_INSTANTIATE(T)                                                                   \
+  template void sgd_step<T>(T*, const T*, T*, bool, int64_t, const SgdOptions&);            \
+  template void adam_step<T>(T*, const T*, T*, T*, T*, double, int64_t, const AdamOptions&); \
+  template void rmsprop_step<T>(T*, const T*, T*, T*, T*, int64_t, const RmspropOptions&);  \
+  template void adagrad_step<T>(T*, const T*, T*, double, int64_t, const AdagradOptions&);
+NNC_INSTANTIATE(float)
+NNC_INSTANTIATE(double)
+#undef NNC_INSTANTIATE
+
+}  // namespace nnc
