@@ -53,10 +53,10 @@ def get_num_threads() -> int:
 if os.environ.get("NNCORE_NUM_THREADS"):
     set_num_threads(int(os.environ["NNCORE_NUM_THREADS"]))
 
-from nncore import functional, nn  # noqa: E402
+from nncore import functional, nn, optim  # noqa: E402
 
 __all__ = [
     "Tensor", "arange", "cat", "enable_grad", "full", "functional", "get_num_threads",
     "is_grad_enabled", "manual_seed", "nn", "no_grad", "ones", "ones_like", "rand", "randint",
-    "randn", "set_num_threads", "stack", "tensor", "where", "zeros", "zeros_like",
+    "optim", "randn", "set_num_threads", "stack", "tensor", "where", "zeros", "zeros_like",
 ]

@@ -5,12 +5,14 @@ Checks here raise ValueError/TypeError naming the op and the shapes before anyth
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from nncore.ops.linear import LinearFn, MatmulFn
 from nncore.tensor import Tensor
 
-__all__ = ["linear", "matmul"]
+__all__ = ["l1_penalty", "linear", "matmul"]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -81,3 +83,26 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise ValueError(f"linear: bias of shape {bias.shape} does not match weight of shape "
                          f"{weight.shape}")
     return LinearFn.apply(x, weight, bias)
+
+
+# ---- regularisation ----------------------------------------------------------------------
+
+
+def l1_penalty(params: Iterable[Tensor], weight: float = 1.0) -> Tensor:
+    """weight * sum_p sum(|p|): an L1 penalty to add to a loss (differentiable; the gradient is
+    weight * sign(p)).
+
+    Args:
+        params: Tensors to penalise (``model.parameters()``).
+        weight: scale of the penalty.
+    Returns:
+        Scalar Tensor (0 and constant when ``params`` is empty).
+    """
+    total: Tensor | None = None
+    for i, p in enumerate(params):
+        _check_float("l1_penalty", f"params[{i}]", p)
+        term = p.abs().sum()
+        total = term if total is None else total + term
+    if total is None:
+        return Tensor(0.0)
+    return total * weight if weight != 1.0 else total
