@@ -30,6 +30,10 @@ inline T lerp(T self, T end, T weight) {
 
 }  // namespace
 
+// NOTE: the weight-decay term g + wd*p is one fused multiply-add, as in PyTorch's CPU add(alpha):
+// when g and wd*p nearly cancel, the rounding decides the normalised updates of Adam, RMSprop
+// and Adagrad, and only a fused sum rounds as PyTorch does.
+
 template <class T>
 void sgd_step(T* param, const T* grad, T* momentum_buffer, bool fresh_buffer, int64_t n,
               const SgdOptions& o) {
@@ -39,7 +43,7 @@ void sgd_step(T* param, const T* grad, T* momentum_buffer, bool fresh_buffer, in
   const bool nesterov = o.nesterov, maximize = o.maximize;
   for_each_element(n, 6, [&](int64_t i) {
     T g = maximize ? -grad[i] : grad[i];
-    if (use_wd) g = g + wd * param[i];
+    if (use_wd) g = std::fma(wd, param[i], g);
     if (use_momentum) {
       T buf = fresh_buffer ? g : momentum_buffer[i] * momentum + keep * g;
       momentum_buffer[i] = buf;
@@ -67,7 +71,7 @@ void adam_step(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_av
       if (decoupled)
         p = p * decay;
       else
-        g = g + wd * p;
+        g = std::fma(wd, p, g);
     }
     const T m = lerp(exp_avg[i], g, one_minus_beta1);
     T v = exp_avg_sq[i] * beta2 + one_minus_beta2 * g * g;
@@ -91,7 +95,7 @@ void rmsprop_step(T* param, const T* grad, T* square_avg, T* momentum_buffer, T*
   const bool centered = o.centered, maximize = o.maximize;
   for_each_element(n, 12, [&](int64_t i) {
     T g = maximize ? -grad[i] : grad[i];
-    if (use_wd) g = g + wd * param[i];
+    if (use_wd) g = std::fma(wd, param[i], g);
     const T s = square_avg[i] * alpha + one_minus_alpha * g * g;
     square_avg[i] = s;
     T avg;
@@ -121,7 +125,7 @@ void adagrad_step(T* param, const T* grad, T* state_sum, double step, int64_t n,
   const bool use_wd = o.weight_decay != 0, maximize = o.maximize;
   for_each_element(n, 8, [&](int64_t i) {
     T g = maximize ? -grad[i] : grad[i];
-    if (use_wd) g = g + wd * param[i];
+    if (use_wd) g = std::fma(wd, param[i], g);
     const T s = state_sum[i] + g * g;
     state_sum[i] = s;
     param[i] = param[i] + neg_clr * g / (std::sqrt(s) + eps);

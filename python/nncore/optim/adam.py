@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from nncore import _C
-from nncore.optim.optimizer import Optimizer, _check_non_negative
+from nncore.optim.optimizer import Optimizer, _check_non_negative, _decayed
 
 
 class Adam(Optimizer):
@@ -91,7 +91,7 @@ class Adam(Optimizer):
                 if decoupled_weight_decay:
                     p *= t(1 - lr * weight_decay)
                 else:
-                    g = g + t(weight_decay) * p
+                    g = _decayed(g, weight_decay, p)
             m, v = exp_avgs[i], exp_avg_sqs[i]
             m += t(1 - beta1) * (g - m)
             v[...] = v * t(beta2) + t(1 - beta2) * g * g

@@ -63,6 +63,15 @@ class ParamState(MutableMapping):
         return f"ParamState({len(self)} parameters)"
 
 
+def _decayed(grad: np.ndarray, weight_decay: float, param: np.ndarray) -> np.ndarray:
+    """grad + weight_decay * param rounded once, like the fused multiply-add of the native
+    kernels and PyTorch (a float32 product is exact in float64)."""
+    if grad.dtype == np.float32:
+        wd = np.float64(np.float32(weight_decay))
+        return (grad.astype(np.float64) + wd * param).astype(np.float32)
+    return grad + weight_decay * param
+
+
 def _check_non_negative(opt: str, name: str, value: float) -> None:
     if not value >= 0.0:
         raise ValueError(f"{opt}: invalid {name} {value!r} (expected >= 0)")
@@ -215,7 +224,7 @@ class Optimizer:
                 index.setdefault(id(p), len(index))
             packed["params"] = [index[id(p)] for p in group["params"]]
             groups.append(packed)
-        state = {index[id(p)]: s for p, s in self.state.items() if id(p) in index}
+        state = {index[id(p)]: s for p, s in self.state.items() if s and id(p) in index}
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from nncore import _C
-from nncore.optim.optimizer import Optimizer, _check_non_negative
+from nncore.optim.optimizer import Optimizer, _check_non_negative, _decayed
 
 
 class RMSprop(Optimizer):
@@ -77,7 +77,7 @@ class RMSprop(Optimizer):
             t = p.dtype.type
             g = -grads[i] if maximize else grads[i]
             if weight_decay != 0:
-                g = g + t(weight_decay) * p
+                g = _decayed(g, weight_decay, p)
             s = square_avgs[i]
             s[...] = s * t(alpha) + t(1 - alpha) * g * g
             if centered:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from nncore import _C
-from nncore.optim.optimizer import Optimizer, _check_non_negative
+from nncore.optim.optimizer import Optimizer, _check_non_negative, _decayed
 
 
 class SGD(Optimizer):
@@ -67,7 +67,7 @@ class SGD(Optimizer):
         for i, p in enumerate(params):
             g = -grads[i] if maximize else grads[i]
             if weight_decay != 0:
-                g = g + p * p.dtype.type(weight_decay)
+                g = _decayed(g, weight_decay, p)
             if momentum != 0:
                 buf = momentum_buffers[i]
                 if fresh_buffers[i]:
