@@ -6,11 +6,10 @@ from __future__ import annotations
 import copy
 import math
 
+import nncore as nc
 import numpy as np
 import pytest
 from harness import fresh_rng, torch
-
-import nncore as nc
 from nncore import _C, optim
 from nncore.nn import Parameter
 from nncore.nn.utils import clip_grad_norm_, clip_grad_value_
