@@ -5,6 +5,17 @@
 
 #include "common/parallel.h"
 
+// NOTE: PyTorch's CPU kernels fuse some multiply-adds (add with alpha, addcmul, lerp) and not
+// others (addcdiv, mul then add). Nearly cancelling sums (g + wd*p, s - ga^2 in centered RMSprop)
+// are rounded differently by each choice, and the normalised updates of Adam, RMSprop and
+// Adagrad amplify that; so this file fuses with explicit std::fma exactly where PyTorch does and
+// stops the compiler from contracting anything else.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=off")
+#elif defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+
 namespace nnc {
 
 namespace {
@@ -20,24 +31,19 @@ void for_each_element(int64_t n, int64_t flops_per_element, const F& f) {
   }
 }
 
-// NOTE: PyTorch's lerp switches formula at weight 0.5 to stay exact at both ends; copied so
-// moment buffers round as torch's do.
+// PyTorch's lerp: the formula switches at weight 0.5 to stay exact at both ends.
 template <class T>
 inline T lerp(T self, T end, T weight) {
-  return std::abs(weight) < T(0.5) ? self + weight * (end - self)
-                                    : end - (end - self) * (T(1) - weight);
+  return std::abs(weight) < T(0.5) ? std::fma(weight, end - self, self)
+                                    : std::fma(self - end, T(1) - weight, end);
 }
 
 }  // namespace
 
-// NOTE: the weight-decay term g + wd*p is one fused multiply-add, as in PyTorch's CPU add(alpha):
-// when g and wd*p nearly cancel, the rounding decides the normalised updates of Adam, RMSprop
-// and Adagrad, and only a fused sum rounds as PyTorch does.
-
 template <class T>
 void sgd_step(T* param, const T* grad, T* momentum_buffer, bool fresh_buffer, int64_t n,
               const SgdOptions& o) {
-  const T lr = T(o.lr), momentum = T(o.momentum), keep = T(1 - o.dampening);
+  const T neg_lr = T(-o.lr), momentum = T(o.momentum), keep = T(1 - o.dampening);
   const T wd = T(o.weight_decay);
   const bool use_wd = o.weight_decay != 0, use_momentum = o.momentum != 0;
   const bool nesterov = o.nesterov, maximize = o.maximize;
@@ -45,11 +51,11 @@ void sgd_step(T* param, const T* grad, T* momentum_buffer, bool fresh_buffer, in
     T g = maximize ? -grad[i] : grad[i];
     if (use_wd) g = std::fma(wd, param[i], g);
     if (use_momentum) {
-      T buf = fresh_buffer ? g : momentum_buffer[i] * momentum + keep * g;
+      const T buf = fresh_buffer ? g : std::fma(keep, g, momentum_buffer[i] * momentum);
       momentum_buffer[i] = buf;
-      g = nesterov ? g + momentum * buf : buf;
+      g = nesterov ? std::fma(momentum, buf, g) : buf;
     }
-    param[i] = param[i] + (-lr) * g;
+    param[i] = std::fma(neg_lr, g, param[i]);
   });
 }
 
@@ -74,7 +80,7 @@ void adam_step(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_av
         g = std::fma(wd, p, g);
     }
     const T m = lerp(exp_avg[i], g, one_minus_beta1);
-    T v = exp_avg_sq[i] * beta2 + one_minus_beta2 * g * g;
+    T v = std::fma(one_minus_beta2 * g, g, exp_avg_sq[i] * beta2);
     exp_avg[i] = m;
     exp_avg_sq[i] = v;
     if (amsgrad) {
@@ -96,13 +102,13 @@ void rmsprop_step(T* param, const T* grad, T* square_avg, T* momentum_buffer, T*
   for_each_element(n, 12, [&](int64_t i) {
     T g = maximize ? -grad[i] : grad[i];
     if (use_wd) g = std::fma(wd, param[i], g);
-    const T s = square_avg[i] * alpha + one_minus_alpha * g * g;
+    const T s = std::fma(one_minus_alpha * g, g, square_avg[i] * alpha);
     square_avg[i] = s;
     T avg;
     if (centered) {
       const T ga = lerp(grad_avg[i], g, one_minus_alpha);
       grad_avg[i] = ga;
-      avg = std::sqrt(s + T(-1) * ga * ga);
+      avg = std::sqrt(std::fma(-ga, ga, s));
     } else {
       avg = std::sqrt(s);
     }
@@ -110,7 +116,7 @@ void rmsprop_step(T* param, const T* grad, T* square_avg, T* momentum_buffer, T*
     if (use_momentum) {
       const T buf = momentum_buffer[i] * momentum + g / avg;
       momentum_buffer[i] = buf;
-      param[i] = param[i] + neg_lr * buf;
+      param[i] = std::fma(neg_lr, buf, param[i]);
     } else {
       param[i] = param[i] + neg_lr * g / avg;
     }
@@ -126,7 +132,7 @@ void adagrad_step(T* param, const T* grad, T* state_sum, double step, int64_t n,
   for_each_element(n, 8, [&](int64_t i) {
     T g = maximize ? -grad[i] : grad[i];
     if (use_wd) g = std::fma(wd, param[i], g);
-    const T s = state_sum[i] + g * g;
+    const T s = std::fma(g, g, state_sum[i]);
     state_sum[i] = s;
     param[i] = param[i] + neg_clr * g / (std::sqrt(s) + eps);
   });

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from nncore import _C
-from nncore.optim.optimizer import Optimizer, _check_non_negative, _decayed
+from nncore.optim.optimizer import Optimizer, _check_non_negative, _fma
 
 
 class Adagrad(Optimizer):
@@ -75,7 +75,7 @@ class Adagrad(Optimizer):
             t = p.dtype.type
             g = -grads[i] if maximize else grads[i]
             if weight_decay != 0:
-                g = _decayed(g, weight_decay, p)
+                g = _fma(weight_decay, p, g)
             clr = lr / (1 + (steps[i] - 1) * lr_decay)
-            state_sums[i] += g * g
+            state_sums[i][...] = _fma(g, g, state_sums[i])
             p += t(-clr) * g / (np.sqrt(state_sums[i]) + t(eps))

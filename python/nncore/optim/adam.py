@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from nncore import _C
-from nncore.optim.optimizer import Optimizer, _check_non_negative, _decayed
+from nncore.optim.optimizer import Optimizer, _check_non_negative, _fma, _lerp
 
 
 class Adam(Optimizer):
@@ -91,10 +91,10 @@ class Adam(Optimizer):
                 if decoupled_weight_decay:
                     p *= t(1 - lr * weight_decay)
                 else:
-                    g = _decayed(g, weight_decay, p)
+                    g = _fma(weight_decay, p, g)
             m, v = exp_avgs[i], exp_avg_sqs[i]
-            m += t(1 - beta1) * (g - m)
-            v[...] = v * t(beta2) + t(1 - beta2) * g * g
+            m[...] = _lerp(m, g, 1 - beta1)
+            v[...] = _fma(t(1 - beta2) * g, g, v * t(beta2))
             if amsgrad:
                 np.maximum(max_exp_avg_sqs[i], v, out=max_exp_avg_sqs[i])
                 v = max_exp_avg_sqs[i]

@@ -63,13 +63,21 @@ class ParamState(MutableMapping):
         return f"ParamState({len(self)} parameters)"
 
 
-def _decayed(grad: np.ndarray, weight_decay: float, param: np.ndarray) -> np.ndarray:
-    """grad + weight_decay * param rounded once, like the fused multiply-add of the native
-    kernels and PyTorch (a float32 product is exact in float64)."""
-    if grad.dtype == np.float32:
-        wd = np.float64(np.float32(weight_decay))
-        return (grad.astype(np.float64) + wd * param).astype(np.float32)
-    return grad + weight_decay * param
+def _fma(a: Any, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """a * x + y rounded once: the fused multiply-add the native kernels use where PyTorch's CPU
+    kernels do (add with alpha, addcmul, lerp). For float32 the product is exact in float64."""
+    if y.dtype == np.float32:
+        a = np.float64(np.float32(a)) if np.isscalar(a) else np.asarray(a, dtype=np.float64)
+        return (a * np.asarray(x, dtype=np.float64) + y).astype(np.float32)
+    return a * x + y
+
+
+def _lerp(start: np.ndarray, end: np.ndarray, weight: float) -> np.ndarray:
+    """PyTorch's lerp: start + weight * (end - start), exact at both ends."""
+    w = start.dtype.type(weight)
+    if abs(w) < 0.5:
+        return _fma(w, end - start, start)
+    return _fma(start - end, 1 - w, end)
 
 
 def _check_non_negative(opt: str, name: str, value: float) -> None:

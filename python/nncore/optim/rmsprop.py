@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from nncore import _C
-from nncore.optim.optimizer import Optimizer, _check_non_negative, _decayed
+from nncore.optim.optimizer import Optimizer, _check_non_negative, _fma, _lerp
 
 
 class RMSprop(Optimizer):
@@ -77,18 +77,18 @@ class RMSprop(Optimizer):
             t = p.dtype.type
             g = -grads[i] if maximize else grads[i]
             if weight_decay != 0:
-                g = _decayed(g, weight_decay, p)
+                g = _fma(weight_decay, p, g)
             s = square_avgs[i]
-            s[...] = s * t(alpha) + t(1 - alpha) * g * g
+            s[...] = _fma(t(1 - alpha) * g, g, s * t(alpha))
             if centered:
                 ga = grad_avgs[i]
-                ga += t(1 - alpha) * (g - ga)
-                avg = np.sqrt(s - ga * ga) + t(eps)
+                ga[...] = _lerp(ga, g, 1 - alpha)
+                avg = np.sqrt(_fma(-ga, ga, s)) + t(eps)
             else:
                 avg = np.sqrt(s) + t(eps)
             if momentum > 0:
                 buf = momentum_buffers[i]
                 buf[...] = buf * t(momentum) + g / avg
-                p += t(-lr) * buf
+                p[...] = _fma(-lr, buf, p)
             else:
                 p += t(-lr) * g / avg

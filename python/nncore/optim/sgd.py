@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from nncore import _C
-from nncore.optim.optimizer import Optimizer, _check_non_negative, _decayed
+from nncore.optim.optimizer import Optimizer, _check_non_negative, _fma
 
 
 class SGD(Optimizer):
@@ -67,12 +67,12 @@ class SGD(Optimizer):
         for i, p in enumerate(params):
             g = -grads[i] if maximize else grads[i]
             if weight_decay != 0:
-                g = _decayed(g, weight_decay, p)
+                g = _fma(weight_decay, p, g)
             if momentum != 0:
                 buf = momentum_buffers[i]
                 if fresh_buffers[i]:
                     buf[...] = g
                 else:
-                    buf[...] = buf * p.dtype.type(momentum) + p.dtype.type(1 - dampening) * g
-                g = g + p.dtype.type(momentum) * buf if nesterov else buf
-            p += p.dtype.type(-lr) * g
+                    buf[...] = _fma(1 - dampening, g, buf * p.dtype.type(momentum))
+                g = _fma(momentum, buf, g) if nesterov else buf
+            p[...] = _fma(-lr, g, p)
