@@ -90,8 +90,11 @@ void linear_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
   if (dx) gemm<T>(false, false, s.rows, s.in_features, s.out_features, dy, w, dx, false);
   if (dw) gemm<T>(true, false, s.out_features, s.in_features, s.rows, dy, x, dw, false);
   if (db) {
-    MapVec<T>(db, s.out_features) =
-        MapConstMat<T>(dy, s.rows, s.out_features).colwise().sum().transpose();
+    // NOTE: row by row, not Eigen's colwise().sum(): its packet peeling depends on the address of
+    // dy, so the same numbers could sum differently and break bit-identical reruns.
+    MapArr<T> acc(db, s.out_features);
+    acc.setZero();
+    for (int64_t r = 0; r < s.rows; ++r) acc += MapConstArr<T>(dy + r * s.out_features, s.out_features);
   }
 }
 

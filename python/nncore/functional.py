@@ -5,6 +5,7 @@ Checks here raise ValueError/TypeError naming the op and the shapes before anyth
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -33,8 +34,8 @@ from nncore.tensor import Tensor
 
 __all__ = [
     "binary_cross_entropy_with_logits", "cross_entropy", "dropout", "gelu", "l1_loss",
-    "leaky_relu", "linear", "log_softmax", "matmul", "mse_loss", "nll_loss", "relu", "sigmoid",
-    "softmax", "tanh",
+    "l1_penalty", "leaky_relu", "linear", "log_softmax", "matmul", "mse_loss", "nll_loss", "relu",
+    "sigmoid", "softmax", "tanh",
 ]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -451,3 +452,26 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     if not training or p == 0:
         return x
     return DropoutFn.apply(x, p=float(p), seed=next_seed())
+
+
+# ---- regularisation ----------------------------------------------------------------------
+
+
+def l1_penalty(params: Iterable[Tensor], weight: float = 1.0) -> Tensor:
+    """weight * sum_p sum(|p|): an L1 penalty to add to a loss (differentiable; the gradient is
+    weight * sign(p)).
+
+    Args:
+        params: Tensors to penalise (``model.parameters()``).
+        weight: scale of the penalty.
+    Returns:
+        Scalar Tensor (0 and constant when ``params`` is empty).
+    """
+    total: Tensor | None = None
+    for i, p in enumerate(params):
+        _check_float("l1_penalty", f"params[{i}]", p)
+        term = p.abs().sum()
+        total = term if total is None else total + term
+    if total is None:
+        return Tensor(0.0)
+    return total * weight if weight != 1.0 else total

@@ -30,8 +30,11 @@ def train_epoch(
     loader: Any,
     desc: str = "train",
     progress: bool = True,
+    scheduler: Any = None,
 ) -> dict[str, float]:
     """Train ``model`` for one pass over ``loader`` of (input, integer label) batches.
+
+    ``scheduler``, when given, steps after every batch (a per-step learning-rate schedule).
 
     Returns:
         ``{"loss", "accuracy", "samples_per_s"}`` averaged over the epoch.
@@ -46,6 +49,8 @@ def train_epoch(
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         n = len(y)
         total_loss += float(loss.data) * n
         correct += int(np.count_nonzero(logits.data.argmax(-1) == y.data))

@@ -15,7 +15,7 @@ class Recipe:
     build: Callable[[], nn.Module]
     description: str
     optimizer: str = "sgd"
-    lr: float = 0.05
+    lr: float = 0.1
     epochs: int = 3
     batch_size: int = 64
 
@@ -26,5 +26,7 @@ def mnist_mlp() -> nn.Module:
 
 
 RECIPES: dict[str, Recipe] = {
-    "mnist-mlp": Recipe(mnist_mlp, "MNIST, 784-128-10 MLP with ReLU, SGD with momentum"),
+    "mnist-mlp": Recipe(
+        mnist_mlp, "MNIST, 784-128-10 MLP with ReLU; SGD, momentum 0.9, cosine learning-rate decay"
+    ),
 }
