@@ -15,22 +15,45 @@ namespace nnc {
 
 namespace {
 
-// Runs f(i) for i in [0, n): OpenMP over elements when n * flops_per_element is large.
+// NOTE: the steps work on blocks with one simple loop per stage (a local gradient buffer) rather
+// than one loop with every option inside: GCC vectorises these loops, and did not vectorise the
+// branchy single loop (7x slower on a 100k-parameter model). Per element the arithmetic is the same.
+constexpr int64_t kBlock = 256;
+
+// Runs f(lo, hi) over [0, n) in blocks: OpenMP over blocks when n * flops_per_element is large.
 template <class F>
-void for_each_element(int64_t n, int64_t flops_per_element, const F& f) {
+void for_each_block(int64_t n, int64_t flops_per_element, const F& f) {
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
   if (run_parallel(n * flops_per_element)) {
 #pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) f(i);
+    for (int64_t b = 0; b < blocks; ++b) f(b * kBlock, std::min(n, (b + 1) * kBlock));
   } else {
-    for (int64_t i = 0; i < n; ++i) f(i);
+    for (int64_t b = 0; b < blocks; ++b) f(b * kBlock, std::min(n, (b + 1) * kBlock));
   }
 }
 
-// PyTorch's lerp: the formula switches at weight 0.5 to stay exact at both ends.
+// g = ±grad (+ wd * param): the first stage of every optimizer.
 template <class T>
-inline T lerp(T self, T end, T weight) {
-  return std::abs(weight) < T(0.5) ? std::fma(weight, end - self, self)
-                                    : std::fma(self - end, T(1) - weight, end);
+void effective_grad(T* g, const T* grad, const T* param, int64_t len, bool maximize, bool use_wd,
+                    T wd) {
+  if (maximize)
+    for (int64_t i = 0; i < len; ++i) g[i] = -grad[i];
+  else
+    for (int64_t i = 0; i < len; ++i) g[i] = grad[i];
+  if (use_wd)
+    for (int64_t i = 0; i < len; ++i) g[i] = std::fma(wd, param[i], g[i]);
+}
+
+// avg = lerp(avg, g, weight) with PyTorch's formula, which switches at weight 0.5 to stay exact
+// at both ends.
+template <class T>
+void lerp_into(T* avg, const T* g, T weight, int64_t len) {
+  if (std::abs(weight) < T(0.5)) {
+    for (int64_t i = 0; i < len; ++i) avg[i] = std::fma(weight, g[i] - avg[i], avg[i]);
+  } else {
+    const T rest = T(1) - weight;
+    for (int64_t i = 0; i < len; ++i) avg[i] = std::fma(avg[i] - g[i], rest, g[i]);
+  }
 }
 
 }  // namespace
@@ -41,16 +64,23 @@ void sgd_step(T* param, const T* grad, T* momentum_buffer, bool fresh_buffer, in
   const T neg_lr = T(-o.lr), momentum = T(o.momentum), keep = T(1 - o.dampening);
   const T wd = T(o.weight_decay);
   const bool use_wd = o.weight_decay != 0, use_momentum = o.momentum != 0;
-  const bool nesterov = o.nesterov, maximize = o.maximize;
-  for_each_element(n, 6, [&](int64_t i) {
-    T g = maximize ? -grad[i] : grad[i];
-    if (use_wd) g = std::fma(wd, param[i], g);
+  for_each_block(n, 6, [&](int64_t lo, int64_t hi) {
+    const int64_t len = hi - lo;
+    T g[kBlock];
+    T* p = param + lo;
+    effective_grad(g, grad + lo, p, len, o.maximize, use_wd, wd);
     if (use_momentum) {
-      const T buf = fresh_buffer ? g : std::fma(keep, g, momentum_buffer[i] * momentum);
-      momentum_buffer[i] = buf;
-      g = nesterov ? std::fma(momentum, buf, g) : buf;
+      T* buf = momentum_buffer + lo;
+      if (fresh_buffer)
+        for (int64_t i = 0; i < len; ++i) buf[i] = g[i];
+      else
+        for (int64_t i = 0; i < len; ++i) buf[i] = std::fma(keep, g[i], buf[i] * momentum);
+      if (o.nesterov)
+        for (int64_t i = 0; i < len; ++i) g[i] = std::fma(momentum, buf[i], g[i]);
+      else
+        for (int64_t i = 0; i < len; ++i) g[i] = buf[i];
     }
-    param[i] = std::fma(neg_lr, g, param[i]);
+    for (int64_t i = 0; i < len; ++i) p[i] = std::fma(neg_lr, g[i], p[i]);
   });
 }
 
@@ -64,26 +94,23 @@ void adam_step(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, T* max_exp_av
   const T beta2 = T(o.beta2), one_minus_beta1 = T(1 - o.beta1), one_minus_beta2 = T(1 - o.beta2);
   const T eps = T(o.eps), wd = T(o.weight_decay), decay = T(1 - o.lr * o.weight_decay);
   const bool use_wd = o.weight_decay != 0, decoupled = o.decoupled_weight_decay;
-  const bool amsgrad = o.amsgrad, maximize = o.maximize;
-  for_each_element(n, 14, [&](int64_t i) {
-    T g = maximize ? -grad[i] : grad[i];
-    T p = param[i];
-    if (use_wd) {
-      if (decoupled)
-        p = p * decay;
-      else
-        g = std::fma(wd, p, g);
+  for_each_block(n, 14, [&](int64_t lo, int64_t hi) {
+    const int64_t len = hi - lo;
+    T g[kBlock];
+    T *p = param + lo, *m = exp_avg + lo, *v = exp_avg_sq + lo;
+    effective_grad(g, grad + lo, p, len, o.maximize, use_wd && !decoupled, wd);
+    if (use_wd && decoupled)
+      for (int64_t i = 0; i < len; ++i) p[i] = p[i] * decay;
+    lerp_into(m, g, one_minus_beta1, len);
+    for (int64_t i = 0; i < len; ++i) v[i] = std::fma(one_minus_beta2 * g[i], g[i], v[i] * beta2);
+    const T* v_used = v;
+    if (o.amsgrad) {
+      T* vmax = max_exp_avg_sq + lo;
+      for (int64_t i = 0; i < len; ++i) vmax[i] = std::max(vmax[i], v[i]);
+      v_used = vmax;
     }
-    const T m = lerp(exp_avg[i], g, one_minus_beta1);
-    T v = std::fma(one_minus_beta2 * g, g, exp_avg_sq[i] * beta2);
-    exp_avg[i] = m;
-    exp_avg_sq[i] = v;
-    if (amsgrad) {
-      v = std::max(max_exp_avg_sq[i], v);
-      max_exp_avg_sq[i] = v;
-    }
-    const T denom = std::sqrt(v) / bc2_sqrt + eps;
-    param[i] = p + neg_step_size * m / denom;
+    for (int64_t i = 0; i < len; ++i)
+      p[i] = p[i] + neg_step_size * m[i] / (std::sqrt(v_used[i]) / bc2_sqrt + eps);
   });
 }
 
@@ -93,27 +120,25 @@ void rmsprop_step(T* param, const T* grad, T* square_avg, T* momentum_buffer, T*
   const T alpha = T(o.alpha), one_minus_alpha = T(1 - o.alpha), eps = T(o.eps);
   const T wd = T(o.weight_decay), momentum = T(o.momentum), neg_lr = T(-o.lr);
   const bool use_wd = o.weight_decay != 0, use_momentum = o.momentum > 0;
-  const bool centered = o.centered, maximize = o.maximize;
-  for_each_element(n, 12, [&](int64_t i) {
-    T g = maximize ? -grad[i] : grad[i];
-    if (use_wd) g = std::fma(wd, param[i], g);
-    const T s = std::fma(one_minus_alpha * g, g, square_avg[i] * alpha);
-    square_avg[i] = s;
-    T avg;
-    if (centered) {
-      const T ga = lerp(grad_avg[i], g, one_minus_alpha);
-      grad_avg[i] = ga;
-      avg = std::sqrt(std::fma(-ga, ga, s));
+  for_each_block(n, 12, [&](int64_t lo, int64_t hi) {
+    const int64_t len = hi - lo;
+    T g[kBlock], avg[kBlock];
+    T *p = param + lo, *s = square_avg + lo;
+    effective_grad(g, grad + lo, p, len, o.maximize, use_wd, wd);
+    for (int64_t i = 0; i < len; ++i) s[i] = std::fma(one_minus_alpha * g[i], g[i], s[i] * alpha);
+    if (o.centered) {
+      T* ga = grad_avg + lo;
+      lerp_into(ga, g, one_minus_alpha, len);
+      for (int64_t i = 0; i < len; ++i) avg[i] = std::sqrt(std::fma(-ga[i], ga[i], s[i])) + eps;
     } else {
-      avg = std::sqrt(s);
+      for (int64_t i = 0; i < len; ++i) avg[i] = std::sqrt(s[i]) + eps;
     }
-    avg = avg + eps;
     if (use_momentum) {
-      const T buf = momentum_buffer[i] * momentum + g / avg;
-      momentum_buffer[i] = buf;
-      param[i] = std::fma(neg_lr, buf, param[i]);
+      T* buf = momentum_buffer + lo;
+      for (int64_t i = 0; i < len; ++i) buf[i] = buf[i] * momentum + g[i] / avg[i];
+      for (int64_t i = 0; i < len; ++i) p[i] = std::fma(neg_lr, buf[i], p[i]);
     } else {
-      param[i] = param[i] + neg_lr * g / avg;
+      for (int64_t i = 0; i < len; ++i) p[i] = p[i] + neg_lr * g[i] / avg[i];
     }
   });
 }
@@ -123,13 +148,13 @@ void adagrad_step(T* param, const T* grad, T* state_sum, double step, int64_t n,
                   const AdagradOptions& o) {
   const T neg_clr = T(-(o.lr / (1 + (step - 1) * o.lr_decay)));
   const T wd = T(o.weight_decay), eps = T(o.eps);
-  const bool use_wd = o.weight_decay != 0, maximize = o.maximize;
-  for_each_element(n, 8, [&](int64_t i) {
-    T g = maximize ? -grad[i] : grad[i];
-    if (use_wd) g = std::fma(wd, param[i], g);
-    const T s = std::fma(g, g, state_sum[i]);
-    state_sum[i] = s;
-    param[i] = param[i] + neg_clr * g / (std::sqrt(s) + eps);
+  for_each_block(n, 8, [&](int64_t lo, int64_t hi) {
+    const int64_t len = hi - lo;
+    T g[kBlock];
+    T *p = param + lo, *s = state_sum + lo;
+    effective_grad(g, grad + lo, p, len, o.maximize, o.weight_decay != 0, wd);
+    for (int64_t i = 0; i < len; ++i) s[i] = std::fma(g[i], g[i], s[i]);
+    for (int64_t i = 0; i < len; ++i) p[i] = p[i] + neg_clr * g[i] / (std::sqrt(s[i]) + eps);
   });
 }
 
