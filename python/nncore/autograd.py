@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from nncore.tensor import Tensor
 
 _grad_enabled = True
+# NOTE: set by nncore.onnx.export while it traces a model: called as tracer(ctx, inputs, kwargs,
+# output) after every op. None otherwise, so the cost when not exporting is one global test.
+_tracer: Any = None
 
 
 def is_grad_enabled() -> bool:
@@ -85,8 +88,12 @@ class Function:
         out = ctx.forward(*[t.data for t in tensors], **kwargs)
         if _grad_enabled and True in needs:
             ctx.parents = tensors
-            return _make_tensor(out, ctx)
-        return _make_tensor(out, None)
+            result = _make_tensor(out, ctx)
+        else:
+            result = _make_tensor(out, None)
+        if _tracer is not None:
+            _tracer(ctx, tensors, kwargs, result)
+        return result
 
 
 # NOTE: set by nncore.tensor once its class exists (the two modules need each other); a module
