@@ -53,12 +53,13 @@ def get_num_threads() -> int:
 if os.environ.get("NNCORE_NUM_THREADS"):
     set_num_threads(int(os.environ["NNCORE_NUM_THREADS"]))
 
-from nncore import data, functional, metrics, nn, optim  # noqa: E402
+from nncore import data, functional, metrics, nn, onnx, optim  # noqa: E402
 from nncore.data import datasets  # noqa: E402
 
 __all__ = [
     "Tensor", "arange", "cat", "data", "datasets", "enable_grad", "full", "functional",
     "get_num_threads", "metrics",
-    "is_grad_enabled", "manual_seed", "nn", "no_grad", "ones", "ones_like", "rand", "randint",
+    "is_grad_enabled", "manual_seed", "nn", "no_grad", "onnx", "ones", "ones_like", "rand",
+    "randint",
     "optim", "randn", "set_num_threads", "stack", "tensor", "where", "zeros", "zeros_like",
 ]
