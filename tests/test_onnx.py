@@ -237,6 +237,15 @@ def test_batch_dependent_constant_is_refused(tmp_path: Any) -> None:
                                rtol=1e-6)
 
 
+def test_batch_sized_constant_is_refused(tmp_path: Any) -> None:
+    class Offset(nn.Module):
+        def forward(self, x: Tensor) -> Tensor:
+            return x + nncore.ones(x.shape[0], 3)  # made outside nncore's ops, sized by the batch
+
+    with pytest.raises(ValueError, match="tensor argument 1 of AddFn is a constant.*batch 2"):
+        nncore.onnx.export(Offset(), randn(2, 3), tmp_path / "m.onnx")
+
+
 def test_bad_arguments(tmp_path: Any) -> None:
     path = tmp_path / "m.onnx"
     with pytest.raises(TypeError, match="model must be an nncore.nn.Module"):
@@ -261,6 +270,8 @@ def test_missing_onnx_package_says_how_to_install(monkeypatch: Any, tmp_path: An
 
 def _torch_forward(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
     def to_torch(a: Any) -> Any:
+        if isinstance(a, (tuple, list)):
+            return tuple(to_torch(i) for i in a)
         return torch.from_numpy(np.array(a.data)) if isinstance(a, Tensor) else a
 
     def back(o: Any) -> Any:
@@ -343,6 +354,21 @@ def _padding_mask(b: int) -> Tensor:
     return Tensor(pad)
 
 
+class _RecurrentWithState(nn.Module):
+    """A user Module that computes the initial state from the input."""
+
+    def __init__(self, layer: Callable, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.init = nn.Linear(6, 8)
+        self.rnn = layer(kind, 6, 8, num_layers=2, batch_first=True)
+
+    def forward(self, x: Tensor) -> Any:
+        h = self.init(x[:, 0]).tanh()
+        h0 = nncore.stack([h, h * 0.5])
+        return self.rnn(x, (h0, h0 * 2.0) if self.kind == "LSTM" else h0)
+
+
 def _cnn(layer: Callable) -> nn.Module:
     return nn.Sequential(
         layer("Conv2d", 3, 8, 3, padding=1), layer("BatchNorm2d", 8), nn.ReLU(),
@@ -371,6 +397,10 @@ LAYER_CASES: dict[str, tuple] = {
                                    batch_first=True),
              lambda b: (randn(b, 7, 6),)),
     "lstm-seq-first": (["LSTM"], lambda L: L("LSTM", 6, 5), lambda b: (randn(b, 2, 6),)),
+    "lstm-with-state": (["LSTM"], lambda L: _RecurrentWithState(L, "LSTM"),
+                        lambda b: (randn(b, 4, 6),)),
+    "gru-with-state": (["GRU"], lambda L: _RecurrentWithState(L, "GRU"),
+                       lambda b: (randn(b, 4, 6),)),
     "gru": (["GRU"], lambda L: L("GRU", 6, 8, num_layers=2, bidirectional=True,
                                  batch_first=True),
             lambda b: (randn(b, 7, 6),)),

@@ -103,13 +103,32 @@ def _pair_traces(first: list[Any], second: list[Any]) -> None:
     for c1, c2 in zip(first, second):
         name = _op_name(c1)
         aware = BATCH_AWARE.get(name, set())
-        for key in c1.kwargs:
-            if key not in aware and not _same(c1.kwargs[key], c2.kwargs.get(key)):
+        args = [(str(i), a, b) for i, (a, b) in enumerate(zip(c1.args, c2.args))]
+        args += [(k, v, c2.kwargs.get(k)) for k, v in c1.kwargs.items() if k not in aware]
+        for key, a, b in args:
+            if not _same(a, b):
                 raise ValueError(
                     f"onnx.export: argument {key!r} of {name} changes with the batch size (it "
                     f"was computed outside nncore's ops, so the exported graph would freeze it); "
                     f"pass dynamic_batch=False to export at the example's batch size")
         c1.second = c2
+
+
+def _check_constants(g: Any, call: Any) -> None:
+    """Tensor inputs of ``call`` that no traced op produced become constants: refuse those that
+    differ between the two traces (sized by, or computed from, the batch outside nncore's
+    ops)."""
+    if call.second is None:
+        return
+    first = _flatten(list(call.args) + list(call.kwargs.values()))
+    second = _flatten(list(call.second.args) + list(call.second.kwargs.values()))
+    for i, (a, b) in enumerate(zip(first, second)):
+        if isinstance(a, Tensor) and not g.known(a) and not _same(a.data, b.data):
+            raise ValueError(
+                f"onnx.export: tensor argument {i} of {_op_name(call)} is a constant (no "
+                f"nncore op computed it from the model's inputs) that changes with the batch "
+                f"size, shape {a.shape} at batch {g.batch[0]}; compute it from the input with "
+                f"nncore ops, or pass dynamic_batch=False")
 
 
 def _converters() -> dict[str, Any]:
@@ -231,6 +250,7 @@ def export(model: Any, example_input: Any, path: str | os.PathLike, *,
         g.add_input(x, name, dynamic and x.ndim > 0)
     for call in trace.calls:
         name = _op_name(call)
+        _check_constants(g, call)
         if isinstance(call.op, Module):
             result = converters[name](g, call)
         else:

@@ -90,6 +90,10 @@ class Graph:
         if self._first_input is None and dynamic and dims:
             self._first_input = name
 
+    def known(self, t: Tensor) -> bool:
+        """Whether ``t`` is already an ONNX value (an input, a traced output, a constant)."""
+        return id(t) in self._values or id(t.data) in self._arrays
+
     def value(self, t: Tensor | None) -> str:
         """The ONNX name of ``t``: a traced value, or a new initializer for a constant ("" for
         None, ONNX's absent optional input)."""
