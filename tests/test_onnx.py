@@ -125,6 +125,40 @@ def test_export_matches_nncore(case: str, tmp_path: Any) -> None:
     check_export(build(), make_input, tmp_path)
 
 
+class _Lambda(nn.Module):
+    def __init__(self, fn: Callable) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fn(x)
+
+
+INDEXING = {
+    "reverse": lambda x: x[:, ::-1],
+    "negative-step": lambda x: x[:, -2::-2],
+    "int-list": lambda x: x[:, [0, 2, 2]],
+    "bool-mask": lambda x: x[..., np.array([True, False, True, False, True])],
+    "none-and-slice": lambda x: x[:, None, 1:3],
+    "last-row": lambda x: x[-1],
+    "batch-slice": lambda x: x[1:],
+    "ellipsis-int": lambda x: x[..., 2],
+    "transpose": lambda x: x.T,
+    "max-dim0": lambda x: x.max(dim=0).values,
+    "min-keepdim": lambda x: x.min(dim=1, keepdim=True).values,
+    "cast": lambda x: x.double().float() * 2,
+    "flatten-all": lambda x: x.flatten(),
+    "sum-all": lambda x: x.sum(),
+    "log-abs": lambda x: (x.abs() + 1).log(),
+}
+
+
+@pytest.mark.parametrize("case", list(INDEXING))
+def test_indexing_and_shape_ops(case: str, tmp_path: Any) -> None:
+    nncore.manual_seed(6)
+    check_export(_Lambda(INDEXING[case]), lambda b: (randn(b + 1, 5),), tmp_path)
+
+
 @pytest.mark.parametrize("opset", [18, 20])
 def test_newer_opsets(opset: int, tmp_path: Any) -> None:
     if opset > onnx.defs.onnx_opset_version():
@@ -220,6 +254,15 @@ def test_unsupported_layer_option_names_it(tmp_path: Any) -> None:
 
     with pytest.raises(NotImplementedError, match="MaxPool2d with return_indices"):
         nncore.onnx.export(MaxPool2d(), randn(1, 1, 4, 4), tmp_path / "m.onnx")
+
+
+def test_layer_without_pytorch_attributes_is_named(tmp_path: Any) -> None:
+    class Conv2d(nn.Module):  # a user class that shares only the name
+        def forward(self, x: Tensor) -> Tensor:
+            return x
+
+    with pytest.raises(NotImplementedError, match="Conv2d lacks an attribute of PyTorch's"):
+        nncore.onnx.export(Conv2d(), randn(1, 1, 4, 4), tmp_path / "m.onnx")
 
 
 def test_batch_dependent_constant_is_refused(tmp_path: Any) -> None:

@@ -252,7 +252,12 @@ def export(model: Any, example_input: Any, path: str | os.PathLike, *,
         name = _op_name(call)
         _check_constants(g, call)
         if isinstance(call.op, Module):
-            result = converters[name](g, call)
+            try:
+                result = converters[name](g, call)
+            except AttributeError as e:
+                raise NotImplementedError(
+                    f"onnx.export: {name} lacks an attribute of PyTorch's {name} ({e}); its "
+                    f"converter reads PyTorch's attribute names") from e
         else:
             convert = FUNCTION_CONVERTERS.get(name)
             if convert is None:

@@ -181,8 +181,9 @@ def _getitem(g: Graph, c: Call) -> str:
     if len(arrays) > 1:
         raise NotImplementedError("onnx.export: indexing with more than one index array is not "
                                   "supported")
-    if Ellipsis in items:
-        at = items.index(Ellipsis)
+    ellipsis = [i for i, item in enumerate(items) if item is Ellipsis]
+    if ellipsis:
+        at = ellipsis[0]
         used = sum(1 for i in items if i is not None and i is not Ellipsis)
         items[at:at + 1] = [slice(None)] * (x.ndim - used)
     y = g.value(x)
