@@ -349,6 +349,11 @@ def _mirror(tm: Any) -> nn.Module:
 
 
 def _torch_layer(name: str, *args: Any, **kwargs: Any) -> nn.Module:
+    def unwrap(a: Any) -> Any:  # a layer built by this factory, passed to another
+        return getattr(a, "__dict__", {}).get("_torch", a)
+
+    args = tuple(unwrap(a) for a in args)
+    kwargs = {k: unwrap(v) for k, v in kwargs.items()}
     tm = getattr(torch.nn, name)(*args, **kwargs).eval()
     if getattr(tm, "running_mean", None) is not None:
         gen = torch.Generator().manual_seed(7)
@@ -469,6 +474,12 @@ LAYER_CASES: dict[str, tuple] = {
                                                   dim_feedforward=24, norm_first=True,
                                                   activation="gelu"),
                                       lambda b: (randn(b, 3, 16),)),
+    "encoder": (["TransformerEncoder", "TransformerEncoderLayer", "LayerNorm"],
+                lambda L: L("TransformerEncoder",
+                            L("TransformerEncoderLayer", 16, 4, dim_feedforward=24,
+                              batch_first=True),
+                            2, norm=L("LayerNorm", 16)),
+                lambda b: (randn(b, 5, 16),)),
 }
 
 

@@ -140,9 +140,11 @@ def _encoder(g: Graph, c: Call) -> str:
     m = c.op
     src = arg(c, 0, "src")
     x = g.value(src)
-    for layer in m.layers:
+    for layer in m.layers.children():
         x = encoder_layer(g, layer, src, x, arg(c, 1, "mask"), arg(c, 2, "src_key_padding_mask"))
     if getattr(m, "norm", None) is not None:
+        if type(m.norm).__name__ != "LayerNorm":
+            raise _unsupported(m, f"a final norm of type {type(m.norm).__name__}")
         x = layer_norm(g, m.norm, x, src.dtype)
     return x
 
