@@ -435,6 +435,12 @@ def _cnn1d(layer: Callable) -> nn.Module:
 LAYER_CASES: dict[str, tuple] = {
     "cnn": (["Conv2d", "BatchNorm2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"], _cnn,
             lambda b: (randn(b, 3, 16, 16),)),
+    "pool-options": (["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d"],
+                     lambda L: nn.Sequential(L("MaxPool2d", 3, stride=2, padding=1, ceil_mode=True),
+                                             L("AvgPool2d", 3, stride=2, padding=1,
+                                               count_include_pad=False, ceil_mode=True),
+                                             L("AdaptiveAvgPool2d", (1, None))),
+                     lambda b: (randn(b, 2, 11, 13),)),
     "cnn1d": (["Conv1d", "BatchNorm1d"], _cnn1d, lambda b: (randn(b, 4, 9),)),
     "layernorm": (["LayerNorm"],
                   lambda L: nn.Sequential(nn.Linear(6, 8), L("LayerNorm", 8), nn.GELU()),
