@@ -60,6 +60,7 @@ from nncore.serialization import load, save  # noqa: E402
 __all__ = [
     "Tensor", "arange", "cat", "data", "datasets", "enable_grad", "full", "functional",
     "get_num_threads", "metrics",
-    "is_grad_enabled", "load", "manual_seed", "nn", "no_grad", "ones", "ones_like", "rand", "randint",
+    "is_grad_enabled", "load", "manual_seed", "nn", "no_grad", "ones", "ones_like", "rand",
+    "randint",
     "optim", "randn", "save", "set_num_threads", "stack", "tensor", "where", "zeros", "zeros_like",
 ]
