@@ -84,7 +84,8 @@ def _as_array(name: str, value: Any) -> np.ndarray:
     if code is None or arr.dtype.kind not in "biuf":
         raise TypeError(f"save: tensor {name!r} has dtype {arr.dtype}, which safetensors cannot "
                         f"store (supported: {', '.join(str(d) for d in _DTYPES.values())})")
-    return np.ascontiguousarray(arr, dtype=_DTYPES[code])
+    # NOTE: not ascontiguousarray, which turns a 0-d array into shape (1,).
+    return np.asarray(arr, dtype=_DTYPES[code], order="C")
 
 
 def _encode(tensors: Mapping[str, Any], metadata: Mapping[str, str] | None
