@@ -152,15 +152,18 @@ def _compute(metrics: list[tuple[str, Metric]], ys: list[np.ndarray], outs: list
 
 
 def _progress(loader: Any, desc: str, enabled: bool) -> Any:
-    """tqdm when it is installed and wanted, else None."""
+    """A tqdm bar over ``len(loader)`` steps when tqdm is installed and wanted, else None.
+
+    NOTE: updated by hand rather than wrapping the loader: a wrapped iterator closes the bar
+    when it is exhausted, before the epoch's metrics can be shown on it.
+    """
     if not enabled:
         return None
     try:
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(loader, total=len(loader), desc=desc, unit="batch", leave=True,
-                dynamic_ncols=True)
+    return tqdm(total=len(loader), desc=desc, unit="batch", leave=True, dynamic_ncols=True)
 
 
 def _postfix(bar: Any, loss: float, seen: float, start: float) -> None:
@@ -213,7 +216,7 @@ def train_epoch(
     total = seen = 0.0
     last = len(loader) - 1
     start = time.perf_counter()
-    for step, batch in enumerate(bar if bar is not None else loader):
+    for step, batch in enumerate(loader):
         x, y = _unpack("train_epoch", batch)
         if batch_transform is not None:
             x, y = batch_transform(x, y)
@@ -235,8 +238,10 @@ def train_epoch(
             ys.append(y.data)
         for cb in batch_cbs:
             cb.on_batch_end(step, {"loss": value, "size": n})
-        if bar is not None and (step % 20 == 0 or step == last):
-            _postfix(bar, total, seen, start)
+        if bar is not None:
+            bar.update()
+            if step % 20 == 0 or step == last:
+                _postfix(bar, total, seen, start)
     elapsed = time.perf_counter() - start
     if resolved is None:
         resolved = _default_metrics(ys[0]) if ys else []
@@ -280,8 +285,10 @@ def evaluate(
     outs: list[np.ndarray] = []
     total = seen = 0.0
     try:
-        for batch in bar if bar is not None else loader:
+        for batch in loader:
             x, y = _unpack("evaluate", batch)
+            if bar is not None:
+                bar.update()
             out = model(x)
             n = len(y)
             if loss_fn is not None:
@@ -333,7 +340,8 @@ def _check_fit_args(model: Any, optimizer: Any, train_loader: Any, epochs: Any,
                              f"a val_loader (or plateau_monitor='loss')")
     elif scheduler is not None and not hasattr(scheduler, "step"):
         raise TypeError(f"fit: scheduler must have step(), got {type(scheduler).__name__}")
-    if isinstance(callbacks, Callback) or not all(isinstance(c, Callback) for c in callbacks):
+    if not isinstance(callbacks, (list, tuple)) or not all(
+            isinstance(c, Callback) for c in callbacks):
         raise TypeError(f"fit: callbacks must be a list of nncore.train.Callback instances, got "
                         f"{callbacks!r:.120}")
 
@@ -391,9 +399,9 @@ def fit(
     from nncore.train import checkpoint as _ckpt
     from nncore.train import runs as _runs
 
-    callbacks = list(callbacks)
     _check_fit_args(model, optimizer, train_loader, epochs, clip_grad_norm, scheduler,
                     scheduler_interval, callbacks, val_loader, plateau_monitor)
+    callbacks = list(callbacks)
     _resolve_metrics("fit", metrics)
     history = History()
     cbs = sorted([history, *callbacks], key=lambda c: c.order)
