@@ -401,6 +401,11 @@ def fit(
 
     _check_fit_args(model, optimizer, train_loader, epochs, clip_grad_norm, scheduler,
                     scheduler_interval, callbacks, val_loader, plateau_monitor)
+    if profiler is not None and not callable(getattr(profiler, "summary", None)):
+        raise TypeError(f"fit: profiler must have a summary() method, got "
+                        f"{type(profiler).__name__}")
+    if hparams is not None and not isinstance(hparams, dict):
+        raise TypeError(f"fit: hparams must be a dict, got {type(hparams).__name__}")
     callbacks = list(callbacks)
     _resolve_metrics("fit", metrics)
     history = History()
