@@ -78,7 +78,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"epoch {epoch + 1}: train loss {logs['loss']:.4f} | test {scores} | "
               f"{logs['samples_per_s']:,.0f} samples/s")
 
-    callbacks = [LearningRateMonitor(), LambdaCallback(on_epoch_end=report)]
+    callbacks = [LearningRateMonitor()]
+    if args.quiet:  # NOTE: otherwise fit prints its own line per epoch under the bar
+        callbacks.append(LambdaCallback(on_epoch_end=report))
     if args.checkpoint_dir:
         callbacks.append(ModelCheckpoint(args.checkpoint_dir, monitor="val_loss"))
     start = time.perf_counter()

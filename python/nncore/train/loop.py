@@ -394,7 +394,7 @@ def fit(
         progress: tqdm bars and a summary line per epoch; False for silence.
 
     Returns:
-        The ``History`` (also ``model.history``-free: nothing is attached to the model).
+        The ``History`` of every epoch (including those before ``resume_from``).
     """
     from nncore.train import checkpoint as _ckpt
     from nncore.train import runs as _runs
