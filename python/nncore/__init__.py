@@ -55,11 +55,11 @@ if os.environ.get("NNCORE_NUM_THREADS"):
 
 from nncore import data, functional, metrics, nn, onnx, optim  # noqa: E402
 from nncore.data import datasets  # noqa: E402
+from nncore.serialization import load, save  # noqa: E402
 
 __all__ = [
     "Tensor", "arange", "cat", "data", "datasets", "enable_grad", "full", "functional",
-    "get_num_threads", "metrics",
-    "is_grad_enabled", "manual_seed", "nn", "no_grad", "onnx", "ones", "ones_like", "rand",
-    "randint",
-    "optim", "randn", "set_num_threads", "stack", "tensor", "where", "zeros", "zeros_like",
+    "get_num_threads", "is_grad_enabled", "load", "manual_seed", "metrics", "nn", "no_grad",
+    "onnx", "ones", "ones_like", "optim", "rand", "randint", "randn", "save", "set_num_threads",
+    "stack", "tensor", "where", "zeros", "zeros_like",
 ]

@@ -128,6 +128,21 @@ class DataLoader:
         self.collate_fn = collate_fn
         self._rng = np.random.default_rng(self.seed)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The shuffling generator's position (JSON-serialisable), for checkpoints: restoring it
+        makes the next epochs' orders those of the run that saved it."""
+        return {"seed": self.seed, "generator": self._rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore ``state_dict()``; later epochs draw the saved run's permutations."""
+        gen = state.get("generator") if isinstance(state, dict) else None
+        if not isinstance(gen, dict) or gen.get("bit_generator") != type(
+                self._rng.bit_generator).__name__:
+            raise ValueError(f"DataLoader.load_state_dict: expected a dict from state_dict(), "
+                             f"got {state!r:.120}")
+        self.seed = int(state["seed"])
+        self._rng.bit_generator.state = gen
+
     def __len__(self) -> int:
         n = len(self.dataset)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)

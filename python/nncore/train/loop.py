@@ -1,83 +1,476 @@
-"""A lean supervised training loop: one pass over a loader, and evaluation."""
+"""The supervised training loop: ``fit``, ``train_epoch``, ``evaluate`` and ``History``.
+
+One implementation serves the CLI recipes, user scripts and the callbacks. The per-batch path
+does only what training needs (forward, loss, backward, step, a running loss sum); metrics are
+computed once per epoch from the outputs kept by reference, because small models train at
+~100k samples/s and per-batch Python work shows.
+"""
 
 from __future__ import annotations
 
+import os
 import time
+import traceback
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import numpy as np
 
+from nncore import metrics as _metrics
 from nncore.autograd import no_grad
 from nncore.nn.module import Module
+from nncore.nn.utils import clip_grad_norm_
+from nncore.optim.lr_scheduler import ReduceLROnPlateau
 from nncore.tensor import Tensor
+from nncore.train.callbacks import Callback, wants_batch_end
+
+Metric = Callable[[np.ndarray, np.ndarray], float]
 
 
-def _progress(iterable: Any, total: int, desc: str, enabled: bool) -> Any:
-    """tqdm when it is installed and wanted, else the plain iterable."""
+class History(Callback):
+    """Per-epoch values of every logged quantity, as Keras' ``History``.
+
+    Attributes:
+        history: ``{"loss": [...], "val_loss": [...], "accuracy": [...], ...}``, one entry per
+            epoch (NaN where a quantity was missing that epoch).
+        epoch: the 0-based indices of the recorded epochs.
+    """
+
+    order = -100
+
+    def __init__(self) -> None:
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        n = len(self.epoch)
+        for key in logs:
+            self.history.setdefault(key, [float("nan")] * n)
+        for key, values in self.history.items():
+            values.append(float(logs.get(key, float("nan"))))
+        self.epoch.append(epoch)
+
+    def rows(self) -> list[dict[str, float]]:
+        """One dict per epoch: ``{"epoch": e, "loss": ..., ...}``."""
+        return [{"epoch": e, **{k: v[i] for k, v in self.history.items()}}
+                for i, e in enumerate(self.epoch)]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": self.history, "epoch": self.epoch}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.history = {k: [float(x) for x in v] for k, v in state["history"].items()}
+        self.epoch = [int(e) for e in state["epoch"]]
+
+    def __repr__(self) -> str:
+        return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
+
+
+# ---- metrics ----
+def _labels(name: str, y: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(true labels, predicted labels) from class logits ``(N, C)`` or one binary logit."""
+    if out.ndim == 2 and out.shape[1] > 1:
+        if y.ndim != 1 or y.shape[0] != out.shape[0]:
+            raise ValueError(f"{name}: outputs {out.shape} are class scores, so targets must be "
+                             f"labels of shape ({out.shape[0]},), got {y.shape}")
+        return y, out.argmax(1)
+    pred = (out.reshape(out.shape[0], -1)[:, 0] > 0).astype(np.int64)
+    return y.reshape(y.shape[0], -1)[:, 0].astype(np.int64), pred
+
+
+def _classification(fn: Callable[..., float], name: str, **kw: Any) -> Metric:
+    def metric(y: np.ndarray, out: np.ndarray) -> float:
+        t, p = _labels(name, y, out)
+        return fn(t, p, **kw)
+    metric.__name__ = name
+    return metric
+
+
+def _regression(fn: Callable[[Any, Any], float], name: str) -> Metric:
+    def metric(y: np.ndarray, out: np.ndarray) -> float:
+        return fn(y.reshape(y.shape[0], -1), out.reshape(out.shape[0], -1))
+    metric.__name__ = name
+    return metric
+
+
+METRICS: dict[str, Metric] = {
+    "accuracy": _classification(_metrics.accuracy, "accuracy"),
+    "f1_macro": _classification(_metrics.f1, "f1_macro", average="macro"),
+    "precision_macro": _classification(_metrics.precision, "precision_macro", average="macro"),
+    "recall_macro": _classification(_metrics.recall, "recall_macro", average="macro"),
+    "mae": _regression(_metrics.mae, "mae"),
+    "mse": _regression(_metrics.mse, "mse"),
+    "rmse": _regression(_metrics.rmse, "rmse"),
+    "r2": _regression(_metrics.r2, "r2"),
+}
+
+
+def _resolve_metrics(name: str, metrics: Sequence[str | Metric] | None
+                     ) -> list[tuple[str, Metric]] | None:
+    """[(name, fn)]; None means 'accuracy when the targets are integer labels' (decided on
+    the first batch)."""
+    if metrics is None:
+        return None
+    if isinstance(metrics, (str, bytes)) or not isinstance(metrics, Sequence):
+        raise TypeError(f"{name}: metrics must be a list of names or callables, got {metrics!r}")
+    out = []
+    for m in metrics:
+        if isinstance(m, str):
+            if m not in METRICS:
+                raise ValueError(f"{name}: unknown metric {m!r} (known: {sorted(METRICS)}; or "
+                                 f"pass a callable fn(y_true, outputs) -> float)")
+            out.append((m, METRICS[m]))
+        elif callable(m):
+            out.append((getattr(m, "__name__", type(m).__name__), m))
+        else:
+            raise TypeError(f"{name}: metric {m!r} is neither a name nor a callable")
+    return out
+
+
+def _default_metrics(y: np.ndarray) -> list[tuple[str, Metric]]:
+    return [("accuracy", METRICS["accuracy"])] if y.dtype.kind in "iu" and y.ndim == 1 else []
+
+
+def _unpack(name: str, batch: Any) -> tuple[Any, Tensor]:
+    try:
+        x, y = batch
+    except (TypeError, ValueError):
+        what = f"a {type(batch).__name__} of {len(batch)}" if hasattr(batch, "__len__") else \
+            type(batch).__name__
+        raise ValueError(f"{name}: each batch must be an (input, target) pair, got {what}"
+                         ) from None
+    return x, y
+
+
+def _compute(metrics: list[tuple[str, Metric]], ys: list[np.ndarray], outs: list[np.ndarray],
+             prefix: str) -> dict[str, float]:
+    if not metrics or not ys:
+        return {}
+    y = ys[0] if len(ys) == 1 else np.concatenate(ys)
+    out = outs[0] if len(outs) == 1 else np.concatenate(outs)
+    return {prefix + name: float(fn(y, out)) for name, fn in metrics}
+
+
+def _progress(loader: Any, desc: str, enabled: bool) -> Any:
+    """A tqdm bar over ``len(loader)`` steps when tqdm is installed and wanted, else None.
+
+    NOTE: updated by hand rather than wrapping the loader: a wrapped iterator closes the bar
+    when it is exhausted, before the epoch's metrics can be shown on it.
+    """
     if not enabled:
         return None
     try:
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(iterable, total=total, desc=desc, unit="batch", leave=True, dynamic_ncols=True)
+    return tqdm(total=len(loader), desc=desc, unit="batch", leave=True, dynamic_ncols=True)
+
+
+def _postfix(bar: Any, loss: float, seen: float, start: float) -> None:
+    rate = seen / max(time.perf_counter() - start, 1e-9)
+    bar.set_postfix(loss=f"{loss / max(seen, 1):.4f}", samples_s=f"{rate:,.0f}", refresh=False)
 
 
 def train_epoch(
     model: Module,
-    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    loss_fn: Callable[[Any, Tensor], Tensor],
     optimizer: Any,
     loader: Any,
-    desc: str = "train",
-    progress: bool = True,
+    metrics: Sequence[str | Metric] | None = None,
     scheduler: Any = None,
+    clip_grad_norm: float | None = None,
+    callbacks: Sequence[Callback] = (),
+    batch_transform: Callable[[Any, Tensor], tuple[Any, Tensor]] | None = None,
+    progress: bool = True,
+    desc: str = "train",
 ) -> dict[str, float]:
-    """Train ``model`` for one pass over ``loader`` of (input, integer label) batches.
+    """Train ``model`` for one pass over ``loader`` of ``(input, target)`` batches.
 
-    ``scheduler``, when given, steps after every batch (a per-step learning-rate schedule).
+    Args:
+        model: the network (put in train mode).
+        loss_fn: ``loss_fn(outputs, targets)`` returning a scalar Tensor (mean over the batch).
+        optimizer: an ``nncore.optim`` optimizer.
+        loader: iterable of ``(input, target)`` with ``len``.
+        metrics: names from ``METRICS`` or callables ``fn(y_true, outputs) -> float`` over the
+            epoch's NumPy arrays; None: accuracy when targets are integer labels.
+        scheduler: stepped after every batch (a per-step schedule), or None.
+        clip_grad_norm: clip the global gradient norm to this before each step.
+        callbacks: their ``on_batch_end(batch, {"loss", "size"})`` runs after each step.
+        batch_transform: ``(x, y) -> (x, y)`` applied to each batch before the forward pass
+            (augmentation, adversarial examples).
+        progress: a tqdm bar with loss and samples/s.
+        desc: the bar's label.
 
     Returns:
-        ``{"loss", "accuracy", "samples_per_s"}`` averaged over the epoch.
+        ``{"loss", <metrics>..., "samples_per_s", "time"}`` for the epoch, the loss weighted by
+        batch size.
     """
     model.train()
-    bar = _progress(loader, len(loader), desc, progress)
-    total_loss = correct = seen = 0.0
+    resolved = _resolve_metrics("train_epoch", metrics)
+    params = [p for p in model.parameters() if p.requires_grad] if clip_grad_norm else None
+    batch_cbs = [cb for cb in callbacks if wants_batch_end(cb)]
+    bar = _progress(loader, desc, progress)
+    ys: list[np.ndarray] = []
+    outs: list[np.ndarray] = []
+    keep = resolved is None or bool(resolved)
+    total = seen = 0.0
+    last = len(loader) - 1
     start = time.perf_counter()
-    for step, (x, y) in enumerate(bar if bar is not None else loader):
-        logits = model(x)
-        loss = loss_fn(logits, y)
+    for step, batch in enumerate(loader):
+        x, y = _unpack("train_epoch", batch)
+        if batch_transform is not None:
+            x, y = batch_transform(x, y)
+        out = model(x)
+        loss = loss_fn(out, y)
         optimizer.zero_grad()
         loss.backward()
+        if params is not None:
+            clip_grad_norm_(params, clip_grad_norm)
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
         n = len(y)
-        total_loss += float(loss.data) * n
-        correct += int(np.count_nonzero(logits.data.argmax(-1) == y.data))
+        value = float(loss.data)
+        total += value * n
         seen += n
-        if bar is not None and (step % 20 == 0 or step == len(loader) - 1):
-            rate = seen / (time.perf_counter() - start)
-            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.4f}",
-                            samples_s=f"{rate:,.0f}", refresh=False)
-    if bar is not None:
-        bar.close()
+        if keep:
+            outs.append(out.data)
+            ys.append(y.data)
+        for cb in batch_cbs:
+            cb.on_batch_end(step, {"loss": value, "size": n})
+        if bar is not None:
+            bar.update()
+            if step % 20 == 0 or step == last:
+                _postfix(bar, total, seen, start)
     elapsed = time.perf_counter() - start
-    return {"loss": total_loss / max(seen, 1), "accuracy": correct / max(seen, 1),
-            "samples_per_s": seen / elapsed if elapsed > 0 else 0.0}
+    if resolved is None:
+        resolved = _default_metrics(ys[0]) if ys else []
+    logs = {"loss": total / max(seen, 1), **_compute(resolved, ys, outs, "")}
+    if bar is not None:
+        bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items()}
+                        | {"samples_s": f"{seen / max(elapsed, 1e-9):,.0f}"}, refresh=True)
+        bar.close()
+    logs["samples_per_s"] = seen / elapsed if elapsed > 0 else 0.0
+    logs["time"] = elapsed
+    return logs
 
 
 @no_grad()
-def evaluate(model: Module, loss_fn: Callable[[Tensor, Tensor], Tensor], loader: Any
-             ) -> dict[str, float]:
-    """Mean loss and accuracy of ``model`` over ``loader`` in eval mode."""
+def evaluate(
+    model: Module,
+    loss_fn: Callable[[Any, Tensor], Tensor] | None,
+    loader: Any,
+    metrics: Sequence[str | Metric] | None = None,
+    progress: bool = False,
+    prefix: str = "",
+) -> dict[str, float]:
+    """Mean loss and metrics of ``model`` over ``loader``, in eval mode without gradients.
+
+    Args:
+        model: the network (its train/eval mode is restored afterwards).
+        loss_fn: as in ``train_epoch``, or None to skip the loss.
+        loader: iterable of ``(input, target)`` batches with ``len``.
+        metrics: as in ``train_epoch`` (None: accuracy for integer labels).
+        progress: show a tqdm bar.
+        prefix: prepended to every key (``"val_"`` in ``fit``).
+
+    Returns:
+        ``{prefix + "loss": ..., prefix + metric: ...}``.
+    """
+    resolved = _resolve_metrics("evaluate", metrics)
     was_training = model.training
     model.eval()
-    total_loss = correct = seen = 0.0
-    for x, y in loader:
-        logits = model(x)
-        n = len(y)
-        total_loss += float(loss_fn(logits, y).data) * n
-        correct += int(np.count_nonzero(logits.data.argmax(-1) == y.data))
-        seen += n
-    model.train(was_training)
-    return {"loss": total_loss / max(seen, 1), "accuracy": correct / max(seen, 1)}
+    bar = _progress(loader, "eval", progress)
+    ys: list[np.ndarray] = []
+    outs: list[np.ndarray] = []
+    total = seen = 0.0
+    try:
+        for batch in loader:
+            x, y = _unpack("evaluate", batch)
+            if bar is not None:
+                bar.update()
+            out = model(x)
+            n = len(y)
+            if loss_fn is not None:
+                total += float(loss_fn(out, y).data) * n
+            seen += n
+            outs.append(out.data)
+            ys.append(y.data)
+    finally:
+        model.train(was_training)
+        if bar is not None:
+            bar.close()
+    if seen == 0:
+        raise ValueError("evaluate: the loader yielded no samples")
+    if resolved is None:
+        resolved = _default_metrics(ys[0])
+    logs = {prefix + "loss": total / seen} if loss_fn is not None else {}
+    logs.update(_compute(resolved, ys, outs, prefix))
+    return logs
+
+
+# ---- fit ----
+def _check_fit_args(model: Any, optimizer: Any, train_loader: Any, epochs: Any,
+                    clip_grad_norm: Any, scheduler: Any, scheduler_interval: str,
+                    callbacks: Any, val_loader: Any, plateau_monitor: str) -> None:
+    if not isinstance(model, Module):
+        raise TypeError(f"fit: model must be an nncore.nn.Module, got {type(model).__name__}")
+    if not (hasattr(optimizer, "step") and hasattr(optimizer, "zero_grad")):
+        raise TypeError(f"fit: optimizer must have step() and zero_grad(), got "
+                        f"{type(optimizer).__name__}")
+    if not hasattr(train_loader, "__iter__") or not hasattr(train_loader, "__len__"):
+        raise TypeError(f"fit: train_loader must be iterable with a length, got "
+                        f"{type(train_loader).__name__}")
+    if len(train_loader) == 0:
+        raise ValueError("fit: train_loader yields no batches (empty dataset, or drop_last with "
+                         "fewer samples than batch_size)")
+    if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 1:
+        raise ValueError(f"fit: epochs must be a positive integer, got {epochs!r}")
+    if clip_grad_norm is not None and not clip_grad_norm > 0:
+        raise ValueError(f"fit: clip_grad_norm must be positive, got {clip_grad_norm!r}")
+    if scheduler_interval not in ("epoch", "batch"):
+        raise ValueError(f"fit: scheduler_interval must be 'epoch' or 'batch', got "
+                         f"{scheduler_interval!r}")
+    if isinstance(scheduler, ReduceLROnPlateau):
+        if scheduler_interval == "batch":
+            raise ValueError("fit: ReduceLROnPlateau steps on a per-epoch metric; use "
+                             "scheduler_interval='epoch'")
+        if plateau_monitor.startswith("val_") and val_loader is None:
+            raise ValueError(f"fit: ReduceLROnPlateau monitors {plateau_monitor!r}, which needs "
+                             f"a val_loader (or plateau_monitor='loss')")
+    elif scheduler is not None and not hasattr(scheduler, "step"):
+        raise TypeError(f"fit: scheduler must have step(), got {type(scheduler).__name__}")
+    if not isinstance(callbacks, (list, tuple)) or not all(
+            isinstance(c, Callback) for c in callbacks):
+        raise TypeError(f"fit: callbacks must be a list of nncore.train.Callback instances, got "
+                        f"{callbacks!r:.120}")
+
+
+def fit(
+    model: Module,
+    loss_fn: Callable[[Any, Tensor], Tensor],
+    optimizer: Any,
+    train_loader: Any,
+    val_loader: Any = None,
+    epochs: int = 1,
+    metrics: Sequence[str | Metric] | None = None,
+    callbacks: Sequence[Callback] = (),
+    scheduler: Any = None,
+    scheduler_interval: str = "epoch",
+    plateau_monitor: str = "val_loss",
+    clip_grad_norm: float | None = None,
+    batch_transform: Callable[[Any, Tensor], tuple[Any, Tensor]] | None = None,
+    run_dir: str | os.PathLike | None = None,
+    hparams: dict[str, Any] | None = None,
+    profiler: Any = None,
+    resume_from: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> History:
+    """Train ``model`` for ``epochs`` passes over ``train_loader``, validating after each.
+
+    Each epoch: ``on_epoch_begin``; the training pass (``train_epoch``); evaluation on
+    ``val_loader`` (keys prefixed ``val_``); the per-epoch scheduler step (``ReduceLROnPlateau``
+    is fed ``plateau_monitor``); ``on_epoch_end`` of every callback in ``order``. A callback
+    setting ``stop_training`` ends the run after that epoch.
+
+    Args:
+        model, loss_fn, optimizer: as in ``train_epoch``.
+        train_loader: iterable of ``(input, target)`` batches with ``len`` (a ``DataLoader``).
+        val_loader: batches for validation after every epoch, or None.
+        epochs: total epochs (a resumed run continues up to this count).
+        metrics: as in ``train_epoch``; computed on training and validation data.
+        callbacks: ``Callback`` instances (``EarlyStopping``, ``ModelCheckpoint``, ...).
+        scheduler: an ``nncore.optim.lr_scheduler`` schedule, or None.
+        scheduler_interval: ``"epoch"`` (default) or ``"batch"`` (step after every batch).
+        plateau_monitor: the logged value a ``ReduceLROnPlateau`` scheduler watches.
+        clip_grad_norm: clip the global gradient norm before each step.
+        batch_transform: ``(x, y) -> (x, y)`` on every training batch before the forward pass.
+        run_dir: write an experiment record there (``nncore.train.runs``).
+        hparams: extra hyperparameters for the record (recipe name, batch size, ...).
+        profiler: an object with ``summary() -> str``; its table is written to the record.
+        resume_from: a checkpoint from ``save_checkpoint``/``ModelCheckpoint``: model,
+            optimizer, scheduler, RNG and loader states, callbacks and history are restored and
+            training continues after its epoch, bit-identical to an uninterrupted run.
+        progress: tqdm bars and a summary line per epoch; False for silence.
+
+    Returns:
+        The ``History`` of every epoch (including those before ``resume_from``).
+    """
+    from nncore.train import checkpoint as _ckpt
+    from nncore.train import runs as _runs
+
+    _check_fit_args(model, optimizer, train_loader, epochs, clip_grad_norm, scheduler,
+                    scheduler_interval, callbacks, val_loader, plateau_monitor)
+    if profiler is not None and not callable(getattr(profiler, "summary", None)):
+        raise TypeError(f"fit: profiler must have a summary() method, got "
+                        f"{type(profiler).__name__}")
+    if hparams is not None and not isinstance(hparams, dict):
+        raise TypeError(f"fit: hparams must be a dict, got {type(hparams).__name__}")
+    callbacks = list(callbacks)
+    _resolve_metrics("fit", metrics)
+    history = History()
+    cbs = sorted([history, *callbacks], key=lambda c: c.order)
+    loaders = {"train": train_loader, "val": val_loader}
+    state = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "epoch": 0,
+             "loaders": loaders, "history": history, "callbacks": cbs}
+    for cb in cbs:
+        cb.set_context(state)
+        cb.stop_training = False
+    start_epoch = 0
+    if resume_from is not None:
+        start_epoch = _ckpt.load_checkpoint(resume_from, model, optimizer, scheduler,
+                                            loaders=loaders, callbacks=cbs)["epoch"]
+    recorder = None
+    if run_dir is not None:
+        recorder = _runs.RunRecorder(run_dir, model, optimizer, scheduler, train_loader,
+                                     loss_fn=loss_fn, epochs=epochs, hparams=hparams,
+                                     extra={"scheduler_interval": scheduler_interval,
+                                            "clip_grad_norm": clip_grad_norm,
+                                            "resumed_from": None if resume_from is None
+                                            else os.fspath(resume_from)})
+    batch_sched = scheduler if scheduler_interval == "batch" else None
+    try:
+        for cb in cbs:
+            cb.on_train_begin({"epoch": start_epoch})
+        for epoch in range(start_epoch, epochs):
+            state["epoch"] = epoch
+            for cb in cbs:
+                cb.on_epoch_begin(epoch, {})
+            logs = train_epoch(model, loss_fn, optimizer, train_loader, metrics=metrics,
+                               scheduler=batch_sched, clip_grad_norm=clip_grad_norm,
+                               callbacks=cbs, batch_transform=batch_transform,
+                               progress=progress, desc=f"epoch {epoch + 1}/{epochs}")
+            if val_loader is not None:
+                logs.update(evaluate(model, loss_fn, val_loader, metrics=metrics, prefix="val_"))
+            if scheduler is not None and batch_sched is None:
+                if isinstance(scheduler, ReduceLROnPlateau):
+                    if plateau_monitor not in logs:
+                        raise ValueError(f"fit: ReduceLROnPlateau monitors {plateau_monitor!r}, "
+                                         f"which is not among the logs {sorted(logs)}")
+                    scheduler.step(logs[plateau_monitor])
+                else:
+                    scheduler.step()
+            state["epoch"] = epoch + 1
+            for cb in cbs:
+                cb.on_epoch_end(epoch, logs)
+            if recorder is not None:
+                recorder.epoch_end(history)
+            if progress:
+                print(f"epoch {epoch + 1}/{epochs}: " + "  ".join(
+                    f"{k} {v:,.0f}" if k == "samples_per_s" else f"{k} {v:.4g}"
+                    for k, v in logs.items() if k != "time"))
+            if any(cb.stop_training for cb in cbs):
+                break
+        for cb in cbs:
+            cb.on_train_end(logs if start_epoch < epochs else {})
+    except BaseException as e:
+        if recorder is not None:
+            recorder.finish(history, status="failed", profiler=profiler,
+                            error="".join(traceback.format_exception_only(type(e), e)).strip())
+        raise
+    if recorder is not None:
+        stopped = state["epoch"] < epochs
+        recorder.finish(history, status="stopped early" if stopped else "completed",
+                        profiler=profiler)
+    return history
+

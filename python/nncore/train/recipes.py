@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from nncore import nn
 
@@ -18,6 +18,11 @@ class Recipe:
     lr: float = 0.1
     epochs: int = 3
     batch_size: int = 64
+    # "cosine": per-batch cosine decay to zero over the run; "none": constant rate.
+    schedule: str = "cosine"
+    # (data folder or None, seed) -> (train set, test set, description); None: MNIST.
+    data: Callable[[Any, int], tuple[Any, Any, str]] | None = None
+    loss: Callable[[], nn.Module] = nn.CrossEntropyLoss
 
 
 def mnist_mlp() -> nn.Module:
