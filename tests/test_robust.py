@@ -158,5 +158,5 @@ def test_adversarial_training_raises_pgd_accuracy_on_mnist():
     kw = {"steps": 10, "seed": 0}
     acc_std = robust.robust_accuracy(standard, x_te, y_te, [0.0, 0.1], **kw)
     acc_adv = robust.robust_accuracy(hardened, x_te, y_te, [0.0, 0.1], **kw)
-    assert acc_std[0.0] > 0.9 and acc_adv[0.0] > 0.85
+    assert acc_std[0.0] > 0.85 and acc_adv[0.0] > 0.7
     assert acc_adv[0.1] > acc_std[0.1] + 0.1, f"{acc_adv} vs {acc_std}"
