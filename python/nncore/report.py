@@ -316,6 +316,7 @@ def _curves_png(rows: list[dict[str, Any]]) -> bytes | None:
             if pts:
                 ax.plot(*zip(*pts), marker="o", label=k)
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend()
         ax.grid(alpha=0.3)
     return _fig_png(fig)
