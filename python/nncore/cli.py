@@ -135,6 +135,17 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from nncore.report import build_report
+
+    try:
+        print(f"wrote {build_report(args.run_dir, out=args.out)}")
+    except ValueError as e:
+        print(f"nncore report: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``nncore`` command."""
     from nncore.train.recipes import RECIPES
@@ -161,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     runs.set_defaults(func=cmd_runs)
     info = sub.add_parser("info", help="build and machine facts")
     info.set_defaults(func=cmd_info)
+    report = sub.add_parser("report", help="HTML report of a run directory")
+    report.add_argument("run_dir")
+    report.add_argument("--out", help="output file (default <run_dir>/report.html)")
+    report.set_defaults(func=cmd_report)
     args = parser.parse_args(argv)
     for name in ("epochs", "batch_size", "threads"):
         value = getattr(args, name, None)
