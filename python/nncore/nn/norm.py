@@ -20,7 +20,7 @@ class _BatchNorm(Module):
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True,
-                 dtype: Any = np.float32) -> None:
+                 dtype: Any = np.float32, *, bias: bool = True) -> None:
         super().__init__()
         if num_features <= 0:
             raise ValueError(f"{type(self).__name__}: num_features must be positive, got "
@@ -29,7 +29,10 @@ class _BatchNorm(Module):
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
             self.weight = Parameter(np.ones(num_features), dtype=dtype)
-            self.bias = Parameter(np.zeros(num_features), dtype=dtype)
+            if bias:
+                self.bias = Parameter(np.zeros(num_features), dtype=dtype)
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
@@ -52,7 +55,8 @@ class _BatchNorm(Module):
         self.reset_running_stats()
         if self.affine:
             init.ones_(self.weight)
-            init.zeros_(self.bias)
+            if self.bias is not None:
+                init.zeros_(self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.ndim not in self._ranks:
@@ -72,7 +76,7 @@ class _BatchNorm(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}, track_running_stats={self.track_running_stats}")
+                f"affine={self.affine}, bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -87,6 +91,7 @@ class BatchNorm1d(_BatchNorm):
         track_running_stats: keep running_mean/running_var/num_batches_tracked buffers and use
             them in eval mode.
         dtype: parameter and buffer dtype (float32 by default).
+        bias: learn the bias (with ``affine``).
     Shape:
         (N, C) or (N, C, L) -> the same.
     """
