@@ -71,16 +71,17 @@ T lane_sum(const T* p, int64_t len) {
   return s;
 }
 
-// sum_i a[i] * b[i] over fixed lanes, like lane_sum.
+// sum_i a[i] * b[i] over fixed lanes, like lane_sum; 32 lanes (four vector accumulators) so the
+// multiply-adds do not wait on each other's latency.
 template <class T>
 T lane_dot(const T* a, const T* b, int64_t len) {
-  T acc[8] = {};
+  T acc[32] = {};
   int64_t i = 0;
-  for (; i + 8 <= len; i += 8)
-    for (int l = 0; l < 8; ++l) acc[l] += a[i + l] * b[i + l];
+  for (; i + 32 <= len; i += 32)
+    for (int l = 0; l < 32; ++l) acc[l] += a[i + l] * b[i + l];
   for (int l = 0; i + l < len; ++l) acc[l] += a[i + l] * b[i + l];
   T s = 0;
-  for (int l = 0; l < 8; ++l) s += acc[l];
+  for (int l = 0; l < 32; ++l) s += acc[l];
   return s;
 }
 
