@@ -10,6 +10,15 @@ from typing import Any
 
 import numpy as np
 
+from nncore.conv_functional import (
+    adaptive_avg_pool2d,
+    avg_pool2d,
+    batch_norm,
+    conv1d,
+    conv2d,
+    dropout2d,
+    max_pool2d,
+)
 from nncore.ops.activation import (
     DropoutFn,
     GeluFn,
@@ -36,6 +45,8 @@ __all__ = [
     "binary_cross_entropy_with_logits", "cross_entropy", "dropout", "gelu", "l1_loss",
     "l1_penalty", "leaky_relu", "linear", "log_softmax", "matmul", "mse_loss", "nll_loss", "relu",
     "sigmoid", "softmax", "tanh",
+    "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "conv1d", "conv2d", "dropout2d",
+    "max_pool2d",
 ]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))

@@ -12,9 +12,18 @@ from nncore.nn.activation import (
     Tanh,
 )
 from nncore.nn.container import Flatten, Identity, ModuleList, Sequential
+from nncore.nn.conv import (
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    Conv1d,
+    Conv2d,
+    Dropout2d,
+    MaxPool2d,
+)
 from nncore.nn.linear import Linear
 from nncore.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from nncore.nn.module import Module
+from nncore.nn.norm import BatchNorm1d, BatchNorm2d
 from nncore.nn.parameter import Parameter
 
 __all__ = [
@@ -22,4 +31,6 @@ __all__ = [
     "Flatten", "Identity", "Linear", "Module", "ModuleList", "Parameter", "Sequential",
     "functional", "init", "utils",
     "BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "NLLLoss",
+    "AdaptiveAvgPool2d", "AvgPool2d", "Conv1d", "Conv2d", "Dropout2d", "MaxPool2d",
+    "BatchNorm1d", "BatchNorm2d",
 ]

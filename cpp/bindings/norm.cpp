@@ -1,0 +1,128 @@
+#include "kernels/norm.h"
+
+#include "bindings/common.h"
+
+namespace nnc {
+
+// ==== batch_norm ===============================================================================
+
+namespace {
+
+BatchNormShape bn_shape(const py::array& x) {
+  NNC_CHECK(x.ndim() == 3, "batch_norm", "x: expected 3-D (N, C, L), got shape ",
+            shape_str(shape_of(x)));
+  NNC_CHECK(x.shape(0) > 0 && x.shape(1) > 0 && x.shape(2) > 0, "batch_norm",
+            "empty input of shape ", shape_str(shape_of(x)));
+  return {x.shape(0), x.shape(1), x.shape(2)};
+}
+
+// A nullable per-channel array of shape (C,): read-only or, when `writable`, updated in place.
+template <class T>
+T* bn_channel_array(const char* name, const py::object& a, int64_t c, bool writable) {
+  if (a.is_none()) return nullptr;
+  py::array arr = a.cast<py::array>();
+  check_array<T>("batch_norm", name, arr, 1);
+  NNC_CHECK(arr.shape(0) == c, "batch_norm", name, ": expected shape (", c, ",), got ",
+            shape_str(shape_of(arr)));
+  if (writable) return mdata<T>("batch_norm", name, arr);
+  return const_cast<T*>(static_cast<const T*>(arr.data()));
+}
+
+template <class T>
+py::tuple batch_norm_forward_py(const py::array& x, const py::object& w, const py::object& b,
+                                const py::object& rm, const py::object& rv, bool training,
+                                double momentum, double eps) {
+  const BatchNormShape s = bn_shape(x);
+  const T* px = cdata<T>("batch_norm", "x", x);
+  const T* pw = bn_channel_array<T>("weight", w, s.c, false);
+  const T* pb = bn_channel_array<T>("bias", b, s.c, false);
+  T* prm = bn_channel_array<T>("running_mean", rm, s.c, true);
+  T* prv = bn_channel_array<T>("running_var", rv, s.c, true);
+  NNC_CHECK(training || (prm && prv), "batch_norm",
+            "running_mean and running_var are required in eval mode");
+  NNC_CHECK(!training || s.n * s.l > 1, "batch_norm",
+            "expected more than 1 value per channel when training, got input of shape ",
+            shape_str(shape_of(x)));
+  NNC_CHECK(eps >= 0 && momentum >= 0 && momentum <= 1, "batch_norm",
+            "expected eps >= 0 and momentum in [0, 1], got eps=", eps, ", momentum=", momentum);
+  auto y = empty_like_shape<T>(shape_of(x));
+  auto mean = empty_like_shape<T>({s.c});
+  auto invstd = empty_like_shape<T>({s.c});
+  T *py_ = y.mutable_data(), *pm = mean.mutable_data(), *pi = invstd.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    batch_norm_forward<T>(px, pw, pb, prm, prv, py_, pm, pi, s, training, momentum, eps);
+  }
+  return py::make_tuple(y, mean, invstd);
+}
+
+template <class T>
+py::tuple batch_norm_backward_py(const py::array& dy, const py::array& x, const py::object& w,
+                                 const py::array& mean, const py::array& invstd, bool training,
+                                 bool need_dx, bool need_dw, bool need_db) {
+  const BatchNormShape s = bn_shape(x);
+  NNC_CHECK(shape_of(dy) == shape_of(x), "batch_norm", "dy: expected shape ",
+            shape_str(shape_of(x)), ", got ", shape_str(shape_of(dy)));
+  const T* pdy = cdata<T>("batch_norm", "dy", dy);
+  const T* px = cdata<T>("batch_norm", "x", x);
+  const T* pw = bn_channel_array<T>("weight", w, s.c, false);
+  const T* pm = bn_channel_array<T>("save_mean", mean, s.c, false);
+  const T* pi = bn_channel_array<T>("save_invstd", invstd, s.c, false);
+  py::object dx = py::none(), dw = py::none(), db = py::none();
+  T *pdx = nullptr, *pdw = nullptr, *pdb = nullptr;
+  if (need_dx) {
+    auto arr = empty_like_shape<T>(shape_of(x));
+    pdx = arr.mutable_data();
+    dx = arr;
+  }
+  if (need_dw) {
+    auto arr = empty_like_shape<T>({s.c});
+    pdw = arr.mutable_data();
+    dw = arr;
+  }
+  if (need_db) {
+    auto arr = empty_like_shape<T>({s.c});
+    pdb = arr.mutable_data();
+    db = arr;
+  }
+  {
+    py::gil_scoped_release nogil;
+    batch_norm_backward<T>(pdy, px, pw, pm, pi, pdx, pdw, pdb, s, training);
+  }
+  return py::make_tuple(dx, dw, db);
+}
+
+}  // namespace
+
+void bind_norm(py::module_& m) {
+  m.def(
+      "batch_norm_forward",
+      [](const py::array& x, const py::object& w, const py::object& b, const py::object& rm,
+         const py::object& rv, bool training, double momentum, double eps) -> py::tuple {
+        return dispatch_float("batch_norm", "x", x, [&](auto t) -> py::tuple {
+          return batch_norm_forward_py<decltype(t)>(x, w, b, rm, rv, training, momentum, eps);
+        });
+      },
+      py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("running_mean"),
+      py::arg("running_var"), py::arg("training"), py::arg("momentum"), py::arg("eps"),
+      "(y, save_mean, save_invstd) over x (N, C, L); running statistics updated in place when "
+      "training.");
+  m.def(
+      "batch_norm_backward",
+      [](const py::array& dy, const py::array& x, const py::object& w, const py::array& mean,
+         const py::array& invstd, bool training, bool need_dx, bool need_dw,
+         bool need_db) -> py::tuple {
+        return dispatch_float("batch_norm", "x", x, [&](auto t) -> py::tuple {
+          return batch_norm_backward_py<decltype(t)>(dy, x, w, mean, invstd, training, need_dx,
+                                                     need_dw, need_db);
+        });
+      },
+      py::arg("dy"), py::arg("x"), py::arg("weight"), py::arg("save_mean"),
+      py::arg("save_invstd"), py::arg("training"), py::arg("need_dx") = true,
+      py::arg("need_dw") = true, py::arg("need_db") = true,
+      "(dx, dweight, dbias) of batch_norm; None where not needed.");
+}
+
+// ==== end batch_norm ===========================================================================
+
+}  // namespace nnc

@@ -1,0 +1,73 @@
+// The conv family: 2-D convolution (conv1d is the H = 1 case) and pooling, NCHW, row-major.
+#pragma once
+#include <cstdint>
+
+namespace nnc {
+
+struct Conv2dShape {
+  int64_t n, c, h, w;       // x: [n, c, h, w]
+  int64_t k, kh, kw;        // weight: [k, c / groups, kh, kw], bias: [k]
+  int64_t oh, ow;           // y: [n, k, oh, ow]
+  int64_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
+};
+
+// Validates the arguments (negative padding, groups, a kernel larger than the padded input...)
+// and fills in oh, ow; throws std::invalid_argument("[conv2d] ...") naming the shapes.
+Conv2dShape conv2d_shape(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k, int64_t wc,
+                         int64_t kh, int64_t kw, int64_t stride_h, int64_t stride_w,
+                         int64_t pad_h, int64_t pad_w, int64_t dil_h, int64_t dil_w,
+                         int64_t groups);
+
+// y[n,k,oh,ow] = b[k] + sum_{c in group(k), i, j} w[k,c,i,j] * x[n,c,oh*s-p+i*d, ow*s-p+j*d].
+// Threading: see the NOTE in conv.cpp (direct kernel or im2col + gemm, over batch or channels).
+template <class T>
+void conv2d_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s);
+
+// dx = conv_transpose(dy, w), dw[k,c,i,j] = sum_{n,oh,ow} dy * x[shifted], db[k] = sum dy[n,k];
+// null outputs are skipped. Reductions run in a fixed order for a given thread count.
+template <class T>
+void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
+                     const Conv2dShape& s);
+
+struct Pool2dShape {
+  int64_t planes, h, w;  // x: [planes = n * c, h, w]
+  int64_t oh, ow;        // y: [planes, oh, ow]
+  int64_t kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+};
+
+// Output size as PyTorch computes it (ceil_mode drops a window that starts in the padding);
+// validates kernel, stride, padding (<= half the kernel) and dilation, naming `op` in errors.
+Pool2dShape pool2d_shape(const char* op, int64_t planes, int64_t h, int64_t w, int64_t kh,
+                         int64_t kw, int64_t stride_h, int64_t stride_w, int64_t pad_h,
+                         int64_t pad_w, int64_t dil_h, int64_t dil_w, bool ceil_mode);
+
+// y = max over the window, idx = flat h*w position of the max in its plane (first max; NaN wins,
+// as in PyTorch). Threading: OpenMP over planes.
+template <class T>
+void max_pool2d_forward(const T* x, T* y, int64_t* idx, const Pool2dShape& s);
+
+// dx[plane, idx] += dy (dx zeroed first). Threading: OpenMP over planes.
+template <class T>
+void max_pool2d_backward(const T* dy, const int64_t* idx, T* dx, const Pool2dShape& s);
+
+// y = sum(window) / divisor; divisor = divisor_override if > 0, else the window clipped to the
+// padded input (count_include_pad) or to the input. Threading: OpenMP over planes.
+template <class T>
+void avg_pool2d_forward(const T* x, T* y, const Pool2dShape& s, bool count_include_pad,
+                        int64_t divisor_override);
+
+// dx[window] += dy / divisor, the forward's divisor. Threading: OpenMP over planes.
+template <class T>
+void avg_pool2d_backward(const T* dy, T* dx, const Pool2dShape& s, bool count_include_pad,
+                         int64_t divisor_override);
+
+// y[p,o,q] = mean of x[p, floor(o*h/oh) : ceil((o+1)*h/oh), same for q]. Pool2dShape: planes,
+// h, w, oh, ow only. Threading: OpenMP over planes.
+template <class T>
+void adaptive_avg_pool2d_forward(const T* x, T* y, const Pool2dShape& s);
+
+// dx[window] += dy / window size. Threading: OpenMP over planes.
+template <class T>
+void adaptive_avg_pool2d_backward(const T* dy, T* dx, const Pool2dShape& s);
+
+}  // namespace nnc

@@ -1,0 +1,116 @@
+"""Normalisation layers with PyTorch's names, parameters, buffers and defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nncore import functional as F
+from nncore.nn import init
+from nncore.nn.module import Module
+from nncore.nn.parameter import Parameter
+from nncore.tensor import Tensor
+
+# ==== batch_norm ===============================================================================
+
+
+class _BatchNorm(Module):
+    _ranks: tuple[int, ...] = ()
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True,
+                 dtype: Any = np.float32, *, bias: bool = True) -> None:
+        super().__init__()
+        if num_features <= 0:
+            raise ValueError(f"{type(self).__name__}: num_features must be positive, got "
+                             f"{num_features}")
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        if affine:
+            self.weight = Parameter(np.ones(num_features), dtype=dtype)
+            if bias:
+                self.bias = Parameter(np.zeros(num_features), dtype=dtype)
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+        if track_running_stats:
+            self.register_buffer("running_mean", Tensor(np.zeros(num_features, dtype=dtype)))
+            self.register_buffer("running_var", Tensor(np.ones(num_features, dtype=dtype)))
+            self.register_buffer("num_batches_tracked", Tensor(np.array(0, dtype=np.int64)))
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+            self.register_buffer("num_batches_tracked", None)
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean.data[...] = 0
+            self.running_var.data[...] = 1
+            self.num_batches_tracked.data[...] = 0
+
+    def reset_parameters(self) -> None:
+        self.reset_running_stats()
+        if self.affine:
+            init.ones_(self.weight)
+            if self.bias is not None:
+                init.zeros_(self.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim not in self._ranks:
+            expected = " or ".join(f"{r}D" for r in self._ranks)
+            raise ValueError(f"{type(self).__name__}: expected {expected} input (got {x.ndim}D "
+                             f"input of shape {x.shape})")
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.data[...] += 1
+            if self.momentum is None:  # cumulative moving average
+                factor = 1.0 / float(self.num_batches_tracked.data)
+        use_batch = self.training or self.running_mean is None
+        track = not self.training or self.track_running_stats
+        return F.batch_norm(x, self.running_mean if track else None,
+                            self.running_var if track else None, self.weight, self.bias,
+                            use_batch, factor, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation over (N, C) or (N, C, L) input (``torch.nn.BatchNorm1d``).
+
+    Args:
+        num_features: C.
+        eps: added to the variance.
+        momentum: factor of the new statistic in the running update; None for a cumulative
+            average.
+        affine: learn weight (init 1) and bias (init 0).
+        track_running_stats: keep running_mean/running_var/num_batches_tracked buffers and use
+            them in eval mode.
+        dtype: parameter and buffer dtype (float32 by default).
+        bias: learn the bias (with ``affine``).
+    Shape:
+        (N, C) or (N, C, L) -> the same.
+    """
+
+    _ranks = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation over (N, C, H, W) input (``torch.nn.BatchNorm2d``).
+
+    Args:
+        num_features, eps, momentum, affine, track_running_stats, dtype: as
+            :class:`BatchNorm1d`.
+    Shape:
+        (N, C, H, W) -> the same.
+    """
+
+    _ranks = (4,)
+
+
+# ==== end batch_norm ===========================================================================

@@ -1,0 +1,166 @@
+"""The norm family against NumPy references, finite differences and PyTorch; layers vs
+torch.nn with running statistics; bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nncore as nc
+import nncore.nn.functional as F
+from harness import OpSpec, check_op, torch
+from nncore import nn
+
+# ==== batch_norm ===============================================================================
+
+_RM = np.array([0.3, -0.2, 0.1])
+_RV = np.array([0.5, 1.5, 2.0])
+
+
+def _bn_ref(x, w=None, b=None, training=True, eps=1e-5):
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    if training:
+        mean, var = x.mean(axis=axes), x.var(axis=axes)
+    else:
+        mean, var = _RM, _RV
+    y = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps)
+    if w is not None:
+        y = y * w.reshape(shape)
+    if b is not None:
+        y = y + b.reshape(shape)
+    return y
+
+
+def _bn(training, affine):
+    def fn(x, *wb):
+        rm = None if training else nc.tensor(_RM.copy(), dtype=x.dtype)
+        rv = None if training else nc.tensor(_RV.copy(), dtype=x.dtype)
+        return F.batch_norm(x, rm, rv, *(wb if affine else ()), training=training)
+
+    def ref(x, *wb):
+        return _bn_ref(x, *wb, training=training)
+
+    def tfn(x, *wb):
+        rm = None if training else torch.tensor(_RM, dtype=x.dtype)
+        rv = None if training else torch.tensor(_RV, dtype=x.dtype)
+        return torch.nn.functional.batch_norm(x, rm, rv, *wb, training=training)
+
+    return fn, ref, tfn if torch else None
+
+
+def _bn_spec(shape, training, affine):
+    def make(rng):
+        x = rng.standard_normal(shape) * 2 + 0.5
+        return [x, rng.standard_normal(shape[1]), rng.standard_normal(shape[1])] if affine else [x]
+
+    fn, ref, tfn = _bn(training, affine)
+    tag = f"{'train' if training else 'eval'}-{'affine' if affine else 'plain'}-{shape}"
+    return OpSpec("batch_norm", fn, make, ref, tfn, torch_rtol=1e-4, id=f"batch_norm-{tag}")
+
+
+SPECS = [
+    _bn_spec((4, 3), True, True),
+    _bn_spec((5, 3, 4), True, False),
+    _bn_spec((2, 3, 3, 5), True, True),
+    _bn_spec((1, 3, 2, 3), True, True),
+    _bn_spec((3, 3, 2, 3), False, True),
+    _bn_spec((2, 3), False, False),
+]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=str)
+def test_op(spec: OpSpec) -> None:
+    check_op(spec)
+
+
+def test_running_statistics_update_in_place() -> None:
+    x = np.random.default_rng(0).standard_normal((6, 3, 2, 2)) * 3 + 1
+    rm, rv = nc.tensor(np.zeros(3)), nc.tensor(np.ones(3))
+    rm_arr = rm.data
+    F.batch_norm(nc.tensor(x), rm, rv, training=True, momentum=0.25)
+    mean, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3), ddof=1)
+    assert rm.data is rm_arr
+    np.testing.assert_allclose(rm.numpy(), 0.25 * mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rv.numpy(), 0.75 + 0.25 * var, rtol=1e-5)
+
+
+@pytest.mark.skipif(torch is None, reason="needs torch")
+@pytest.mark.parametrize(("name", "shape", "kwargs"), [
+    ("BatchNorm2d", (4, 3, 5, 2), {}),
+    ("BatchNorm2d", (2, 3, 3, 3), dict(momentum=None)),
+    ("BatchNorm1d", (6, 3), dict(affine=False)),
+    ("BatchNorm1d", (4, 3, 5), dict(eps=1e-3, momentum=0.3)),
+    ("BatchNorm2d", (2, 3, 2, 2), dict(track_running_stats=False)),
+])
+def test_layer_train_eval_matches_torch(name, shape, kwargs) -> None:
+    ours, theirs = getattr(nn, name)(3, **kwargs), getattr(torch.nn, name)(3, **kwargs)
+    assert repr(ours) == repr(theirs)
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    rng = np.random.default_rng(0)
+    if ours.affine:
+        ours.weight.data[...] = rng.standard_normal(3)
+        ours.bias.data[...] = rng.standard_normal(3)
+        theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    for step in range(4):
+        if step == 3:
+            ours.eval()
+            theirs.eval()
+        x = (rng.standard_normal(shape) * (step + 1) + step).astype(np.float32)
+        xo, xt = nc.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        yo, yt = ours(xo), theirs(xt)
+        np.testing.assert_allclose(yo.numpy(), yt.detach().numpy(), rtol=1e-4, atol=1e-5)
+        g = rng.standard_normal(shape).astype(np.float32)
+        yo.backward(g)
+        yt.backward(torch.from_numpy(g))
+        np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), rtol=1e-4, atol=1e-4)
+        for k, v in theirs.state_dict().items():
+            np.testing.assert_allclose(ours.state_dict()[k], v.numpy(), rtol=1e-5, atol=1e-6,
+                                       err_msg=f"{k} after step {step}")
+    if ours.affine:
+        for (n, p), (_, tp) in zip(ours.named_parameters(), theirs.named_parameters()):
+            np.testing.assert_allclose(p.grad.numpy(), tp.grad.numpy(), rtol=1e-4, atol=1e-4,
+                                       err_msg=n)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: F.batch_norm(nc.zeros(4), None, None, training=True),
+         r"batch_norm: expected input \(N, C, \*\) of at least 2 dimensions, got shape \(4,\)"),
+        (lambda: F.batch_norm(nc.zeros(4, 3), nc.zeros(2), nc.ones(2)),
+         r"batch_norm: running_mean of shape \(2,\) does not match 3 channels of input shape "
+         r"\(4, 3\)"),
+        (lambda: F.batch_norm(nc.zeros(4, 3), None, None),
+         r"batch_norm: running_mean and running_var are required when not training"),
+        (lambda: F.batch_norm(nc.zeros(1, 3), None, None, training=True),
+         r"batch_norm: expected more than 1 value per channel when training, got input of shape "
+         r"\(1, 3\)"),
+        (lambda: nn.BatchNorm2d(3)(nc.zeros(2, 3, 4)),
+         r"BatchNorm2d: expected 4D input \(got 3D input of shape \(2, 3, 4\)\)"),
+        (lambda: nn.BatchNorm1d(3)(nc.zeros(2, 3, 4, 4)),
+         r"BatchNorm1d: expected 2D or 3D input \(got 4D input"),
+    ],
+)
+def test_batch_norm_bad_input(call, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_batch_norm_native_boundary_errors() -> None:
+    x = np.zeros((2, 3, 4), np.float32)
+    with pytest.raises(ValueError, match=r"\[batch_norm\] x: expected 3-D \(N, C, L\)"):
+        nc._C.batch_norm_forward(x[0], None, None, None, None, True, 0.1, 1e-5)
+    with pytest.raises(ValueError, match=r"\[batch_norm\] weight: expected shape \(3,\), got "
+                                         r"\(2,\)"):
+        nc._C.batch_norm_forward(x, np.ones(2, np.float32), None, None, None, True, 0.1, 1e-5)
+    with pytest.raises(ValueError, match=r"\[batch_norm\] running_mean and running_var are "
+                                         r"required in eval mode"):
+        nc._C.batch_norm_forward(x, None, None, None, None, False, 0.1, 1e-5)
+    with pytest.raises(TypeError, match=r"\[batch_norm\] running_var: expected float32, got "
+                                        r"float64"):
+        nc._C.batch_norm_forward(x, None, None, np.zeros(3, np.float32), np.ones(3), True, 0.1,
+                                 1e-5)
+
+
+# ==== end batch_norm ===========================================================================
