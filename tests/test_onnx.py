@@ -427,7 +427,7 @@ def _cnn(layer: Callable) -> nn.Module:
 
 
 def _cnn1d(layer: Callable) -> nn.Module:
-    return nn.Sequential(layer("Conv1d", 4, 6, 3, padding=2, padding_mode="reflect"),
+    return nn.Sequential(layer("Conv1d", 4, 6, 3, padding=2),
                          layer("BatchNorm1d", 6), nn.ReLU(), nn.Flatten(),
                          nn.Linear(6 * 11, 8), layer("BatchNorm1d", 8))
 
