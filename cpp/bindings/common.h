@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/check.h"
+#include "profiler/profiler.h"
 
 namespace nnc {
 
@@ -77,5 +78,6 @@ void bind_linear(py::module_& m);
 void bind_activation(py::module_& m);
 void bind_loss(py::module_& m);
 void bind_optim(py::module_& m);
+void bind_profiler(py::module_& m);
 
 }  // namespace nnc

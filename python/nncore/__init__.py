@@ -53,12 +53,16 @@ def get_num_threads() -> int:
 if os.environ.get("NNCORE_NUM_THREADS"):
     set_num_threads(int(os.environ["NNCORE_NUM_THREADS"]))
 
-from nncore import data, functional, metrics, nn, optim  # noqa: E402
+from nncore import data, functional, metrics, nn, optim, profiler  # noqa: E402
 from nncore.data import datasets  # noqa: E402
 
 __all__ = [
     "Tensor", "arange", "cat", "data", "datasets", "enable_grad", "full", "functional",
     "get_num_threads", "metrics",
     "is_grad_enabled", "manual_seed", "nn", "no_grad", "ones", "ones_like", "rand", "randint",
-    "optim", "randn", "set_num_threads", "stack", "tensor", "where", "zeros", "zeros_like",
+    "optim", "profiler", "randn", "set_num_threads", "stack", "tensor", "where", "zeros",
+    "zeros_like",
 ]
+
+if os.environ.get("NNCORE_PROFILE", "0") not in ("", "0"):
+    profiler._profile_script()  # profile the whole script, print the table at exit

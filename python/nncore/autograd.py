@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from nncore.tensor import Tensor
 
 _grad_enabled = True
+# NOTE: nncore.profiler installs its span recorder here while profiling; off, the cost per op is
+# one module-global test in Function.apply and one in the backward walk.
+_spans: Any = None
 
 
 def is_grad_enabled() -> bool:
@@ -82,7 +85,10 @@ class Function:
         ctx = cls()
         needs = tuple(t.requires_grad for t in tensors)
         ctx.needs_input_grad = needs
-        out = ctx.forward(*[t.data for t in tensors], **kwargs)
+        if _spans is None:
+            out = ctx.forward(*[t.data for t in tensors], **kwargs)
+        else:
+            out = _spans.forward(ctx, [t.data for t in tensors], kwargs)
         if _grad_enabled and True in needs:
             ctx.parents = tensors
             return _make_tensor(out, ctx)
@@ -153,7 +159,7 @@ def backward(root: Tensor, grad: np.ndarray) -> None:
             # NOTE: out of place, so a gradient array shared by two leaves (x + x) never aliases.
             node.grad = _make_tensor(g if node.grad is None else node.grad.data + g, None)
             continue
-        in_grads = ctx.backward(g)
+        in_grads = ctx.backward(g) if _spans is None else _spans.backward(ctx, g)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
         for parent, pg, need in zip(ctx.parents, in_grads, ctx.needs_input_grad):
