@@ -37,30 +37,22 @@ class _Spans:
     """Times each Function's forward and backward; installed as ``autograd._spans``."""
 
     def __init__(self) -> None:
-        # (name, start_ns, end_ns, thread ident, input shapes), perf_counter_ns clock.
+        # (Function class, is_forward, start_ns, end_ns, thread ident, input shapes) on the
+        # perf_counter_ns clock; names are made at analysis, off the hot path.
         self.records: list[tuple] = []
-        self._names: dict[tuple[type, bool], str] = {}
-
-    def _name(self, cls: type, forward: bool) -> str:
-        name = self._names[cls, forward] = f"{cls.__name__}.{'forward' if forward else 'backward'}"
-        return name
 
     def forward(self, ctx: autograd.Function, arrays: list, kwargs: dict) -> Any:
-        key = (type(ctx), True)
-        name = self._names.get(key) or self._name(*key)
         t0 = _now_ns()
         out = ctx.forward(*arrays, **kwargs)
         t1 = _now_ns()
-        self.records.append((name, t0, t1, _get_ident(), tuple(a.shape for a in arrays)))
+        self.records.append((type(ctx), True, t0, t1, _get_ident(), [a.shape for a in arrays]))
         return out
 
     def backward(self, ctx: autograd.Function, grad: np.ndarray) -> Any:
-        key = (type(ctx), False)
-        name = self._names.get(key) or self._name(*key)
         t0 = _now_ns()
         out = ctx.backward(grad)
         t1 = _now_ns()
-        self.records.append((name, t0, t1, _get_ident(), (grad.shape,)))
+        self.records.append((type(ctx), False, t0, t1, _get_ident(), [grad.shape]))
         return out
 
 
@@ -134,19 +126,20 @@ class profile:  # noqa: N801 (PyTorch's name)
         autograd._spans = self._prev_spans
         if self._spans is not None:
             offset = self._offset
-            records = self._spans.records
-            if offset:
-                records = [(n, s + offset, e + offset, t, sh) for n, s, e, t, sh in records]
-            self._span_records.extend(records)
+            names: dict[tuple[type, bool], str] = {}
+            for cls, fwd, s, e, t, sh in self._spans.records:
+                name = names.get((cls, fwd))
+                if name is None:
+                    name = names[cls, fwd] = f"{cls.__name__}.{'forward' if fwd else 'backward'}"
+                self._span_records.append((name, s + offset, e + offset, t, tuple(sh)))
             self._spans = None
         if _active:  # an outer profile sees what this one saw
             outer = _active[-1]
             for key in _NATIVE_COLUMNS:
                 outer._native[key].extend(self._native[key])
             if outer._spans is not None:
-                outer._spans.records.extend(
-                    (n, s - self._offset, e - self._offset, t, sh)
-                    for n, s, e, t, sh in self._span_records)
+                if outer.record_autograd:
+                    outer._span_records.extend(self._span_records)
         self._analysis = None
 
     def _collect_native(self) -> None:
