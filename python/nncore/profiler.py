@@ -8,6 +8,9 @@ mean and self time, GFLOP/s, GB/s and their share of the machine's measured peak
 peak``, cached in ``~/.cache/nncore/peak.json``); ``prof.export_chrome_trace(path)`` writes a trace
 for Perfetto or chrome://tracing. ``NNCORE_PROFILE=1 python script.py`` profiles a whole script and
 prints the table at exit (``NNCORE_PROFILE_TRACE=trace.json`` also writes the trace).
+
+The bandwidth share is against DRAM (a STREAM triad); operands that stay in cache, as small
+layers' do, show more than 100%. Autograd spans report the FLOPs and bytes of the kernels inside.
 """
 
 from __future__ import annotations
