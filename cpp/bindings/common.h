@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/check.h"
+#include "profiler/profiler.h"
 
 namespace nnc {
 
@@ -79,5 +80,6 @@ void bind_loss(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_conv(py::module_& m);
 void bind_norm(py::module_& m);
+void bind_profiler(py::module_& m);
 
 }  // namespace nnc

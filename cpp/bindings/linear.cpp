@@ -42,6 +42,8 @@ py::array_t<T> matmul_forward_py(const py::array& a, const py::array& b) {
   T* py_ = y.mutable_data();
   {
     py::gil_scoped_release nogil;
+    NNC_PROFILE("matmul.forward", 2.0 * s.batch * s.m * s.n * s.k,
+                sizeof(T) * s.batch * double(s.m * s.k + s.k * s.n + s.m * s.n), a, b);
     matmul_forward<T>(pa, pb, py_, s);
   }
   return y;
@@ -72,6 +74,12 @@ py::tuple matmul_backward_py(const py::array& dy, const py::array& a, const py::
   }
   {
     py::gil_scoped_release nogil;
+    // da = dy b^T reads b and writes da; db = a^T dy reads a and writes db; both read dy.
+    NNC_PROFILE("matmul.backward", 2.0 * s.batch * s.m * s.n * s.k * ((pda != nullptr) + (pdb != nullptr)),
+                sizeof(T) * s.batch *
+                    double(s.m * s.n + (s.k * s.n + s.m * s.k) *
+                                           ((pda != nullptr) + (pdb != nullptr))),
+                dy, a, b);
     matmul_backward<T>(pdy, pa, pb, pda, pdb, s);
   }
   return py::make_tuple(da, db);
@@ -90,6 +98,12 @@ py::array_t<T> linear_forward_py(const py::array& x, const py::array& w, const p
   T* py_ = y.mutable_data();
   {
     py::gil_scoped_release nogil;
+    // GEMM 2*rows*in*out, plus one add per output when there is a bias.
+    NNC_PROFILE("linear.forward",
+                2.0 * s.rows * s.in_features * s.out_features + (pb ? double(s.rows) * s.out_features : 0),
+                sizeof(T) * double(s.rows * s.in_features + s.out_features * s.in_features +
+                                   (pb ? s.out_features : 0) + s.rows * s.out_features),
+                x, w);
     linear_forward<T>(px, pw, pb, py_, s);
   }
   return y;
@@ -124,6 +138,14 @@ py::tuple linear_backward_py(const py::array& dy, const py::array& x, const py::
   }
   {
     py::gil_scoped_release nogil;
+    // dx = dy W and dw = dy^T x are GEMMs of 2*rows*in*out each, db sums rows*out; each reads dy,
+    // dx also reads W and writes dx, dw reads x and writes dw, db writes out_features.
+    const double rows = s.rows, in = s.in_features, out = s.out_features;
+    NNC_PROFILE("linear.backward",
+                2.0 * rows * in * out * ((pdx != nullptr) + (pdw != nullptr)) + (pdb ? rows * out : 0),
+                sizeof(T) * (rows * out + (pdx ? out * in + rows * in : 0) +
+                             (pdw ? rows * in + out * in : 0) + (pdb ? out : 0)),
+                dy, x, w);
     linear_backward<T>(pdy, px, pw, pdx, pdw, pdb, s);
   }
   return py::make_tuple(dx, dw, db);

@@ -77,6 +77,11 @@ py::tuple cross_entropy_forward_py(const py::array& logits, const py::array& tar
   T *pl = loss.mutable_data(), *plse = lse.mutable_data();
   {
     py::gil_scoped_release nogil;
+    // Per logit: max, subtract, exp, sum (+ a weighted log-probability sum when smoothing).
+    const double n = double(s.rows) * s.classes;
+    NNC_PROFILE("cross_entropy.forward", n * (label_smoothing > 0 ? 6 : 4),
+                sizeof(T) * (n + s.rows + loss.size() + (pw ? s.classes : 0)) + 8.0 * s.rows,
+                logits, target);
     cross_entropy_forward<T>(pz, pt, pw, pl, plse, s, o);
   }
   return py::make_tuple(loss, lse);
@@ -103,6 +108,11 @@ py::array_t<T> cross_entropy_backward_py(const py::array& dloss, const py::array
   T* pdz = dz.mutable_data();
   {
     py::gil_scoped_release nogil;
+    // Per logit: p = exp(z - lse), then scale and subtract the (smoothed) target.
+    const double n = double(s.rows) * s.classes;
+    NNC_PROFILE("cross_entropy.backward", n * (label_smoothing > 0 ? 6 : 4),
+                sizeof(T) * (2 * n + s.rows + dloss.size() + (pw ? s.classes : 0)) + 8.0 * s.rows,
+                dloss, logits, target);
     cross_entropy_backward<T>(pdl, pz, pt, pw, plse, pdz, s, o);
   }
   return dz;
@@ -124,6 +134,10 @@ py::tuple soft_cross_entropy_forward_py(const py::array& logits, const py::array
   T *pl = loss.mutable_data(), *plse = lse.mutable_data();
   {
     py::gil_scoped_release nogil;
+    // Per logit: log-sum-exp (4), smoothed target (2), weighted product accumulated (3).
+    const double n = double(s.rows) * s.classes;
+    NNC_PROFILE("soft_cross_entropy.forward", 9 * n,
+                sizeof(T) * (2 * n + s.rows + loss.size() + (pw ? s.classes : 0)), logits, target);
     soft_cross_entropy_forward<T>(pz, pt, pw, pl, plse, s, label_smoothing, r);
   }
   return py::make_tuple(loss, lse);
@@ -161,6 +175,12 @@ py::tuple soft_cross_entropy_backward_py(const py::array& dloss, const py::array
   }
   {
     py::gil_scoped_release nogil;
+    // dz per logit: p (2), weighted target sum (2), p * sum - w t' (2), scale (1); dt: 3.
+    const double n = double(s.rows) * s.classes;
+    NNC_PROFILE("soft_cross_entropy.backward", n * ((pdz ? 7 : 0) + (pdt ? 3 : 0)),
+                sizeof(T) * ((2 + (pdz != nullptr) + (pdt != nullptr)) * n + s.rows +
+                             dloss.size() + (pw ? s.classes : 0)),
+                dloss, logits, target);
     soft_cross_entropy_backward<T>(pdl, pz, pt, pw, plse, pdz, pdt, s, label_smoothing, r);
   }
   return py::make_tuple(dz, dt);
@@ -180,6 +200,9 @@ py::array_t<T> nll_loss_forward_py(const py::array& input, const py::array& targ
   T* pl = loss.mutable_data();
   {
     py::gil_scoped_release nogil;
+    // One input value per row is read (the target's), weighted and summed.
+    NNC_PROFILE("nll_loss.forward", 2.0 * s.rows,
+                sizeof(T) * (s.rows * (pw ? 2 : 1) + loss.size()) + 8.0 * s.rows, input, target);
     nll_loss_forward<T>(px, pt, pw, pl, s, ignore_index, r);
   }
   return loss;
@@ -201,6 +224,11 @@ py::array_t<T> nll_loss_backward_py(const py::array& dloss, const py::array& inp
   T* pdx = dx.mutable_data();
   {
     py::gil_scoped_release nogil;
+    // Writes the whole (mostly zero) dinput; one scaled weight per row.
+    NNC_PROFILE("nll_loss.backward", 2.0 * s.rows,
+                sizeof(T) * (double(s.rows) * s.classes + dloss.size() + (pw ? s.rows : 0)) +
+                    8.0 * s.rows,
+                dloss, input, target);
     nll_loss_backward<T>(pdl, pt, pw, pdx, s, ignore_index, r);
   }
   return dx;
@@ -216,7 +244,8 @@ template <class T>
 py::array_t<T> pointwise_forward_py(const char* op,
                                     void (*kernel)(const T*, const T*, T*, int64_t, Reduction),
                                     const py::array& input, const py::array& target,
-                                    const std::string& reduction) {
+                                    const std::string& reduction, const char* event,
+                                    double flops_per_item) {
   check_same_shape(op, input, target);
   const Reduction r = parse_reduction(op, reduction);
   const T* px = cdata<T>(op, "input", input);
@@ -226,6 +255,7 @@ py::array_t<T> pointwise_forward_py(const char* op,
   const int64_t n = input.size();
   {
     py::gil_scoped_release nogil;
+    NNC_PROFILE(event, flops_per_item * n, sizeof(T) * (2.0 * n + loss.size()), input, target);
     kernel(px, pt, pl, n, r);
   }
   return loss;
@@ -237,7 +267,8 @@ py::tuple pointwise_backward_py(const char* op,
                                                Reduction),
                                 const py::array& dloss, const py::array& input,
                                 const py::array& target, const std::string& reduction,
-                                bool need_dinput, bool need_dtarget) {
+                                bool need_dinput, bool need_dtarget, const char* event,
+                                double flops_per_item) {
   check_same_shape(op, input, target);
   const Reduction r = parse_reduction(op, reduction);
   check_dloss(op, dloss, loss_shape(r, shape_of(input)));
@@ -259,6 +290,9 @@ py::tuple pointwise_backward_py(const char* op,
   const int64_t n = input.size();
   {
     py::gil_scoped_release nogil;
+    NNC_PROFILE(event, flops_per_item * n * ((pdx != nullptr) + (pdt != nullptr)),
+                sizeof(T) * ((2.0 + (pdx != nullptr) + (pdt != nullptr)) * n + dloss.size()),
+                dloss, input, target);
     kernel(pdl, px, pt, pdx, pdt, n, r);
   }
   return py::make_tuple(dx, dt);
@@ -299,6 +333,10 @@ py::array_t<T> bce_with_logits_forward_py(const py::array& input, const py::arra
   T* pl = loss.mutable_data();
   {
     py::gil_scoped_release nogil;
+    // Per element: softplus(-x) (6 with exp and log1p), the two terms (4), sum and weight (3).
+    const double n = double(s.rows) * s.cols;
+    NNC_PROFILE("bce_with_logits.forward", 13 * n,
+                sizeof(T) * ((pw ? 3 : 2) * n + (ppw ? s.cols : 0) + loss.size()), input, target);
     bce_with_logits_forward<T>(px, pt, pw, ppw, pl, s, r);
   }
   return loss;
@@ -331,6 +369,12 @@ py::tuple bce_with_logits_backward_py(const py::array& dloss, const py::array& i
   }
   {
     py::gil_scoped_release nogil;
+    // dx: sigmoid(-x) (3), terms (6), scale * weight (2); dt: softplus(-x) (6), terms (4).
+    const double n = double(s.rows) * s.cols;
+    NNC_PROFILE("bce_with_logits.backward", n * ((pdx ? 11 : 0) + (pdt ? 10 : 0)),
+                sizeof(T) * ((pw ? 3 : 2) * n + (pdx ? n : 0) + (pdt ? n : 0) +
+                             (ppw ? s.cols : 0) + dloss.size()),
+                dloss, input, target);
     bce_with_logits_backward<T>(pdl, px, pt, pw, ppw, pdx, pdt, s, r);
   }
   return py::make_tuple(dx, dt);
@@ -423,8 +467,9 @@ void bind_loss(py::module_& m) {
          const std::string& reduction) -> py::array {
         return dispatch_float("mse_loss", "input", input, [&](auto t) -> py::array {
           using T = decltype(t);
+          // (x - t)^2 accumulated: 3 per element.
           return pointwise_forward_py<T>("mse_loss", &mse_loss_forward<T>, input, target,
-                                         reduction);
+                                         reduction, "mse_loss.forward", 3);
         });
       },
       py::arg("input"), py::arg("target"), py::arg("reduction") = "mean",
@@ -435,8 +480,10 @@ void bind_loss(py::module_& m) {
          const std::string& reduction, bool need_dinput, bool need_dtarget) {
         return dispatch_float("mse_loss", "input", input, [&](auto t) {
           using T = decltype(t);
+          // 2 * scale * (x - t): 3 per element and output.
           return pointwise_backward_py<T>("mse_loss", &mse_loss_backward<T>, dloss, input, target,
-                                          reduction, need_dinput, need_dtarget);
+                                          reduction, need_dinput, need_dtarget,
+                                          "mse_loss.backward", 3);
         });
       },
       py::arg("dloss"), py::arg("input"), py::arg("target"), py::arg("reduction") = "mean",
@@ -448,8 +495,9 @@ void bind_loss(py::module_& m) {
          const std::string& reduction) -> py::array {
         return dispatch_float("l1_loss", "input", input, [&](auto t) -> py::array {
           using T = decltype(t);
+          // |x - t| accumulated: 3 per element.
           return pointwise_forward_py<T>("l1_loss", &l1_loss_forward<T>, input, target,
-                                         reduction);
+                                         reduction, "l1_loss.forward", 3);
         });
       },
       py::arg("input"), py::arg("target"), py::arg("reduction") = "mean",
@@ -460,8 +508,10 @@ void bind_loss(py::module_& m) {
          const std::string& reduction, bool need_dinput, bool need_dtarget) {
         return dispatch_float("l1_loss", "input", input, [&](auto t) {
           using T = decltype(t);
+          // scale * sign(x - t): 3 per element and output.
           return pointwise_backward_py<T>("l1_loss", &l1_loss_backward<T>, dloss, input, target,
-                                          reduction, need_dinput, need_dtarget);
+                                          reduction, need_dinput, need_dtarget,
+                                          "l1_loss.backward", 3);
         });
       },
       py::arg("dloss"), py::arg("input"), py::arg("target"), py::arg("reduction") = "mean",

@@ -64,4 +64,5 @@ PYBIND11_MODULE(_C, m) {
   nnc::bind_optim(m);
   nnc::bind_conv(m);
   nnc::bind_norm(m);
+  nnc::bind_profiler(m);
 }

@@ -76,6 +76,14 @@ void check_steps(const char* op, const std::vector<double>& steps, size_t count)
               "update), got ", steps[i]);
 }
 
+// The profiler's view of a step: every parameter's elements as one shape (elements,).
+template <class T>
+int64_t total_numel(const Buffers<T>& b) {
+  int64_t n = 0;
+  for (int64_t k : b.numel) n += k;
+  return n;
+}
+
 void check_non_negative(const char* op, const char* name, double value) {
   NNC_CHECK(value >= 0, op, "invalid ", name, ": ", value, " (expected >= 0)");
 }
@@ -92,6 +100,13 @@ void sgd_step_py(const py::list& params, const py::list& grads, const py::list& 
               " flags (one per param), got ", fresh.size());
   {
     py::gil_scoped_release nogil;
+    // Per element: weight decay (2), momentum (3), Nesterov (2), update (2); reads p and g, writes
+    // p, and reads and writes the momentum buffer.
+    const int64_t n = total_numel(p);
+    const bool mom = o.momentum != 0;
+    NNC_PROFILE("sgd.step",
+                double(n) * ((o.weight_decay != 0 ? 2 : 0) + (mom ? 3 : 0) + (o.nesterov ? 2 : 0) + 2),
+                sizeof(T) * double(n) * (3 + (mom ? 2 : 0)), std::vector<int64_t>{n});
     for (size_t i = 0; i < p.ptr.size(); ++i)
       sgd_step<T>(p.ptr[i], g.ptr[i], b.ptr[i], o.momentum != 0 && fresh[i], p.numel[i], o);
   }
@@ -111,6 +126,12 @@ void adam_step_py(const py::list& params, const py::list& grads, const py::list&
   check_steps(op, steps, params.size());
   {
     py::gil_scoped_release nogil;
+    // Per element: decay (2), m (2), v (4), denominator (3), update (3), amsgrad max (1); reads p,
+    // g, m, v (and vmax), writes p, m, v (and vmax).
+    const int64_t n = total_numel(p);
+    NNC_PROFILE("adam.step",
+                double(n) * (12 + (o.weight_decay != 0 ? 2 : 0) + (o.amsgrad ? 1 : 0)),
+                sizeof(T) * double(n) * (7 + (o.amsgrad ? 2 : 0)), std::vector<int64_t>{n});
     for (size_t i = 0; i < p.ptr.size(); ++i)
       adam_step<T>(p.ptr[i], g.ptr[i], m.ptr[i], v.ptr[i], vmax.ptr[i], steps[i], p.numel[i], o);
   }
@@ -127,6 +148,14 @@ void rmsprop_step_py(const py::list& params, const py::list& grads, const py::li
   auto ga = gather_optional<T>(op, "grad_avgs", grad_avgs, params, o.centered, "centered");
   {
     py::gil_scoped_release nogil;
+    // Per element: decay (2), square average (4), centered average (4), root (2), update (3, or
+    // 5 through the momentum buffer); reads and writes p, s (buf, ga), reads g.
+    const int64_t n = total_numel(p);
+    NNC_PROFILE("rmsprop.step",
+                double(n) * (9 + (o.weight_decay != 0 ? 2 : 0) + (o.centered ? 4 : 0) +
+                             (o.momentum > 0 ? 2 : 0)),
+                sizeof(T) * double(n) * (5 + (o.centered ? 2 : 0) + (o.momentum > 0 ? 2 : 0)),
+                std::vector<int64_t>{n});
     for (size_t i = 0; i < p.ptr.size(); ++i)
       rmsprop_step<T>(p.ptr[i], g.ptr[i], s.ptr[i], b.ptr[i], ga.ptr[i], p.numel[i], o);
   }
@@ -142,6 +171,10 @@ void adagrad_step_py(const py::list& params, const py::list& grads, const py::li
   check_steps(op, steps, params.size());
   {
     py::gil_scoped_release nogil;
+    // Per element: decay (2), sum += g^2 (2), update (5); reads p, g, sum, writes p, sum.
+    const int64_t n = total_numel(p);
+    NNC_PROFILE("adagrad.step", double(n) * (7 + (o.weight_decay != 0 ? 2 : 0)),
+                sizeof(T) * 5.0 * double(n), std::vector<int64_t>{n});
     for (size_t i = 0; i < p.ptr.size(); ++i)
       adagrad_step<T>(p.ptr[i], g.ptr[i], s.ptr[i], steps[i], p.numel[i], o);
   }

@@ -19,6 +19,9 @@ _grad_enabled = True
 # NOTE: set by nncore.onnx.export while it traces a model: called as tracer(ctx, inputs, kwargs,
 # output) after every op. None otherwise, so the cost when not exporting is one global test.
 _tracer: Any = None
+# NOTE: nncore.profiler installs its span recorder here while profiling; off, the cost per op is
+# one module-global test in Function.apply and one in the backward walk.
+_spans: Any = None
 
 
 def is_grad_enabled() -> bool:
@@ -85,7 +88,10 @@ class Function:
         ctx = cls()
         needs = tuple(t.requires_grad for t in tensors)
         ctx.needs_input_grad = needs
-        out = ctx.forward(*[t.data for t in tensors], **kwargs)
+        if _spans is None:
+            out = ctx.forward(*[t.data for t in tensors], **kwargs)
+        else:
+            out = _spans.forward(ctx, [t.data for t in tensors], kwargs)
         if _grad_enabled and True in needs:
             ctx.parents = tensors
             result = _make_tensor(out, ctx)
@@ -160,7 +166,7 @@ def backward(root: Tensor, grad: np.ndarray) -> None:
             # NOTE: out of place, so a gradient array shared by two leaves (x + x) never aliases.
             node.grad = _make_tensor(g if node.grad is None else node.grad.data + g, None)
             continue
-        in_grads = ctx.backward(g)
+        in_grads = ctx.backward(g) if _spans is None else _spans.backward(ctx, g)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
         for parent, pg, need in zip(ctx.parents, in_grads, ctx.needs_input_grad):

@@ -1,4 +1,4 @@
-"""The ``nncore`` command: ``nncore train <recipe>``, ``nncore runs`` and ``nncore info``."""
+"""The ``nncore`` command: train, profile, runs, report, bench peak and info."""
 
 from __future__ import annotations
 
@@ -115,6 +115,67 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    import nncore as nc
+    from nncore import nn
+    from nncore.data import DataLoader
+    from nncore.profiler import profile
+    from nncore.train.recipes import RECIPES
+
+    recipe = RECIPES[args.recipe]
+    if args.threads:
+        nc.set_num_threads(args.threads)
+    nc.manual_seed(args.seed)
+    train_set, _, source = _mnist_splits(args.data, args.seed)
+    model = recipe.build()
+    model.train()
+    optimizer = _optimizer(recipe.optimizer, model.parameters(), recipe.lr)
+    loss_fn = nn.CrossEntropyLoss()
+    loader = DataLoader(train_set, batch_size=args.batch_size or recipe.batch_size, shuffle=True,
+                        seed=args.seed)
+    batches = iter(loader)
+
+    def step() -> None:
+        nonlocal batches
+        try:
+            x, y = next(batches)
+        except StopIteration:
+            batches = iter(loader)
+            x, y = next(batches)
+        loss = loss_fn(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    # NOTE: the first steps pay one-off costs (allocations, thread start-up) a steady state
+    # never sees; they run before the profiler starts.
+    for _ in range(args.warmup):
+        step()
+    with profile() as prof:
+        for _ in range(args.steps):
+            step()
+    print(f"{args.recipe}: {args.steps} training steps, batch {loader.batch_size}, "
+          f"{nc.get_num_threads()} threads; data: {source}")
+    prof.table(sort_by=args.sort_by, group_by_shape=args.group_by_shape)
+    trace = args.trace or f"nncore-profile-{args.recipe}.json"
+    prof.export_chrome_trace(trace)
+    print(f"trace: {trace} (open in https://ui.perfetto.dev or chrome://tracing)")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from nncore.profiler import load_peak, peak_cache_path
+
+    peak = load_peak(force=args.force, quick=args.quick)
+    print(f"{peak['cpu']} ({peak['simd']}), measured {peak['measured_at']}")
+    print(f"{'threads':>7}  {'FP32 FMA GFLOP/s':>16}  {'triad GB/s':>10}")
+    for threads in sorted(peak["fma_gflops"], key=int):
+        print(f"{threads:>7}  {peak['fma_gflops'][threads]:>16.1f}  "
+              f"{peak['bandwidth_gbs'][threads]:>10.1f}")
+    print(f"cached in {peak_cache_path()} (--force re-measures)")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     import nncore as nc
 
@@ -170,6 +231,24 @@ def main(argv: list[str] | None = None) -> int:
     runs.add_argument("action", choices=["list", "show", "compare"])
     runs.add_argument("dirs", nargs="*", help="run directories or folders of them")
     runs.set_defaults(func=cmd_runs)
+    prof = sub.add_parser("profile", help="profile training steps of a recipe")
+    prof.add_argument("recipe", choices=sorted(RECIPES))
+    prof.add_argument("--steps", type=int, default=20, help="profiled training steps")
+    prof.add_argument("--warmup", type=int, default=2, help="unprofiled steps first")
+    prof.add_argument("--trace", help="Chrome trace path (default nncore-profile-<recipe>.json)")
+    prof.add_argument("--sort-by", default="total",
+                      choices=["total", "self", "calls", "mean", "gflops", "gbs", "name"])
+    prof.add_argument("--group-by-shape", action="store_true")
+    prof.add_argument("--batch-size", type=int)
+    prof.add_argument("--threads", type=int, help="native kernel threads")
+    prof.add_argument("--data", help="folder with the MNIST IDX files (else $NNCORE_DATA)")
+    prof.add_argument("--seed", type=int, default=0)
+    prof.set_defaults(func=cmd_profile)
+    bench = sub.add_parser("bench", help="machine microbenchmarks")
+    bench.add_argument("what", choices=["peak"], help="peak: FP32 FMA peak and memory bandwidth")
+    bench.add_argument("--force", action="store_true", help="re-measure instead of the cache")
+    bench.add_argument("--quick", action="store_true", help="shorter, rougher measurement")
+    bench.set_defaults(func=cmd_bench)
     info = sub.add_parser("info", help="build and machine facts")
     info.set_defaults(func=cmd_info)
     report = sub.add_parser("report", help="HTML report of a run directory")
@@ -177,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--out", help="output file (default <run_dir>/report.html)")
     report.set_defaults(func=cmd_report)
     args = parser.parse_args(argv)
-    for name in ("epochs", "batch_size", "threads"):
+    for name in ("epochs", "batch_size", "threads", "steps"):
         value = getattr(args, name, None)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer, got {value}")
