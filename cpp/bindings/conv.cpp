@@ -24,6 +24,11 @@ Conv2dShape conv_shape(const py::array& x, const py::array& w, Pair stride, Pair
                       padding.second, dilation.first, dilation.second, groups);
 }
 
+// Multiply-adds of one convolution: every output element sums (c / groups) * kh * kw products.
+double conv_macs(const Conv2dShape& s) {
+  return double(s.n) * s.k * s.oh * s.ow * (s.c / s.groups) * s.kh * s.kw;
+}
+
 template <class T>
 py::array conv2d_forward_py(const py::array& x, const py::array& w, const py::object& b,
                             Pair stride, Pair padding, Pair dilation, int64_t groups) {
@@ -38,6 +43,9 @@ py::array conv2d_forward_py(const py::array& x, const py::array& w, const py::ob
   T* py_ = y.mutable_data();
   {
     py::gil_scoped_release nogil;
+    // FLOPs: 2 per multiply-add of the convolution, plus the bias; bytes: x, weight, y.
+    NNC_PROFILE("conv2d.forward", 2.0 * conv_macs(s) + (pb ? s.n * s.k * s.oh * s.ow : 0),
+                sizeof(T) * (x.size() + w.size() + y.size()), x, w);
     conv2d_forward<T>(px, pw, pb, py_, s);
   }
   return y;
@@ -73,6 +81,13 @@ py::tuple conv2d_backward_py(const py::array& dy, const py::array& x, const py::
   }
   {
     py::gil_scoped_release nogil;
+    // FLOPs: the forward product once per gradient requested, plus a pass over dy for db.
+    NNC_PROFILE("conv2d.backward",
+                2.0 * conv_macs(s) * ((pdx != nullptr) + (pdw != nullptr)) +
+                    (pdb ? s.n * s.k * s.oh * s.ow : 0),
+                sizeof(T) * (dy.size() + x.size() + w.size() + (pdx ? x.size() : 0) +
+                             (pdw ? w.size() : 0)),
+                dy, x, w);
     conv2d_backward<T>(pdy, px, pw, pdx, pdw, pdb, s);
   }
   return py::make_tuple(dx, dw, db);
@@ -114,6 +129,8 @@ py::tuple max_pool2d_forward_py(const py::array& x, Pair kernel, Pair stride, Pa
   int64_t* pidx = idx.mutable_data();
   {
     py::gil_scoped_release nogil;
+    NNC_PROFILE("max_pool2d.forward", double(y.size()) * s.kh * s.kw,
+                sizeof(T) * (x.size() + y.size()) + sizeof(int64_t) * y.size(), x);
     max_pool2d_forward<T>(px, py_, pidx, s);
   }
   return py::make_tuple(y, idx);
@@ -147,6 +164,8 @@ py::array max_pool2d_backward_py(const py::array& dy, const py::array& indices, 
   T* pdx = dx.mutable_data();
   {
     py::gil_scoped_release nogil;
+    NNC_PROFILE("max_pool2d.backward", dy.size(),
+                sizeof(T) * (dy.size() + dx.size()) + sizeof(int64_t) * dy.size(), dy);
     max_pool2d_backward<T>(pdy, pidx, pdx, s);
   }
   return dx;
@@ -163,6 +182,8 @@ py::array avg_pool2d_forward_py(const py::array& x, Pair kernel, Pair stride, Pa
   T* py_ = y.mutable_data();
   {
     py::gil_scoped_release nogil;
+    NNC_PROFILE("avg_pool2d.forward", double(y.size()) * s.kh * s.kw,
+                sizeof(T) * (x.size() + y.size()), x);
     avg_pool2d_forward<T>(px, py_, s, count_include_pad, divisor);
   }
   return y;
@@ -185,6 +206,8 @@ py::array avg_pool2d_backward_py(const py::array& dy, Pair hw, Pair kernel, Pair
   T* pdx = dx.mutable_data();
   {
     py::gil_scoped_release nogil;
+    NNC_PROFILE("avg_pool2d.backward", double(dy.size()) * s.kh * s.kw,
+                sizeof(T) * (dy.size() + dx.size()), dy);
     avg_pool2d_backward<T>(pdy, pdx, s, count_include_pad, divisor);
   }
   return dx;
@@ -209,6 +232,7 @@ py::array adaptive_forward_py(const py::array& x, Pair out) {
   T* py_ = y.mutable_data();
   {
     py::gil_scoped_release nogil;
+    NNC_PROFILE("adaptive_avg_pool2d.forward", x.size(), sizeof(T) * (x.size() + y.size()), x);
     adaptive_avg_pool2d_forward<T>(px, py_, s);
   }
   return y;
@@ -225,6 +249,8 @@ py::array adaptive_backward_py(const py::array& dy, Pair hw) {
   T* pdx = dx.mutable_data();
   {
     py::gil_scoped_release nogil;
+    NNC_PROFILE("adaptive_avg_pool2d.backward", dx.size(),
+                sizeof(T) * (dy.size() + dx.size()), dy);
     adaptive_avg_pool2d_backward<T>(pdy, pdx, s);
   }
   return dx;

@@ -51,6 +51,9 @@ py::tuple batch_norm_forward_py(const py::array& x, const py::object& w, const p
   T *py_ = y.mutable_data(), *pm = mean.mutable_data(), *pi = invstd.mutable_data();
   {
     py::gil_scoped_release nogil;
+    // FLOPs: statistics (when training) and the normalise-scale-shift, ~4 per element each.
+    NNC_PROFILE("batch_norm.forward", (training ? 8.0 : 4.0) * x.size(),
+                sizeof(T) * (training ? 3.0 : 2.0) * x.size(), x);
     batch_norm_forward<T>(px, pw, pb, prm, prv, py_, pm, pi, s, training, momentum, eps);
   }
   return py::make_tuple(y, mean, invstd);
@@ -87,6 +90,9 @@ py::tuple batch_norm_backward_py(const py::array& dy, const py::array& x, const 
   }
   {
     py::gil_scoped_release nogil;
+    // FLOPs: two reductions over dy and x-hat, then dx, ~10 per element; bytes: dy, x, dx.
+    NNC_PROFILE("batch_norm.backward", 10.0 * x.size(),
+                sizeof(T) * (2.0 + (pdx != nullptr)) * x.size(), dy, x);
     batch_norm_backward<T>(pdy, px, pw, pm, pi, pdx, pdw, pdb, s, training);
   }
   return py::make_tuple(dx, dw, db);
