@@ -62,4 +62,6 @@ PYBIND11_MODULE(_C, m) {
   nnc::bind_activation(m);
   nnc::bind_loss(m);
   nnc::bind_optim(m);
+  nnc::bind_attention(m);
+  nnc::bind_norm(m);
 }

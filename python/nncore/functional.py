@@ -20,6 +20,7 @@ from nncore.ops.activation import (
     SoftmaxFn,
     TanhFn,
 )
+from nncore.ops.attention import scaled_dot_product_attention
 from nncore.ops.linear import LinearFn, MatmulFn
 from nncore.ops.loss import (
     BCEWithLogitsFn,
@@ -29,6 +30,7 @@ from nncore.ops.loss import (
     NLLLossFn,
     SoftCrossEntropyFn,
 )
+from nncore.ops.norm import layer_norm
 from nncore.random import next_seed
 from nncore.tensor import Tensor
 
@@ -37,6 +39,7 @@ __all__ = [
     "l1_penalty", "leaky_relu", "linear", "log_softmax", "matmul", "mse_loss", "nll_loss", "relu",
     "sigmoid", "softmax", "tanh",
 ]
+__all__ += ["layer_norm", "scaled_dot_product_attention"]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
