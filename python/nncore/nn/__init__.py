@@ -15,7 +15,15 @@ from nncore.nn.container import Flatten, Identity, ModuleList, Sequential
 from nncore.nn.linear import Linear
 from nncore.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from nncore.nn.module import Module
+from nncore.nn.norm import LayerNorm
 from nncore.nn.parameter import Parameter
+from nncore.nn.transformer import (
+    MultiheadAttention,
+    PositionalEncoding,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 
 __all__ = [
     "GELU", "Dropout", "LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh",
@@ -23,3 +31,5 @@ __all__ = [
     "functional", "init", "utils",
     "BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "NLLLoss",
 ]
+__all__ += ["LayerNorm", "MultiheadAttention", "PositionalEncoding", "TransformerDecoderLayer",
+            "TransformerEncoder", "TransformerEncoderLayer"]
