@@ -81,5 +81,6 @@ void bind_optim(py::module_& m);
 void bind_conv(py::module_& m);
 void bind_norm(py::module_& m);
 void bind_profiler(py::module_& m);
+void bind_attention(py::module_& m);
 
 }  // namespace nnc

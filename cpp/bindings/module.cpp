@@ -65,4 +65,5 @@ PYBIND11_MODULE(_C, m) {
   nnc::bind_conv(m);
   nnc::bind_norm(m);
   nnc::bind_profiler(m);
+  nnc::bind_attention(m);
 }

@@ -29,6 +29,7 @@ from nncore.ops.activation import (
     SoftmaxFn,
     TanhFn,
 )
+from nncore.ops.attention import scaled_dot_product_attention
 from nncore.ops.linear import LinearFn, MatmulFn
 from nncore.ops.loss import (
     BCEWithLogitsFn,
@@ -38,6 +39,7 @@ from nncore.ops.loss import (
     NLLLossFn,
     SoftCrossEntropyFn,
 )
+from nncore.ops.norm import layer_norm
 from nncore.random import next_seed
 from nncore.tensor import Tensor
 
@@ -48,6 +50,7 @@ __all__ = [
     "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "conv1d", "conv2d", "dropout2d",
     "max_pool2d",
 ]
+__all__ += ["layer_norm", "scaled_dot_product_attention"]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 

@@ -23,8 +23,15 @@ from nncore.nn.conv import (
 from nncore.nn.linear import Linear
 from nncore.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from nncore.nn.module import Module
-from nncore.nn.norm import BatchNorm1d, BatchNorm2d
+from nncore.nn.norm import BatchNorm1d, BatchNorm2d, LayerNorm
 from nncore.nn.parameter import Parameter
+from nncore.nn.transformer import (
+    MultiheadAttention,
+    PositionalEncoding,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 
 __all__ = [
     "GELU", "Dropout", "LeakyReLU", "LogSoftmax", "ReLU", "Sigmoid", "Softmax", "Tanh",
@@ -34,3 +41,5 @@ __all__ = [
     "AdaptiveAvgPool2d", "AvgPool2d", "Conv1d", "Conv2d", "Dropout2d", "MaxPool2d",
     "BatchNorm1d", "BatchNorm2d",
 ]
+__all__ += ["LayerNorm", "MultiheadAttention", "PositionalEncoding", "TransformerDecoderLayer",
+            "TransformerEncoder", "TransformerEncoderLayer"]

@@ -1,11 +1,17 @@
-"""The norm family: normalisation layers, native forward and backward."""
+"""The norm family: normalisation over the batch (batch_norm) or the features (layer_norm)."""
 
 from __future__ import annotations
+
+import math
+from typing import Any
 
 import numpy as np
 
 from nncore import _C
 from nncore.autograd import Function
+from nncore.tensor import Tensor
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 # ==== batch_norm ===============================================================================
 
@@ -46,3 +52,93 @@ class BatchNormFn(Function):
 
 
 # ==== end batch_norm ===========================================================================
+
+
+# ==== layer_norm ==================================================================================
+
+
+class LayerNormFn(Function):
+    """Normalises over the trailing ``size`` elements, then weight and bias (each optional, given
+    as further inputs after x as ``has_weight``/``has_bias`` say); saves mean and rstd."""
+
+    def forward(self, x: np.ndarray, *params: np.ndarray, size: int, has_weight: bool,
+                has_bias: bool, eps: float) -> np.ndarray:
+        w = params[0].reshape(size) if has_weight else None
+        b = params[-1].reshape(size) if has_bias else None
+        x2 = x.reshape(-1, size)
+        if not x2.flags.c_contiguous:
+            x2 = np.ascontiguousarray(x2)
+        y, mean, rstd = _C.layer_norm_forward(x2, w, b, eps)
+        self.save_for_backward(x2, w, mean, rstd)
+        self.shape = x.shape, (params[0].shape if params else None)
+        self.flags = has_weight, has_bias
+        return y.reshape(x.shape)
+
+    def backward(self, grad: np.ndarray) -> tuple:
+        x2, w, mean, rstd = self.saved_tensors
+        has_weight, has_bias = self.flags
+        needs = self.needs_input_grad
+        dy = grad.reshape(x2.shape)
+        if not dy.flags.c_contiguous:
+            dy = np.ascontiguousarray(dy)
+        dx, dw, db = _C.layer_norm_backward(
+            dy, x2, w, mean, rstd, needs[0], has_weight and needs[1], has_bias and needs[-1])
+        x_shape, p_shape = self.shape
+        out = [None if dx is None else dx.reshape(x_shape)]
+        if has_weight:
+            out.append(None if dw is None else dw.reshape(p_shape))
+        if has_bias:
+            out.append(None if db is None else db.reshape(p_shape))
+        return tuple(out)
+
+
+def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """(x - mean) / sqrt(var + eps) * weight + bias over the trailing ``normalized_shape`` dims
+    (biased variance, as PyTorch).
+
+    Args:
+        input: tensor whose last dims equal ``normalized_shape``.
+        normalized_shape: int or tuple, the trailing dims to normalise over.
+        weight: elementwise scale of shape ``normalized_shape``, or None.
+        bias: elementwise shift of shape ``normalized_shape``, or None.
+        eps: added to the variance.
+    Shape:
+        input (*, *normalized_shape) -> output of the same shape.
+    Returns:
+        Tensor of the input's shape and dtype.
+    """
+    op = "layer_norm"
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
+    if input.dtype not in _FLOATS:
+        raise TypeError(f"{op}: input must be float32 or float64, got {input.dtype}")
+    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(
+        normalized_shape)
+    k = len(shape)
+    if k == 0 or input.ndim < k or tuple(input.shape[input.ndim - k:]) != shape:
+        raise ValueError(f"{op}: input of shape {input.shape} does not end with normalized_shape "
+                         f"{shape}")
+    size = math.prod(shape)
+    if size == 0:
+        raise ValueError(f"{op}: normalized_shape {shape} is empty")
+    if not eps >= 0:
+        raise ValueError(f"{op}: eps must be non-negative, got {eps}")
+    params = []
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is None:
+            continue
+        if not isinstance(p, Tensor):
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(p).__name__}")
+        if p.dtype != input.dtype:
+            raise TypeError(f"{op}: expected one dtype, but input is {input.dtype} and {name} is "
+                            f"{p.dtype}")
+        if tuple(p.shape) != shape:
+            raise ValueError(f"{op}: {name} of shape {p.shape} does not match normalized_shape "
+                             f"{shape}")
+        params.append(p)
+    return LayerNormFn.apply(input, *params, size=size, has_weight=weight is not None,
+                             has_bias=bias is not None, eps=float(eps))
+
+
+# ==== end layer_norm ==============================================================================

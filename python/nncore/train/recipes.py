@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
+
 from nncore import nn
+from nncore.tensor import Tensor, cat
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,35 @@ def mnist_cnn() -> nn.Module:
     )
 
 
+class PatchTransformer(nn.Module):
+    """A small vision Transformer for MNIST: each 28x28 image as 16 tokens of 7x7 pixels plus a
+    learned class token, sinusoidal positions, pre-norm encoder layers, a linear head on the
+    class token.
+
+    Shape:
+        input (N, 1, 28, 28) -> logits (N, 10).
+    """
+
+    def __init__(self, d_model: int = 64, nhead: int = 4, dim_feedforward: int = 128,
+                 num_layers: int = 2, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.d_model = d_model
+        self.patch = nn.Linear(49, d_model)
+        self.cls_token = nn.Parameter(np.zeros((1, 1, d_model)), dtype=np.float32)
+        nn.init.normal_(self.cls_token, std=0.02)
+        self.pos = nn.PositionalEncoding(d_model, dropout=dropout, max_len=17, batch_first=True)
+        layer = nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout=dropout,
+                                           batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(d_model))
+        self.head = nn.Linear(d_model, 10)
+
+    def forward(self, x: Tensor) -> Tensor:
+        n = x.shape[0]
+        patches = x.reshape(n, 4, 7, 4, 7).permute(0, 1, 3, 2, 4).reshape(n, 16, 49)
+        tokens = cat([self.cls_token.expand(n, 1, self.d_model), self.patch(patches)], dim=1)
+        return self.head(self.encoder(self.pos(tokens))[:, 0])
+
+
 RECIPES: dict[str, Recipe] = {
     "mnist-mlp": Recipe(
         mnist_mlp, "MNIST, 784-128-10 MLP with ReLU; SGD, momentum 0.9, cosine learning-rate decay"
@@ -49,4 +81,10 @@ RECIPES: dict[str, Recipe] = {
         mnist_cnn, "MNIST, two conv blocks (batch norm, max pool, dropout) + 2 dense layers; "
         "Adam, cosine learning-rate decay", optimizer="adam", lr=2e-3,
     ),
+
+
+    "mnist-transformer": Recipe(
+        PatchTransformer, "MNIST, 7x7 patches as 16 tokens + class token, 2 pre-norm encoder "
+        "layers (d_model 64, 4 heads); AdamW, cosine learning-rate decay", optimizer="adamw",
+        lr=2e-3),
 }

@@ -1,0 +1,36 @@
+// The attention family: scaled dot-product attention, computed per (batch, head) in row blocks
+// that stay in cache, every product through gemm(). Dropout on the attention weights uses the
+// activation family's counter-based mask (splitmix64 of seed and element index), regenerated in
+// backward, so the mask does not depend on the thread count.
+#pragma once
+#include <cstdint>
+
+namespace nnc {
+
+struct AttentionShape {
+  int64_t batch, heads, lq, lk, d, dv;  // q: [B,H,Lq,D], k: [B,H,Lk,D], v: [B,H,Lk,Dv]
+  // Additive mask [mask_batch, mask_heads, Lq, Lk] (mask_batch in {1, B}, mask_heads in {1, H},
+  // broadcast when 1); unused when the mask pointer is null.
+  int64_t mask_batch, mask_heads;
+  bool causal;     // key j is hidden from query i when j > i (PyTorch's top-left alignment)
+  double scale;    // logits = scale * q k^T
+  double dropout;  // probability of zeroing a weight, in [0, 1)
+  uint64_t seed;   // dropout stream; weight (b,h,i,j) uses output ((b*H+h)*Lq+i)*Lk+j
+};
+
+// p = softmax(scale * q k^T + mask (+ causal -inf)) over keys, o = dropout(p) @ v; p is saved
+// for backward. A query whose keys are all masked gets p = 0 and o = 0 (PyTorch's CPU kernel).
+// Threading: OpenMP over the B*H (batch, head) pairs, serial gemm inside; the result does not
+// depend on the thread count.
+template <class T>
+void attention_forward(const T* q, const T* k, const T* v, const T* mask, T* o, T* p,
+                       const AttentionShape& s);
+
+// With pd = dropout(p): dv = pd^T do, dpd = do v^T, dp = dropout(dpd),
+// ds = p * (dp - rowsum(dp * p)), dq = scale ds k, dk = scale ds^T q; null outputs are skipped.
+// Threading: OpenMP over the B*H pairs, as forward.
+template <class T>
+void attention_backward(const T* dout, const T* q, const T* k, const T* v, const T* p, T* dq,
+                        T* dk, T* dv, const AttentionShape& s);
+
+}  // namespace nnc

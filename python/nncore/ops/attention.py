@@ -1,0 +1,211 @@
+"""The attention family: scaled dot-product attention, one native call each way.
+
+The forward saves the attention weights p (B, H, Lq, Lk) so backward runs without recomputing
+the softmax; dropout's mask is regenerated from its seed. ``HeadsAttentionFn`` is the same op on
+token-major inputs (N, L, E) or (L, N, E), heads interleaved in the last axis: it does the head
+split and merge itself, so MultiheadAttention needs no extra graph nodes for them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from nncore import _C
+from nncore.autograd import Function
+from nncore.random import next_seed
+from nncore.tensor import Tensor
+
+
+def _contig(a: np.ndarray) -> np.ndarray:
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
+class AttentionFn(Function):
+    """o = dropout(softmax(scale q k^T + mask)) v over q (B, H, Lq, D), k (B, H, Lk, D),
+    v (B, H, Lk, Dv); ``mask`` is an additive float array (None, (Lq, Lk) or
+    (1|B, 1|H, Lq, Lk)) and gets no gradient."""
+
+    def forward(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, *, mask: np.ndarray | None,
+                causal: bool, scale: float, dropout_p: float, seed: int) -> np.ndarray:
+        q, k, v = _contig(q), _contig(k), _contig(v)
+        o, p = _C.attention_forward(q, k, v, mask, causal, scale, dropout_p, seed)
+        self.save_for_backward(q, k, v, p)
+        self.args = scale, dropout_p, seed
+        return o
+
+    def backward(self, grad: np.ndarray) -> tuple:
+        q, k, v, p = self.saved_tensors
+        scale, dropout_p, seed = self.args
+        return _C.attention_backward(_contig(grad), q, k, v, p, scale, dropout_p, seed,
+                                     *self.needs_input_grad)
+
+
+def _split(x: np.ndarray, heads: int, seq_first: bool) -> np.ndarray:
+    """(N, L, H*D) or (L, N, H*D) -> contiguous (N, H, L, D)."""
+    a, b, e = x.shape
+    x4 = x.reshape(a, b, heads, e // heads)
+    return np.ascontiguousarray(x4.transpose((1, 2, 0, 3) if seq_first else (0, 2, 1, 3)))
+
+
+def _merge_into(out: np.ndarray, x: np.ndarray, seq_first: bool) -> None:
+    """Writes x (N, H, L, D) into out (N, L, H*D) or (L, N, H*D), which may be a strided view."""
+    a, b, e = out.shape
+    out.reshape(a, b, x.shape[1], x.shape[3])[...] = x.transpose(
+        (2, 0, 1, 3) if seq_first else (0, 2, 1, 3))
+
+
+class HeadsAttentionFn(Function):
+    """Attention over token-major inputs with ``heads`` heads interleaved in the last axis.
+
+    Inputs: q (N, Lq, E), k (N, Lk, E), v (N, Lk, Ev) ((L, N, E) when ``seq_first``); or, with
+    ``packed``, one input (N, L, 2E + Ev) holding q, k and v side by side (self-attention after
+    one in-projection). Output (N, Lq, Ev) (or (Lq, N, Ev)). Mask as in AttentionFn.
+    """
+
+    def forward(self, *xs: np.ndarray, heads: int, seq_first: bool, packed: bool,
+                mask: np.ndarray | None, causal: bool, scale: float, dropout_p: float,
+                seed: int) -> np.ndarray:
+        self.cfg = heads, seq_first, packed, scale, dropout_p, seed
+        if packed:
+            (x,) = xs
+            e = self.embed = x.shape[2] // 3
+            parts = (x[..., :e], x[..., e:2 * e], x[..., 2 * e:])
+            self.in_shape = x.shape
+        else:
+            parts = xs
+        q, k, v = (_split(t, heads, seq_first) for t in parts)
+        o, p = _C.attention_forward(q, k, v, mask, causal, scale, dropout_p, seed)
+        self.save_for_backward(q, k, v, p)
+        n, h, lq, dv = o.shape
+        out = np.empty((lq, n, h * dv) if seq_first else (n, lq, h * dv), dtype=o.dtype)
+        _merge_into(out, o, seq_first)
+        return out
+
+    def backward(self, grad: np.ndarray) -> tuple:
+        q, k, v, p = self.saved_tensors
+        heads, seq_first, packed, scale, dropout_p, seed = self.cfg
+        do = _split(grad, heads, seq_first)
+        needs = (True, True, True) if packed else self.needs_input_grad
+        dq, dk, dv = _C.attention_backward(do, q, k, v, p, scale, dropout_p, seed, *needs)
+        if packed:
+            e = self.embed
+            dx = np.empty(self.in_shape, dtype=grad.dtype)
+            _merge_into(dx[..., :e], dq, seq_first)
+            _merge_into(dx[..., e:2 * e], dk, seq_first)
+            _merge_into(dx[..., 2 * e:], dv, seq_first)
+            return dx
+        outs = []
+        for g in (dq, dk, dv):
+            if g is None:
+                outs.append(None)
+                continue
+            n, h, L, d = g.shape
+            out = np.empty((L, n, h * d) if seq_first else (n, L, h * d), dtype=g.dtype)
+            _merge_into(out, g, seq_first)
+            outs.append(out)
+        return tuple(outs)
+
+
+# ---- functional form (re-exported by nncore.functional) --------------------------------------
+
+_OP = "scaled_dot_product_attention"
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _check_input(op: str, name: str, t: Any) -> None:
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+    if t.data.dtype not in _FLOATS:
+        raise TypeError(f"{op}: {name} must be float32 or float64, got {t.data.dtype}")
+
+
+def additive_mask(op: str, mask: Any, dtype: np.dtype, target: tuple[int, int, int, int],
+                  true_means_keep: bool) -> np.ndarray:
+    """A boolean or float mask as the native op's additive float mask of shape (Lq, Lk) or
+    (1|B, 1|H, Lq, Lk), broadcast from any shape that broadcasts to ``target`` (B, H, Lq, Lk).
+
+    A boolean mask hides with -inf where it is False (``true_means_keep``, the SDPA convention)
+    or where it is True (MultiheadAttention's convention)."""
+    m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    if m.dtype == np.bool_:
+        hide = ~m if true_means_keep else m
+        m = np.where(hide, dtype.type(-np.inf), dtype.type(0))
+    elif m.dtype.kind == "f":
+        m = m.astype(dtype, copy=False)
+    else:
+        raise TypeError(f"{op}: attn_mask must be bool or float, got {m.dtype}")
+    b, h, lq, lk = target
+    if m.ndim > 4 or any(s not in (1, t) for s, t in zip(reversed(m.shape), reversed(target))):
+        raise ValueError(f"{op}: attn_mask of shape {m.shape} does not broadcast to (B, H, Lq, "
+                         f"Lk) = {target}")
+    if m.ndim <= 2:
+        return np.ascontiguousarray(np.broadcast_to(m, (lq, lk)))
+    m4 = m.reshape((1,) * (4 - m.ndim) + m.shape)
+    return np.ascontiguousarray(np.broadcast_to(m4, m4.shape[:2] + (lq, lk)))
+
+
+def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
+                                 attn_mask: Any = None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale: float | None = None) -> Tensor:
+    """softmax(query key^T * scale + mask) value, fused in one native kernel each way.
+
+    A query whose keys are all masked out gets zero output and zero gradients (as PyTorch's CPU
+    kernel for this function does; MultiheadAttention with need_weights=True gives NaN there, as
+    PyTorch's does). A float ``attn_mask`` is a constant: it receives no gradient.
+
+    Args:
+        query: (N, H, Lq, D) or (N, Lq, D).
+        key: (N, H, Lk, D) or (N, Lk, D).
+        value: (N, H, Lk, Dv) or (N, Lk, Dv).
+        attn_mask: bool (True = take part) or float (added to the logits), any shape that
+            broadcasts to (N, H, Lq, Lk).
+        dropout_p: probability of zeroing an attention weight (seeded by nncore.manual_seed).
+        is_causal: hide key j from query i when j > i (combined with attn_mask if both given).
+        scale: logit scale; 1 / sqrt(D) when None.
+    Shape:
+        output (N, H, Lq, Dv) or (N, Lq, Dv), as the query.
+    Returns:
+        Tensor of the query's dtype.
+    """
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        _check_input(_OP, name, t)
+    if len({query.dtype, key.dtype, value.dtype}) > 1:
+        raise TypeError(f"{_OP}: expected one dtype, got query {query.dtype}, key {key.dtype}, "
+                        f"value {value.dtype}")
+    nd = query.ndim
+    if nd not in (3, 4) or key.ndim != nd or value.ndim != nd:
+        raise ValueError(f"{_OP}: expected 4-D (N, H, L, D) or 3-D (N, L, D) query, key and "
+                         f"value, got shapes {query.shape}, {key.shape}, {value.shape}")
+    q4 = query.shape if nd == 4 else (query.shape[0], 1) + query.shape[1:]
+    k4 = key.shape if nd == 4 else (key.shape[0], 1) + key.shape[1:]
+    v4 = value.shape if nd == 4 else (value.shape[0], 1) + value.shape[1:]
+    if k4[:2] != q4[:2] or v4[:2] != q4[:2] or k4[3] != q4[3] or v4[2] != k4[2]:
+        raise ValueError(f"{_OP}: query {query.shape}, key {key.shape} and value {value.shape} "
+                         f"do not match (expected (N, H, Lq, D), (N, H, Lk, D), (N, H, Lk, Dv))")
+    if k4[2] == 0 or q4[3] == 0:
+        raise ValueError(f"{_OP}: expected at least one key and a positive head size, got key "
+                         f"of shape {key.shape}")
+    if not 0 <= dropout_p < 1:
+        raise ValueError(f"{_OP}: dropout_p must be in [0, 1), got {dropout_p}")
+    mask = None
+    if attn_mask is not None:
+        if nd == 4:
+            mask = additive_mask(_OP, attn_mask, query.dtype, q4[:3] + (k4[2],), True)
+        else:
+            # NOTE: a 3-D query's mask broadcasts against (N, Lq, Lk): put N in the heads slot,
+            # then move it to the batch slot.
+            mask = additive_mask(_OP, attn_mask, query.dtype, (1, q4[0], q4[2], k4[2]), True)
+            if mask.ndim == 4:
+                mask = mask.reshape((mask.shape[1], 1) + mask.shape[2:])
+    s = 1.0 / math.sqrt(q4[3]) if scale is None else float(scale)
+    seed = next_seed() if dropout_p > 0 else 0
+    if nd == 4:
+        return AttentionFn.apply(query, key, value, mask=mask, causal=bool(is_causal), scale=s,
+                                 dropout_p=float(dropout_p), seed=seed)
+    out = AttentionFn.apply(query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1), mask=mask,
+                            causal=bool(is_causal), scale=s, dropout_p=float(dropout_p),
+                            seed=seed)
+    return out.squeeze(1)
