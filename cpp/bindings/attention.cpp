@@ -59,6 +59,12 @@ py::tuple attention_forward_py(const py::array& q, const py::array& k, const py:
   T* pp = p.mutable_data();
   {
     py::gil_scoped_release nogil;
+    // FLOPs: q k^T and p v (2 per multiply-add) plus ~5 per logit for scale, mask and softmax.
+    NNC_PROFILE("attention.forward",
+                double(s.batch) * s.heads * s.lq * s.lk * (2.0 * (s.d + s.dv) + 5.0),
+                sizeof(T) * double(s.batch) * s.heads *
+                    (s.lq * s.d + s.lk * (s.d + s.dv) + s.lq * s.dv + s.lq * s.lk),
+                q, k, v);
     attention_forward<T>(pq, pk, pv, pm, po, pp, s);
   }
   return py::make_tuple(o, p);
@@ -100,6 +106,13 @@ py::tuple attention_backward_py(const py::array& dout, const py::array& q, const
   }
   {
     py::gil_scoped_release nogil;
+    // FLOPs: four products (dP = dO v^T, dV = P^T dO, dQ = dS k, dK = dS^T q) and the softmax
+    // backward (~4 per logit).
+    NNC_PROFILE("attention.backward",
+                double(s.batch) * s.heads * s.lq * s.lk * (4.0 * (s.d + s.dv) + 4.0),
+                sizeof(T) * double(s.batch) * s.heads *
+                    (2.0 * (s.lq * s.d + s.lk * (s.d + s.dv)) + 2.0 * s.lq * s.dv + s.lq * s.lk),
+                q, k, v);
     attention_backward<T>(pdo, pq, pk, pv, pp, pdq, pdk, pdv, s);
   }
   return py::make_tuple(dq, dk, dv);
