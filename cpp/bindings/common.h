@@ -77,5 +77,6 @@ void bind_linear(py::module_& m);
 void bind_activation(py::module_& m);
 void bind_loss(py::module_& m);
 void bind_optim(py::module_& m);
+void bind_rnn(py::module_& m);
 
 }  // namespace nnc

@@ -62,4 +62,5 @@ PYBIND11_MODULE(_C, m) {
   nnc::bind_activation(m);
   nnc::bind_loss(m);
   nnc::bind_optim(m);
+  nnc::bind_rnn(m);
 }
