@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <vector>
 
+#include <omp.h>
+
 #include "common/eigen_map.h"
+#include "common/parallel.h"
 #include "kernels/linear.h"
 
 namespace nnc {
@@ -48,6 +51,26 @@ void tanh_inplace(T* p, int64_t n) {
 template <class T>
 void tanh_into(const T* x, T* y, int64_t n) {
   lanewise(x, y, n, [](const Lanes<T>& v) { return v.tanh(); });
+}
+
+// NOTE: the sequences of a batch never interact, so each thread runs the whole recurrence for
+// its own block of batch rows: no barrier per step (a per-step parallel GEMM would synchronise
+// twice a step, and collapses when the cores are shared). Blocks depend only on the thread
+// count, so results do too. Inside the region gemm() runs serially.
+template <class F>
+void over_batch(int64_t batch, int64_t work, const F& f) {
+  const int threads = get_num_threads();
+  if (batch < 2 || !run_parallel(work)) {
+    f(int64_t{0}, batch);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t per = (batch + nt - 1) / nt;
+    const int64_t b0 = std::min(batch, t * per), b1 = std::min(batch, b0 + per);
+    if (b1 > b0) f(b0, b1);
+  }
 }
 
 // The step run at position i of the recurrence (time order, or reversed).
@@ -119,16 +142,19 @@ void rnn_forward(const T* x, const T* h0, const T* w_ih, const T* w_hh, const T*
   std::vector<T> zeros(h0 ? 0 : nh, T(0));
   const T* init = h0 ? h0 : zeros.data();
   input_projection(x, w_ih, b_ih, b_hh, y, h, s);
-  for (int64_t i = 0; i < s.steps; ++i) {
-    const int64_t t = step_at(s, i);
-    T* yt = y + t * nh;
-    gemm<T>(false, true, n, h, h, prev_state(s, t, y, init), w_hh, yt, true);
-    if (relu) {
-      for (int64_t k = 0; k < nh; ++k) yt[k] = yt[k] < T(0) ? T(0) : yt[k];
-    } else {
-      tanh_inplace(yt, nh);
-    }
-  }
+  over_batch(n, s.steps * n * h * h, [&](int64_t b0, int64_t b1) {
+      const int64_t m = (b1 - b0) * h;
+      for (int64_t i = 0; i < s.steps; ++i) {
+        const int64_t t = step_at(s, i);
+        T* yt = y + t * nh + b0 * h;
+        gemm<T>(false, true, b1 - b0, h, h, prev_state(s, t, y, init) + b0 * h, w_hh, yt, true);
+        if (relu) {
+          for (int64_t k = 0; k < m; ++k) yt[k] = yt[k] < T(0) ? T(0) : yt[k];
+        } else {
+          tanh_inplace(yt, m);
+        }
+      }
+  });
 }
 
 template <class T>
@@ -137,16 +163,20 @@ void rnn_backward(const T* dy, const T* x, const T* h0, const T* w_ih, const T* 
                   const RnnShape& s) {
   const int64_t n = s.batch, h = s.hidden_size, nh = n * h;
   std::vector<T> da(s.steps * nh), dh_next(nh, T(0));
-  for (int64_t i = s.steps - 1; i >= 0; --i) {
-    const int64_t t = step_at(s, i);
-    const T *dyt = dy + t * nh, *yt = y + t * nh;
-    T* dat = da.data() + t * nh;
-    for (int64_t k = 0; k < nh; ++k) {
-      const T g = dyt[k] + dh_next[k];
-      dat[k] = relu ? (yt[k] > T(0) ? g : T(0)) : g * (T(1) - yt[k] * yt[k]);
-    }
-    if (i > 0 || dh0) gemm<T>(false, false, n, h, h, dat, w_hh, dh_next.data(), false);
-  }
+  over_batch(n, s.steps * n * h * h, [&](int64_t b0, int64_t b1) {
+      const int64_t off = b0 * h, m = (b1 - b0) * h;
+      T* dhn = dh_next.data() + off;
+      for (int64_t i = s.steps - 1; i >= 0; --i) {
+        const int64_t t = step_at(s, i);
+        const T *dyt = dy + t * nh + off, *yt = y + t * nh + off;
+        T* dat = da.data() + t * nh + off;
+        for (int64_t k = 0; k < m; ++k) {
+          const T g = dyt[k] + dhn[k];
+          dat[k] = relu ? (yt[k] > T(0) ? g : T(0)) : g * (T(1) - yt[k] * yt[k]);
+        }
+        if (i > 0 || dh0) gemm<T>(false, false, b1 - b0, h, h, dat, w_hh, dhn, false);
+      }
+  });
   if (dh0) std::copy(dh_next.begin(), dh_next.end(), dh0);
   parameter_gradients(da.data(), da.data(), x, h0, w_ih, y, h, dx, dw_ih, dw_hh, db_ih, db_hh, s);
 }
@@ -162,24 +192,27 @@ void lstm_forward(const T* x, const T* h0, const T* c0, const T* w_ih, const T* 
   const T* hinit = h0 ? h0 : zeros.data();
   const T* cinit = c0 ? c0 : zeros.data();
   input_projection(x, w_ih, b_ih, b_hh, gates, g4, s);
-  for (int64_t i = 0; i < s.steps; ++i) {
-    const int64_t t = step_at(s, i);
-    T* gt = gates + t * n * g4;
-    gemm<T>(false, true, n, g4, h, prev_state(s, t, y, hinit), w_hh, gt, true);
-    const T* cprev = prev_state(s, t, static_cast<const T*>(cells), cinit);
-    for (int64_t b = 0; b < n; ++b) {
-      T* g = gt + b * g4;
-      sigmoid_inplace(g, 2 * h);
-      tanh_inplace(g + 2 * h, h);
-      sigmoid_inplace(g + 3 * h, h);
-      const T *ig = g, *fg = g + h, *gg = g + 2 * h, *og = g + 3 * h, *cp = cprev + b * h;
-      T* c = cells + t * nh + b * h;
-      T* hy = y + t * nh + b * h;
-      for (int64_t j = 0; j < h; ++j) c[j] = fg[j] * cp[j] + ig[j] * gg[j];
-      tanh_into(c, hy, h);
-      for (int64_t j = 0; j < h; ++j) hy[j] *= og[j];
+  over_batch(n, s.steps * n * g4 * h, [&](int64_t b0, int64_t b1) {
+    for (int64_t i = 0; i < s.steps; ++i) {
+      const int64_t t = step_at(s, i);
+      T* gt = gates + t * n * g4;
+      gemm<T>(false, true, b1 - b0, g4, h, prev_state(s, t, y, hinit) + b0 * h, w_hh,
+              gt + b0 * g4, true);
+      const T* cprev = prev_state(s, t, static_cast<const T*>(cells), cinit);
+      for (int64_t b = b0; b < b1; ++b) {
+        T* g = gt + b * g4;
+        sigmoid_inplace(g, 2 * h);
+        tanh_inplace(g + 2 * h, h);
+        sigmoid_inplace(g + 3 * h, h);
+        const T *ig = g, *fg = g + h, *gg = g + 2 * h, *og = g + 3 * h, *cp = cprev + b * h;
+        T* c = cells + t * nh + b * h;
+        T* hy = y + t * nh + b * h;
+        for (int64_t j = 0; j < h; ++j) c[j] = fg[j] * cp[j] + ig[j] * gg[j];
+        tanh_into(c, hy, h);
+        for (int64_t j = 0; j < h; ++j) hy[j] *= og[j];
+      }
     }
-  }
+  });
   if (c_n) {
     const T* last = cells + step_at(s, s.steps - 1) * nh;
     std::copy(last, last + nh, c_n);
@@ -192,33 +225,37 @@ void lstm_backward(const T* dy, const T* dc_n, const T* x, const T* h0, const T*
                    T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh,
                    const RnnShape& s) {
   const int64_t n = s.batch, h = s.hidden_size, nh = n * h, g4 = 4 * h;
-  std::vector<T> da(s.steps * n * g4), dh_next(nh, T(0)), dc_next(nh, T(0)), tc(h);
+  std::vector<T> da(s.steps * n * g4), dh_next(nh, T(0)), dc_next(nh, T(0));
   std::vector<T> zeros(c0 ? 0 : nh, T(0));
   const T* cinit = c0 ? c0 : zeros.data();
   if (dc_n) std::copy(dc_n, dc_n + nh, dc_next.begin());
-  for (int64_t i = s.steps - 1; i >= 0; --i) {
-    const int64_t t = step_at(s, i);
-    const T* cprev = prev_state(s, t, cells, cinit);
-    for (int64_t b = 0; b < n; ++b) {
-      const T* g = gates + (t * n + b) * g4;
-      const T *ig = g, *fg = g + h, *gg = g + 2 * h, *og = g + 3 * h;
-      const T *c = cells + t * nh + b * h, *cp = cprev + b * h, *dyt = dy + t * nh + b * h;
-      T *dhn = dh_next.data() + b * h, *dcn = dc_next.data() + b * h;
-      T* d = da.data() + (t * n + b) * g4;
-      tanh_into(c, tc.data(), h);
-      for (int64_t j = 0; j < h; ++j) {
-        const T dh = dyt[j] + dhn[j], th = tc[j];
-        const T dc = dcn[j] + dh * og[j] * (T(1) - th * th);
-        d[j] = dc * gg[j] * ig[j] * (T(1) - ig[j]);
-        d[h + j] = dc * cp[j] * fg[j] * (T(1) - fg[j]);
-        d[2 * h + j] = dc * ig[j] * (T(1) - gg[j] * gg[j]);
-        d[3 * h + j] = dh * th * og[j] * (T(1) - og[j]);
-        dcn[j] = dc * fg[j];
+  over_batch(n, s.steps * n * g4 * h, [&](int64_t b0, int64_t b1) {
+    std::vector<T> tc(h);
+    for (int64_t i = s.steps - 1; i >= 0; --i) {
+      const int64_t t = step_at(s, i);
+      const T* cprev = prev_state(s, t, cells, cinit);
+      for (int64_t b = b0; b < b1; ++b) {
+        const T* g = gates + (t * n + b) * g4;
+        const T *ig = g, *fg = g + h, *gg = g + 2 * h, *og = g + 3 * h;
+        const T *c = cells + t * nh + b * h, *cp = cprev + b * h, *dyt = dy + t * nh + b * h;
+        T *dhn = dh_next.data() + b * h, *dcn = dc_next.data() + b * h;
+        T* d = da.data() + (t * n + b) * g4;
+        tanh_into(c, tc.data(), h);
+        for (int64_t j = 0; j < h; ++j) {
+          const T dh = dyt[j] + dhn[j], th = tc[j];
+          const T dc = dcn[j] + dh * og[j] * (T(1) - th * th);
+          d[j] = dc * gg[j] * ig[j] * (T(1) - ig[j]);
+          d[h + j] = dc * cp[j] * fg[j] * (T(1) - fg[j]);
+          d[2 * h + j] = dc * ig[j] * (T(1) - gg[j] * gg[j]);
+          d[3 * h + j] = dh * th * og[j] * (T(1) - og[j]);
+          dcn[j] = dc * fg[j];
+        }
       }
+      if (i > 0 || dh0)
+        gemm<T>(false, false, b1 - b0, h, g4, da.data() + (t * n + b0) * g4, w_hh,
+                dh_next.data() + b0 * h, false);
     }
-    if (i > 0 || dh0)
-      gemm<T>(false, false, n, h, g4, da.data() + t * n * g4, w_hh, dh_next.data(), false);
-  }
+  });
   if (dh0) std::copy(dh_next.begin(), dh_next.end(), dh0);
   if (dc0) std::copy(dc_next.begin(), dc_next.end(), dc0);
   parameter_gradients(da.data(), da.data(), x, h0, w_ih, y, g4, dx, dw_ih, dw_hh, db_ih, db_hh,
@@ -234,29 +271,32 @@ void gru_forward(const T* x, const T* h0, const T* w_ih, const T* w_hh, const T*
   std::vector<T> zeros(h0 ? 0 : nh, T(0)), xg(s.steps * n * g3), hg(n * g3);
   const T* init = h0 ? h0 : zeros.data();
   input_projection(x, w_ih, b_ih, static_cast<const T*>(nullptr), xg.data(), g3, s);
-  for (int64_t i = 0; i < s.steps; ++i) {
-    const int64_t t = step_at(s, i);
-    const T* hp_all = prev_state(s, t, static_cast<const T*>(y), init);
-    if (b_hh)
-      for (int64_t b = 0; b < n; ++b) std::copy(b_hh, b_hh + g3, hg.data() + b * g3);
-    gemm<T>(false, true, n, g3, h, hp_all, w_hh, hg.data(), b_hh != nullptr);
-    for (int64_t b = 0; b < n; ++b) {
-      const T *xr = xg.data() + (t * n + b) * g3, *hr = hg.data() + b * g3;
-      const T* hp = hp_all + b * h;
-      T* g = gates + (t * n + b) * g4;
-      T *r = g, *z = g + h, *nn = g + 2 * h, *hn = g + 3 * h;
-      for (int64_t j = 0; j < 2 * h; ++j) r[j] = xr[j] + hr[j];
-      sigmoid_inplace(r, 2 * h);
-      for (int64_t j = 0; j < h; ++j) {
-        hn[j] = hr[2 * h + j];
-        nn[j] = xr[2 * h + j] + r[j] * hn[j];
+  over_batch(n, s.steps * n * g3 * h, [&](int64_t b0, int64_t b1) {
+    for (int64_t i = 0; i < s.steps; ++i) {
+      const int64_t t = step_at(s, i);
+      const T* hp_all = prev_state(s, t, static_cast<const T*>(y), init);
+      if (b_hh)
+        for (int64_t b = b0; b < b1; ++b) std::copy(b_hh, b_hh + g3, hg.data() + b * g3);
+      gemm<T>(false, true, b1 - b0, g3, h, hp_all + b0 * h, w_hh, hg.data() + b0 * g3,
+              b_hh != nullptr);
+      for (int64_t b = b0; b < b1; ++b) {
+        const T *xr = xg.data() + (t * n + b) * g3, *hr = hg.data() + b * g3;
+        const T* hp = hp_all + b * h;
+        T* g = gates + (t * n + b) * g4;
+        T *r = g, *z = g + h, *nn = g + 2 * h, *hn = g + 3 * h;
+        for (int64_t j = 0; j < 2 * h; ++j) r[j] = xr[j] + hr[j];
+        sigmoid_inplace(r, 2 * h);
+        for (int64_t j = 0; j < h; ++j) {
+          hn[j] = hr[2 * h + j];
+          nn[j] = xr[2 * h + j] + r[j] * hn[j];
+        }
+        tanh_inplace(nn, h);
+        T* hy = y + t * nh + b * h;
+        // NOTE: PyTorch's form, n + z (h - n), so float32 results round as its do.
+        for (int64_t j = 0; j < h; ++j) hy[j] = nn[j] + z[j] * (hp[j] - nn[j]);
       }
-      tanh_inplace(nn, h);
-      T* hy = y + t * nh + b * h;
-      // NOTE: PyTorch's form, n + z (h - n), so float32 results round as its do.
-      for (int64_t j = 0; j < h; ++j) hy[j] = nn[j] + z[j] * (hp[j] - nn[j]);
     }
-  }
+  });
 }
 
 template <class T>
@@ -267,30 +307,33 @@ void gru_backward(const T* dy, const T* x, const T* h0, const T* w_ih, const T* 
   std::vector<T> dxg(s.steps * n * g3), dhg(s.steps * n * g3), dh_next(nh, T(0)), dh(nh);
   std::vector<T> zeros(h0 ? 0 : nh, T(0));
   const T* init = h0 ? h0 : zeros.data();
-  for (int64_t i = s.steps - 1; i >= 0; --i) {
-    const int64_t t = step_at(s, i);
-    const T* hp_all = prev_state(s, t, y, init);
-    for (int64_t k = 0; k < nh; ++k) dh[k] = dy[t * nh + k] + dh_next[k];
-    for (int64_t b = 0; b < n; ++b) {
-      const T* g = gates + (t * n + b) * g4;
-      const T *r = g, *z = g + h, *nn = g + 2 * h, *hn = g + 3 * h, *hp = hp_all + b * h;
-      const T* d = dh.data() + b * h;
-      T *dx3 = dxg.data() + (t * n + b) * g3, *dh3 = dhg.data() + (t * n + b) * g3;
-      T* dhn = dh_next.data() + b * h;
-      for (int64_t j = 0; j < h; ++j) {
-        const T dan = d[j] * (T(1) - z[j]) * (T(1) - nn[j] * nn[j]);
-        const T dar = dan * hn[j] * r[j] * (T(1) - r[j]);
-        const T daz = d[j] * (hp[j] - nn[j]) * z[j] * (T(1) - z[j]);
-        dx3[j] = dh3[j] = dar;
-        dx3[h + j] = dh3[h + j] = daz;
-        dx3[2 * h + j] = dan;
-        dh3[2 * h + j] = dan * r[j];
-        dhn[j] = d[j] * z[j];
+  over_batch(n, s.steps * n * g3 * h, [&](int64_t b0, int64_t b1) {
+    for (int64_t i = s.steps - 1; i >= 0; --i) {
+      const int64_t t = step_at(s, i);
+      const T* hp_all = prev_state(s, t, y, init);
+      for (int64_t k = b0 * h; k < b1 * h; ++k) dh[k] = dy[t * nh + k] + dh_next[k];
+      for (int64_t b = b0; b < b1; ++b) {
+        const T* g = gates + (t * n + b) * g4;
+        const T *r = g, *z = g + h, *nn = g + 2 * h, *hn = g + 3 * h, *hp = hp_all + b * h;
+        const T* d = dh.data() + b * h;
+        T *dx3 = dxg.data() + (t * n + b) * g3, *dh3 = dhg.data() + (t * n + b) * g3;
+        T* dhn = dh_next.data() + b * h;
+        for (int64_t j = 0; j < h; ++j) {
+          const T dan = d[j] * (T(1) - z[j]) * (T(1) - nn[j] * nn[j]);
+          const T dar = dan * hn[j] * r[j] * (T(1) - r[j]);
+          const T daz = d[j] * (hp[j] - nn[j]) * z[j] * (T(1) - z[j]);
+          dx3[j] = dh3[j] = dar;
+          dx3[h + j] = dh3[h + j] = daz;
+          dx3[2 * h + j] = dan;
+          dh3[2 * h + j] = dan * r[j];
+          dhn[j] = d[j] * z[j];
+        }
       }
+      if (i > 0 || dh0)
+        gemm<T>(false, false, b1 - b0, h, g3, dhg.data() + (t * n + b0) * g3, w_hh,
+                dh_next.data() + b0 * h, true);
     }
-    if (i > 0 || dh0)
-      gemm<T>(false, false, n, h, g3, dhg.data() + t * n * g3, w_hh, dh_next.data(), true);
-  }
+  });
   if (dh0) std::copy(dh_next.begin(), dh_next.end(), dh0);
   parameter_gradients(dxg.data(), dhg.data(), x, h0, w_ih, y, g3, dx, dw_ih, dw_hh, db_ih,
                       db_hh, s);

@@ -8,8 +8,9 @@
 // from t = T-1 down to 0 (the backward direction of a bidirectional layer), so h_n = y[0].
 // Null h0/c0 mean zeros. Backward takes the gradient of y (which already holds h_n's) and of
 // c_n, and writes nullable gradients dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh (overwritten).
-// Threading: each GEMM goes through gemm() (its column split over threads); the elementwise
-// gate math of a step is serial. Results depend only on the inputs and the thread count.
+// Threading: the recurrence runs under OpenMP over blocks of batch rows, each thread taking its
+// rows through every step (serial GEMMs, no barrier per step); the input projection and the
+// weight-gradient GEMMs use gemm()'s threading. Results depend on the inputs and thread count.
 #pragma once
 #include <cstdint>
 
