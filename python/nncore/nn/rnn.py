@@ -224,8 +224,18 @@ class LSTM(RNNBase):
     """Long short-term memory: gates i, f, g, o from x_t and h_{t-1}; c_t = f c_{t-1} + i g,
     h_t = o tanh(c_t).
 
-    Args: as RNN (no nonlinearity). Shape: input (L, N, H_in) -> output (L, N, D * H),
-    (h_n, c_n) each (num_layers * D, N, H). forward(input, (h_0, c_0)) -> (output, (h_n, c_n)).
+    Args:
+        input_size: features of each input step.
+        hidden_size: features of the hidden state.
+        num_layers: stacked layers.
+        bias: learn b_ih and b_hh.
+        batch_first: input and output are (N, L, features).
+        dropout: dropout on the outputs of each layer but the last (training only).
+        bidirectional: also run each layer backwards in time and concatenate.
+        dtype: parameter dtype.
+    Shape:
+        input (L, N, H_in), (h_0, c_0) each (num_layers * D, N, H) -> output (L, N, D * H),
+        (h_n, c_n) each (num_layers * D, N, H).
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
@@ -239,8 +249,18 @@ class GRU(RNNBase):
     """Gated recurrent unit: r, z gates; n = tanh(W_in x + b_in + r (W_hn h + b_hn));
     h_t = (1 - z) n + z h_{t-1}.
 
-    Args: as RNN (no nonlinearity). Shape: input (L, N, H_in) -> output (L, N, D * H),
-    h_n (num_layers * D, N, H).
+    Args:
+        input_size: features of each input step.
+        hidden_size: features of the hidden state.
+        num_layers: stacked layers.
+        bias: learn b_ih and b_hh.
+        batch_first: input and output are (N, L, features).
+        dropout: dropout on the outputs of each layer but the last (training only).
+        bidirectional: also run each layer backwards in time and concatenate.
+        dtype: parameter dtype.
+    Shape:
+        input (L, N, H_in), h_0 (num_layers * D, N, H) -> output (L, N, D * H),
+        h_n (num_layers * D, N, H).
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
