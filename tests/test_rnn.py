@@ -234,3 +234,23 @@ def test_bad_input_raises_value_error_naming_the_op() -> None:
         nn.Embedding(10, 2)(np.array([[1, 12]]))
     with pytest.raises(ValueError, match="RNN: nonlinearity must be 'tanh' or 'relu'"):
         nn.RNN(2, 3, nonlinearity="gelu")
+
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN"])
+def test_bit_identical_reruns_for_a_thread_count(mode: str) -> None:
+    threads = nc.get_num_threads()
+    try:
+        nc.set_num_threads(2)
+        nc.manual_seed(6)
+        layer = getattr(nn, mode)(16, 64, bidirectional=True)
+        x = nc.randn(20, 8, 16)
+        runs = []
+        for _ in range(2):
+            layer.zero_grad()
+            out = layer(x)[0]
+            (out * out).sum().backward()
+            runs.append([out.numpy()] + [p.grad.numpy() for p in layer.parameters()])
+    finally:
+        nc.set_num_threads(threads)
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
