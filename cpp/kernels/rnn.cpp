@@ -139,7 +139,51 @@ void parameter_gradients(const T* dxg, const T* dhg, const T* x, const T* h0, co
     }
   }
   if (db_ih) column_sums(dxg, rows, gh, db_ih);
-  if (db_hh) column_sums(dhg, rows, gh, db_hh);
+  if (db_hh && db_ih && dxg == dhg)
+    std::copy(db_ih, db_ih + gh, db_hh);  // RNN and LSTM: both biases enter the same sum
+  else if (db_hh)
+    column_sums(dhg, rows, gh, db_hh);
+}
+
+// One batch row of the LSTM step backward (see lstm_backward); `d` gets the four pre-activation
+// gate gradients, `dc` goes from dc_t to dc_{t-1} in place.
+// NOTE: a separate function with restrict pointers, so GCC vectorises the loop (it would not
+// with eight possibly aliasing pointers).
+template <class T>
+void lstm_row_backward(int64_t h, const T* __restrict g, const T* __restrict tc,
+                       const T* __restrict cp, const T* __restrict dy, const T* __restrict dh_in,
+                       T* __restrict dc, T* __restrict d) {
+  const T *ig = g, *fg = g + h, *gg = g + 2 * h, *og = g + 3 * h;
+  for (int64_t j = 0; j < h; ++j) {
+    const T dh = dy[j] + dh_in[j], th = tc[j];
+    const T dct = dc[j] + dh * og[j] * (T(1) - th * th);
+    d[j] = dct * gg[j] * ig[j] * (T(1) - ig[j]);
+    d[h + j] = dct * cp[j] * fg[j] * (T(1) - fg[j]);
+    d[2 * h + j] = dct * ig[j] * (T(1) - gg[j] * gg[j]);
+    d[3 * h + j] = dh * th * og[j] * (T(1) - og[j]);
+    dc[j] = dct * fg[j];
+  }
+}
+
+// One batch row of the GRU step backward (see gru_backward): input- and hidden-side gate
+// gradients, and the direct part dh z of dh_{t-1}.
+template <class T>
+void gru_row_backward(int64_t h, const T* __restrict g, const T* __restrict hp,
+                      const T* __restrict d, T* __restrict dx3, T* __restrict dh3,
+                      T* __restrict dh_out) {
+  const T *r = g, *z = g + h, *nn = g + 2 * h, *hn = g + 3 * h;
+  for (int64_t j = 0; j < h; ++j) {
+    const T dan = d[j] * (T(1) - z[j]) * (T(1) - nn[j] * nn[j]);
+    const T dar = dan * hn[j] * r[j] * (T(1) - r[j]);
+    const T daz = d[j] * (hp[j] - nn[j]) * z[j] * (T(1) - z[j]);
+    dx3[j] = dar;
+    dh3[j] = dar;
+    dx3[h + j] = daz;
+    dh3[h + j] = daz;
+    dx3[2 * h + j] = dan;
+    dh3[2 * h + j] = dan * r[j];
+    dh_out[j] = d[j] * z[j];
+  }
 }
 
 }  // namespace
@@ -248,21 +292,10 @@ void lstm_backward(const T* dy, const T* dc_n, const T* x, const T* h0, const T*
       const int64_t t = step_at(s, i);
       const T* cprev = prev_state(s, t, cells, cinit);
       for (int64_t b = b0; b < b1; ++b) {
-        const T* g = gates + (t * n + b) * g4;
-        const T *ig = g, *fg = g + h, *gg = g + 2 * h, *og = g + 3 * h;
-        const T *c = cells + t * nh + b * h, *cp = cprev + b * h, *dyt = dy + t * nh + b * h;
-        T *dhn = dh_next.data() + b * h, *dcn = dc_next.data() + b * h;
-        T* d = da + (t * n + b) * g4;
-        tanh_into(c, tc.data(), h);
-        for (int64_t j = 0; j < h; ++j) {
-          const T dh = dyt[j] + dhn[j], th = tc[j];
-          const T dc = dcn[j] + dh * og[j] * (T(1) - th * th);
-          d[j] = dc * gg[j] * ig[j] * (T(1) - ig[j]);
-          d[h + j] = dc * cp[j] * fg[j] * (T(1) - fg[j]);
-          d[2 * h + j] = dc * ig[j] * (T(1) - gg[j] * gg[j]);
-          d[3 * h + j] = dh * th * og[j] * (T(1) - og[j]);
-          dcn[j] = dc * fg[j];
-        }
+        tanh_into(cells + t * nh + b * h, tc.data(), h);
+        lstm_row_backward(h, gates + (t * n + b) * g4, tc.data(), cprev + b * h,
+                          dy + t * nh + b * h, dh_next.data() + b * h, dc_next.data() + b * h,
+                          da + (t * n + b) * g4);
       }
       if (i > 0 || dh0)
         gemm<T>(false, false, b1 - b0, h, g4, da + (t * n + b0) * g4, w_hh,
@@ -328,23 +361,10 @@ void gru_backward(const T* dy, const T* x, const T* h0, const T* w_ih, const T* 
       const int64_t t = step_at(s, i);
       const T* hp_all = prev_state(s, t, y, init);
       for (int64_t k = b0 * h; k < b1 * h; ++k) dh[k] = dy[t * nh + k] + dh_next[k];
-      for (int64_t b = b0; b < b1; ++b) {
-        const T* g = gates + (t * n + b) * g4;
-        const T *r = g, *z = g + h, *nn = g + 2 * h, *hn = g + 3 * h, *hp = hp_all + b * h;
-        const T* d = dh.data() + b * h;
-        T *dx3 = dxg + (t * n + b) * g3, *dh3 = dhg + (t * n + b) * g3;
-        T* dhn = dh_next.data() + b * h;
-        for (int64_t j = 0; j < h; ++j) {
-          const T dan = d[j] * (T(1) - z[j]) * (T(1) - nn[j] * nn[j]);
-          const T dar = dan * hn[j] * r[j] * (T(1) - r[j]);
-          const T daz = d[j] * (hp[j] - nn[j]) * z[j] * (T(1) - z[j]);
-          dx3[j] = dh3[j] = dar;
-          dx3[h + j] = dh3[h + j] = daz;
-          dx3[2 * h + j] = dan;
-          dh3[2 * h + j] = dan * r[j];
-          dhn[j] = d[j] * z[j];
-        }
-      }
+      for (int64_t b = b0; b < b1; ++b)
+        gru_row_backward(h, gates + (t * n + b) * g4, hp_all + b * h, dh.data() + b * h,
+                         dxg + (t * n + b) * g3, dhg + (t * n + b) * g3,
+                         dh_next.data() + b * h);
       if (i > 0 || dh0)
         gemm<T>(false, false, b1 - b0, h, g3, dhg + (t * n + b0) * g3, w_hh,
                 dh_next.data() + b0 * h, true);
