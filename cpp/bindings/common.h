@@ -82,5 +82,6 @@ void bind_conv(py::module_& m);
 void bind_norm(py::module_& m);
 void bind_profiler(py::module_& m);
 void bind_attention(py::module_& m);
+void bind_rnn(py::module_& m);
 
 }  // namespace nnc

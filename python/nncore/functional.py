@@ -30,7 +30,7 @@ from nncore.ops.activation import (
     TanhFn,
 )
 from nncore.ops.attention import scaled_dot_product_attention
-from nncore.ops.linear import LinearFn, MatmulFn
+from nncore.ops.linear import EmbeddingFn, LinearFn, MatmulFn
 from nncore.ops.loss import (
     BCEWithLogitsFn,
     CrossEntropyFn,
@@ -44,7 +44,7 @@ from nncore.random import next_seed
 from nncore.tensor import Tensor
 
 __all__ = [
-    "binary_cross_entropy_with_logits", "cross_entropy", "dropout", "gelu", "l1_loss",
+    "binary_cross_entropy_with_logits", "cross_entropy", "dropout", "embedding", "gelu", "l1_loss",
     "l1_penalty", "leaky_relu", "linear", "log_softmax", "matmul", "mse_loss", "nll_loss", "relu",
     "sigmoid", "softmax", "tanh",
     "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "conv1d", "conv2d", "dropout2d",
@@ -122,6 +122,44 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         raise ValueError(f"linear: bias of shape {bias.shape} does not match weight of shape "
                          f"{weight.shape}")
     return LinearFn.apply(x, weight, bias)
+
+
+def embedding(input: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+    """Rows of ``weight`` looked up by integer indices.
+
+    Args:
+        input: int64 indices (Tensor or NumPy array) of any shape, each in [0, num_embeddings).
+        weight: the embedding matrix, shape (num_embeddings, embedding_dim).
+        padding_idx: a row that receives no gradient (negative counts from the end).
+    Shape:
+        input (*), weight (V, D) -> output (*, D).
+    Returns:
+        Tensor of the weight's dtype.
+    """
+    op = "embedding"
+    _check_float(op, "weight", weight)
+    if weight.ndim != 2:
+        raise ValueError(f"{op}: weight must be 2-D (num_embeddings, embedding_dim), got shape "
+                         f"{weight.shape}")
+    idx = input.data if isinstance(input, Tensor) else np.asarray(input)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{op}: input must hold integer indices, got {idx.dtype} with shape "
+                        f"{idx.shape}")
+    rows = weight.shape[0]
+    if idx.size:
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < 0 or hi >= rows:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{op}: index {bad} is out of range for num_embeddings={rows} "
+                             f"(input shape {idx.shape})")
+    pad = -1
+    if padding_idx is not None:
+        if not -rows <= padding_idx < rows:
+            raise ValueError(f"{op}: padding_idx {padding_idx} is out of range for "
+                             f"num_embeddings={rows}")
+        pad = int(padding_idx) % rows
+    idx = np.ascontiguousarray(idx, dtype=np.int64)
+    return EmbeddingFn.apply(weight, indices=idx, padding_idx=pad)
 
 
 # ---- loss family -----------------------------------------------------------------------

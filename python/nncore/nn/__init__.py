@@ -25,6 +25,8 @@ from nncore.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss,
 from nncore.nn.module import Module
 from nncore.nn.norm import BatchNorm1d, BatchNorm2d, LayerNorm
 from nncore.nn.parameter import Parameter
+from nncore.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from nncore.nn.sparse import Embedding
 from nncore.nn.transformer import (
     MultiheadAttention,
     PositionalEncoding,
@@ -40,6 +42,7 @@ __all__ = [
     "BCEWithLogitsLoss", "CrossEntropyLoss", "L1Loss", "MSELoss", "NLLLoss",
     "AdaptiveAvgPool2d", "AvgPool2d", "Conv1d", "Conv2d", "Dropout2d", "MaxPool2d",
     "BatchNorm1d", "BatchNorm2d",
+    "GRU", "LSTM", "RNN", "Embedding", "GRUCell", "LSTMCell", "RNNCell",
 ]
 __all__ += ["LayerNorm", "MultiheadAttention", "PositionalEncoding", "TransformerDecoderLayer",
             "TransformerEncoder", "TransformerEncoderLayer"]

@@ -73,6 +73,48 @@ class PatchTransformer(nn.Module):
         return self.head(self.encoder(self.pos(tokens))[:, 0])
 
 
+class MnistLSTM(nn.Module):
+    """Reads each (1, 28, 28) image as 28 steps of 28 pixels, top row first; classifies from
+    the last hidden state."""
+
+    def __init__(self, hidden_size: int = 128) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(28, hidden_size)
+        self.head = nn.Linear(hidden_size, 10)
+
+    def forward(self, x: Tensor) -> Tensor:
+        rows = x.reshape(x.shape[0], 28, 28).transpose(0, 1)  # (28 steps, N, 28 pixels)
+        _, (h_n, _) = self.lstm(rows)
+        return self.head(h_n[-1])
+
+
+class MnistHybrid(nn.Module):
+    """A CNN reads the image, a GRU reads the CNN's rows in order: the CNN + sequence-model
+    pattern of video and speech models. Two conv blocks (16 then 32 channels, each 3x3 conv,
+    batch norm, ReLU, 2x2 max pool) turn the 28x28 image into 7 horizontal bands of 32x7
+    features; a GRU(224, 128) reads the 7 bands top to bottom; a linear head reads its last
+    state.
+
+    Shape:
+        input (N, 1, 28, 28) -> logits (N, 10).
+    """
+
+    def __init__(self, hidden_size: int = 128) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        self.gru = nn.GRU(32 * 7, hidden_size, batch_first=True)
+        self.head = nn.Linear(hidden_size, 10)
+
+    def forward(self, x: Tensor) -> Tensor:
+        maps = self.features(x)  # (N, 32, 7 bands, 7)
+        bands = maps.permute(0, 2, 1, 3).reshape(x.shape[0], 7, 32 * 7)
+        _, h_n = self.gru(bands)
+        return self.head(h_n[-1])
+
+
 RECIPES: dict[str, Recipe] = {
     "mnist-mlp": Recipe(
         mnist_mlp, "MNIST, 784-128-10 MLP with ReLU; SGD, momentum 0.9, cosine learning-rate decay"
@@ -81,10 +123,16 @@ RECIPES: dict[str, Recipe] = {
         mnist_cnn, "MNIST, two conv blocks (batch norm, max pool, dropout) + 2 dense layers; "
         "Adam, cosine learning-rate decay", optimizer="adam", lr=2e-3,
     ),
-
-
     "mnist-transformer": Recipe(
         PatchTransformer, "MNIST, 7x7 patches as 16 tokens + class token, 2 pre-norm encoder "
         "layers (d_model 64, 4 heads); AdamW, cosine learning-rate decay", optimizer="adamw",
         lr=2e-3),
+    "mnist-lstm": Recipe(
+        MnistLSTM, "MNIST as sequences: 28 rows of 28 pixels into an LSTM(28, 128), linear head; "
+        "Adam, cosine learning-rate decay", optimizer="adam", lr=2e-3,
+    ),
+    "mnist-hybrid": Recipe(
+        MnistHybrid, "MNIST, CNN + GRU: two conv blocks turn the image into 7 bands, a GRU reads "
+        "them in order; Adam, cosine learning-rate decay", optimizer="adam", lr=2e-3,
+    ),
 }
