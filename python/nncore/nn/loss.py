@@ -6,6 +6,7 @@ import warnings
 from typing import Any
 
 from nncore import functional as F
+from nncore.functional._checks import check_reduction
 from nncore.nn.module import Module
 from nncore.tensor import Tensor
 
@@ -27,7 +28,7 @@ class _Loss(Module):
         super().__init__()
         if size_average is not None or reduce is not None:
             reduction = _legacy_reduction(size_average, reduce)
-        F._check_reduction(type(self).__name__, reduction)
+        check_reduction(type(self).__name__, reduction)
         self.reduction = reduction
 
     def extra_repr(self) -> str:

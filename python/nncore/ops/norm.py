@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import numpy as np
 
 from nncore import _C
 from nncore.autograd import Function
-from nncore.tensor import Tensor
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -90,55 +86,6 @@ class LayerNormFn(Function):
         if has_bias:
             out.append(None if db is None else db.reshape(p_shape))
         return tuple(out)
-
-
-def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = None,
-               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
-    """(x - mean) / sqrt(var + eps) * weight + bias over the trailing ``normalized_shape`` dims
-    (biased variance, as PyTorch).
-
-    Args:
-        input: tensor whose last dims equal ``normalized_shape``.
-        normalized_shape: int or tuple, the trailing dims to normalise over.
-        weight: elementwise scale of shape ``normalized_shape``, or None.
-        bias: elementwise shift of shape ``normalized_shape``, or None.
-        eps: added to the variance.
-    Shape:
-        input (*, *normalized_shape) -> output of the same shape.
-    Returns:
-        Tensor of the input's shape and dtype.
-    """
-    op = "layer_norm"
-    if not isinstance(input, Tensor):
-        raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
-    if input.dtype not in _FLOATS:
-        raise TypeError(f"{op}: input must be float32 or float64, got {input.dtype}")
-    shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(
-        normalized_shape)
-    k = len(shape)
-    if k == 0 or input.ndim < k or tuple(input.shape[input.ndim - k:]) != shape:
-        raise ValueError(f"{op}: input of shape {input.shape} does not end with normalized_shape "
-                         f"{shape}")
-    size = math.prod(shape)
-    if size == 0:
-        raise ValueError(f"{op}: normalized_shape {shape} is empty")
-    if not eps >= 0:
-        raise ValueError(f"{op}: eps must be non-negative, got {eps}")
-    params = []
-    for name, p in (("weight", weight), ("bias", bias)):
-        if p is None:
-            continue
-        if not isinstance(p, Tensor):
-            raise TypeError(f"{op}: {name} must be a Tensor, got {type(p).__name__}")
-        if p.dtype != input.dtype:
-            raise TypeError(f"{op}: expected one dtype, but input is {input.dtype} and {name} is "
-                            f"{p.dtype}")
-        if tuple(p.shape) != shape:
-            raise ValueError(f"{op}: {name} of shape {p.shape} does not match normalized_shape "
-                             f"{shape}")
-        params.append(p)
-    return LayerNormFn.apply(input, *params, size=size, has_weight=weight is not None,
-                             has_bias=bias is not None, eps=float(eps))
 
 
 # ==== end layer_norm ==============================================================================

@@ -1,5 +1,4 @@
-"""Functional forms of the conv family (conv1d/2d, pooling, dropout2d) and batch_norm, re-exported
-by ``nncore.functional``: argument checks naming the op and the shapes, then a Function."""
+"""Functional forms of the conv family: conv1d/2d and pooling."""
 
 from __future__ import annotations
 
@@ -7,38 +6,18 @@ from typing import Any, Union
 
 import numpy as np
 
+from nncore.functional._checks import check_dtypes, check_float
 from nncore.ops.conv import (
     AdaptiveAvgPool2dFn,
     AvgPool2dFn,
     Conv1dFn,
     Conv2dFn,
-    Dropout2dFn,
     MaxPool2dFn,
 )
-from nncore.ops.norm import BatchNormFn
-from nncore.random import next_seed
 from nncore.tensor import Tensor
 
 IntOrPair = Union[int, tuple[int, int]]
 
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _check_float(op: str, name: str, t: Any) -> None:
-    if not isinstance(t, Tensor):
-        raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
-    if t.data.dtype not in _FLOAT_DTYPES:
-        raise TypeError(f"{op}: {name} must be float32 or float64, got {t.data.dtype}")
-
-
-def _check_dtypes(op: str, input: Tensor, **others: Any) -> None:
-    for name, t in others.items():
-        if t is None:
-            continue
-        _check_float(op, name, t)
-        if t.data.dtype != input.data.dtype:
-            raise TypeError(f"{op}: expected one dtype, but input is {input.data.dtype} and "
-                            f"{name} is {t.data.dtype}")
 
 
 def _ints(op: str, name: str, value: Any, n: int, minimum: int) -> tuple[int, ...]:
@@ -59,7 +38,7 @@ def _ints(op: str, name: str, value: Any, n: int, minimum: int) -> tuple[int, ..
 
 def _batched(op: str, input: Tensor, spatial: int) -> tuple[Tensor, bool]:
     """(input with a batch axis, whether one was added) for (C, *spatial) or (N, C, *spatial)."""
-    _check_float(op, "input", input)
+    check_float(op, "input", input)
     if input.ndim not in (spatial + 1, spatial + 2):
         names = "(C, H, W) or 4-D (N, C, H, W)" if spatial == 2 else "(C, L) or 3-D (N, C, L)"
         raise ValueError(f"{op}: expected {spatial + 1}-D {names} input, got shape "
@@ -81,8 +60,8 @@ def _unbatch(y: Tensor, added: bool) -> Tensor:
 def _conv(op: str, input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any,
           padding: Any, dilation: Any, groups: int, spatial: int) -> Tensor:
     x, added = _batched(op, input, spatial)
-    _check_float(op, "weight", weight)
-    _check_dtypes(op, input, weight=weight, bias=bias)
+    check_float(op, "weight", weight)
+    check_dtypes(op, input, weight=weight, bias=bias)
     if weight.ndim != spatial + 2:
         raise ValueError(f"{op}: expected {spatial + 2}-D weight (out_channels, in_channels / "
                          f"groups, *kernel), got shape {weight.shape}")
@@ -281,86 +260,3 @@ def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
         output_size = tuple(n if o is None else o for o, n in zip(output_size, x.shape[2:]))
     out = _ints(op, "output_size", output_size, 2, 1)
     return _unbatch(AdaptiveAvgPool2dFn.apply(x, output_size=out), added)
-
-
-def dropout2d(input: Tensor, p: float = 0.5, training: bool = True,
-              inplace: bool = False) -> Tensor:
-    """Zeroes whole channels with probability ``p`` and scales the rest by 1 / (1 - p).
-
-    The mask comes from a seed drawn from nncore's generator (``nncore.manual_seed``).
-
-    Args:
-        input: (N, C, H, W) or unbatched (C, H, W).
-        p: probability of zeroing a channel, in [0, 1].
-        training: apply dropout; when False (or p == 0) the input is returned unchanged.
-        inplace: accepted for PyTorch compatibility (computed out of place).
-    Returns:
-        Tensor of the shape and dtype of ``input``.
-    """
-    op = "dropout2d"
-    _check_float(op, "input", input)
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)):
-        raise TypeError(f"{op}: p must be a real number, got {type(p).__name__}")
-    if not 0 <= p <= 1:
-        raise ValueError(f"{op}: p must be a probability in [0, 1], got {p}")
-    if input.ndim not in (3, 4):
-        raise ValueError(f"{op}: expected 3-D (C, H, W) or 4-D (N, C, H, W) input, got shape "
-                         f"{input.shape}")
-    if not training or p == 0:
-        return input
-    return Dropout2dFn.apply(input, p=float(p), seed=next_seed(), channel_axes=input.ndim - 2)
-
-
-# ==== batch_norm ===============================================================================
-
-
-def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
-               weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
-               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
-    """Batch normalisation per channel, as ``torch.nn.functional.batch_norm``.
-
-    Training normalises with the batch mean and biased variance and, when given, updates
-    running_mean/running_var in place: new = (1 - momentum) * old + momentum * batch statistic
-    (unbiased variance). Eval normalises with the running statistics.
-
-    Args:
-        input: (N, C), (N, C, L) or (N, C, H, W).
-        running_mean, running_var: (C,) Tensors or None (training only).
-        weight, bias: (C,) affine parameters or None.
-        training: use batch statistics.
-        momentum: factor of the new statistic in the running update.
-        eps: added to the variance.
-    Shape:
-        input (N, C, *) -> output of the same shape.
-    Returns:
-        Tensor of the input's shape and dtype.
-    """
-    op = "batch_norm"
-    _check_float(op, "input", input)
-    if input.ndim < 2:
-        raise ValueError(f"{op}: expected input (N, C, *) of at least 2 dimensions, got shape "
-                         f"{input.shape}")
-    if input.data.size == 0:
-        raise ValueError(f"{op}: empty input of shape {input.shape}")
-    c = input.shape[1]
-    named = {"running_mean": running_mean, "running_var": running_var, "weight": weight,
-             "bias": bias}
-    _check_dtypes(op, input, **named)
-    for name, t in named.items():
-        if t is not None and t.shape != (c,):
-            raise ValueError(f"{op}: {name} of shape {t.shape} does not match {c} channels of "
-                             f"input shape {input.shape}")
-    if not training and (running_mean is None or running_var is None):
-        raise ValueError(f"{op}: running_mean and running_var are required when not training")
-    if training and input.data.size // c <= 1:
-        raise ValueError(f"{op}: expected more than 1 value per channel when training, got "
-                         f"input of shape {input.shape}")
-    params = [t for t in (weight, bias) if t is not None]
-    rm = None if running_mean is None else running_mean.data
-    rv = None if running_var is None else running_var.data
-    return BatchNormFn.apply(input, *params, has_weight=weight is not None,
-                             has_bias=bias is not None, running_mean=rm, running_var=rv,
-                             training=bool(training), momentum=float(momentum), eps=float(eps))
-
-
-# ==== end batch_norm ===========================================================================

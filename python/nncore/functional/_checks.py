@@ -1,0 +1,44 @@
+"""Argument checks shared by the functional forms: they raise before anything reaches C++."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nncore.tensor import Tensor
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def check_float(op: str, name: str, t: Any) -> None:
+    """TypeError unless ``t`` is a float32 or float64 Tensor."""
+    if not isinstance(t, Tensor):
+        raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+    if t.data.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{op}: {name} must be float32 or float64, got {t.data.dtype}")
+
+
+def check_same_dtype(op: str, *named: tuple[str, Tensor]) -> None:
+    """TypeError unless every named Tensor has one dtype."""
+    dtypes = {t.data.dtype for _, t in named}
+    if len(dtypes) > 1:
+        desc = ", ".join(f"{n} is {t.data.dtype}" for n, t in named)
+        raise TypeError(f"{op}: expected one dtype, but {desc}")
+
+
+def check_dtypes(op: str, input: Tensor, **others: Any) -> None:
+    """check_float on every Tensor in ``others`` (None skipped), and the dtype of ``input``."""
+    for name, t in others.items():
+        if t is None:
+            continue
+        check_float(op, name, t)
+        if t.data.dtype != input.data.dtype:
+            raise TypeError(f"{op}: expected one dtype, but input is {input.data.dtype} and "
+                            f"{name} is {t.data.dtype}")
+
+
+def check_reduction(op: str, reduction: Any) -> None:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
