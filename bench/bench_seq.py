@@ -1,7 +1,7 @@
 """nncore vs PyTorch on sequence models, side by side in one process on the same data and weights.
 
-Rows come in groups, one function each (the recurrent layers here; attention and encoder rows
-join the same table). Every row: forward (no grad) and forward+backward (the gradient of the
+Rows come in groups, one function each: LSTM and GRU, scaled dot-product attention, and a
+TransformerEncoderLayer. Every row: forward (no grad) and forward+backward (the gradient of the
 output given), median ms at 1 and 2 threads, and nncore's GFLOP/s as a share of the FMA peak.
 
     python bench/bench_seq.py [--threads 1 2] [--json bench/results/bench_seq.json] [--quick]
@@ -23,6 +23,7 @@ import torch  # noqa: E402
 from common import fma_peak_gflops, median_time, print_table, write_json  # noqa: E402
 
 import nncore as nc  # noqa: E402
+import nncore.nn.functional as F  # noqa: E402
 from nncore import nn  # noqa: E402
 
 
@@ -74,7 +75,69 @@ def bench_recurrent(threads: int, quick: bool) -> list[list]:
     return rows
 
 
-GROUPS = [bench_recurrent]
+def bench_attention(threads: int, quick: bool) -> list[list]:
+    """Scaled dot-product attention, (batch 32, 4 heads, 64 tokens, head dim 32)."""
+    rng = np.random.default_rng(0)
+    b, h, t, d = 32, 4, 64, 32
+    q, k, v, g = (rng.standard_normal((b, h, t, d), dtype=np.float32) for _ in range(4))
+    nq, nk, nv = (nc.tensor(a, requires_grad=True) for a in (q, k, v))
+    tq, tk, tv = (torch.tensor(a, requires_grad=True) for a in (q, k, v))
+    tg = torch.from_numpy(g)
+    flops = 4.0 * b * h * t * t * d  # q k^T and p v
+
+    def fwd_nc() -> None:
+        with nc.no_grad():
+            F.scaled_dot_product_attention(nq, nk, nv)
+
+    def fwd_t() -> None:
+        with torch.no_grad():
+            torch.nn.functional.scaled_dot_product_attention(tq, tk, tv)
+
+    def train_nc() -> None:
+        F.scaled_dot_product_attention(nq, nk, nv).backward(g)
+
+    def train_t() -> None:
+        torch.nn.functional.scaled_dot_product_attention(tq, tk, tv).backward(tg)
+
+    name = f"attention B{b} H{h} L{t} D{d}"
+    return [_row(f"{name} forward", threads, flops, fwd_nc, fwd_t, quick),
+            _row(f"{name} fwd+bwd", threads, 3 * flops, train_nc, train_t, quick)]
+
+
+def bench_encoder_layer(threads: int, quick: bool) -> list[list]:
+    """TransformerEncoderLayer(d_model 128, 4 heads, feed-forward 512, dropout 0), 32x64 tokens."""
+    d, heads, ff, b, t = 128, 4, 512, 32, 64
+    nc.manual_seed(0)
+    ours = nn.TransformerEncoderLayer(d, heads, ff, dropout=0.0, batch_first=True)
+    theirs = torch.nn.TransformerEncoderLayer(d, heads, ff, dropout=0.0, batch_first=True)
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    rng = np.random.default_rng(1)
+    x, g = (rng.standard_normal((b, t, d), dtype=np.float32) for _ in range(2))
+    nx, tx, tg = nc.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True), \
+        torch.from_numpy(g)
+    # Per token: q, k, v and output projections, the feed-forward pair, and attention.
+    flops = b * t * (2.0 * (4 * d * d + 2 * d * ff) + 4.0 * t * d)
+
+    def fwd_nc() -> None:
+        with nc.no_grad():
+            ours(nx)
+
+    def fwd_t() -> None:
+        with torch.no_grad():
+            theirs(tx)
+
+    def train_nc() -> None:
+        ours(nx).backward(g)
+
+    def train_t() -> None:
+        theirs(tx).backward(tg)
+
+    name = f"encoder layer d{d} h{heads} ff{ff}, {b}x{t}"
+    return [_row(f"{name} forward", threads, flops, fwd_nc, fwd_t, quick),
+            _row(f"{name} fwd+bwd", threads, 3 * flops, train_nc, train_t, quick)]
+
+
+GROUPS = [bench_recurrent, bench_attention, bench_encoder_layer]
 
 
 def main() -> None:
