@@ -47,7 +47,7 @@ def _run_dir(tmp_path, predictions=True, partial_line=False):
                                                       "threads": 2, "seed": 0}))
     nc.manual_seed(0)
     model = nn.Sequential(nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 10))
-    _write_safetensors(run / "model.safetensors", {k: v.data for k, v in
+    _write_safetensors(run / "weights.safetensors", {k: v.data for k, v in
                                                    model.state_dict().items()})
     if predictions:
         rng = np.random.default_rng(0)
@@ -96,7 +96,7 @@ def test_report_tolerates_missing_files_and_a_cut_last_line(tmp_path):
     (run / "metrics.jsonl").write_text(json.dumps(EPOCHS[0]) + "\n" + '{"epoch": 2, "lo')
     page = report.build_report(run).read_text()
     assert "0.7521" in page
-    for note in ("No predictions.npz", "No model.safetensors", "No hparams.json",
+    for note in ("No predictions.npz", "No weights.safetensors", "No hparams.json",
                  "No environment.json", "saliency examples omitted"):
         assert note in page
     empty = tmp_path / "empty"
@@ -174,9 +174,9 @@ def test_bad_input_writes_nothing(tmp_path, capsys):
     with pytest.raises(ValueError, match=r"metrics.jsonl line 2 is not JSON"):
         report.build_report(run)
     (run / "metrics.jsonl").write_text("")
-    (run / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{")
-    with pytest.raises(ValueError, match="model.safetensors is truncated"):
+    (run / "weights.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{")
+    with pytest.raises(ValueError, match="weights.safetensors is truncated"):
         report.build_report(run)
-    assert sorted(os.listdir(run)) == ["metrics.jsonl", "model.safetensors"]
+    assert sorted(os.listdir(run)) == ["metrics.jsonl", "weights.safetensors"]
     assert main(["report", str(tmp_path / "nowhere")]) == 2
     assert "run directory" in capsys.readouterr().err

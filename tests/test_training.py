@@ -61,3 +61,18 @@ def test_cli_rejects_bad_arguments(capsys: pytest.CaptureFixture) -> None:
     assert "--epochs must be a positive integer" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", "no-such-recipe"])
+
+
+@needs_mnist
+def test_cli_report_of_a_recipe_run(tmp_path, capsys: pytest.CaptureFixture) -> None:
+    """`nncore report` rebuilds a recipe's model from its run directory: the page gets the
+    learning curves, a confusion matrix and saliency maps, all inline."""
+    run = tmp_path / "run"
+    assert main(["train", "mnist-mlp", "--epochs", "1", "--quiet", "--data", DATA,
+                 "--run-dir", str(run)]) == 0
+    assert main(["report", str(run), "--data", DATA]) == 0
+    page = (run / "report.html").read_text()
+    for title in ("Learning curves", "Confusion matrix", "Saliency examples", "Hyperparameters"):
+        assert f"<h2>{title}</h2>" in page
+    assert page.count("data:image/png;base64,") >= 3
+    assert "mnist-mlp" in page

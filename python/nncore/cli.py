@@ -196,11 +196,39 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recipe_model_and_data(run_dir: str, data: str | None, examples: int) -> tuple:
+    """For a run of ``nncore train <recipe> --run-dir``: the recipe's model with the run's final
+    weights and the first test images, so the report can add a confusion matrix and saliency
+    maps. (None, None, None) for any other run directory."""
+    import json
+    from pathlib import Path
+
+    from nncore.data import DataLoader
+    from nncore.serialization import load
+    from nncore.train.recipes import RECIPES
+
+    run = Path(run_dir)
+    try:
+        hparams = json.loads((run / "hparams.json").read_text())
+    except (OSError, ValueError):
+        return None, None, None
+    recipe = RECIPES.get(str(hparams.get("recipe")))
+    weights = run / "weights.safetensors"
+    if recipe is None or recipe.data is not None or not weights.is_file():
+        return None, None, None
+    model = recipe.build()
+    model.load_state_dict(load(weights))
+    _, test, _ = _mnist_splits(data, int(hparams.get("seed", 0)))
+    batch = next(iter(DataLoader(test, batch_size=examples)))
+    return model.eval(), batch[0], batch[1]
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from nncore.report import build_report
 
     try:
-        print(f"wrote {build_report(args.run_dir, out=args.out)}")
+        model, x, y = _recipe_model_and_data(args.run_dir, args.data, 1000)
+        print(f"wrote {build_report(args.run_dir, out=args.out, model=model, x=x, y=y)}")
     except ValueError as e:
         print(f"nncore report: {e}", file=sys.stderr)
         return 2
@@ -254,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     report = sub.add_parser("report", help="HTML report of a run directory")
     report.add_argument("run_dir")
     report.add_argument("--out", help="output file (default <run_dir>/report.html)")
+    report.add_argument("--data", help="MNIST folder, for runs of a recipe (else $NNCORE_DATA)")
     report.set_defaults(func=cmd_report)
     args = parser.parse_args(argv)
     for name in ("epochs", "batch_size", "threads", "steps"):

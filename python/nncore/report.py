@@ -2,7 +2,7 @@
 
 A run directory (written by ``nncore.train.fit(..., run_dir=...)``) may hold:
 ``metrics.jsonl`` (one JSON object per epoch: ``epoch``, ``loss``, ``val_loss``, ``accuracy``,
-``val_accuracy``...), ``hparams.json``, ``environment.json``, ``model.safetensors``,
+``val_accuracy``...), ``hparams.json``, ``environment.json``, ``weights.safetensors``,
 ``predictions.npz`` (arrays ``y_true``, ``y_pred``), ``model_card.json`` and PNG images under
 ``explanations/``. The report reads whatever is there: a missing file omits its section and the
 page says so. Every file is written through a temporary name and ``os.replace``, after all of its
@@ -485,7 +485,7 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
                      "omitted.")
 
     # Model file.
-    wpath = run / "model.safetensors"
+    wpath = run / "weights.safetensors"
     if wpath.is_file():
         info = safetensors_summary(wpath)
         body.append("<h2>Model weights</h2>")
@@ -494,7 +494,7 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
         body.append(_table([[k, d, "x".join(map(str, s))] for k, (d, s) in
                             info["tensors"].items()], ["tensor", "dtype", "shape"]))
     else:
-        notes.append("No model.safetensors: weights summary omitted.")
+        notes.append("No weights.safetensors: weights summary omitted.")
 
     for heading, data, fname in (("Hyperparameters", hparams, "hparams.json"),
                                  ("Environment", env, "environment.json")):
