@@ -112,6 +112,89 @@ int64_t block_rows(const AttentionShape& s) {
   return std::max<int64_t>(1, std::min<int64_t>(s.lq, (64 * 1024 / sizeof(T)) / s.lk));
 }
 
+// NOTE: the per-head products are small (64x64x32 in a typical encoder); gemm() spends more
+// time packing and blocking them than multiplying (~20% of the FMA peak measured), so products
+// whose inner size fits L1 run through the register-tiled loop below, which reads both operands
+// in place. Each C element is summed over p in order, so results depend on the values alone.
+template <class T>
+using Packet = typename Eigen::internal::packet_traits<T>::type;
+template <class T>
+constexpr int kPacket = Eigen::internal::unpacket_traits<Packet<T>>::size;
+constexpr int64_t kSmallInner = 256;  // largest inner size run by small_mm
+constexpr int kTileRows = 6;          // 6 rows x 2 packets: 12 accumulators, 2 loads, 1 broadcast
+
+// C[R rows, NP packets] (+)= sum_p A(r, p) B[p, :], A(r, p) = a[r * ars + p * acs].
+template <class T, int R, int NP>
+inline void mm_tile(int64_t k, const T* a, int64_t ars, int64_t acs, const T* b, int64_t ldb,
+                    T* c, int64_t ldc, bool accumulate) {
+  namespace ei = Eigen::internal;
+  using P = Packet<T>;
+  constexpr int S = kPacket<T>;
+  P acc[R][NP];
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < NP; ++j)
+      acc[r][j] = accumulate ? ei::ploadu<P>(c + r * ldc + j * S) : ei::pset1<P>(T(0));
+  for (int64_t p = 0; p < k; ++p) {
+    P bp[NP];
+    for (int j = 0; j < NP; ++j) bp[j] = ei::ploadu<P>(b + p * ldb + j * S);
+    for (int r = 0; r < R; ++r) {
+      const P ar = ei::pset1<P>(a[r * ars + p * acs]);
+      for (int j = 0; j < NP; ++j) acc[r][j] = ei::pmadd(ar, bp[j], acc[r][j]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < NP; ++j) ei::pstoreu(c + r * ldc + j * S, acc[r][j]);
+}
+
+// One strip of NP packets of columns, every row of C, in tiles of kTileRows rows.
+template <class T, int NP>
+void mm_strip(int64_t m, int64_t k, const T* a, int64_t ars, int64_t acs, const T* b,
+              int64_t ldb, T* c, int64_t ldc, bool accumulate) {
+  int64_t i = 0;
+  for (; i + kTileRows <= m; i += kTileRows)
+    mm_tile<T, kTileRows, NP>(k, a + i * ars, ars, acs, b, ldb, c + i * ldc, ldc, accumulate);
+  const T* ai = a + i * ars;
+  T* ci = c + i * ldc;
+  switch (m - i) {
+    case 5: mm_tile<T, 5, NP>(k, ai, ars, acs, b, ldb, ci, ldc, accumulate); break;
+    case 4: mm_tile<T, 4, NP>(k, ai, ars, acs, b, ldb, ci, ldc, accumulate); break;
+    case 3: mm_tile<T, 3, NP>(k, ai, ars, acs, b, ldb, ci, ldc, accumulate); break;
+    case 2: mm_tile<T, 2, NP>(k, ai, ars, acs, b, ldb, ci, ldc, accumulate); break;
+    case 1: mm_tile<T, 1, NP>(k, ai, ars, acs, b, ldb, ci, ldc, accumulate); break;
+    default: break;
+  }
+}
+
+// C[m,n] (+)= op(A) @ B, all contiguous: op(A) is [m,k] (A stored [k,m] when trans_a), B is
+// [k,n]. Serial: it runs inside the per-(batch, head) OpenMP loop.
+template <class T>
+void mm(bool trans_a, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c,
+        bool accumulate) {
+  if (k > kSmallInner) {
+    gemm<T>(trans_a, false, m, n, k, a, b, c, accumulate);
+    return;
+  }
+  const int64_t ars = trans_a ? 1 : k, acs = trans_a ? m : 1;
+  constexpr int S = kPacket<T>;
+  int64_t j = 0;
+  for (; j + 2 * S <= n; j += 2 * S)
+    mm_strip<T, 2>(m, k, a, ars, acs, b + j, n, c + j, n, accumulate);
+  for (; j + S <= n; j += S) mm_strip<T, 1>(m, k, a, ars, acs, b + j, n, c + j, n, accumulate);
+  for (; j < n; ++j)
+    for (int64_t i = 0; i < m; ++i) {
+      T sum = accumulate ? c[i * n + j] : T(0);
+      for (int64_t p = 0; p < k; ++p) sum += a[i * ars + p * acs] * b[p * n + j];
+      c[i * n + j] = sum;
+    }
+}
+
+// dst[c, r] = src[r, c] for src [rows, cols].
+template <class T>
+void transpose(const T* src, int64_t rows, int64_t cols, T* dst) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
+}
+
 // Calls f(bh, buffer) for every (batch, head) pair, in parallel over pairs when worth it; each
 // thread owns `per_thread` elements of scratch, allocated here before any OpenMP region.
 template <class T, class F>
@@ -146,17 +229,20 @@ void attention_forward(const T* q, const T* k, const T* v, const T* mask, T* o, 
   const int64_t rb = block_rows<T>(s);
   const bool drop = s.dropout > 0;
   const T scale = static_cast<T>(s.scale);
-  for_pairs<T>(s, drop ? rb * s.lk : 0, [&](int64_t bh, T* buf) {
+  for_pairs<T>(s, s.d * s.lk + (drop ? rb * s.lk : 0), [&](int64_t bh, T* buf) {
+    T* Kt = buf;  // k^T [D, Lk], so both products read their right operand row by row
+    buf += s.d * s.lk;
     const T* Q = q + bh * s.lq * s.d;
     const T* K = k + bh * s.lk * s.d;
     const T* V = v + bh * s.lk * s.dv;
     const T* M = mask_of(mask, bh, s);
     T* P = p + bh * s.lq * s.lk;
     T* O = o + bh * s.lq * s.dv;
+    transpose(K, s.lk, s.d, Kt);
     for (int64_t i0 = 0; i0 < s.lq; i0 += rb) {
       const int64_t nr = std::min(rb, s.lq - i0);
       T* Pb = P + i0 * s.lk;
-      gemm<T>(false, true, nr, s.lk, s.d, Q + i0 * s.d, K, Pb, false);
+      mm<T>(false, nr, s.lk, s.d, Q + i0 * s.d, Kt, Pb, false);
       for (int64_t r = 0; r < nr; ++r) {
         const int64_t i = i0 + r;
         const int64_t valid = s.causal ? std::min(s.lk, i + 1) : s.lk;
@@ -169,7 +255,7 @@ void attention_forward(const T* q, const T* k, const T* v, const T* mask, T* o, 
                       static_cast<uint64_t>((bh * s.lq + i0 + r) * s.lk), s);
         weights = buf;
       }
-      gemm<T>(false, false, nr, s.dv, s.lk, weights, V, O + i0 * s.dv, false);
+      mm<T>(false, nr, s.dv, s.lk, weights, V, O + i0 * s.dv, false);
     }
   });
 }
@@ -181,7 +267,7 @@ void attention_backward(const T* dout, const T* q, const T* k, const T* v, const
   const bool drop = s.dropout > 0;
   const bool need_ds = dq || dk;
   const T scale = static_cast<T>(s.scale);
-  for_pairs<T>(s, 2 * rb * s.lk, [&](int64_t bh, T* buf) {
+  for_pairs<T>(s, 2 * rb * s.lk + s.dv * s.lk, [&](int64_t bh, T* buf) {
     const T* Q = q + bh * s.lq * s.d;
     const T* K = k + bh * s.lk * s.d;
     const T* V = v + bh * s.lk * s.dv;
@@ -192,6 +278,8 @@ void attention_backward(const T* dout, const T* q, const T* k, const T* v, const
     T* dV = dv ? dv + bh * s.lk * s.dv : nullptr;
     T* pd = buf;             // dropout(p) of the block
     T* ds = buf + rb * s.lk;  // d(weights), then d(logits)
+    T* Vt = ds + rb * s.lk;   // v^T [Dv, Lk]
+    if (need_ds) transpose(V, s.lk, s.dv, Vt);
     if (s.lq == 0) {
       if (dK) std::fill(dK, dK + s.lk * s.d, T(0));
       if (dV) std::fill(dV, dV + s.lk * s.dv, T(0));
@@ -208,10 +296,10 @@ void attention_backward(const T* dout, const T* q, const T* k, const T* v, const
             dropout_row(Pb + r * s.lk, pd + r * s.lk, s.lk, first + r * s.lk, s);
           weights = pd;
         }
-        gemm<T>(true, false, s.lk, s.dv, nr, weights, dOb, dV, i0 > 0);
+        mm<T>(true, s.lk, s.dv, nr, weights, dOb, dV, i0 > 0);
       }
       if (!need_ds) continue;
-      gemm<T>(false, true, nr, s.lk, s.dv, dOb, V, ds, false);
+      mm<T>(false, nr, s.lk, s.dv, dOb, Vt, ds, false);
       for (int64_t r = 0; r < nr; ++r) {
         T* row = ds + r * s.lk;
         const T* pr = Pb + r * s.lk;
@@ -219,8 +307,8 @@ void attention_backward(const T* dout, const T* q, const T* k, const T* v, const
         const T dot = lane_dot(row, pr, s.lk);
         for (int64_t j = 0; j < s.lk; ++j) row[j] = scale * (pr[j] * (row[j] - dot));
       }
-      if (dQ) gemm<T>(false, false, nr, s.d, s.lk, ds, K, dQ + i0 * s.d, false);
-      if (dK) gemm<T>(true, false, s.lk, s.d, nr, ds, Q + i0 * s.d, dK, i0 > 0);
+      if (dQ) mm<T>(false, nr, s.d, s.lk, ds, K, dQ + i0 * s.d, false);
+      if (dK) mm<T>(true, s.lk, s.d, nr, ds, Q + i0 * s.d, dK, i0 > 0);
     }
   });
 }
