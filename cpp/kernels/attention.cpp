@@ -22,15 +22,16 @@ constexpr int64_t kLanes = 16;
 template <class T>
 using Lanes = Eigen::Array<T, kLanes, 1>;
 
-// x[i] = exp(x[i] - shift) for i < n.
+// x[i] = exp(x[i] - shift) for i < n; returns sum_i x[i], summed as lane_dot(x, nullptr, n).
 template <class T>
-void exp_shifted(T* x, int64_t n, T shift) {
-  Lanes<T> v;
+T exp_shifted_sum(T* x, int64_t n, T shift) {
+  Lanes<T> v, acc = Lanes<T>::Zero();
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
     v = Eigen::Map<const Lanes<T>>(x + i);
     v = (v - shift).exp();
     Eigen::Map<Lanes<T>>(x + i) = v;
+    acc += v;
   }
   if (i < n) {
     const int64_t r = n - i;
@@ -38,7 +39,10 @@ void exp_shifted(T* x, int64_t n, T shift) {
     v.head(r) = MapConstArr<T>(x + i, r);
     v = (v - shift).exp();
     MapArr<T>(x + i, r) = v.head(r);
+    v.tail(kLanes - r).setZero();
+    acc += v;
   }
+  return acc.sum();
 }
 
 // sum_i a[i] * b[i] (b null: sum_i a[i]), accumulated lane by lane in a fixed order.
@@ -90,8 +94,18 @@ void dropout_row(const T* src, T* dst, int64_t n, uint64_t first, const Attentio
 template <class T>
 void softmax_row(T* x, const T* mask_row, int64_t n_valid, int64_t n, T scale) {
   const T neg_inf = -std::numeric_limits<T>::infinity();
-  T m = neg_inf;
-  for (int64_t j = 0; j < n_valid; ++j) {
+  // Scale, mask and running maximum a lane block at a time (the maximum is exact, so its order
+  // does not matter).
+  Lanes<T> v, top = Lanes<T>::Constant(neg_inf);
+  int64_t j = 0;
+  for (; j + kLanes <= n_valid; j += kLanes) {
+    v = Eigen::Map<const Lanes<T>>(x + j) * scale;
+    if (mask_row) v += Eigen::Map<const Lanes<T>>(mask_row + j);
+    Eigen::Map<Lanes<T>>(x + j) = v;
+    top = top.max(v);
+  }
+  T m = top.maxCoeff();
+  for (; j < n_valid; ++j) {
     T z = x[j] * scale;
     if (mask_row) z += mask_row[j];
     x[j] = z;
@@ -99,9 +113,8 @@ void softmax_row(T* x, const T* mask_row, int64_t n_valid, int64_t n, T scale) {
   }
   if (m == neg_inf) n_valid = 0;
   if (n_valid > 0) {
-    exp_shifted(x, n_valid, m);
-    const T inv = T(1) / lane_dot<T>(x, nullptr, n_valid);
-    for (int64_t j = 0; j < n_valid; ++j) x[j] *= inv;
+    const T inv = T(1) / exp_shifted_sum(x, n_valid, m);
+    for (int64_t k = 0; k < n_valid; ++k) x[k] *= inv;
   }
   std::fill(x + n_valid, x + n, T(0));
 }
