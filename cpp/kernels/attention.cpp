@@ -125,16 +125,24 @@ int64_t block_rows(const AttentionShape& s) {
   return std::max<int64_t>(1, std::min<int64_t>(s.lq, (64 * 1024 / sizeof(T)) / s.lk));
 }
 
-// NOTE: the per-head products are small (64x64x32 in a typical encoder); gemm() spends more
-// time packing and blocking them than multiplying (~20% of the FMA peak measured), so products
-// whose inner size fits L1 run through the register-tiled loop below, which reads both operands
-// in place. Each C element is summed over p in order, so results depend on the values alone.
+// NOTE: the per-head products are small (64x64x32 in a typical encoder), and gemm() spends a
+// third of their time packing and blocking (p @ v of the benchmark: 0.60 ms for 128 heads
+// through gemm(), 0.41 ms here). Products whose two operands fit L1 together run through the
+// register-tiled loop below, which reads both in place; larger ones keep gemm(), whose packing
+// avoids the cache-set conflicts of strided reads. Each C element is summed over p in order, so
+// results depend on the values alone.
 template <class T>
 using Packet = typename Eigen::internal::packet_traits<T>::type;
 template <class T>
 constexpr int kPacket = Eigen::internal::unpacket_traits<Packet<T>>::size;
-constexpr int64_t kSmallInner = 256;  // largest inner size run by small_mm
+constexpr int64_t kSmallBytes = 32 * 1024;  // largest A plus B run by mm()'s own loop
 constexpr int kTileRows = 6;          // 6 rows x 2 packets: 12 accumulators, 2 loads, 1 broadcast
+
+// Whether an [m,k] @ [k,n] product runs through mm()'s own loop.
+template <class T>
+bool fits_l1(int64_t m, int64_t n, int64_t k) {
+  return static_cast<int64_t>(sizeof(T)) * k * (m + n) <= kSmallBytes;
+}
 
 // C[R rows, NP packets] (+)= sum_p A(r, p) B[p, :], A(r, p) = a[r * ars + p * acs].
 template <class T, int R, int NP>
@@ -183,7 +191,7 @@ void mm_strip(int64_t m, int64_t k, const T* a, int64_t ars, int64_t acs, const 
 template <class T>
 void mm(bool trans_a, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c,
         bool accumulate) {
-  if (k > kSmallInner) {
+  if (!fits_l1<T>(m, n, k)) {
     gemm<T>(trans_a, false, m, n, k, a, b, c, accumulate);
     return;
   }
@@ -251,11 +259,17 @@ void attention_forward(const T* q, const T* k, const T* v, const T* mask, T* o, 
     const T* M = mask_of(mask, bh, s);
     T* P = p + bh * s.lq * s.lk;
     T* O = o + bh * s.lq * s.dv;
-    transpose(K, s.lk, s.d, Kt);
+    // k^T only for mm()'s loop; gemm() reads k as it is (its transposes of large power-of-two
+    // strides would thrash the cache).
+    const bool use_kt = fits_l1<T>(rb, s.lk, s.d);
+    if (use_kt) transpose(K, s.lk, s.d, Kt);
     for (int64_t i0 = 0; i0 < s.lq; i0 += rb) {
       const int64_t nr = std::min(rb, s.lq - i0);
       T* Pb = P + i0 * s.lk;
-      mm<T>(false, nr, s.lk, s.d, Q + i0 * s.d, Kt, Pb, false);
+      if (use_kt)
+        mm<T>(false, nr, s.lk, s.d, Q + i0 * s.d, Kt, Pb, false);
+      else
+        gemm<T>(false, true, nr, s.lk, s.d, Q + i0 * s.d, K, Pb, false);
       for (int64_t r = 0; r < nr; ++r) {
         const int64_t i = i0 + r;
         const int64_t valid = s.causal ? std::min(s.lk, i + 1) : s.lk;
@@ -292,7 +306,8 @@ void attention_backward(const T* dout, const T* q, const T* k, const T* v, const
     T* pd = buf;             // dropout(p) of the block
     T* ds = buf + rb * s.lk;  // d(weights), then d(logits)
     T* Vt = ds + rb * s.lk;   // v^T [Dv, Lk]
-    if (need_ds) transpose(V, s.lk, s.dv, Vt);
+    const bool use_vt = need_ds && fits_l1<T>(rb, s.lk, s.dv);  // as k^T in forward
+    if (use_vt) transpose(V, s.lk, s.dv, Vt);
     if (s.lq == 0) {
       if (dK) std::fill(dK, dK + s.lk * s.d, T(0));
       if (dV) std::fill(dV, dV + s.lk * s.dv, T(0));
@@ -312,7 +327,10 @@ void attention_backward(const T* dout, const T* q, const T* k, const T* v, const
         mm<T>(true, s.lk, s.dv, nr, weights, dOb, dV, i0 > 0);
       }
       if (!need_ds) continue;
-      mm<T>(false, nr, s.lk, s.dv, dOb, Vt, ds, false);
+      if (use_vt)
+        mm<T>(false, nr, s.lk, s.dv, dOb, Vt, ds, false);
+      else
+        gemm<T>(false, true, nr, s.lk, s.dv, dOb, V, ds, false);
       for (int64_t r = 0; r < nr; ++r) {
         T* row = ds + r * s.lk;
         const T* pr = Pb + r * s.lk;
