@@ -288,7 +288,12 @@ void for_pairs(const AttentionShape& s, int64_t per_thread, const F& f) {
   const int threads = parallel ? get_num_threads() : 1;
   std::vector<T> scratch(static_cast<size_t>(per_thread * threads));
   if (parallel) {
-#pragma omp parallel for schedule(static) num_threads(threads)
+    // NOTE: dynamic, in chunks of ~1/8 of a thread's share: on a shared machine one thread is
+    // often descheduled for a while, and static shares then leave the other waiting at the
+    // end. Each pair's result does not depend on which thread computes it (its scratch is fully
+    // rewritten), so the output stays the same bits.
+    const int64_t chunk = std::max<int64_t>(1, pairs / (8 * threads));
+#pragma omp parallel for schedule(dynamic, chunk) num_threads(threads)
     for (int64_t bh = 0; bh < pairs; ++bh)
       f(bh, scratch.data() + per_thread * omp_get_thread_num());
   } else {
