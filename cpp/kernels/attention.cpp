@@ -1,5 +1,6 @@
 #include "kernels/attention.h"
 
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -22,15 +23,16 @@ constexpr int64_t kLanes = 16;
 template <class T>
 using Lanes = Eigen::Array<T, kLanes, 1>;
 
-// x[i] = exp(x[i] - shift) for i < n.
+// x[i] = exp(x[i] - shift) for i < n; returns sum_i x[i], summed as lane_dot(x, nullptr, n).
 template <class T>
-void exp_shifted(T* x, int64_t n, T shift) {
-  Lanes<T> v;
+T exp_shifted_sum(T* x, int64_t n, T shift) {
+  Lanes<T> v, acc = Lanes<T>::Zero();
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
     v = Eigen::Map<const Lanes<T>>(x + i);
     v = (v - shift).exp();
     Eigen::Map<Lanes<T>>(x + i) = v;
+    acc += v;
   }
   if (i < n) {
     const int64_t r = n - i;
@@ -38,8 +40,72 @@ void exp_shifted(T* x, int64_t n, T shift) {
     v.head(r) = MapConstArr<T>(x + i, r);
     v = (v - shift).exp();
     MapArr<T>(x + i, r) = v.head(r);
+    v.tail(kLanes - r).setZero();
+    acc += v;
   }
+  return acc.sum();
 }
+
+#if defined(__AVX2__) && defined(__FMA__)
+// exp(x) of 8 floats x <= 0 (logits minus their row maximum). Eigen's pexp step for step (the
+// same Cephes polynomial, so the same bits) except its general ldexp, a third of its time: here
+// 2^m goes straight into the exponent bits, valid as m >= -126 for x >= -87, and x < -87 gives 0
+// (exp(x) < 2e-38 there, where Eigen returns a subnormal).
+inline __m256 exp_nonpositive(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.0f);
+  __m256 m = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f),
+                                             _mm256_set1_ps(0.5f)));
+  __m256 r = _mm256_fmadd_ps(m, _mm256_set1_ps(-0.693359375f), x);
+  r = _mm256_fmadd_ps(m, _mm256_set1_ps(2.12194440e-4f), r);
+  const __m256 r2 = _mm256_mul_ps(r, r), r3 = _mm256_mul_ps(r2, r);
+  __m256 y =
+      _mm256_fmadd_ps(_mm256_set1_ps(1.9875691500E-4f), r, _mm256_set1_ps(1.3981999507E-3f));
+  __m256 y1 =
+      _mm256_fmadd_ps(_mm256_set1_ps(4.1665795894E-2f), r, _mm256_set1_ps(1.6666665459E-1f));
+  const __m256 y2 = _mm256_add_ps(r, _mm256_set1_ps(1.0f));
+  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073E-3f));
+  y1 = _mm256_fmadd_ps(y1, r, _mm256_set1_ps(5.0000001201E-1f));
+  y = _mm256_fmadd_ps(y, r3, y1);
+  y = _mm256_fmadd_ps(y, r2, y2);
+  const __m256i e = _mm256_slli_epi32(
+      _mm256_add_epi32(_mm256_cvtps_epi32(m), _mm256_set1_epi32(127)), 23);
+  y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+  // NaN compares false and stays NaN.
+  return _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), y);
+}
+
+template <>
+float exp_shifted_sum<float>(float* x, int64_t n, float shift) {
+  static_assert(kLanes == 16, "two AVX packets per lane block");
+  const __m256 sh = _mm256_set1_ps(shift);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    const __m256 v0 = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(x + i), sh));
+    const __m256 v1 = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), sh));
+    _mm256_storeu_ps(x + i, v0);
+    _mm256_storeu_ps(x + i + 8, v1);
+    acc0 = _mm256_add_ps(acc0, v0);
+    acc1 = _mm256_add_ps(acc1, v1);
+  }
+  if (i < n) {
+    alignas(32) float t[kLanes];
+    const int64_t r = n - i;
+    for (int64_t j = 0; j < kLanes; ++j) t[j] = j < r ? x[i + j] - shift : -INFINITY;
+    const __m256 v0 = exp_nonpositive(_mm256_load_ps(t));
+    const __m256 v1 = exp_nonpositive(_mm256_load_ps(t + 8));
+    _mm256_store_ps(t, v0);
+    _mm256_store_ps(t + 8, v1);
+    std::copy(t, t + r, x + i);
+    acc0 = _mm256_add_ps(acc0, v0);
+    acc1 = _mm256_add_ps(acc1, v1);
+  }
+  Lanes<float> acc;
+  _mm256_storeu_ps(acc.data(), acc0);
+  _mm256_storeu_ps(acc.data() + 8, acc1);
+  return acc.sum();
+}
+#endif
 
 // sum_i a[i] * b[i] (b null: sum_i a[i]), accumulated lane by lane in a fixed order.
 template <class T>
@@ -90,8 +156,18 @@ void dropout_row(const T* src, T* dst, int64_t n, uint64_t first, const Attentio
 template <class T>
 void softmax_row(T* x, const T* mask_row, int64_t n_valid, int64_t n, T scale) {
   const T neg_inf = -std::numeric_limits<T>::infinity();
-  T m = neg_inf;
-  for (int64_t j = 0; j < n_valid; ++j) {
+  // Scale, mask and running maximum a lane block at a time (the maximum is exact, so its order
+  // does not matter).
+  Lanes<T> v, top = Lanes<T>::Constant(neg_inf);
+  int64_t j = 0;
+  for (; j + kLanes <= n_valid; j += kLanes) {
+    v = Eigen::Map<const Lanes<T>>(x + j) * scale;
+    if (mask_row) v += Eigen::Map<const Lanes<T>>(mask_row + j);
+    Eigen::Map<Lanes<T>>(x + j) = v;
+    top = top.max(v);
+  }
+  T m = top.maxCoeff();
+  for (; j < n_valid; ++j) {
     T z = x[j] * scale;
     if (mask_row) z += mask_row[j];
     x[j] = z;
@@ -99,9 +175,8 @@ void softmax_row(T* x, const T* mask_row, int64_t n_valid, int64_t n, T scale) {
   }
   if (m == neg_inf) n_valid = 0;
   if (n_valid > 0) {
-    exp_shifted(x, n_valid, m);
-    const T inv = T(1) / lane_dot<T>(x, nullptr, n_valid);
-    for (int64_t j = 0; j < n_valid; ++j) x[j] *= inv;
+    const T inv = T(1) / exp_shifted_sum(x, n_valid, m);
+    for (int64_t k = 0; k < n_valid; ++k) x[k] *= inv;
   }
   std::fill(x + n_valid, x + n, T(0));
 }
@@ -110,6 +185,97 @@ void softmax_row(T* x, const T* mask_row, int64_t n_valid, int64_t n, T scale) {
 template <class T>
 int64_t block_rows(const AttentionShape& s) {
   return std::max<int64_t>(1, std::min<int64_t>(s.lq, (64 * 1024 / sizeof(T)) / s.lk));
+}
+
+// NOTE: the per-head products are small (64x64x32 in a typical encoder), and gemm() spends a
+// third of their time packing and blocking (p @ v of the benchmark: 0.60 ms for 128 heads
+// through gemm(), 0.41 ms here). Products whose two operands fit L1 together run through the
+// register-tiled loop below, which reads both in place; larger ones keep gemm(), whose packing
+// avoids the cache-set conflicts of strided reads. Each C element is summed over p in order, so
+// results depend on the values alone.
+template <class T>
+using Packet = typename Eigen::internal::packet_traits<T>::type;
+template <class T>
+constexpr int kPacket = Eigen::internal::unpacket_traits<Packet<T>>::size;
+constexpr int64_t kSmallBytes = 32 * 1024;  // largest A plus B run by mm()'s own loop
+constexpr int kTileRows = 6;          // 6 rows x 2 packets: 12 accumulators, 2 loads, 1 broadcast
+
+// Whether an [m,k] @ [k,n] product runs through mm()'s own loop.
+template <class T>
+bool fits_l1(int64_t m, int64_t n, int64_t k) {
+  return static_cast<int64_t>(sizeof(T)) * k * (m + n) <= kSmallBytes;
+}
+
+// C[R rows, NP packets] (+)= sum_p A(r, p) B[p, :], A(r, p) = a[r * ars + p * acs].
+template <class T, int R, int NP>
+inline void mm_tile(int64_t k, const T* a, int64_t ars, int64_t acs, const T* b, int64_t ldb,
+                    T* c, int64_t ldc, bool accumulate) {
+  namespace ei = Eigen::internal;
+  using P = Packet<T>;
+  constexpr int S = kPacket<T>;
+  P acc[R][NP];
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < NP; ++j)
+      acc[r][j] = accumulate ? ei::ploadu<P>(c + r * ldc + j * S) : ei::pset1<P>(T(0));
+  for (int64_t p = 0; p < k; ++p) {
+    P bp[NP];
+    for (int j = 0; j < NP; ++j) bp[j] = ei::ploadu<P>(b + p * ldb + j * S);
+    for (int r = 0; r < R; ++r) {
+      const P ar = ei::pset1<P>(a[r * ars + p * acs]);
+      for (int j = 0; j < NP; ++j) acc[r][j] = ei::pmadd(ar, bp[j], acc[r][j]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < NP; ++j) ei::pstoreu(c + r * ldc + j * S, acc[r][j]);
+}
+
+// One strip of NP packets of columns, every row of C, in tiles of kTileRows rows.
+template <class T, int NP>
+void mm_strip(int64_t m, int64_t k, const T* a, int64_t ars, int64_t acs, const T* b,
+              int64_t ldb, T* c, int64_t ldc, bool accumulate) {
+  int64_t i = 0;
+  for (; i + kTileRows <= m; i += kTileRows)
+    mm_tile<T, kTileRows, NP>(k, a + i * ars, ars, acs, b, ldb, c + i * ldc, ldc, accumulate);
+  const T* ai = a + i * ars;
+  T* ci = c + i * ldc;
+  switch (m - i) {
+    case 5: mm_tile<T, 5, NP>(k, ai, ars, acs, b, ldb, ci, ldc, accumulate); break;
+    case 4: mm_tile<T, 4, NP>(k, ai, ars, acs, b, ldb, ci, ldc, accumulate); break;
+    case 3: mm_tile<T, 3, NP>(k, ai, ars, acs, b, ldb, ci, ldc, accumulate); break;
+    case 2: mm_tile<T, 2, NP>(k, ai, ars, acs, b, ldb, ci, ldc, accumulate); break;
+    case 1: mm_tile<T, 1, NP>(k, ai, ars, acs, b, ldb, ci, ldc, accumulate); break;
+    default: break;
+  }
+}
+
+// C[m,n] (+)= op(A) @ B, all contiguous: op(A) is [m,k] (A stored [k,m] when trans_a), B is
+// [k,n]. Serial: it runs inside the per-(batch, head) OpenMP loop.
+template <class T>
+void mm(bool trans_a, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c,
+        bool accumulate) {
+  if (!fits_l1<T>(m, n, k)) {
+    gemm<T>(trans_a, false, m, n, k, a, b, c, accumulate);
+    return;
+  }
+  const int64_t ars = trans_a ? 1 : k, acs = trans_a ? m : 1;
+  constexpr int S = kPacket<T>;
+  int64_t j = 0;
+  for (; j + 2 * S <= n; j += 2 * S)
+    mm_strip<T, 2>(m, k, a, ars, acs, b + j, n, c + j, n, accumulate);
+  for (; j + S <= n; j += S) mm_strip<T, 1>(m, k, a, ars, acs, b + j, n, c + j, n, accumulate);
+  for (; j < n; ++j)
+    for (int64_t i = 0; i < m; ++i) {
+      T sum = accumulate ? c[i * n + j] : T(0);
+      for (int64_t p = 0; p < k; ++p) sum += a[i * ars + p * acs] * b[p * n + j];
+      c[i * n + j] = sum;
+    }
+}
+
+// dst[c, r] = src[r, c] for src [rows, cols].
+template <class T>
+void transpose(const T* src, int64_t rows, int64_t cols, T* dst) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
 }
 
 // Calls f(bh, buffer) for every (batch, head) pair, in parallel over pairs when worth it; each
@@ -122,7 +288,12 @@ void for_pairs(const AttentionShape& s, int64_t per_thread, const F& f) {
   const int threads = parallel ? get_num_threads() : 1;
   std::vector<T> scratch(static_cast<size_t>(per_thread * threads));
   if (parallel) {
-#pragma omp parallel for schedule(static) num_threads(threads)
+    // NOTE: dynamic, in chunks of ~1/8 of a thread's share: on a shared machine one thread is
+    // often descheduled for a while, and static shares then leave the other waiting at the
+    // end. Each pair's result does not depend on which thread computes it (its scratch is fully
+    // rewritten), so the output stays the same bits.
+    const int64_t chunk = std::max<int64_t>(1, pairs / (8 * threads));
+#pragma omp parallel for schedule(dynamic, chunk) num_threads(threads)
     for (int64_t bh = 0; bh < pairs; ++bh)
       f(bh, scratch.data() + per_thread * omp_get_thread_num());
   } else {
@@ -146,17 +317,26 @@ void attention_forward(const T* q, const T* k, const T* v, const T* mask, T* o, 
   const int64_t rb = block_rows<T>(s);
   const bool drop = s.dropout > 0;
   const T scale = static_cast<T>(s.scale);
-  for_pairs<T>(s, drop ? rb * s.lk : 0, [&](int64_t bh, T* buf) {
+  for_pairs<T>(s, s.d * s.lk + (drop ? rb * s.lk : 0), [&](int64_t bh, T* buf) {
+    T* Kt = buf;  // k^T [D, Lk], so both products read their right operand row by row
+    buf += s.d * s.lk;
     const T* Q = q + bh * s.lq * s.d;
     const T* K = k + bh * s.lk * s.d;
     const T* V = v + bh * s.lk * s.dv;
     const T* M = mask_of(mask, bh, s);
     T* P = p + bh * s.lq * s.lk;
     T* O = o + bh * s.lq * s.dv;
+    // k^T only for mm()'s loop; gemm() reads k as it is (its transposes of large power-of-two
+    // strides would thrash the cache).
+    const bool use_kt = fits_l1<T>(rb, s.lk, s.d);
+    if (use_kt) transpose(K, s.lk, s.d, Kt);
     for (int64_t i0 = 0; i0 < s.lq; i0 += rb) {
       const int64_t nr = std::min(rb, s.lq - i0);
       T* Pb = P + i0 * s.lk;
-      gemm<T>(false, true, nr, s.lk, s.d, Q + i0 * s.d, K, Pb, false);
+      if (use_kt)
+        mm<T>(false, nr, s.lk, s.d, Q + i0 * s.d, Kt, Pb, false);
+      else
+        gemm<T>(false, true, nr, s.lk, s.d, Q + i0 * s.d, K, Pb, false);
       for (int64_t r = 0; r < nr; ++r) {
         const int64_t i = i0 + r;
         const int64_t valid = s.causal ? std::min(s.lk, i + 1) : s.lk;
@@ -169,7 +349,7 @@ void attention_forward(const T* q, const T* k, const T* v, const T* mask, T* o, 
                       static_cast<uint64_t>((bh * s.lq + i0 + r) * s.lk), s);
         weights = buf;
       }
-      gemm<T>(false, false, nr, s.dv, s.lk, weights, V, O + i0 * s.dv, false);
+      mm<T>(false, nr, s.dv, s.lk, weights, V, O + i0 * s.dv, false);
     }
   });
 }
@@ -181,7 +361,7 @@ void attention_backward(const T* dout, const T* q, const T* k, const T* v, const
   const bool drop = s.dropout > 0;
   const bool need_ds = dq || dk;
   const T scale = static_cast<T>(s.scale);
-  for_pairs<T>(s, 2 * rb * s.lk, [&](int64_t bh, T* buf) {
+  for_pairs<T>(s, 2 * rb * s.lk + s.dv * s.lk, [&](int64_t bh, T* buf) {
     const T* Q = q + bh * s.lq * s.d;
     const T* K = k + bh * s.lk * s.d;
     const T* V = v + bh * s.lk * s.dv;
@@ -192,6 +372,9 @@ void attention_backward(const T* dout, const T* q, const T* k, const T* v, const
     T* dV = dv ? dv + bh * s.lk * s.dv : nullptr;
     T* pd = buf;             // dropout(p) of the block
     T* ds = buf + rb * s.lk;  // d(weights), then d(logits)
+    T* Vt = ds + rb * s.lk;   // v^T [Dv, Lk]
+    const bool use_vt = need_ds && fits_l1<T>(rb, s.lk, s.dv);  // as k^T in forward
+    if (use_vt) transpose(V, s.lk, s.dv, Vt);
     if (s.lq == 0) {
       if (dK) std::fill(dK, dK + s.lk * s.d, T(0));
       if (dV) std::fill(dV, dV + s.lk * s.dv, T(0));
@@ -208,10 +391,13 @@ void attention_backward(const T* dout, const T* q, const T* k, const T* v, const
             dropout_row(Pb + r * s.lk, pd + r * s.lk, s.lk, first + r * s.lk, s);
           weights = pd;
         }
-        gemm<T>(true, false, s.lk, s.dv, nr, weights, dOb, dV, i0 > 0);
+        mm<T>(true, s.lk, s.dv, nr, weights, dOb, dV, i0 > 0);
       }
       if (!need_ds) continue;
-      gemm<T>(false, true, nr, s.lk, s.dv, dOb, V, ds, false);
+      if (use_vt)
+        mm<T>(false, nr, s.lk, s.dv, dOb, Vt, ds, false);
+      else
+        gemm<T>(false, true, nr, s.lk, s.dv, dOb, V, ds, false);
       for (int64_t r = 0; r < nr; ++r) {
         T* row = ds + r * s.lk;
         const T* pr = Pb + r * s.lk;
@@ -219,8 +405,8 @@ void attention_backward(const T* dout, const T* q, const T* k, const T* v, const
         const T dot = lane_dot(row, pr, s.lk);
         for (int64_t j = 0; j < s.lk; ++j) row[j] = scale * (pr[j] * (row[j] - dot));
       }
-      if (dQ) gemm<T>(false, false, nr, s.d, s.lk, ds, K, dQ + i0 * s.d, false);
-      if (dK) gemm<T>(true, false, s.lk, s.d, nr, ds, Q + i0 * s.d, dK, i0 > 0);
+      if (dQ) mm<T>(false, nr, s.d, s.lk, ds, K, dQ + i0 * s.d, false);
+      if (dK) mm<T>(true, s.lk, s.d, nr, ds, Q + i0 * s.d, dK, i0 > 0);
     }
   });
 }

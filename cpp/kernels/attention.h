@@ -1,7 +1,8 @@
 // The attention family: scaled dot-product attention, computed per (batch, head) in row blocks
-// that stay in cache, every product through gemm(). Dropout on the attention weights uses the
-// activation family's counter-based mask (splitmix64 of seed and element index), regenerated in
-// backward, so the mask does not depend on the thread count.
+// that stay in cache, small products in a register-tiled loop, larger ones through gemm().
+// Dropout on the attention weights uses the activation family's counter-based mask (splitmix64
+// of seed and element index), regenerated in backward, so the mask does not depend on the thread
+// count.
 #pragma once
 #include <cstdint>
 
@@ -20,8 +21,8 @@ struct AttentionShape {
 
 // p = softmax(scale * q k^T + mask (+ causal -inf)) over keys, o = dropout(p) @ v; p is saved
 // for backward. A query whose keys are all masked gets p = 0 and o = 0 (PyTorch's CPU kernel).
-// Threading: OpenMP over the B*H (batch, head) pairs, serial gemm inside; the result does not
-// depend on the thread count.
+// Threading: OpenMP over the B*H (batch, head) pairs in dynamic chunks, serial products inside;
+// the result does not depend on the thread count.
 template <class T>
 void attention_forward(const T* q, const T* k, const T* v, const T* mask, T* o, T* p,
                        const AttentionShape& s);
