@@ -1,6 +1,5 @@
 #include "kernels/attention.h"
 
-#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -11,6 +10,10 @@
 #include "common/eigen_map.h"
 #include "common/parallel.h"
 #include "kernels/linear.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
 
 namespace nnc {
 
