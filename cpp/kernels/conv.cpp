@@ -105,6 +105,24 @@ inline void valid_range(int64_t off, int64_t stride, int64_t len, int64_t out, i
 }
 
 // ---- direct kernels: a zero-padded copy of x, then plain multiply-add loops along output rows.
+// dst[i] = src[i] for i < n, inline in 8-lane vector moves (the last one overlapping).
+// NOTE: std::copy_n calls memmove, whose call costs as much as copying a 28-float row: the
+// direct kernels copy tens of thousands of such rows per call.
+template <class T>
+inline void copy_row(const T* __restrict src, T* __restrict dst, int64_t n) {
+  typedef T V __attribute__((vector_size(8 * sizeof(T)), aligned(sizeof(T)), may_alias));
+  if (n < 8) {
+    std::copy_n(src, n, dst);
+    return;
+  }
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    *reinterpret_cast<V*>(dst + i) = *reinterpret_cast<const V*>(src + i);
+    asm("" : "+r"(i));  // hides the copy idiom, which gcc would turn back into memmove
+  }
+  if (i < n) *reinterpret_cast<V*>(dst + n - 8) = *reinterpret_cast<const V*>(src + n - 8);
+}
+
 
 template <class T>
 std::vector<T> padded_input(const T* x, const Conv2dShape& s) {
@@ -113,9 +131,107 @@ std::vector<T> padded_input(const T* x, const Conv2dShape& s) {
   T* out = xp.data();
   for_each(s.n * s.c, s.n * s.c * hp * wp, [&](int64_t p) {
     for (int64_t i = 0; i < s.h; ++i)
-      std::copy_n(x + (p * s.h + i) * s.w, s.w, out + (p * hp + i + s.pad_h) * wp + s.pad_w);
+      copy_row(x + (p * s.h + i) * s.w, out + (p * hp + i + s.pad_h) * wp + s.pad_w, s.w);
   });
   return xp;
+}
+
+// At most this many taps per pass of the wide kernels below (a 3x3 kernel in one pass): the
+// weights, or the per-tap accumulators, stay in vector registers.
+constexpr int kTapChunk = 9;
+
+// buf[t] = (init ? *init : buf[t]) + sum_{q < NT} wv[q] * xs[q][t], taps added in order
+// q = 0, 1, ...: each output is loaded and stored once per NT taps instead of once per tap.
+// Not inlined: on its own the weights stay in registers.
+template <int NT, class T>
+__attribute__((noinline)) void taps_forward(T* __restrict buf, const T* const* xs, const T* wv,
+                                            int64_t len, const T* init) {
+  T wr[NT];
+  const T* xr[NT];
+  for (int q = 0; q < NT; ++q) {
+    wr[q] = wv[q];
+    xr[q] = xs[q];
+  }
+  if (init) {
+    const T b = *init;
+    for (int64_t t = 0; t < len; ++t) {
+      T acc = b;
+      for (int q = 0; q < NT; ++q) acc += wr[q] * xr[q][t];
+      buf[t] = acc;
+    }
+  } else {
+    for (int64_t t = 0; t < len; ++t) {
+      T acc = buf[t];
+      for (int q = 0; q < NT; ++q) acc += wr[q] * xr[q][t];
+      buf[t] = acc;
+    }
+  }
+}
+
+// acc[q * 8 + l] += sum over t = l (mod 8) of dy[t] * xs[q][t]: one pass over dy for NT taps,
+// lanes fixed by t, so the sums depend on the values only. GCC vector extension: 8 lanes of T.
+template <int NT, class T>
+__attribute__((noinline)) void taps_dot(T* __restrict acc, const T* __restrict dy,
+                                        const T* const* xs, int64_t len) {
+  typedef T V __attribute__((vector_size(8 * sizeof(T)), aligned(sizeof(T)), may_alias));
+  V a[NT];
+  const T* xr[NT];
+  for (int q = 0; q < NT; ++q) {
+    xr[q] = xs[q];
+    a[q] = V{};
+  }
+  int64_t t = 0;
+  for (; t + 8 <= len; t += 8) {
+    const V d = *reinterpret_cast<const V*>(dy + t);
+    for (int q = 0; q < NT; ++q) a[q] += d * *reinterpret_cast<const V*>(xr[q] + t);
+  }
+  for (int q = 0; q < NT; ++q) {
+    for (int l = 0; l < 8; ++l) acc[q * 8 + l] += a[q][l];
+    for (int l = 0; t + l < len; ++l) acc[q * 8 + l] += dy[t + l] * xr[q][t + l];
+  }
+}
+
+// Runs kernel<nt> for a runtime nt in [1, kTapChunk].
+template <template <int> class K, class... A>
+void with_taps(int nt, A&&... args) {
+  switch (nt) {
+    case 1: K<1>::run(args...); break;
+    case 2: K<2>::run(args...); break;
+    case 3: K<3>::run(args...); break;
+    case 4: K<4>::run(args...); break;
+    case 5: K<5>::run(args...); break;
+    case 6: K<6>::run(args...); break;
+    case 7: K<7>::run(args...); break;
+    case 8: K<8>::run(args...); break;
+    default: K<9>::run(args...); break;
+  }
+}
+
+template <int NT>
+struct TapsForward {
+  template <class T>
+  static void run(T* buf, const T* const* xs, const T* wv, int64_t len, const T* init) {
+    taps_forward<NT>(buf, xs, wv, len, init);
+  }
+};
+
+template <int NT>
+struct TapsDot {
+  template <class T>
+  static void run(T* acc, const T* dy, const T* const* xs, int64_t len) {
+    taps_dot<NT>(acc, dy, xs, len);
+  }
+};
+
+// Offsets of the cg * kh * kw taps of one output channel within the padded input of one image
+// (pitch wp), in the weight's (c, i, j) order.
+inline std::vector<int64_t> tap_offsets(const Conv2dShape& s) {
+  const int64_t hp = s.h + 2 * s.pad_h, wp = s.w + 2 * s.pad_w;
+  std::vector<int64_t> offs;
+  for (int64_t cc = 0; cc < s.c / s.groups; ++cc)
+    for (int64_t i = 0; i < s.kh; ++i)
+      for (int64_t j = 0; j < s.kw; ++j) offs.push_back(cc * hp * wp + i * s.dil_h * wp + j * s.dil_w);
+  return offs;
 }
 
 // NOTE: with stride 1, output row oh and tap (i, j) read the padded input at a fixed offset, so
@@ -134,23 +250,24 @@ void direct_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape&
   const int64_t work = s.n * s.k * s.oh * ow * cg * taps;
   const int threads = s.n * s.k > 1 && run_parallel(work) ? get_num_threads() : 1;
   std::vector<T> widev(wide ? threads * s.oh * wp : 0);
+  const std::vector<int64_t> offs = tap_offsets(s);
+  const int64_t nq = cg * taps;
   for_each(s.n * s.k, work, [&](int64_t nk) {
     const int64_t n = nk / s.k, k = nk % s.k, g = k / kg;
     T* yplane = y + nk * s.oh * ow;
     if (wide) {
       T* __restrict buf = widev.data() + (threads > 1 ? omp_get_thread_num() : 0) * s.oh * wp;
-      std::fill_n(buf, len, b ? b[k] : T(0));
-      for (int64_t cc = 0; cc < cg; ++cc) {
-        const T* xpl = xp + (n * s.c + g * cg + cc) * hp * wp;
-        const T* wk = w + (k * cg + cc) * taps;
-        for (int64_t i = 0; i < s.kh; ++i)
-          for (int64_t j = 0; j < s.kw; ++j) {
-            const T wv = wk[i * s.kw + j];
-            const T* __restrict xs = xpl + i * s.dil_h * wp + j * s.dil_w;
-            for (int64_t t = 0; t < len; ++t) buf[t] += wv * xs[t];
-          }
+      const T bias = b ? b[k] : T(0);
+      const T* xg = xp + (n * s.c + g * cg) * hp * wp;
+      const T* wk = w + k * nq;
+      for (int64_t q0 = 0; q0 < nq; q0 += kTapChunk) {
+        const int nt = int(std::min<int64_t>(kTapChunk, nq - q0));
+        const T* xs[kTapChunk];
+        for (int q = 0; q < nt; ++q) xs[q] = xg + offs[q0 + q];
+        with_taps<TapsForward>(nt, buf, static_cast<const T* const*>(xs), wk + q0, len,
+                               q0 == 0 ? &bias : nullptr);
       }
-      for (int64_t oh = 0; oh < s.oh; ++oh) std::copy_n(buf + oh * wp, ow, yplane + oh * ow);
+      for (int64_t oh = 0; oh < s.oh; ++oh) copy_row(buf + oh * wp, yplane + oh * ow, ow);
       return;
     }
     for (int64_t oh = 0; oh < s.oh; ++oh) {
@@ -184,27 +301,34 @@ void direct_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, const Co
     // acc[tap][o] (vectorisable) and summed over o at the end: the order is fixed per k.
     const std::vector<T> xpv = padded_input(x, s);
     const T* xp = xpv.data();
-    std::vector<T> accv(threads * cg * taps * ow);
     const bool wide = s.stride_h == 1 && s.stride_w == 1;
+    std::vector<T> accv(threads * cg * taps * (wide ? 8 : ow));
+    const std::vector<int64_t> offs = tap_offsets(s);
+    const int64_t nq = cg * taps;
     const int64_t len = (s.oh - 1) * wp + ow;
     std::vector<T> dywv(wide ? threads * s.oh * wp : 0, T(0));
     for_each(s.k, work, [&](int64_t k) {
       const int64_t g = k / kg;
       if (wide) {
         // dw[k, tap] = sum_n dot(dy plane with pitch wp (zero junk columns), shifted input).
-        T* dyw = dywv.data() + (threads > 1 ? omp_get_thread_num() : 0) * s.oh * wp;
-        for (int64_t t = 0; t < cg * taps; ++t) dw[k * cg * taps + t] = T(0);
+        // Per tap 8 lane sums over all images, then the lanes in order: fixed per k.
+        const int tid = threads > 1 ? omp_get_thread_num() : 0;
+        T* dyw = dywv.data() + tid * s.oh * wp;
+        T* lanes = accv.data() + tid * nq * 8;
+        std::fill_n(lanes, nq * 8, T(0));
         for (int64_t n = 0; n < s.n; ++n) {
           for (int64_t oh = 0; oh < s.oh; ++oh)
-            std::copy_n(dy + (n * s.k + k) * plane + oh * ow, ow, dyw + oh * wp);
-          for (int64_t cc = 0; cc < cg; ++cc) {
-            const T* xpl = xp + (n * s.c + g * cg + cc) * hp * wp;
-            for (int64_t i = 0; i < s.kh; ++i)
-              for (int64_t j = 0; j < s.kw; ++j)
-                dw[k * cg * taps + (cc * s.kh + i) * s.kw + j] +=
-                    lane_dot(dyw, xpl + i * s.dil_h * wp + j * s.dil_w, len);
+            copy_row(dy + (n * s.k + k) * plane + oh * ow, dyw + oh * wp, ow);
+          const T* xg = xp + (n * s.c + g * cg) * hp * wp;
+          for (int64_t q0 = 0; q0 < nq; q0 += kTapChunk) {
+            const int nt = int(std::min<int64_t>(kTapChunk, nq - q0));
+            const T* xs[kTapChunk];
+            for (int q = 0; q < nt; ++q) xs[q] = xg + offs[q0 + q];
+            with_taps<TapsDot>(nt, lanes + q0 * 8, static_cast<const T*>(dyw),
+                               static_cast<const T* const*>(xs), len);
           }
         }
+        for (int64_t q = 0; q < nq; ++q) dw[k * nq + q] = lane_sum(lanes + q * 8, 8);
         return;
       }
       T* acc = accv.data() + (threads > 1 ? omp_get_thread_num() : 0) * cg * taps * ow;
@@ -259,7 +383,7 @@ void direct_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, const Co
         }
       }
       for (int64_t i = 0; i < s.h; ++i)
-        std::copy_n(buf + (i + s.pad_h) * wp + s.pad_w, s.w, dx + (nc * s.h + i) * s.w);
+        copy_row(buf + (i + s.pad_h) * wp + s.pad_w, dx + (nc * s.h + i) * s.w, s.w);
     });
   }
 }
