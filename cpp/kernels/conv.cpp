@@ -395,53 +395,81 @@ inline bool is_pointwise(const Conv2dShape& s) {
          s.pad_w == 0;
 }
 
+// NOTE: a 3x3 layer on 56x56 has a 7 MB column matrix per image (576 x 3136 floats): written by
+// im2col, then read by the GEMM, it streams through memory twice. Blocks of output positions
+// (all rows, nb columns) keep the block in L2 between im2col and the GEMM (and for col2im).
+constexpr int64_t kColBlockBytes = 256 << 10;
+
+inline int64_t col_block(const Conv2dShape& s, int64_t rows, int64_t elem) {
+  const int64_t plane = s.oh * s.ow;
+  const int64_t nb = std::max<int64_t>(64, kColBlockBytes / (elem * rows) / 16 * 16);
+  return nb >= plane ? plane : nb;
+}
+
+// Visits the output rows crossed by positions [p0, p0 + nb): f(oh, o0, o1, t0) for the columns
+// [o0, o1) of output row oh, which land at block column t0.
+template <class F>
+void for_segments(const Conv2dShape& s, int64_t p0, int64_t nb, const F& f) {
+  int64_t oh = p0 / s.ow, o0 = p0 % s.ow;
+  for (int64_t t = 0; t < nb; ++oh, o0 = 0) {
+    const int64_t o1 = std::min(s.ow, o0 + nb - t);
+    f(oh, o0, o1, t);
+    t += o1 - o0;
+  }
+}
+
+// col[r, t] for the nb positions p0 + t (pitch nb).
 template <class T>
-void im2col(const T* xg, T* col, const Conv2dShape& s) {
-  const int64_t cg = s.c / s.groups, plane = s.oh * s.ow;
+void im2col(const T* xg, T* col, const Conv2dShape& s, int64_t p0, int64_t nb) {
+  const int64_t cg = s.c / s.groups;
   for (int64_t cc = 0; cc < cg; ++cc)
     for (int64_t i = 0; i < s.kh; ++i)
       for (int64_t j = 0; j < s.kw; ++j) {
-        T* dst = col + ((cc * s.kh + i) * s.kw + j) * plane;
+        T* dst = col + ((cc * s.kh + i) * s.kw + j) * nb;
         const int64_t off = j * s.dil_w - s.pad_w;
         int64_t lo, hi;
         valid_range(off, s.stride_w, s.w, s.ow, lo, hi);
-        for (int64_t oh = 0; oh < s.oh; ++oh) {
-          T* d = dst + oh * s.ow;
+        for_segments(s, p0, nb, [&](int64_t oh, int64_t o0, int64_t o1, int64_t t0) {
+          T* d = dst + t0 - o0;  // d[o] for o in [o0, o1)
           const int64_t ih = oh * s.stride_h - s.pad_h + i * s.dil_h;
           if (ih < 0 || ih >= s.h) {
-            std::fill_n(d, s.ow, T(0));
-            continue;
+            std::fill(d + o0, d + o1, T(0));
+            return;
           }
           const T* xr = xg + (cc * s.h + ih) * s.w + off;
-          std::fill_n(d, lo, T(0));
+          // Zeros left of the input, the copied run [a, e), zeros right of it.
+          const int64_t a = std::clamp(lo, o0, o1), e = std::clamp(hi, a, o1);
+          std::fill(d + o0, d + a, T(0));
           if (s.stride_w == 1) {
-            std::copy(xr + lo, xr + hi, d + lo);
+            std::copy(xr + a, xr + e, d + a);
           } else {
-            for (int64_t o = lo; o < hi; ++o) d[o] = xr[o * s.stride_w];
+            for (int64_t o = a; o < e; ++o) d[o] = xr[o * s.stride_w];
           }
-          std::fill(d + hi, d + s.ow, T(0));
-        }
+          std::fill(d + e, d + o1, T(0));
+        });
       }
 }
 
-// dxg[c, ih, iw] += col[...] for every (tap, output) that reads it: the adjoint of im2col.
+// dxg[c, ih, iw] += col[...] for every (tap, output) of the block that reads it: the adjoint of
+// im2col.
 template <class T>
-void col2im(const T* col, T* dxg, const Conv2dShape& s) {
-  const int64_t cg = s.c / s.groups, plane = s.oh * s.ow;
+void col2im(const T* col, T* dxg, const Conv2dShape& s, int64_t p0, int64_t nb) {
+  const int64_t cg = s.c / s.groups;
   for (int64_t cc = 0; cc < cg; ++cc)
     for (int64_t i = 0; i < s.kh; ++i)
       for (int64_t j = 0; j < s.kw; ++j) {
-        const T* src = col + ((cc * s.kh + i) * s.kw + j) * plane;
+        const T* src = col + ((cc * s.kh + i) * s.kw + j) * nb;
         const int64_t off = j * s.dil_w - s.pad_w;
         int64_t lo, hi;
         valid_range(off, s.stride_w, s.w, s.ow, lo, hi);
-        for (int64_t oh = 0; oh < s.oh; ++oh) {
+        for_segments(s, p0, nb, [&](int64_t oh, int64_t o0, int64_t o1, int64_t t0) {
           const int64_t ih = oh * s.stride_h - s.pad_h + i * s.dil_h;
-          if (ih < 0 || ih >= s.h) continue;
-          const T* __restrict c = src + oh * s.ow;
+          if (ih < 0 || ih >= s.h) return;
+          const T* __restrict c = src + t0 - o0;
           T* __restrict xr = dxg + (cc * s.h + ih) * s.w + off;
-          for (int64_t o = lo; o < hi; ++o) xr[o * s.stride_w] += c[o];
-        }
+          const int64_t a = std::max(o0, lo), e = std::min(o1, hi);
+          for (int64_t o = a; o < e; ++o) xr[o * s.stride_w] += c[o];
+        });
       }
 }
 
@@ -452,29 +480,54 @@ inline int batch_threads(const Conv2dShape& s, int64_t work) {
   return s.n >= threads && run_parallel(work) ? threads : 1;
 }
 
+// Per-thread scratch of the im2col kernels: the column block and an output (or dy) block.
+template <class T>
+struct ColScratch {
+  std::vector<T> buf;
+  int64_t col_size, out_size;
+  ColScratch(int threads, int64_t col, int64_t out)
+      : buf(threads * (col + out)), col_size(col), out_size(out) {}
+  T* col(int t) { return buf.data() + t * (col_size + out_size); }
+  T* out(int t) { return col(t) + col_size; }
+};
+
 template <class T>
 void im2col_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s) {
   const int64_t cg = s.c / s.groups, kg = s.k / s.groups, plane = s.oh * s.ow;
   const int64_t rows = cg * s.kh * s.kw;
   const bool pointwise = is_pointwise(s);
+  const int64_t nb = pointwise ? plane : col_block(s, rows, sizeof(T));
   const int threads = batch_threads(s, s.n * s.k * plane * rows);
-  std::vector<T> colv(pointwise ? 0 : threads * rows * plane);
-  auto image = [&](int64_t n, T* col) {
+  ColScratch<T> scratch(threads, pointwise ? 0 : rows * nb, nb < plane ? kg * nb : 0);
+  auto image = [&](int64_t n, int t) {
     for (int64_t g = 0; g < s.groups; ++g) {
       const T* xg = x + (n * s.c + g * cg) * s.h * s.w;
-      if (!pointwise) im2col(xg, col, s);
       T* yg = y + (n * s.k + g * kg) * plane;
-      if (b)
-        for (int64_t k = 0; k < kg; ++k) std::fill_n(yg + k * plane, plane, b[g * kg + k]);
-      gemm<T>(false, false, kg, plane, rows, w + g * kg * rows, pointwise ? xg : col, yg,
-              b != nullptr);
+      const T* wg = w + g * kg * rows;
+      for (int64_t p0 = 0; p0 < plane; p0 += nb) {
+        const int64_t cols = std::min(nb, plane - p0);
+        if (!pointwise) im2col(xg, scratch.col(t), s, p0, cols);
+        // A block narrower than the plane lands in a scratch block, then in y with the bias.
+        T* out = nb < plane ? scratch.out(t) : yg;
+        if (b && nb == plane)
+          for (int64_t k = 0; k < kg; ++k) std::fill_n(yg + k * plane, plane, b[g * kg + k]);
+        gemm<T>(false, false, kg, cols, rows, wg, pointwise ? xg : scratch.col(t), out,
+                b != nullptr && nb == plane);
+        if (nb < plane)
+          for (int64_t k = 0; k < kg; ++k) {
+            const T bias = b ? b[g * kg + k] : T(0);
+            const T* __restrict src = out + k * cols;
+            T* __restrict dst = yg + k * plane + p0;
+            for (int64_t q = 0; q < cols; ++q) dst[q] = src[q] + bias;
+          }
+      }
     }
   };
   if (threads > 1) {
 #pragma omp parallel for schedule(static) num_threads(threads)
-    for (int64_t n = 0; n < s.n; ++n) image(n, colv.data() + omp_get_thread_num() * rows * plane);
+    for (int64_t n = 0; n < s.n; ++n) image(n, omp_get_thread_num());
   } else {
-    for (int64_t n = 0; n < s.n; ++n) image(n, colv.data());
+    for (int64_t n = 0; n < s.n; ++n) image(n, 0);
   }
 }
 
@@ -483,32 +536,45 @@ void im2col_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, const Co
   const int64_t cg = s.c / s.groups, kg = s.k / s.groups, plane = s.oh * s.ow;
   const int64_t rows = cg * s.kh * s.kw, wsize = s.k * rows;
   const bool pointwise = is_pointwise(s);
+  const int64_t nb = pointwise ? plane : col_block(s, rows, sizeof(T));
   const int threads = batch_threads(s, 2 * s.n * s.k * plane * rows);
-  std::vector<T> colv(pointwise ? 0 : threads * rows * plane);
+  ColScratch<T> scratch(threads, pointwise ? 0 : rows * nb, nb < plane ? kg * nb : 0);
   // NOTE: each thread sums dw over its own contiguous run of images; the partial sums are then
   // added in thread order, so dw is the same bits on every run with the same thread count.
   std::vector<T> partv(dw && threads > 1 ? (threads - 1) * wsize : 0);
   auto images = [&](int t, int64_t n0, int64_t n1) {
-    T* col = colv.data() + t * rows * plane;
+    T* col = scratch.col(t);
     T* dwt = t == 0 ? dw : partv.data() + (t - 1) * wsize;
     for (int64_t n = n0; n < n1; ++n)
       for (int64_t g = 0; g < s.groups; ++g) {
         const T* xg = x + (n * s.c + g * cg) * s.h * s.w;
         const T* dyg = dy + (n * s.k + g * kg) * plane;
         const T* wg = w + g * kg * rows;
-        if (dw) {
-          if (!pointwise) im2col(xg, col, s);
-          gemm<T>(false, true, kg, rows, plane, dyg, pointwise ? xg : col, dwt + g * kg * rows,
-                  n > n0);
+        T* dxg = dx ? dx + (n * s.c + g * cg) * s.h * s.w : nullptr;
+        if (pointwise) {
+          if (dw) gemm<T>(false, true, kg, rows, plane, dyg, xg, dwt + g * kg * rows, n > n0);
+          if (dx) gemm<T>(true, false, rows, plane, kg, wg, dyg, dxg, false);
+          continue;
         }
-        if (dx) {
-          T* dxg = dx + (n * s.c + g * cg) * s.h * s.w;
-          if (pointwise) {
-            gemm<T>(true, false, rows, plane, kg, wg, dyg, dxg, false);
-          } else {
-            gemm<T>(true, false, rows, plane, kg, wg, dyg, col, false);
-            std::fill_n(dxg, cg * s.h * s.w, T(0));
-            col2im(col, dxg, s);
+        if (dx) std::fill_n(dxg, cg * s.h * s.w, T(0));
+        for (int64_t p0 = 0; p0 < plane; p0 += nb) {
+          const int64_t cols = std::min(nb, plane - p0);
+          // dy's block columns, contiguous (the GEMMs take no leading dimension).
+          const T* dyb = dyg;
+          if (nb < plane) {
+            T* out = scratch.out(t);
+            for (int64_t k = 0; k < kg; ++k)
+              copy_row(dyg + k * plane + p0, out + k * cols, cols);
+            dyb = out;
+          }
+          if (dw) {
+            im2col(xg, col, s, p0, cols);
+            gemm<T>(false, true, kg, rows, cols, dyb, col, dwt + g * kg * rows,
+                    n > n0 || p0 > 0);
+          }
+          if (dx) {
+            gemm<T>(true, false, rows, cols, kg, wg, dyb, col, false);
+            col2im(col, dxg, s, p0, cols);
           }
         }
       }
