@@ -289,19 +289,22 @@ void direct_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape&
   });
 }
 
+// db rides along the wide dw pass (dy's planes are in L1 there); otherwise bias_grad.
 template <class T>
-void direct_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, const Conv2dShape& s) {
+void direct_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
+                     const Conv2dShape& s) {
   const int64_t hp = s.h + 2 * s.pad_h, wp = s.w + 2 * s.pad_w;
   const int64_t cg = s.c / s.groups, kg = s.k / s.groups, taps = s.kh * s.kw;
   const int64_t ow = s.ow, sw = s.stride_w, plane = s.oh * ow;
   const int64_t work = s.n * s.k * plane * cg * taps;
   const int threads = run_parallel(work) ? get_num_threads() : 1;
+  const bool wide = s.stride_h == 1 && s.stride_w == 1;
+  if (db && !(dw && wide)) bias_grad(dy, db, s);
   if (dw) {
     // dw[k, tap] = sum over (n, oh) of the row products dy * x, kept per output column in
     // acc[tap][o] (vectorisable) and summed over o at the end: the order is fixed per k.
     const std::vector<T> xpv = padded_input(x, s);
     const T* xp = xpv.data();
-    const bool wide = s.stride_h == 1 && s.stride_w == 1;
     std::vector<T> accv(threads * cg * taps * (wide ? 8 : ow));
     const std::vector<int64_t> offs = tap_offsets(s);
     const int64_t nq = cg * taps;
@@ -316,9 +319,11 @@ void direct_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, const Co
         T* dyw = dywv.data() + tid * s.oh * wp;
         T* lanes = accv.data() + tid * nq * 8;
         std::fill_n(lanes, nq * 8, T(0));
+        T bias_sum = 0;
         for (int64_t n = 0; n < s.n; ++n) {
           for (int64_t oh = 0; oh < s.oh; ++oh)
             copy_row(dy + (n * s.k + k) * plane + oh * ow, dyw + oh * wp, ow);
+          if (db) bias_sum += lane_sum(dyw, len);  // the junk columns are zero
           const T* xg = xp + (n * s.c + g * cg) * hp * wp;
           for (int64_t q0 = 0; q0 < nq; q0 += kTapChunk) {
             const int nt = int(std::min<int64_t>(kTapChunk, nq - q0));
@@ -329,6 +334,7 @@ void direct_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, const Co
           }
         }
         for (int64_t q = 0; q < nq; ++q) dw[k * nq + q] = lane_sum(lanes + q * 8, 8);
+        if (db) db[k] = bias_sum;
         return;
       }
       T* acc = accv.data() + (threads > 1 ? omp_get_thread_num() : 0) * cg * taps * ow;
@@ -623,12 +629,11 @@ void conv2d_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape&
 template <class T>
 void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
                      const Conv2dShape& s) {
-  if (dx || dw) {
-    if (use_direct(s))
-      direct_backward(dy, x, w, dx, dw, s);
-    else
-      im2col_backward(dy, x, w, dx, dw, s);
+  if (use_direct(s)) {
+    direct_backward(dy, x, w, dx, dw, db, s);
+    return;
   }
+  if (dx || dw) im2col_backward(dy, x, w, dx, dw, s);
   if (db) bias_grad(dy, db, s);
 }
 
