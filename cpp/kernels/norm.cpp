@@ -13,24 +13,43 @@ namespace nnc {
 
 namespace {
 
-// sum_i a[i] * (b ? b[i] - shift : 1) over fixed lanes (i mod 8), then the lanes in order:
-// vectorisable, and the result depends on the values only (not on the address or threads).
-template <class T>
-double bn_lane_sum(const T* a, const T* b, T shift, int64_t len) {
-  T acc[8] = {};
+// sum_i f(i) over 16 fixed lanes (i mod 16), then the lanes in order: vectorisable, and the
+// result depends on the values only (not on the address or threads). Sixteen lanes give the
+// adds four independent vector chains.
+template <class T, class F>
+double bn_lanes(int64_t len, const F& f) {
+  T acc[16] = {};
   int64_t i = 0;
-  if (b) {
-    for (; i + 8 <= len; i += 8)
-      for (int l = 0; l < 8; ++l) acc[l] += a[i + l] * (b[i + l] - shift);
-    for (int l = 0; i + l < len; ++l) acc[l] += a[i + l] * (b[i + l] - shift);
-  } else {
-    for (; i + 8 <= len; i += 8)
-      for (int l = 0; l < 8; ++l) acc[l] += a[i + l];
-    for (int l = 0; i + l < len; ++l) acc[l] += a[i + l];
-  }
+  for (; i + 16 <= len; i += 16)
+    for (int l = 0; l < 16; ++l) acc[l] += f(i + l);
+  for (int l = 0; i + l < len; ++l) acc[l] += f(i + l);
   double s = 0;
-  for (int l = 0; l < 8; ++l) s += acc[l];
+  for (int l = 0; l < 16; ++l) s += acc[l];
   return s;
+}
+
+// Both sums of the backward pass in one read of dy and x: sum dy and sum dy * (x - shift), over
+// 8 fixed lanes (GCC vector extension), then the lanes in order.
+template <class T>
+void bn_lanes2(const T* __restrict a, const T* __restrict b, T shift, int64_t len, double& sa,
+               double& sab) {
+  typedef T V __attribute__((vector_size(8 * sizeof(T)), aligned(sizeof(T)), may_alias));
+  V acc = {}, accb = {};
+  const V sh = V{} + shift;
+  int64_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    const V av = *reinterpret_cast<const V*>(a + i), bv = *reinterpret_cast<const V*>(b + i);
+    acc += av;
+    accb += av * (bv - sh);
+  }
+  for (int l = 0; i + l < len; ++l) {
+    acc[l] += a[i + l];
+    accb[l] += a[i + l] * (b[i + l] - shift);
+  }
+  for (int l = 0; l < 8; ++l) {
+    sa += acc[l];
+    sab += accb[l];
+  }
 }
 
 // Sum over the channel's (n, l) elements, row by row in double: f(row pointer(s), len).
@@ -62,18 +81,18 @@ void batch_norm_forward(const T* x, const T* w, const T* b, T* running_mean, T* 
     T mean, invstd;
     if (training) {
       const double m = bn_channel_sum<T>(s, c, [&](int64_t o) {
-        return bn_lane_sum<T>(x + o, nullptr, T(0), s.l);
+        const T* __restrict p = x + o;
+        return bn_lanes<T>(s.l, [&](int64_t i) { return p[i]; });
       }) / count;
       mean = static_cast<T>(m);
-      // Two passes: sum (x - mean)^2 with the mean removed first keeps float32 accurate.
+      // Two passes: sum (x - mean)^2 with the mean removed first keeps float32 accurate (a row's
+      // lanes in T, rows added in double). The channel's rows are still in L2 from the first.
       const double sq = bn_channel_sum<T>(s, c, [&](int64_t o) {
-        double acc = 0;
-        const T* p = x + o;
-        for (int64_t i = 0; i < s.l; ++i) {
-          const double d = double(p[i]) - m;
-          acc += d * d;
-        }
-        return acc;
+        const T* __restrict p = x + o;
+        return bn_lanes<T>(s.l, [&](int64_t i) {
+          const T d = p[i] - mean;
+          return d * d;
+        });
       });
       const double var = sq / count;
       invstd = static_cast<T>(1.0 / std::sqrt(var + eps));
@@ -105,12 +124,14 @@ void batch_norm_backward(const T* dy, const T* x, const T* w, const T* save_mean
   const double count = double(s.n) * double(s.l);
   bn_for_channels(s, 6, [&](int64_t c) {
     const T mean = save_mean[c], invstd = save_invstd[c];
-    const double sum_dy = bn_channel_sum<T>(s, c, [&](int64_t o) {
-      return bn_lane_sum<T>(dy + o, nullptr, T(0), s.l);
-    });
-    const double sum_dy_xc = bn_channel_sum<T>(s, c, [&](int64_t o) {
-      return bn_lane_sum<T>(dy + o, x + o, mean, s.l);
-    });
+    double sum_dy = 0, sum_dy_xc = 0;
+    for (int64_t n = 0; n < s.n; ++n) {
+      const int64_t o = (n * s.c + c) * s.l;
+      double a = 0, ab = 0;
+      bn_lanes2<T>(dy + o, x + o, mean, s.l, a, ab);
+      sum_dy += a;
+      sum_dy_xc += ab;
+    }
     if (db) db[c] = static_cast<T>(sum_dy);
     if (dw) dw[c] = static_cast<T>(sum_dy_xc * invstd);
     if (!dx) return;
