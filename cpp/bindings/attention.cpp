@@ -87,23 +87,10 @@ py::tuple attention_backward_py(const py::array& dout, const py::array& q, const
   const T* pk = cdata<T>(kOp, "k", k);
   const T* pv = cdata<T>(kOp, "v", v);
   const T* pp = cdata<T>(kOp, "p", p);
-  py::object dq = py::none(), dk = py::none(), dv = py::none();
-  T *pdq = nullptr, *pdk = nullptr, *pdv = nullptr;
-  if (need_dq) {
-    auto arr = empty_like_shape<T>(shape_of(q));
-    pdq = arr.mutable_data();
-    dq = arr;
-  }
-  if (need_dk) {
-    auto arr = empty_like_shape<T>(shape_of(k));
-    pdk = arr.mutable_data();
-    dk = arr;
-  }
-  if (need_dv) {
-    auto arr = empty_like_shape<T>(shape_of(v));
-    pdv = arr.mutable_data();
-    dv = arr;
-  }
+  T *pdq, *pdk, *pdv;
+  py::object dq = optional_output<T>(need_dq, shape_of(q), &pdq);
+  py::object dk = optional_output<T>(need_dk, shape_of(k), &pdk);
+  py::object dv = optional_output<T>(need_dv, shape_of(v), &pdv);
   {
     py::gil_scoped_release nogil;
     // FLOPs: four products (dP = dO v^T, dV = P^T dO, dQ = dS k, dK = dS^T q) and the softmax

@@ -64,6 +64,19 @@ py::array_t<T> empty_like_shape(const std::vector<int64_t>& shape) {
   return py::array_t<T>(std::vector<py::ssize_t>(shape.begin(), shape.end()));
 }
 
+// A gradient output the caller asked for: a new array of `shape` (*p = its data) when `want`,
+// else None (*p = nullptr).
+template <class T>
+py::object optional_output(bool want, const std::vector<int64_t>& shape, T** p) {
+  if (!want) {
+    *p = nullptr;
+    return py::none();
+  }
+  auto arr = empty_like_shape<T>(shape);
+  *p = arr.mutable_data();
+  return std::move(arr);
+}
+
 // Calls f(T{}) with T = float or double after the dtype of `a`; any other dtype is a TypeError.
 template <class F>
 auto dispatch_float(const char* op, const char* name, const py::array& a, F&& f) {

@@ -62,23 +62,10 @@ py::tuple conv2d_backward_py(const py::array& dy, const py::array& x, const py::
   const T* pdy = cdata<T>("conv2d", "dy", dy);
   const T* px = cdata<T>("conv2d", "x", x);
   const T* pw = cdata<T>("conv2d", "weight", w);
-  py::object dx = py::none(), dw = py::none(), db = py::none();
-  T *pdx = nullptr, *pdw = nullptr, *pdb = nullptr;
-  if (need_dx) {
-    auto arr = empty_like_shape<T>(shape_of(x));
-    pdx = arr.mutable_data();
-    dx = arr;
-  }
-  if (need_dw) {
-    auto arr = empty_like_shape<T>(shape_of(w));
-    pdw = arr.mutable_data();
-    dw = arr;
-  }
-  if (need_db) {
-    auto arr = empty_like_shape<T>({s.k});
-    pdb = arr.mutable_data();
-    db = arr;
-  }
+  T *pdx, *pdw, *pdb;
+  py::object dx = optional_output<T>(need_dx, shape_of(x), &pdx);
+  py::object dw = optional_output<T>(need_dw, shape_of(w), &pdw);
+  py::object db = optional_output<T>(need_db, {s.k}, &pdb);
   {
     py::gil_scoped_release nogil;
     // FLOPs: the forward product once per gradient requested, plus a pass over dy for db.

@@ -60,22 +60,14 @@ py::tuple matmul_backward_py(const py::array& dy, const py::array& a, const py::
   const T* pdy = cdata<T>("matmul", "dy", dy);
   const T* pa = cdata<T>("matmul", "a", a);
   const T* pb = cdata<T>("matmul", "b", b);
-  py::object da = py::none(), db = py::none();
-  T *pda = nullptr, *pdb = nullptr;
-  if (need_da) {
-    auto arr = empty_like_shape<T>(shape_of(a));
-    pda = arr.mutable_data();
-    da = arr;
-  }
-  if (need_db) {
-    auto arr = empty_like_shape<T>(shape_of(b));
-    pdb = arr.mutable_data();
-    db = arr;
-  }
+  T *pda, *pdb;
+  py::object da = optional_output<T>(need_da, shape_of(a), &pda);
+  py::object db = optional_output<T>(need_db, shape_of(b), &pdb);
   {
     py::gil_scoped_release nogil;
     // da = dy b^T reads b and writes da; db = a^T dy reads a and writes db; both read dy.
-    NNC_PROFILE("matmul.backward", 2.0 * s.batch * s.m * s.n * s.k * ((pda != nullptr) + (pdb != nullptr)),
+    NNC_PROFILE("matmul.backward",
+                2.0 * s.batch * s.m * s.n * s.k * ((pda != nullptr) + (pdb != nullptr)),
                 sizeof(T) * s.batch *
                     double(s.m * s.n + (s.k * s.n + s.m * s.k) *
                                            ((pda != nullptr) + (pdb != nullptr))),
@@ -119,23 +111,10 @@ py::tuple linear_backward_py(const py::array& dy, const py::array& x, const py::
   const T* pdy = cdata<T>("linear", "dy", dy);
   const T* px = cdata<T>("linear", "x", x);
   const T* pw = cdata<T>("linear", "weight", w);
-  py::object dx = py::none(), dw = py::none(), db = py::none();
-  T *pdx = nullptr, *pdw = nullptr, *pdb = nullptr;
-  if (need_dx) {
-    auto arr = empty_like_shape<T>({s.rows, s.in_features});
-    pdx = arr.mutable_data();
-    dx = arr;
-  }
-  if (need_dw) {
-    auto arr = empty_like_shape<T>({s.out_features, s.in_features});
-    pdw = arr.mutable_data();
-    dw = arr;
-  }
-  if (need_db) {
-    auto arr = empty_like_shape<T>({s.out_features});
-    pdb = arr.mutable_data();
-    db = arr;
-  }
+  T *pdx, *pdw, *pdb;
+  py::object dx = optional_output<T>(need_dx, {s.rows, s.in_features}, &pdx);
+  py::object dw = optional_output<T>(need_dw, {s.out_features, s.in_features}, &pdw);
+  py::object db = optional_output<T>(need_db, {s.out_features}, &pdb);
   {
     py::gil_scoped_release nogil;
     // dx = dy W and dw = dy^T x are GEMMs of 2*rows*in*out each, db sums rows*out; each reads dy,

@@ -161,18 +161,9 @@ py::tuple soft_cross_entropy_backward_py(const py::array& dloss, const py::array
   const T* pt = cdata<T>(op, "target", target);
   const T* plse = cdata<T>(op, "lse", lse);
   const T* pw = class_weight<T>(op, weight, s.classes);
-  py::object dz = py::none(), dt = py::none();
-  T *pdz = nullptr, *pdt = nullptr;
-  if (need_dinput) {
-    auto arr = empty_like_shape<T>({s.rows, s.classes});
-    pdz = arr.mutable_data();
-    dz = arr;
-  }
-  if (need_dtarget) {
-    auto arr = empty_like_shape<T>({s.rows, s.classes});
-    pdt = arr.mutable_data();
-    dt = arr;
-  }
+  T *pdz, *pdt;
+  py::object dz = optional_output<T>(need_dinput, {s.rows, s.classes}, &pdz);
+  py::object dt = optional_output<T>(need_dtarget, {s.rows, s.classes}, &pdt);
   {
     py::gil_scoped_release nogil;
     // dz per logit: p (2), weighted target sum (2), p * sum - w t' (2), scale (1); dt: 3.
@@ -275,18 +266,9 @@ py::tuple pointwise_backward_py(const char* op,
   const T* pdl = cdata<T>(op, "dloss", dloss);
   const T* px = cdata<T>(op, "input", input);
   const T* pt = cdata<T>(op, "target", target);
-  py::object dx = py::none(), dt = py::none();
-  T *pdx = nullptr, *pdt = nullptr;
-  if (need_dinput) {
-    auto arr = empty_like_shape<T>(shape_of(input));
-    pdx = arr.mutable_data();
-    dx = arr;
-  }
-  if (need_dtarget) {
-    auto arr = empty_like_shape<T>(shape_of(input));
-    pdt = arr.mutable_data();
-    dt = arr;
-  }
+  T *pdx, *pdt;
+  py::object dx = optional_output<T>(need_dinput, shape_of(input), &pdx);
+  py::object dt = optional_output<T>(need_dtarget, shape_of(input), &pdt);
   const int64_t n = input.size();
   {
     py::gil_scoped_release nogil;
@@ -355,18 +337,9 @@ py::tuple bce_with_logits_backward_py(const py::array& dloss, const py::array& i
   const T* pdl = cdata<T>(op, "dloss", dloss);
   const T* px = cdata<T>(op, "input", input);
   const T* pt = cdata<T>(op, "target", target);
-  py::object dx = py::none(), dt = py::none();
-  T *pdx = nullptr, *pdt = nullptr;
-  if (need_dinput) {
-    auto arr = empty_like_shape<T>(shape_of(input));
-    pdx = arr.mutable_data();
-    dx = arr;
-  }
-  if (need_dtarget) {
-    auto arr = empty_like_shape<T>(shape_of(input));
-    pdt = arr.mutable_data();
-    dt = arr;
-  }
+  T *pdx, *pdt;
+  py::object dx = optional_output<T>(need_dinput, shape_of(input), &pdx);
+  py::object dt = optional_output<T>(need_dtarget, shape_of(input), &pdt);
   {
     py::gil_scoped_release nogil;
     // dx: sigmoid(-x) (3), terms (6), scale * weight (2); dt: softplus(-x) (6), terms (4).

@@ -71,23 +71,10 @@ py::tuple batch_norm_backward_py(const py::array& dy, const py::array& x, const 
   const T* pw = bn_channel_array<T>("weight", w, s.c, false);
   const T* pm = bn_channel_array<T>("save_mean", mean, s.c, false);
   const T* pi = bn_channel_array<T>("save_invstd", invstd, s.c, false);
-  py::object dx = py::none(), dw = py::none(), db = py::none();
-  T *pdx = nullptr, *pdw = nullptr, *pdb = nullptr;
-  if (need_dx) {
-    auto arr = empty_like_shape<T>(shape_of(x));
-    pdx = arr.mutable_data();
-    dx = arr;
-  }
-  if (need_dw) {
-    auto arr = empty_like_shape<T>({s.c});
-    pdw = arr.mutable_data();
-    dw = arr;
-  }
-  if (need_db) {
-    auto arr = empty_like_shape<T>({s.c});
-    pdb = arr.mutable_data();
-    db = arr;
-  }
+  T *pdx, *pdw, *pdb;
+  py::object dx = optional_output<T>(need_dx, shape_of(x), &pdx);
+  py::object dw = optional_output<T>(need_dw, {s.c}, &pdw);
+  py::object db = optional_output<T>(need_db, {s.c}, &pdb);
   {
     py::gil_scoped_release nogil;
     // FLOPs: two reductions over dy and x-hat, then dx, ~10 per element; bytes: dy, x, dx.
@@ -194,23 +181,10 @@ py::tuple layer_norm_backward_py(const py::array& dy, const py::array& x, const 
   const T* pw = cdata_or_null<T>(kLayerNorm, "weight", w);
   const T* pm = cdata<T>(kLayerNorm, "mean", mean);
   const T* pr = cdata<T>(kLayerNorm, "rstd", rstd);
-  py::object dx = py::none(), dw = py::none(), db = py::none();
-  T *pdx = nullptr, *pdw = nullptr, *pdb = nullptr;
-  if (need_dx) {
-    auto arr = empty_like_shape<T>(shape_of(x));
-    pdx = arr.mutable_data();
-    dx = arr;
-  }
-  if (need_dw) {
-    auto arr = empty_like_shape<T>({s.cols});
-    pdw = arr.mutable_data();
-    dw = arr;
-  }
-  if (need_db) {
-    auto arr = empty_like_shape<T>({s.cols});
-    pdb = arr.mutable_data();
-    db = arr;
-  }
+  T *pdx, *pdw, *pdb;
+  py::object dx = optional_output<T>(need_dx, shape_of(x), &pdx);
+  py::object dw = optional_output<T>(need_dw, {s.cols}, &pdw);
+  py::object db = optional_output<T>(need_db, {s.cols}, &pdb);
   {
     py::gil_scoped_release nogil;
     // FLOPs: x-hat, two row reductions, dx and the column sums, ~12 per element.

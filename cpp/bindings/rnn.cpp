@@ -65,17 +65,6 @@ void check_shape(const char* op, const char* name, const py::array& a,
 
 // An output array of `shape` when wanted (its pointer in *p), else None.
 template <class T>
-py::object maybe(bool want, const std::vector<int64_t>& shape, T** p) {
-  if (!want) {
-    *p = nullptr;
-    return py::none();
-  }
-  auto arr = empty_like_shape<T>(shape);
-  *p = arr.mutable_data();
-  return std::move(arr);
-}
-
-template <class T>
 struct Inputs {
   const T *x, *w_ih, *w_hh, *b_ih, *b_hh;
 };
@@ -125,12 +114,12 @@ py::tuple rnn_backward_py(const py::array& dy, const py::array& x, const py::obj
   const T* ph0 = cdata_or_null<T>(op, "h0", h0);
   const int64_t h = s.hidden_size;
   T *dx, *dh0, *dw_ih, *dw_hh, *db_ih, *db_hh;
-  py::object odx = maybe<T>(need_dx, shape_of(x), &dx);
-  py::object odh0 = maybe<T>(need_dh0, {s.batch, h}, &dh0);
-  py::object odw_ih = maybe<T>(need_dw, shape_of(w_ih), &dw_ih);
-  py::object odw_hh = maybe<T>(need_dw, shape_of(w_hh), &dw_hh);
-  py::object odb_ih = maybe<T>(need_db, {h}, &db_ih);
-  py::object odb_hh = maybe<T>(need_db, {h}, &db_hh);
+  py::object odx = optional_output<T>(need_dx, shape_of(x), &dx);
+  py::object odh0 = optional_output<T>(need_dh0, {s.batch, h}, &dh0);
+  py::object odw_ih = optional_output<T>(need_dw, shape_of(w_ih), &dw_ih);
+  py::object odw_hh = optional_output<T>(need_dw, shape_of(w_hh), &dw_hh);
+  py::object odb_ih = optional_output<T>(need_db, {h}, &db_ih);
+  py::object odb_hh = optional_output<T>(need_db, {h}, &db_hh);
   {
     py::gil_scoped_release nogil;
     NNC_PROFILE("rnn.backward", 2.0 * rnn_flops(s, 1), 2.0 * rnn_bytes<T>(s, 1), x);
@@ -188,13 +177,13 @@ py::tuple lstm_backward_py(const py::array& dout, const py::array& x, const py::
   const T* ph0 = cdata_or_null<T>(op, "h0", h0);
   const T* pc0 = cdata_or_null<T>(op, "c0", c0);
   T *dx, *dh0, *dc0, *dw_ih, *dw_hh, *db_ih, *db_hh;
-  py::object odx = maybe<T>(need_dx, shape_of(x), &dx);
-  py::object odh0 = maybe<T>(need_dh0, {n, h}, &dh0);
-  py::object odc0 = maybe<T>(need_dc0, {n, h}, &dc0);
-  py::object odw_ih = maybe<T>(need_dw, shape_of(w_ih), &dw_ih);
-  py::object odw_hh = maybe<T>(need_dw, shape_of(w_hh), &dw_hh);
-  py::object odb_ih = maybe<T>(need_db, {4 * h}, &db_ih);
-  py::object odb_hh = maybe<T>(need_db, {4 * h}, &db_hh);
+  py::object odx = optional_output<T>(need_dx, shape_of(x), &dx);
+  py::object odh0 = optional_output<T>(need_dh0, {n, h}, &dh0);
+  py::object odc0 = optional_output<T>(need_dc0, {n, h}, &dc0);
+  py::object odw_ih = optional_output<T>(need_dw, shape_of(w_ih), &dw_ih);
+  py::object odw_hh = optional_output<T>(need_dw, shape_of(w_hh), &dw_hh);
+  py::object odb_ih = optional_output<T>(need_db, {4 * h}, &db_ih);
+  py::object odb_hh = optional_output<T>(need_db, {4 * h}, &db_hh);
   {
     py::gil_scoped_release nogil;
     NNC_PROFILE("lstm.backward", 2.0 * rnn_flops(s, 4), 2.0 * rnn_bytes<T>(s, 4), x);
@@ -243,12 +232,12 @@ py::tuple gru_backward_py(const py::array& dy, const py::array& x, const py::obj
   const T* pg = cdata<T>(op, "gates", gates);
   const T* ph0 = cdata_or_null<T>(op, "h0", h0);
   T *dx, *dh0, *dw_ih, *dw_hh, *db_ih, *db_hh;
-  py::object odx = maybe<T>(need_dx, shape_of(x), &dx);
-  py::object odh0 = maybe<T>(need_dh0, {n, h}, &dh0);
-  py::object odw_ih = maybe<T>(need_dw, shape_of(w_ih), &dw_ih);
-  py::object odw_hh = maybe<T>(need_dw, shape_of(w_hh), &dw_hh);
-  py::object odb_ih = maybe<T>(need_db, {3 * h}, &db_ih);
-  py::object odb_hh = maybe<T>(need_db, {3 * h}, &db_hh);
+  py::object odx = optional_output<T>(need_dx, shape_of(x), &dx);
+  py::object odh0 = optional_output<T>(need_dh0, {n, h}, &dh0);
+  py::object odw_ih = optional_output<T>(need_dw, shape_of(w_ih), &dw_ih);
+  py::object odw_hh = optional_output<T>(need_dw, shape_of(w_hh), &dw_hh);
+  py::object odb_ih = optional_output<T>(need_db, {3 * h}, &db_ih);
+  py::object odb_hh = optional_output<T>(need_db, {3 * h}, &db_hh);
   {
     py::gil_scoped_release nogil;
     NNC_PROFILE("gru.backward", 2.0 * rnn_flops(s, 3), 2.0 * rnn_bytes<T>(s, 3), x);

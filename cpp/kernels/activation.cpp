@@ -5,6 +5,7 @@
 #include <unsupported/Eigen/SpecialFunctions>  // the vectorised erf
 
 #include "common/eigen_map.h"
+#include "common/lanes.h"
 #include "common/parallel.h"
 
 namespace nnc {
@@ -42,58 +43,6 @@ void for_rows(const SoftmaxShape& s, const F& f) {
   }
 }
 
-// NOTE: Eigen peels an unaligned head by address before its packet loop, so its vectorised exp
-// and sums over a Map can differ in the last bit between two calls on the same values stored at
-// different addresses. These helpers run Eigen on fixed, aligned blocks of kLanes elements
-// instead (the tail padded), so every result depends on the values alone.
-constexpr int64_t kLanes = 16;
-template <class T>
-using Lanes = Eigen::Array<T, kLanes, 1>;
-
-// y[i] = f(block of x)[i] for i < n; f maps a Lanes<T> to a Lanes<T> or an Eigen expression of
-// one (an expression may refer only to f's argument and captures, never to f's locals).
-template <class T, class F>
-void lanewise(const T* x, T* y, int64_t n, const F& f) {
-  Lanes<T> in, out;
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    in = Eigen::Map<const Lanes<T>>(x + i);
-    out = f(in);
-    Eigen::Map<Lanes<T>>(y + i) = out;
-  }
-  if (i < n) {
-    const int64_t r = n - i;
-    in.setZero();
-    in.head(r) = MapConstArr<T>(x + i, r);
-    out = f(in);
-    MapArr<T>(y + i, r) = out.head(r);
-  }
-}
-
-// sum_i a[i] * b[i] (b null: sum_i a[i]), accumulated lane by lane in a fixed order.
-template <class T>
-T lane_dot(const T* a, const T* b, int64_t n) {
-  Lanes<T> acc = Lanes<T>::Zero(), va, vb;
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    va = Eigen::Map<const Lanes<T>>(a + i);
-    if (b) va *= Eigen::Map<const Lanes<T>>(b + i);
-    acc += va;
-  }
-  if (i < n) {
-    const int64_t r = n - i;
-    va.setZero();
-    va.head(r) = MapConstArr<T>(a + i, r);
-    if (b) {
-      vb.setZero();
-      vb.head(r) = MapConstArr<T>(b + i, r);
-      va *= vb;
-    }
-    acc += va;
-  }
-  return acc.sum();
-}
-
 template <class T>
 T row_max(const T* x, int64_t n) {
   T m = x[0];
@@ -105,14 +54,6 @@ constexpr double kSqrt2OverPi = 0.79788456080286535588;   // sqrt(2 / pi)
 constexpr double kInvSqrt2 = 0.70710678118654752440;      // 1 / sqrt(2)
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;    // 1 / sqrt(2 pi)
 constexpr double kGeluCubic = 0.044715;
-
-// splitmix64 (Steele, Lea, Flood 2014): output number i of the stream seeded with `seed`.
-inline uint64_t splitmix64(uint64_t seed, uint64_t i) {
-  uint64_t z = seed + (i + 1) * 0x9E3779B97F4A7C15ULL;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
 
 // Forward and backward of dropout are the same map: scale what the mask keeps, zero the rest.
 // NOTE: u = (h >> 11) * 2^-53 >= p  <=>  (h >> 11) >= ceil(p * 2^53), exactly (p * 2^53 only

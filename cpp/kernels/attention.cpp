@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/eigen_map.h"
+#include "common/lanes.h"
 #include "common/parallel.h"
 #include "kernels/linear.h"
 
@@ -18,13 +19,6 @@
 namespace nnc {
 
 namespace {
-
-// NOTE: as in activation.cpp, Eigen's vectorised exp and sums run on fixed local blocks of
-// kLanes elements (the tail padded), never on a Map whose head peeling depends on the address,
-// so every result depends on the values alone.
-constexpr int64_t kLanes = 16;
-template <class T>
-using Lanes = Eigen::Array<T, kLanes, 1>;
 
 // x[i] = exp(x[i] - shift) for i < n; returns sum_i x[i], summed as lane_dot(x, nullptr, n).
 template <class T>
@@ -109,39 +103,6 @@ float exp_shifted_sum<float>(float* x, int64_t n, float shift) {
   return acc.sum();
 }
 #endif
-
-// sum_i a[i] * b[i] (b null: sum_i a[i]), accumulated lane by lane in a fixed order.
-template <class T>
-T lane_dot(const T* a, const T* b, int64_t n) {
-  Lanes<T> acc = Lanes<T>::Zero(), va, vb;
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    va = Eigen::Map<const Lanes<T>>(a + i);
-    if (b) va *= Eigen::Map<const Lanes<T>>(b + i);
-    acc += va;
-  }
-  if (i < n) {
-    const int64_t r = n - i;
-    va.setZero();
-    va.head(r) = MapConstArr<T>(a + i, r);
-    if (b) {
-      vb.setZero();
-      vb.head(r) = MapConstArr<T>(b + i, r);
-      va *= vb;
-    }
-    acc += va;
-  }
-  return acc.sum();
-}
-
-// splitmix64 (Steele, Lea, Flood 2014): output number i of the stream seeded with `seed`; the
-// same stream as the activation family's dropout.
-inline uint64_t splitmix64(uint64_t seed, uint64_t i) {
-  uint64_t z = seed + (i + 1) * 0x9E3779B97F4A7C15ULL;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
 
 // dst[j] = src[j] * keep(first + j) / (1 - p) for j < n (see activation.cpp's dropout_apply).
 template <class T>

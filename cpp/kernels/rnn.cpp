@@ -6,37 +6,13 @@
 #include <omp.h>
 
 #include "common/eigen_map.h"
+#include "common/lanes.h"
 #include "common/parallel.h"
 #include "kernels/linear.h"
 
 namespace nnc {
 
 namespace {
-
-// NOTE: as in activation.cpp, Eigen's vectorised exp/tanh run on fixed, aligned blocks of kLanes
-// (the tail zero-padded), never on a Map whose unaligned head Eigen would peel by address: the
-// same values then give the same bits wherever they are stored.
-constexpr int64_t kLanes = 16;
-template <class T>
-using Lanes = Eigen::Array<T, kLanes, 1>;
-
-template <class T, class F>
-void lanewise(const T* x, T* y, int64_t n, const F& f) {
-  Lanes<T> in, out;
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    in = Eigen::Map<const Lanes<T>>(x + i);
-    out = f(in);
-    Eigen::Map<Lanes<T>>(y + i) = out;
-  }
-  if (i < n) {
-    const int64_t r = n - i;
-    in.setZero();
-    in.head(r) = MapConstArr<T>(x + i, r);
-    out = f(in);
-    MapArr<T>(y + i, r) = out.head(r);
-  }
-}
 
 template <class T>
 void sigmoid_inplace(T* p, int64_t n) {
