@@ -11,7 +11,8 @@ A run directory holds (each file written atomically, the metrics after every epo
 - ``environment.json``: nncore/NumPy/Python versions, build flags, SIMD level, threads, seed,
   git commit, command line;
 - ``data.json``: SHA-256 fingerprint of the training data;
-- ``weights.safetensors``: the final weights; ``kernels.txt``: a profiler's summary if given.
+- ``weights.safetensors``: the final weights; ``kernels.txt`` and ``kernels.json``: a profiler's
+  kernel table and its rows, when one is given.
 """
 
 from __future__ import annotations
@@ -215,7 +216,11 @@ class RunRecorder:
             if not callable(summary):
                 raise TypeError(f"fit: profiler must have a summary() method, got "
                                 f"{type(profiler).__name__}")
-            _write_text(self._p("kernels.txt"), str(summary()) + "\n")
+            # The printed table when the profiler has one (nncore.profiler), and the rows as data.
+            table = getattr(profiler, "table", None)
+            text = table(file=io.StringIO()) if callable(table) else str(summary())
+            _write_text(self._p("kernels.txt"), text.rstrip() + "\n")
+            _write_json(self._p("kernels.json"), summary())
         self._status(status, history, error)
 
 
