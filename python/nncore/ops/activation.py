@@ -13,71 +13,64 @@ import numpy as np
 
 from nncore import _C
 from nncore.autograd import Function
-
-
-def _contig(a: np.ndarray, dtype: np.dtype | None = None) -> np.ndarray:
-    """``a`` as a C-contiguous array of ``dtype``, copied only when it is not one already."""
-    if a.flags.c_contiguous and (dtype is None or a.dtype == dtype):
-        return a
-    # NOTE: reshape, because ascontiguousarray turns a 0-d array into a 1-d one.
-    return np.ascontiguousarray(a, dtype=dtype).reshape(a.shape)
+from nncore.ops._arrays import contiguous
 
 
 class ReluFn(Function):
     def forward(self, x: np.ndarray) -> np.ndarray:
-        x = _contig(x)
+        x = contiguous(x)
         self.save_for_backward(x)
         return _C.relu_forward(x)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         (x,) = self.saved_tensors
-        return _C.relu_backward(_contig(grad, x.dtype), x)
+        return _C.relu_backward(contiguous(grad, x.dtype), x)
 
 
 class LeakyReluFn(Function):
     def forward(self, x: np.ndarray, *, negative_slope: float) -> np.ndarray:
-        x = _contig(x)
+        x = contiguous(x)
         self.save_for_backward(x)
         self.negative_slope = negative_slope
         return _C.leaky_relu_forward(x, negative_slope)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         (x,) = self.saved_tensors
-        return _C.leaky_relu_backward(_contig(grad, x.dtype), x, self.negative_slope)
+        return _C.leaky_relu_backward(contiguous(grad, x.dtype), x, self.negative_slope)
 
 
 class SigmoidFn(Function):
     def forward(self, x: np.ndarray) -> np.ndarray:
-        y = _C.sigmoid_forward(_contig(x))
+        y = _C.sigmoid_forward(contiguous(x))
         self.save_for_backward(y)
         return y
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         (y,) = self.saved_tensors
-        return _C.sigmoid_backward(_contig(grad, y.dtype), y)
+        return _C.sigmoid_backward(contiguous(grad, y.dtype), y)
 
 
 class TanhFn(Function):
     def forward(self, x: np.ndarray) -> np.ndarray:
-        y = _C.tanh_forward(_contig(x))
+        y = _C.tanh_forward(contiguous(x))
         self.save_for_backward(y)
         return y
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         (y,) = self.saved_tensors
-        return _C.tanh_backward(_contig(grad, y.dtype), y)
+        return _C.tanh_backward(contiguous(grad, y.dtype), y)
 
 
 class GeluFn(Function):
     def forward(self, x: np.ndarray, *, approximate: str) -> np.ndarray:
-        x = _contig(x)
+        x = contiguous(x)
         self.save_for_backward(x)
         self.approximate = approximate
         return _C.gelu_forward(x, approximate)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         (x,) = self.saved_tensors
-        return _C.gelu_backward(_contig(grad, x.dtype), x, self.approximate)
+        return _C.gelu_backward(contiguous(grad, x.dtype), x, self.approximate)
 
 
 class _RowwiseFn(Function):
@@ -92,7 +85,7 @@ class _RowwiseFn(Function):
             x = np.moveaxis(x, dim, -1)
         self.shape = shape = x.shape
         cols = shape[-1] if shape else 1
-        y2 = self._forward(_contig(x).reshape(math.prod(shape[:-1]), cols))
+        y2 = self._forward(contiguous(x).reshape(math.prod(shape[:-1]), cols))
         self.save_for_backward(y2)
         y = y2.reshape(shape)
         return np.moveaxis(y, -1, dim) if moved else y
@@ -101,7 +94,7 @@ class _RowwiseFn(Function):
         (y2,) = self.saved_tensors
         if self.moved:
             grad = np.moveaxis(grad, self.dim, -1)
-        dx = self._backward(_contig(grad, y2.dtype).reshape(y2.shape), y2).reshape(self.shape)
+        dx = self._backward(contiguous(grad, y2.dtype).reshape(y2.shape), y2).reshape(self.shape)
         return np.moveaxis(dx, -1, self.dim) if self.moved else dx
 
 
@@ -121,7 +114,7 @@ class DropoutFn(Function):
 
     def forward(self, x: np.ndarray, *, p: float, seed: int) -> np.ndarray:
         self.p, self.seed, self.dtype = p, seed, x.dtype
-        return _C.dropout_forward(_contig(x), p, seed)
+        return _C.dropout_forward(contiguous(x), p, seed)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        return _C.dropout_backward(_contig(grad, self.dtype), self.p, self.seed)
+        return _C.dropout_backward(contiguous(grad, self.dtype), self.p, self.seed)

@@ -14,11 +14,8 @@ import numpy as np
 
 from nncore import _C
 from nncore.autograd import Function
+from nncore.ops._arrays import contiguous
 from nncore.tensor import Tensor
-
-
-def _contig(a: np.ndarray) -> np.ndarray:
-    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
 class AttentionFn(Function):
@@ -28,7 +25,7 @@ class AttentionFn(Function):
 
     def forward(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, *, mask: np.ndarray | None,
                 causal: bool, scale: float, dropout_p: float, seed: int) -> np.ndarray:
-        q, k, v = _contig(q), _contig(k), _contig(v)
+        q, k, v = contiguous(q), contiguous(k), contiguous(v)
         o, p = _C.attention_forward(q, k, v, mask, causal, scale, dropout_p, seed)
         self.save_for_backward(q, k, v, p)
         self.args = scale, dropout_p, seed
@@ -37,7 +34,7 @@ class AttentionFn(Function):
     def backward(self, grad: np.ndarray) -> tuple:
         q, k, v, p = self.saved_tensors
         scale, dropout_p, seed = self.args
-        return _C.attention_backward(_contig(grad), q, k, v, p, scale, dropout_p, seed,
+        return _C.attention_backward(contiguous(grad), q, k, v, p, scale, dropout_p, seed,
                                      *self.needs_input_grad)
 
 

@@ -11,12 +11,11 @@ import numpy as np
 
 from nncore import _C
 from nncore.autograd import Function
+from nncore.ops._arrays import contiguous
 
 Pair = tuple[int, int]
 
 
-def _contig(a: np.ndarray) -> np.ndarray:
-    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
 class Conv2dFn(Function):
@@ -32,7 +31,7 @@ class Conv2dFn(Function):
         self.in_hw = x.shape[2:]
         if extra != (0, 0):
             x = np.pad(x, ((0, 0), (0, 0), (0, extra[0]), (0, extra[1])))
-        x, weight = _contig(x), _contig(weight)
+        x, weight = contiguous(x), contiguous(weight)
         self.save_for_backward(x, weight)
         self.args = (stride, padding, dilation, groups)
         return _C.conv2d_forward(x, weight, bias, stride, padding, dilation, groups)
@@ -40,7 +39,7 @@ class Conv2dFn(Function):
     def backward(self, grad: np.ndarray) -> tuple:
         x, weight = self.saved_tensors
         need = self.needs_input_grad
-        dx, dw, db = _C.conv2d_backward(_contig(grad), x, weight, *self.args, need[0], need[1],
+        dx, dw, db = _C.conv2d_backward(contiguous(grad), x, weight, *self.args, need[0], need[1],
                                         len(need) > 2 and need[2])
         if dx is not None and dx.shape[2:] != self.in_hw:
             dx = np.ascontiguousarray(dx[:, :, :self.in_hw[0], :self.in_hw[1]])
@@ -74,7 +73,7 @@ class MaxPool2dFn(Function):
 
     def forward(self, x: np.ndarray, *, kernel_size: Pair, stride: Pair, padding: Pair,
                 dilation: Pair, ceil_mode: bool, indices_out: list | None = None) -> np.ndarray:
-        y, idx = _C.max_pool2d_forward(_contig(x), kernel_size, stride, padding, dilation,
+        y, idx = _C.max_pool2d_forward(contiguous(x), kernel_size, stride, padding, dilation,
                                        ceil_mode)
         self.idx, self.hw = idx, x.shape[2:]
         self.args = (kernel_size, stride, padding, dilation, ceil_mode)
@@ -83,7 +82,7 @@ class MaxPool2dFn(Function):
         return y
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        return _C.max_pool2d_backward(_contig(grad), self.idx, self.hw, *self.args)
+        return _C.max_pool2d_backward(contiguous(grad), self.idx, self.hw, *self.args)
 
 
 class AvgPool2dFn(Function):
@@ -93,10 +92,10 @@ class AvgPool2dFn(Function):
                 ceil_mode: bool, count_include_pad: bool, divisor_override: int) -> np.ndarray:
         self.hw = x.shape[2:]
         self.args = (kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
-        return _C.avg_pool2d_forward(_contig(x), *self.args)
+        return _C.avg_pool2d_forward(contiguous(x), *self.args)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        return _C.avg_pool2d_backward(_contig(grad), self.hw, *self.args)
+        return _C.avg_pool2d_backward(contiguous(grad), self.hw, *self.args)
 
 
 class AdaptiveAvgPool2dFn(Function):
@@ -104,10 +103,10 @@ class AdaptiveAvgPool2dFn(Function):
 
     def forward(self, x: np.ndarray, *, output_size: Pair) -> np.ndarray:
         self.hw = x.shape[2:]
-        return _C.adaptive_avg_pool2d_forward(_contig(x), output_size)
+        return _C.adaptive_avg_pool2d_forward(contiguous(x), output_size)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        return _C.adaptive_avg_pool2d_backward(_contig(grad), self.hw)
+        return _C.adaptive_avg_pool2d_backward(contiguous(grad), self.hw)
 
 
 class Dropout2dFn(Function):

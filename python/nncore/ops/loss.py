@@ -11,6 +11,7 @@ import numpy as np
 
 from nncore import _C
 from nncore.autograd import Function
+from nncore.ops._arrays import contiguous
 
 
 def _rows(x: np.ndarray) -> np.ndarray:
@@ -36,9 +37,6 @@ def _row_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     return shape[:1] + shape[2:] if len(shape) > 1 else ()
 
 
-def _c(a: np.ndarray) -> np.ndarray:
-    """C-contiguous without a copy when it already is; unlike ascontiguousarray, keeps 0-d."""
-    return np.asarray(a, order="C")
 
 
 def _dloss(grad: np.ndarray, reduction: str) -> np.ndarray:
@@ -114,14 +112,14 @@ class _PointwiseLossFn(Function):
     _backward = staticmethod(_C.mse_loss_backward)
 
     def forward(self, x: np.ndarray, t: np.ndarray, *, reduction: str) -> np.ndarray:
-        x, t = _c(x), _c(t)
+        x, t = contiguous(x), contiguous(t)
         self.save_for_backward(x, t)
         self.reduction = reduction
         return self._forward(x, t, reduction)
 
     def backward(self, grad: np.ndarray) -> tuple:
         x, t = self.saved_tensors
-        return self._backward(_c(grad), x, t, self.reduction,
+        return self._backward(contiguous(grad), x, t, self.reduction,
                               *self.needs_input_grad)
 
 
@@ -141,12 +139,12 @@ class BCEWithLogitsFn(Function):
 
     def forward(self, x: np.ndarray, t: np.ndarray, *, weight: np.ndarray | None,
                 pos_weight: np.ndarray | None, reduction: str) -> np.ndarray:
-        x, t = _c(x), _c(t)
+        x, t = contiguous(x), contiguous(t)
         self.save_for_backward(x, t, weight, pos_weight)
         self.reduction = reduction
         return _C.bce_with_logits_forward(x, t, weight, pos_weight, reduction)
 
     def backward(self, grad: np.ndarray) -> tuple:
         x, t, weight, pos_weight = self.saved_tensors
-        return _C.bce_with_logits_backward(_c(grad), x, t, weight, pos_weight,
+        return _C.bce_with_logits_backward(contiguous(grad), x, t, weight, pos_weight,
                                            self.reduction, *self.needs_input_grad)

@@ -7,8 +7,6 @@ import numpy as np
 from nncore import _C
 from nncore.autograd import Function
 
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
 # ==== batch_norm ===============================================================================
 
 
