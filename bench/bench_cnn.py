@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from common import fma_peak_gflops, median_time, print_table, write_json  # noqa: E402
+from common import fma_peak_gflops, paired_median_times, print_table, write_json  # noqa: E402
 
 import nncore as nc  # noqa: E402
 import nncore.nn.functional as F  # noqa: E402
@@ -75,8 +75,7 @@ def _conv_rows(n: int, c: int, k: int, hw: int, threads: int, quick: bool,
     rows = []
     for kind, a, t, flops in [("fwd", f_nc, f_t, fwd),
                               ("fwd+bwd", fb_nc, fb_t, fwd * (3 if input_grad else 2))]:
-        t_nc = median_time(a, repeats=reps, warmup=2, min_time=0.2)
-        t_t = median_time(t, repeats=reps, warmup=2, min_time=0.2)
+        t_nc, t_t = paired_median_times(a, t, repeats=reps, warmup=2, min_time=0.2)
         g_nc, g_t = flops / t_nc * 1e-9, flops / t_t * 1e-9
         rows.append([name, kind, threads, g_nc, g_t, g_nc / g_t,
                      f"{100 * g_nc / peak:.0f}%" if peak else "n/a"])
@@ -101,8 +100,7 @@ def bench_layers(threads: int, quick: bool) -> list[list]:
     ]
     reps = 5 if quick else 20
     for name, a, t in cases:
-        t_nc = median_time(a, repeats=reps, warmup=2, min_time=0.2)
-        t_t = median_time(t, repeats=reps, warmup=2, min_time=0.2)
+        t_nc, t_t = paired_median_times(a, t, repeats=reps, warmup=2, min_time=0.2)
         rows.append([name, "fwd+bwd", threads, t_nc * 1e3, t_t * 1e3, t_t / t_nc])
     return rows
 
@@ -141,8 +139,7 @@ def bench_lenet(threads: int, quick: bool) -> list:
         opt_t.step()
 
     reps = 10 if quick else 40
-    t_nc = median_time(step_nc, repeats=reps, warmup=3)
-    t_t = median_time(step_t, repeats=reps, warmup=3)
+    t_nc, t_t = paired_median_times(step_nc, step_t, repeats=reps, warmup=3)
     return ["LeNet train step, batch 64 (Adam)", threads, 64 / t_nc, 64 / t_t, t_t / t_nc]
 
 

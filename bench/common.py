@@ -24,6 +24,30 @@ def median_time(fn: Callable[[], Any], repeats: int = 15, warmup: int = 3,
     return statistics.median(times)
 
 
+def paired_median_times(fn_a: Callable[[], Any], fn_b: Callable[[], Any], repeats: int = 15,
+                        warmup: int = 3, min_time: float = 0.0) -> tuple[float, float]:
+    """Median wall times of fn_a() and fn_b() in seconds, their runs alternating.
+
+    On a shared 2-core VM the machine's speed drifts by 10-30% over seconds; alternating the two
+    sides makes both see the same drift, so their ratio is far steadier than from two separate
+    ``median_time`` calls.
+    """
+    for _ in range(warmup):
+        fn_a()
+        fn_b()
+    times_a, times_b = [], []
+    start = time.perf_counter()
+    while len(times_a) < repeats or time.perf_counter() - start < 2 * min_time:
+        t0 = time.perf_counter()
+        fn_a()
+        t1 = time.perf_counter()
+        fn_b()
+        t2 = time.perf_counter()
+        times_a.append(t1 - t0)
+        times_b.append(t2 - t1)
+    return statistics.median(times_a), statistics.median(times_b)
+
+
 def cpu_mhz() -> float:
     """Nominal clock from /proc/cpuinfo (0 when unknown)."""
     try:

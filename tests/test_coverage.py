@@ -21,8 +21,8 @@ def _spec_names() -> set[str]:
 
 
 def test_every_native_op_has_a_spec() -> None:
-    # NOTE: the profiler's switch and the peak microbenchmarks are tools, not ops.
-    names = {n for n in dir(nc._C) if not n.startswith(("_", "profiler_", "bench_"))}
+    # NOTE: the profiler's switch, the peak microbenchmarks and the buffer pool are tools, not ops.
+    names = {n for n in dir(nc._C) if not n.startswith(("_", "profiler_", "bench_", "pool_"))}
     kernels = names - NOT_KERNELS
     ops_with_pairs = {n.rsplit("_", 1)[0] for n in kernels if n.endswith(("_forward", "_backward"))}
     for op in ops_with_pairs:

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/buffer_pool.h"
 #include "common/check.h"
 #include "profiler/profiler.h"
 
@@ -59,9 +60,17 @@ const T* cdata_or_null(const char* op, const char* name, const py::object& a, in
   return cdata<T>(op, name, a.cast<py::array>(), ndim);
 }
 
+// A new uninitialised array of `shape`; large ones take their memory from the buffer pool and
+// give it back when numpy frees them.
 template <class T>
 py::array_t<T> empty_like_shape(const std::vector<int64_t>& shape) {
-  return py::array_t<T>(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+  std::vector<py::ssize_t> dims(shape.begin(), shape.end());
+  size_t bytes = sizeof(T);
+  for (int64_t d : shape) bytes *= size_t(d);
+  if (bytes < kPoolMinBytes) return py::array_t<T>(dims);
+  void* buf = pool_acquire(bytes);
+  py::capsule owner(buf, [](void* p) { pool_release(p); });
+  return py::array_t<T>(dims, static_cast<T*>(buf), owner);
 }
 
 // A gradient output the caller asked for: a new array of `shape` (*p = its data) when `want`,

@@ -58,6 +58,19 @@ PYBIND11_MODULE(_C, m) {
     d["omp_num_procs"] = omp_get_num_procs();
     return d;
   });
+  m.def("pool_stats", [] {
+    const nnc::PoolStats s = nnc::pool_stats();
+    py::dict d;
+    d["cached_bytes"] = s.cached_bytes;
+    d["cached_buffers"] = s.cached_buffers;
+    d["limit_bytes"] = s.limit_bytes;
+    d["hits"] = s.hits;
+    d["misses"] = s.misses;
+    return d;
+  });
+  m.def("pool_clear", &nnc::pool_clear, "Frees every cached buffer of the output-array pool.");
+  m.def("pool_set_limit", &nnc::pool_set_limit, py::arg("bytes"),
+        "Caps the output-array pool's cached bytes (0 disables caching).");
   nnc::bind_linear(m);
   nnc::bind_activation(m);
   nnc::bind_loss(m);

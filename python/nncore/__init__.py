@@ -53,15 +53,15 @@ def get_num_threads() -> int:
 if os.environ.get("NNCORE_NUM_THREADS"):
     set_num_threads(int(os.environ["NNCORE_NUM_THREADS"]))
 
-from nncore import data, functional, metrics, nn, onnx, optim, profiler  # noqa: E402
+from nncore import data, functional, memory, metrics, nn, onnx, optim, profiler  # noqa: E402
 from nncore.data import datasets  # noqa: E402
 from nncore.serialization import load, save  # noqa: E402
 
 __all__ = [
     "Tensor", "arange", "cat", "data", "datasets", "enable_grad", "full", "functional",
-    "get_num_threads", "is_grad_enabled", "load", "manual_seed", "metrics", "nn", "no_grad",
-    "onnx", "ones", "ones_like", "optim", "profiler", "rand", "randint", "randn", "save",
-    "set_num_threads", "stack", "tensor", "where", "zeros", "zeros_like",
+    "get_num_threads", "is_grad_enabled", "load", "manual_seed", "memory", "metrics", "nn",
+    "no_grad", "onnx", "ones", "ones_like", "optim", "profiler", "rand", "randint", "randn",
+    "save", "set_num_threads", "stack", "tensor", "where", "zeros", "zeros_like",
 ]
 
 if os.environ.get("NNCORE_PROFILE", "0") not in ("", "0"):
