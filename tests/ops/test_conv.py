@@ -227,6 +227,38 @@ def test_conv_backward_is_bit_identical_across_runs() -> None:
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n,c,k,h,w,groups", [
+    (19, 16, 24, 10, 9, 1),   # small planes: several images per GEMM, a short last group
+    (5, 8, 6, 7, 7, 2),       # grouped, image groups
+    (3, 64, 16, 12, 12, 1),   # 576 rows: planes split into column blocks
+    (2, 32, 8, 40, 40, 1),    # large planes, one column block per image
+])
+def test_im2col_paths_match_torch(threads, n, c, k, h, w, groups) -> None:
+    """Forward and every gradient of the im2col kernels against torch, at 1 and 2 threads."""
+    if torch is None:
+        pytest.skip("torch not installed")
+    rng = np.random.default_rng(n * 100 + c)
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = (rng.standard_normal((k, c // groups, 3, 3)) * 0.2).astype(np.float32)
+    b = rng.standard_normal(k).astype(np.float32)
+    dy = rng.standard_normal((n, k, h, w)).astype(np.float32)
+    saved = nc.get_num_threads()
+    try:
+        nc.set_num_threads(threads)
+        xs, ws, bs = (nc.tensor(a, requires_grad=True) for a in (x, wt, b))
+        y = F.conv2d(xs, ws, bs, padding=1, groups=groups)
+        y.backward(dy)
+    finally:
+        nc.set_num_threads(saved)
+    xt, wtt, bt = (torch.tensor(a, requires_grad=True) for a in (x, wt, b))
+    yt = torch.nn.functional.conv2d(xt, wtt, bt, padding=1, groups=groups)
+    yt.backward(torch.from_numpy(dy))
+    np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), rtol=1e-4, atol=1e-4)
+    for ours, theirs in [(xs, xt), (ws, wtt), (bs, bt)]:
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-4, atol=2e-3)
+
+
 # ---- dropout2d --------------------------------------------------------------------------------
 
 
