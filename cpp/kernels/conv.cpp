@@ -57,6 +57,20 @@ void for_each(int64_t n, int64_t work, const F& f) {
   }
 }
 
+// Calls f(t, nt, n0, n1) on each of nt threads t with its contiguous run of images [n0, n1).
+template <class F>
+void for_image_runs(int64_t n, int threads, const F& f) {
+  if (threads > 1) {
+#pragma omp parallel num_threads(threads)
+    {
+      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+      f(t, nt, n * t / nt, n * (t + 1) / nt);
+    }
+  } else {
+    f(0, 1, int64_t{0}, n);
+  }
+}
+
 // sum_i p[i] over fixed lanes (i mod 8), then the lanes in order: vectorisable, and the result
 // depends on the values only (not on the address or the thread count).
 template <class T>
@@ -69,6 +83,18 @@ T lane_sum(const T* p, int64_t len) {
   T s = 0;
   for (int l = 0; l < 8; ++l) s += acc[l];
   return s;
+}
+
+// lanes[l] += sum over i = l (mod 8) of p[i]: lane_sum's first step, kept across calls.
+template <class T>
+void lane_accumulate(T* __restrict lanes, const T* __restrict p, int64_t len) {
+  T acc[8];
+  for (int l = 0; l < 8; ++l) acc[l] = lanes[l];
+  int64_t i = 0;
+  for (; i + 8 <= len; i += 8)
+    for (int l = 0; l < 8; ++l) acc[l] += p[i + l];
+  for (int l = 0; i + l < len; ++l) acc[l] += p[i + l];
+  for (int l = 0; l < 8; ++l) lanes[l] = acc[l];
 }
 
 // sum_i a[i] * b[i] over fixed lanes, like lane_sum; 32 lanes (four vector accumulators) so the
@@ -289,6 +315,57 @@ void direct_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape&
   });
 }
 
+// dw (and db) of a stride-1 direct conv: dw[k, tap] = sum over images of dot(dy plane k with
+// pitch wp (zero junk columns), the image's padded input shifted by the tap), in 8 fixed lanes.
+// NOTE: images outer, output channels inner: dy streams in memory order and the image's padded
+// planes stay in L1 (channels outer read dy in plane-sized hops, 1.5-2x slower on the 1-channel
+// MNIST layer). Each thread sums its own run of images; the runs are added in thread order, so
+// the result is the same bits on every run with the same thread count.
+template <class T>
+void direct_weight_grad_wide(const T* dy, const T* xp, T* dw, T* db, const Conv2dShape& s,
+                             int threads) {
+  const int64_t hp = s.h + 2 * s.pad_h, wp = s.w + 2 * s.pad_w;
+  const int64_t cg = s.c / s.groups, kg = s.k / s.groups, nq = cg * s.kh * s.kw;
+  const int64_t plane = s.oh * s.ow, len = (s.oh - 1) * wp + s.ow;
+  const std::vector<int64_t> offs = tap_offsets(s);
+  const int64_t per_thread = s.k * nq * 8 + s.k * 8;  // tap lanes, then bias lanes
+  std::vector<T> partv(threads * per_thread, T(0));
+  std::vector<T> dywv(threads * s.oh * wp, T(0));
+  for_image_runs(s.n, threads, [&](int t, int, int64_t n0, int64_t n1) {
+    T* lanes = partv.data() + t * per_thread;
+    T* bias_lanes = lanes + s.k * nq * 8;
+    T* dyw = dywv.data() + t * s.oh * wp;
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t k = 0; k < s.k; ++k) {
+        const T* dyk = dy + (n * s.k + k) * plane;
+        for (int64_t oh = 0; oh < s.oh; ++oh) copy_row(dyk + oh * s.ow, dyw + oh * wp, s.ow);
+        if (db) lane_accumulate(bias_lanes + k * 8, dyw, len);  // the junk columns are zero
+        const T* xg = xp + (n * s.c + (k / kg) * cg) * hp * wp;
+        for (int64_t q0 = 0; q0 < nq; q0 += kTapChunk) {
+          const int nt = int(std::min<int64_t>(kTapChunk, nq - q0));
+          const T* xs[kTapChunk];
+          for (int q = 0; q < nt; ++q) xs[q] = xg + offs[q0 + q];
+          with_taps<TapsDot>(nt, lanes + (k * nq + q0) * 8, static_cast<const T*>(dyw),
+                             static_cast<const T* const*>(xs), len);
+        }
+      }
+  });
+  for (int64_t k = 0; k < s.k; ++k) {
+    for (int64_t q = 0; q < nq; ++q) {
+      T sum = 0;
+      for (int t = 0; t < threads; ++t)
+        sum += lane_sum(partv.data() + t * per_thread + (k * nq + q) * 8, 8);
+      dw[k * nq + q] = sum;
+    }
+    if (db) {
+      T sum = 0;
+      for (int t = 0; t < threads; ++t)
+        sum += lane_sum(partv.data() + t * per_thread + s.k * nq * 8 + k * 8, 8);
+      db[k] = sum;
+    }
+  }
+}
+
 // db rides along the wide dw pass (dy's planes are in L1 there); otherwise bias_grad.
 template <class T>
 void direct_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
@@ -301,66 +378,41 @@ void direct_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
   const bool wide = s.stride_h == 1 && s.stride_w == 1;
   if (db && !(dw && wide)) bias_grad(dy, db, s);
   if (dw) {
-    // dw[k, tap] = sum over (n, oh) of the row products dy * x, kept per output column in
-    // acc[tap][o] (vectorisable) and summed over o at the end: the order is fixed per k.
     const std::vector<T> xpv = padded_input(x, s);
     const T* xp = xpv.data();
-    std::vector<T> accv(threads * cg * taps * (wide ? 8 : ow));
-    const std::vector<int64_t> offs = tap_offsets(s);
-    const int64_t nq = cg * taps;
-    const int64_t len = (s.oh - 1) * wp + ow;
-    std::vector<T> dywv(wide ? threads * s.oh * wp : 0, T(0));
-    for_each(s.k, work, [&](int64_t k) {
-      const int64_t g = k / kg;
-      if (wide) {
-        // dw[k, tap] = sum_n dot(dy plane with pitch wp (zero junk columns), shifted input).
-        // Per tap 8 lane sums over all images, then the lanes in order: fixed per k.
-        const int tid = threads > 1 ? omp_get_thread_num() : 0;
-        T* dyw = dywv.data() + tid * s.oh * wp;
-        T* lanes = accv.data() + tid * nq * 8;
-        std::fill_n(lanes, nq * 8, T(0));
-        T bias_sum = 0;
+    if (wide) {
+      direct_weight_grad_wide(dy, xp, dw, db, s, threads);
+    } else {
+      // dw[k, tap] = sum over (n, oh) of the row products dy * x, kept per output column in
+      // acc[tap][o] (vectorisable) and summed over o at the end: the order is fixed per k.
+      std::vector<T> accv(threads * cg * taps * ow);
+      for_each(s.k, work, [&](int64_t k) {
+        const int64_t g = k / kg;
+        T* acc = accv.data() + (threads > 1 ? omp_get_thread_num() : 0) * cg * taps * ow;
+        std::fill_n(acc, cg * taps * ow, T(0));
         for (int64_t n = 0; n < s.n; ++n) {
-          for (int64_t oh = 0; oh < s.oh; ++oh)
-            copy_row(dy + (n * s.k + k) * plane + oh * ow, dyw + oh * wp, ow);
-          if (db) bias_sum += lane_sum(dyw, len);  // the junk columns are zero
-          const T* xg = xp + (n * s.c + g * cg) * hp * wp;
-          for (int64_t q0 = 0; q0 < nq; q0 += kTapChunk) {
-            const int nt = int(std::min<int64_t>(kTapChunk, nq - q0));
-            const T* xs[kTapChunk];
-            for (int q = 0; q < nt; ++q) xs[q] = xg + offs[q0 + q];
-            with_taps<TapsDot>(nt, lanes + q0 * 8, static_cast<const T*>(dyw),
-                               static_cast<const T* const*>(xs), len);
-          }
-        }
-        for (int64_t q = 0; q < nq; ++q) dw[k * nq + q] = lane_sum(lanes + q * 8, 8);
-        if (db) db[k] = bias_sum;
-        return;
-      }
-      T* acc = accv.data() + (threads > 1 ? omp_get_thread_num() : 0) * cg * taps * ow;
-      std::fill_n(acc, cg * taps * ow, T(0));
-      for (int64_t n = 0; n < s.n; ++n) {
-        for (int64_t oh = 0; oh < s.oh; ++oh) {
-          const T* __restrict dyr = dy + (n * s.k + k) * plane + oh * ow;
-          for (int64_t cc = 0; cc < cg; ++cc) {
-            const T* xpl = xp + (n * s.c + g * cg + cc) * hp * wp;
-            for (int64_t i = 0; i < s.kh; ++i) {
-              const T* xr = xpl + (oh * s.stride_h + i * s.dil_h) * wp;
-              for (int64_t j = 0; j < s.kw; ++j) {
-                T* __restrict a = acc + ((cc * s.kh + i) * s.kw + j) * ow;
-                const T* __restrict xs = xr + j * s.dil_w;
-                if (sw == 1) {
-                  for (int64_t o = 0; o < ow; ++o) a[o] += dyr[o] * xs[o];
-                } else {
-                  for (int64_t o = 0; o < ow; ++o) a[o] += dyr[o] * xs[o * sw];
+          for (int64_t oh = 0; oh < s.oh; ++oh) {
+            const T* __restrict dyr = dy + (n * s.k + k) * plane + oh * ow;
+            for (int64_t cc = 0; cc < cg; ++cc) {
+              const T* xpl = xp + (n * s.c + g * cg + cc) * hp * wp;
+              for (int64_t i = 0; i < s.kh; ++i) {
+                const T* xr = xpl + (oh * s.stride_h + i * s.dil_h) * wp;
+                for (int64_t j = 0; j < s.kw; ++j) {
+                  T* __restrict a = acc + ((cc * s.kh + i) * s.kw + j) * ow;
+                  const T* __restrict xs = xr + j * s.dil_w;
+                  if (sw == 1) {
+                    for (int64_t o = 0; o < ow; ++o) a[o] += dyr[o] * xs[o];
+                  } else {
+                    for (int64_t o = 0; o < ow; ++o) a[o] += dyr[o] * xs[o * sw];
+                  }
                 }
               }
             }
           }
         }
-      }
-      for (int64_t t = 0; t < cg * taps; ++t) dw[k * cg * taps + t] = lane_sum(acc + t * ow, ow);
-    });
+        for (int64_t t = 0; t < cg * taps; ++t) dw[k * cg * taps + t] = lane_sum(acc + t * ow, ow);
+      });
+    }
   }
   if (dx) {
     // dx[n,c] gathers from every output channel of its group into a padded plane, then crops.
@@ -495,20 +547,6 @@ inline int64_t images_per_gemm(const Conv2dShape& s, int64_t nb) {
   const int64_t plane = s.oh * s.ow;
   if (is_pointwise(s) || nb < plane) return 1;
   return std::clamp<int64_t>(kGroupColumns / plane, 1, 8);
-}
-
-// Calls f(t, nt, n0, n1) on each of nt threads t with its contiguous run of images [n0, n1).
-template <class F>
-void for_image_runs(int64_t n, int threads, const F& f) {
-  if (threads > 1) {
-#pragma omp parallel num_threads(threads)
-    {
-      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-      f(t, nt, n * t / nt, n * (t + 1) / nt);
-    }
-  } else {
-    f(0, 1, int64_t{0}, n);
-  }
 }
 
 // Per-thread scratch of the im2col kernels: the column block and an output (or dy) block.

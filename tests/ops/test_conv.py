@@ -233,9 +233,12 @@ def test_conv_backward_is_bit_identical_across_runs() -> None:
     (5, 8, 6, 7, 7, 2),       # grouped, image groups
     (3, 64, 16, 12, 12, 1),   # 576 rows: planes split into column blocks
     (2, 32, 8, 40, 40, 1),    # large planes, one column block per image
+    (19, 1, 8, 11, 9, 1),     # direct kernel (9 taps): images split between threads for dw
+    (5, 4, 8, 9, 10, 4),      # direct kernel, groups of one input channel
 ])
-def test_im2col_paths_match_torch(threads, n, c, k, h, w, groups) -> None:
-    """Forward and every gradient of the im2col kernels against torch, at 1 and 2 threads."""
+def test_conv_paths_match_torch(threads, n, c, k, h, w, groups) -> None:
+    """Forward and every gradient of the direct and im2col kernels against torch, at 1 and 2
+    threads."""
     if torch is None:
         pytest.skip("torch not installed")
     rng = np.random.default_rng(n * 100 + c)
