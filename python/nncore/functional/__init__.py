@@ -28,6 +28,7 @@ from nncore.functional.conv import (
 from nncore.functional.linear import (
     embedding,
     linear,
+    linear_relu,
     matmul,
 )
 from nncore.functional.loss import (
@@ -60,6 +61,7 @@ __all__ = [
     "layer_norm",
     "leaky_relu",
     "linear",
+    "linear_relu",
     "log_softmax",
     "matmul",
     "max_pool2d",

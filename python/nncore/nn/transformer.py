@@ -261,6 +261,14 @@ def _activation(op: str, activation: Any) -> Callable[[Tensor], Tensor]:
     raise ValueError(f"{op}: activation must be 'relu', 'gelu' or a callable, got {activation!r}")
 
 
+def _hidden(layer: Module, x: Tensor) -> Tensor:
+    """activation(linear1(x)) of a layer's feed-forward block; linear1 and a ReLU run as one
+    native op when linear1 is a plain Linear."""
+    if layer.activation is F.relu and type(layer.linear1) is Linear:
+        return F.linear_relu(x, layer.linear1.weight, layer.linear1.bias)
+    return layer.activation(layer.linear1(x))
+
+
 class TransformerEncoderLayer(Module):
     """Self-attention then a feed-forward block, each with a residual connection and LayerNorm
     (after it by default, before it with ``norm_first``), as PyTorch's layer.
@@ -313,7 +321,7 @@ class TransformerEncoderLayer(Module):
         return self.dropout1(x)
 
     def _ff_block(self, x: Tensor) -> Tensor:
-        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+        return self.dropout2(self.linear2(self.dropout(_hidden(self, x))))
 
 
 class TransformerDecoderLayer(Module):
@@ -376,7 +384,7 @@ class TransformerDecoderLayer(Module):
         return self.dropout2(x)
 
     def _ff_block(self, x: Tensor) -> Tensor:
-        return self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+        return self.dropout3(self.linear2(self.dropout(_hidden(self, x))))
 
 
 class TransformerEncoder(Module):
