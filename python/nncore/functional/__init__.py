@@ -40,12 +40,14 @@ from nncore.functional.loss import (
     nll_loss,
 )
 from nncore.functional.norm import (
+    add_layer_norm,
     batch_norm,
     layer_norm,
 )
 
 __all__ = [
     "adaptive_avg_pool2d",
+    "add_layer_norm",
     "avg_pool2d",
     "batch_norm",
     "binary_cross_entropy_with_logits",

@@ -269,6 +269,14 @@ def _hidden(layer: Module, x: Tensor) -> Tensor:
     return layer.activation(layer.linear1(x))
 
 
+def _add_norm(norm: Module, x: Tensor, y: Tensor) -> Tensor:
+    """norm(x + y) of a post-norm residual connection; a LayerNorm runs as one native op with
+    the sum."""
+    if type(norm) is LayerNorm and x.shape == y.shape and x.dtype == y.dtype:
+        return F.add_layer_norm(x, y, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+    return norm(x + y)
+
+
 class TransformerEncoderLayer(Module):
     """Self-attention then a feed-forward block, each with a residual connection and LayerNorm
     (after it by default, before it with ``norm_first``), as PyTorch's layer.
@@ -311,8 +319,9 @@ class TransformerEncoderLayer(Module):
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
             return x + self._ff_block(self.norm2(x))
-        x = self.norm1(x + self._sa_block(x, src_mask, src_key_padding_mask, is_causal))
-        return self.norm2(x + self._ff_block(x))
+        x = _add_norm(self.norm1, x, self._sa_block(x, src_mask, src_key_padding_mask,
+                                                     is_causal))
+        return _add_norm(self.norm2, x, self._ff_block(x))
 
     def _sa_block(self, x: Tensor, attn_mask: Any, key_padding_mask: Any,
                   is_causal: bool) -> Tensor:
@@ -365,10 +374,11 @@ class TransformerDecoderLayer(Module):
             x = x + self._mha_block(self.norm2(x), memory, memory_mask, memory_key_padding_mask,
                                     memory_is_causal)
             return x + self._ff_block(self.norm3(x))
-        x = self.norm1(x + self._sa_block(x, tgt_mask, tgt_key_padding_mask, tgt_is_causal))
-        x = self.norm2(x + self._mha_block(x, memory, memory_mask, memory_key_padding_mask,
-                                           memory_is_causal))
-        return self.norm3(x + self._ff_block(x))
+        x = _add_norm(self.norm1, x, self._sa_block(x, tgt_mask, tgt_key_padding_mask,
+                                                     tgt_is_causal))
+        x = _add_norm(self.norm2, x, self._mha_block(x, memory, memory_mask,
+                                                     memory_key_padding_mask, memory_is_causal))
+        return _add_norm(self.norm3, x, self._ff_block(x))
 
     def _sa_block(self, x: Tensor, attn_mask: Any, key_padding_mask: Any,
                   is_causal: bool) -> Tensor:
