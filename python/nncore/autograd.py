@@ -171,5 +171,8 @@ def backward(root: Tensor, grad: np.ndarray) -> None:
             in_grads = (in_grads,)
         for parent, pg, need in zip(ctx.parents, in_grads, ctx.needs_input_grad):
             if need and pg is not None:
-                prev = grads.get(id(parent))
-                grads[id(parent)] = pg if prev is None else prev + pg
+                key = id(parent)
+                # NOTE: popped into the expression, not held in a local, so when nothing else
+                # holds the running sum NumPy's temporary elision adds into it in place (no new
+                # array and its page faults for a residual connection's gradient).
+                grads[key] = grads.pop(key) + pg if key in grads else pg
