@@ -5,6 +5,7 @@ TransformerEncoderLayer. Every row: forward (no grad) and forward+backward (the 
 output given), median ms at 1 and 2 threads, and nncore's GFLOP/s as a share of the FMA peak.
 
     python bench/bench_seq.py [--threads 1 2] [--json bench/results/bench_seq.json] [--quick]
+                              [--only recurrent attention encoder_layer]
 
 Run it under the build lock: ``flock /tmp/nncore-build.lock python bench/bench_seq.py``.
 """
@@ -146,6 +147,8 @@ def main() -> None:
     parser.add_argument("--json", default=os.path.join(os.path.dirname(__file__), "results",
                                                        "bench_seq.json"))
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--only", choices=[g.__name__[len("bench_"):] for g in GROUPS],
+                        nargs="+", help="run only these groups of rows")
     args = parser.parse_args()
 
     rows: list[list] = []
@@ -153,6 +156,8 @@ def main() -> None:
         nc.set_num_threads(threads)
         torch.set_num_threads(threads)
         for group in GROUPS:
+            if args.only and group.__name__[len("bench_"):] not in args.only:
+                continue
             rows += group(threads, args.quick)
     print(f"nncore {nc.__version__} ({nc._C.build_info()['flags'].strip()}), "
           f"torch {torch.__version__}")

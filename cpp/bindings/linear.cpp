@@ -20,8 +20,7 @@ MatmulShape matmul_shape(const py::array& a, const py::array& b) {
   return s;
 }
 
-LinearShape linear_shape(const py::array& x, const py::array& w) {
-  const char* op = "linear";
+LinearShape linear_shape(const py::array& x, const py::array& w, const char* op = "linear") {
   NNC_CHECK(x.ndim() == 2, op, "x: expected 2-D (rows, in_features), got shape ",
             shape_str(shape_of(x)));
   NNC_CHECK(w.ndim() == 2, op, "weight: expected 2-D (out_features, in_features), got shape ",
@@ -77,28 +76,71 @@ py::tuple matmul_backward_py(const py::array& dy, const py::array& a, const py::
   return py::make_tuple(da, db);
 }
 
+// linear_forward, or linear_relu_forward when `relu` (op names the errors and the profile).
 template <class T>
-py::array_t<T> linear_forward_py(const py::array& x, const py::array& w, const py::object& b) {
-  const LinearShape s = linear_shape(x, w);
-  const T* px = cdata<T>("linear", "x", x);
-  const T* pw = cdata<T>("linear", "weight", w);
-  const T* pb = cdata_or_null<T>("linear", "bias", b, 1);
+py::array_t<T> linear_forward_py(const py::array& x, const py::array& w, const py::object& b,
+                                 bool relu = false) {
+  const char* op = relu ? "linear_relu" : "linear";
+  const LinearShape s = linear_shape(x, w, op);
+  const T* px = cdata<T>(op, "x", x);
+  const T* pw = cdata<T>(op, "weight", w);
+  const T* pb = cdata_or_null<T>(op, "bias", b, 1);
   if (pb)
-    NNC_CHECK(b.cast<py::array>().shape(0) == s.out_features, "linear", "bias: expected shape (",
+    NNC_CHECK(b.cast<py::array>().shape(0) == s.out_features, op, "bias: expected shape (",
               s.out_features, ",), got ", shape_str(shape_of(b.cast<py::array>())));
   auto y = empty_like_shape<T>({s.rows, s.out_features});
   T* py_ = y.mutable_data();
   {
     py::gil_scoped_release nogil;
-    // GEMM 2*rows*in*out, plus one add per output when there is a bias.
-    NNC_PROFILE("linear.forward",
-                2.0 * s.rows * s.in_features * s.out_features + (pb ? double(s.rows) * s.out_features : 0),
+    // GEMM 2*rows*in*out, plus one add per output when there is a bias (and one max with relu).
+    const double outputs = double(s.rows) * s.out_features;
+    NNC_PROFILE(relu ? "linear_relu.forward" : "linear.forward",
+                2.0 * s.rows * s.in_features * s.out_features + (pb ? outputs : 0) +
+                    (relu ? outputs : 0),
                 sizeof(T) * double(s.rows * s.in_features + s.out_features * s.in_features +
                                    (pb ? s.out_features : 0) + s.rows * s.out_features),
                 x, w);
-    linear_forward<T>(px, pw, pb, py_, s);
+    if (relu)
+      linear_relu_forward<T>(px, pw, pb, py_, s);
+    else
+      linear_forward<T>(px, pw, pb, py_, s);
   }
   return y;
+}
+
+template <class T>
+py::tuple linear_relu_backward_py(const py::array& dy, const py::array& y, const py::array& x,
+                                  const py::array& w, bool need_dx, bool need_dw,
+                                  bool need_db) {
+  const char* op = "linear_relu";
+  const LinearShape s = linear_shape(x, w, op);
+  const std::vector<int64_t> yshape{s.rows, s.out_features};
+  NNC_CHECK(shape_of(dy) == yshape && shape_of(y) == yshape, op, "dy, y: expected shape ",
+            shape_str(yshape), ", got ", shape_str(shape_of(dy)), " and ",
+            shape_str(shape_of(y)));
+  const T* pdy = cdata<T>(op, "dy", dy);
+  const T* py_ = cdata<T>(op, "y", y);
+  const T* px = cdata<T>(op, "x", x);
+  const T* pw = cdata<T>(op, "weight", w);
+  auto dz = empty_like_shape<T>(yshape);  // workspace: dy masked by the ReLU
+  T* pdz = dz.mutable_data();
+  T *pdx, *pdw, *pdb;
+  py::object dx = optional_output<T>(need_dx, {s.rows, s.in_features}, &pdx);
+  py::object dw = optional_output<T>(need_dw, {s.out_features, s.in_features}, &pdw);
+  py::object db = optional_output<T>(need_db, {s.out_features}, &pdb);
+  {
+    py::gil_scoped_release nogil;
+    // As linear.backward, plus the mask: one select per output, reading dy and y.
+    const double rows = s.rows, in = s.in_features, out = s.out_features;
+    NNC_PROFILE("linear_relu.backward",
+                2.0 * rows * in * out * ((pdx != nullptr) + (pdw != nullptr)) + rows * out +
+                    (pdb ? rows * out : 0),
+                sizeof(T) * (3.0 * rows * out + (pdx ? out * in + rows * in : 0) +
+                             (pdw ? rows * in + out * in : 0) + (pdb ? out : 0)),
+                dy, x, w);
+    linear_relu_backward<T>(pdy, py_, px, pw, pdz, pdx, pdw, pdb, s);
+  }
+  return py::make_tuple(dx, dw, db);
 }
 
 template <class T>
@@ -220,6 +262,26 @@ void bind_linear(py::module_& m) {
       py::arg("dy"), py::arg("x"), py::arg("weight"), py::arg("need_dx") = true,
       py::arg("need_dw") = true, py::arg("need_db") = true,
       "(dx, dw, db) = (dy @ weight, dy^T @ x, sum_rows(dy)); None where not needed.");
+  m.def(
+      "linear_relu_forward",
+      [](const py::array& x, const py::array& w, const py::object& b) -> py::array {
+        return dispatch_float("linear_relu", "x", x, [&](auto t) -> py::array {
+          return linear_forward_py<decltype(t)>(x, w, b, true);
+        });
+      },
+      py::arg("x"), py::arg("weight"), py::arg("bias") = py::none(),
+      "y = relu(x @ weight^T + bias).");
+  m.def(
+      "linear_relu_backward",
+      [](const py::array& dy, const py::array& y, const py::array& x, const py::array& w,
+         bool need_dx, bool need_dw, bool need_db) {
+        return dispatch_float("linear_relu", "x", x, [&](auto t) {
+          return linear_relu_backward_py<decltype(t)>(dy, y, x, w, need_dx, need_dw, need_db);
+        });
+      },
+      py::arg("dy"), py::arg("y"), py::arg("x"), py::arg("weight"), py::arg("need_dx") = true,
+      py::arg("need_dw") = true, py::arg("need_db") = true,
+      "linear_backward of dz = dy * (y > 0), y the forward's output; None where not needed.");
   m.def(
       "embedding_forward",
       [](const py::array& indices, const py::array& w) -> py::array {

@@ -123,19 +123,21 @@ void bind_batch_norm(py::module_& m) {
 namespace {
 
 constexpr const char* kLayerNorm = "layer_norm";
+constexpr const char* kAddLayerNorm = "add_layer_norm";
 
 // x [rows, cols]; weight and bias (cols,) or None.
-LayerNormShape layer_norm_shape(const py::array& x, const py::object& w, const py::object& b) {
-  NNC_CHECK(x.ndim() == 2, kLayerNorm, "x: expected 2-D (rows, normalized size), got shape ",
+LayerNormShape layer_norm_shape(const py::array& x, const py::object& w, const py::object& b,
+                                const char* op = kLayerNorm) {
+  NNC_CHECK(x.ndim() == 2, op, "x: expected 2-D (rows, normalized size), got shape ",
             shape_str(shape_of(x)));
   const LayerNormShape s{x.shape(0), x.shape(1)};
-  NNC_CHECK(s.cols > 0, kLayerNorm, "x: expected a positive normalized size, got shape ",
+  NNC_CHECK(s.cols > 0, op, "x: expected a positive normalized size, got shape ",
             shape_str(shape_of(x)));
   for (const auto& [name, a] : {std::pair<const char*, const py::object&>{"weight", w},
                                 std::pair<const char*, const py::object&>{"bias", b}}) {
     if (a.is_none()) continue;
     const py::array arr = a.cast<py::array>();
-    NNC_CHECK(arr.ndim() == 1 && arr.shape(0) == s.cols, kLayerNorm, name, ": expected shape (",
+    NNC_CHECK(arr.ndim() == 1 && arr.shape(0) == s.cols, op, name, ": expected shape (",
               s.cols, ",), got ", shape_str(shape_of(arr)));
   }
   return s;
@@ -168,19 +170,20 @@ py::tuple layer_norm_forward_py(const py::array& x, const py::object& w, const p
 template <class T>
 py::tuple layer_norm_backward_py(const py::array& dy, const py::array& x, const py::object& w,
                                  const py::array& mean, const py::array& rstd, bool need_dx,
-                                 bool need_dw, bool need_db) {
-  const LayerNormShape s = layer_norm_shape(x, w, py::none());
-  NNC_CHECK(shape_of(dy) == shape_of(x), kLayerNorm, "dy: expected shape ",
+                                 bool need_dw, bool need_db, const char* op = kLayerNorm,
+                                 const char* event = "layer_norm.backward") {
+  const LayerNormShape s = layer_norm_shape(x, w, py::none(), op);
+  NNC_CHECK(shape_of(dy) == shape_of(x), op, "dy: expected shape ",
             shape_str(shape_of(x)), ", got ", shape_str(shape_of(dy)));
   const std::vector<int64_t> stat{s.rows};
-  NNC_CHECK(shape_of(mean) == stat && shape_of(rstd) == stat, kLayerNorm,
+  NNC_CHECK(shape_of(mean) == stat && shape_of(rstd) == stat, op,
             "mean, rstd: expected shape (", s.rows, ",), got ", shape_str(shape_of(mean)), " and ",
             shape_str(shape_of(rstd)));
-  const T* pdy = cdata<T>(kLayerNorm, "dy", dy);
-  const T* px = cdata<T>(kLayerNorm, "x", x);
-  const T* pw = cdata_or_null<T>(kLayerNorm, "weight", w);
-  const T* pm = cdata<T>(kLayerNorm, "mean", mean);
-  const T* pr = cdata<T>(kLayerNorm, "rstd", rstd);
+  const T* pdy = cdata<T>(op, "dy", dy);
+  const T* px = cdata<T>(op, "x", x);
+  const T* pw = cdata_or_null<T>(op, "weight", w);
+  const T* pm = cdata<T>(op, "mean", mean);
+  const T* pr = cdata<T>(op, "rstd", rstd);
   T *pdx, *pdw, *pdb;
   py::object dx = optional_output<T>(need_dx, shape_of(x), &pdx);
   py::object dw = optional_output<T>(need_dw, {s.cols}, &pdw);
@@ -188,11 +191,42 @@ py::tuple layer_norm_backward_py(const py::array& dy, const py::array& x, const 
   {
     py::gil_scoped_release nogil;
     // FLOPs: x-hat, two row reductions, dx and the column sums, ~12 per element.
-    NNC_PROFILE("layer_norm.backward", 12.0 * s.rows * s.cols,
+    NNC_PROFILE(event, 12.0 * s.rows * s.cols,
                 sizeof(T) * (2.0 + (pdx != nullptr)) * s.rows * s.cols, dy, x);
     layer_norm_backward<T>(pdy, px, pw, pm, pr, pdx, pdw, pdb, s);
   }
   return py::make_tuple(dx, dw, db);
+}
+
+// add_layer_norm_forward: x and residual [rows, cols]; returns (y, sum, mean, rstd).
+template <class T>
+py::tuple add_layer_norm_forward_py(const py::array& x, const py::array& res, const py::object& w,
+                                    const py::object& b, double eps) {
+  const char* op = kAddLayerNorm;
+  const LayerNormShape s = layer_norm_shape(x, w, b, op);
+  NNC_CHECK(shape_of(res) == shape_of(x), op, "residual: expected the shape of x ",
+            shape_str(shape_of(x)), ", got ", shape_str(shape_of(res)));
+  NNC_CHECK(eps >= 0, op, "eps: expected a non-negative number, got ", eps);
+  const T* px = cdata<T>(op, "x", x);
+  const T* pr = cdata<T>(op, "residual", res);
+  const T* pw = cdata_or_null<T>(op, "weight", w);
+  const T* pb = cdata_or_null<T>(op, "bias", b);
+  auto y = empty_like_shape<T>(shape_of(x));
+  auto sum = empty_like_shape<T>(shape_of(x));
+  auto mean = empty_like_shape<T>({s.rows});
+  auto rstd = empty_like_shape<T>({s.rows});
+  T* py_ = y.mutable_data();
+  T* ps = sum.mutable_data();
+  T* pm = mean.mutable_data();
+  T* prs = rstd.mutable_data();
+  {
+    py::gil_scoped_release nogil;
+    // As layer_norm.forward plus the sum: ~9 FLOPs per element; bytes: x, residual, sum, y.
+    NNC_PROFILE("add_layer_norm.forward", 9.0 * s.rows * s.cols,
+                4.0 * sizeof(T) * s.rows * s.cols, x, res);
+    add_layer_norm_forward<T>(px, pr, pw, pb, ps, py_, pm, prs, s, eps);
+  }
+  return py::make_tuple(y, sum, mean, rstd);
 }
 
 void bind_layer_norm(py::module_& m) {
@@ -219,6 +253,32 @@ void bind_layer_norm(py::module_& m) {
       py::arg("dy"), py::arg("x"), py::arg("weight"), py::arg("mean"), py::arg("rstd"),
       py::arg("need_dx") = true, py::arg("need_dw") = true, py::arg("need_db") = true,
       "(dx, dweight, dbias) from the forward's saved mean and rstd; None where not needed.");
+  m.def(
+      "add_layer_norm_forward",
+      [](const py::array& x, const py::array& residual, const py::object& weight,
+         const py::object& bias, double eps) -> py::tuple {
+        return dispatch_float(kAddLayerNorm, "x", x, [&](auto t) -> py::tuple {
+          return add_layer_norm_forward_py<decltype(t)>(x, residual, weight, bias, eps);
+        });
+      },
+      py::arg("x"), py::arg("residual"), py::arg("weight") = py::none(),
+      py::arg("bias") = py::none(), py::arg("eps") = 1e-5,
+      "(y, sum, mean, rstd): layer_norm_forward of sum = x + residual, both [rows, cols].");
+  m.def(
+      "add_layer_norm_backward",
+      [](const py::array& dy, const py::array& sum, const py::object& weight,
+         const py::array& mean, const py::array& rstd, bool need_dx, bool need_dw,
+         bool need_db) -> py::tuple {
+        return dispatch_float(kAddLayerNorm, "sum", sum, [&](auto t) -> py::tuple {
+          return layer_norm_backward_py<decltype(t)>(dy, sum, weight, mean, rstd, need_dx,
+                                                     need_dw, need_db, kAddLayerNorm,
+                                                     "add_layer_norm.backward");
+        });
+      },
+      py::arg("dy"), py::arg("sum"), py::arg("weight"), py::arg("mean"), py::arg("rstd"),
+      py::arg("need_dx") = true, py::arg("need_dw") = true, py::arg("need_db") = true,
+      "(dx, dweight, dbias): layer_norm_backward at the forward's sum; dx is the gradient of "
+      "both x and residual.");
 }
 
 }  // namespace

@@ -266,6 +266,54 @@ void for_pairs(const AttentionShape& s, int64_t per_thread, const F& f) {
 }
 
 template <class T>
+using StridedRows = Eigen::Map<MatrixR<T>, 0, Eigen::OuterStride<>>;
+template <class T>
+using StridedConstRows = Eigen::Map<const MatrixR<T>, 0, Eigen::OuterStride<>>;
+
+// Start of head bh (= b * H + h) under layout l.
+template <class T>
+T* head_of(T* base, const HeadLayout& l, int64_t bh, const AttentionShape& s) {
+  return base + (bh / s.heads) * l.batch + (bh % s.heads) * l.head;
+}
+
+// Whether a head's rows are adjacent, so the kernel can use it in place.
+inline bool dense(const HeadLayout& l, int64_t width) { return l.row == width; }
+
+// Scratch elements for a head of `rows` x `width` that is not dense.
+inline int64_t staged(const HeadLayout& l, int64_t rows, int64_t width) {
+  return dense(l, width) ? 0 : rows * width;
+}
+
+// The head at src as a dense [rows, width] block: src itself when dense, else a copy taken from
+// the scratch at *buf (which advances past it).
+template <class T>
+const T* gather(const T* src, const HeadLayout& l, int64_t rows, int64_t width, T** buf) {
+  if (dense(l, width)) return src;
+  T* dst = *buf;
+  *buf += rows * width;
+  // NOTE: one Eigen assignment, not a std::copy per row: rows are a head's few dozen elements,
+  // and a memmove call per row cost more than the copying (a third of the kernel's time).
+  MapMat<T>(dst, rows, width) = StridedConstRows<T>(src, rows, width, Eigen::OuterStride<>(l.row));
+  return dst;
+}
+
+// Where to compute a [rows, width] output head bound for dst: dst itself when dense, else
+// scratch taken from *buf, written back by scatter().
+template <class T>
+T* stage(T* dst, const HeadLayout& l, int64_t rows, int64_t width, T** buf) {
+  if (dense(l, width)) return dst;
+  T* out = *buf;
+  *buf += rows * width;
+  return out;
+}
+
+template <class T>
+void scatter(const T* src, T* dst, const HeadLayout& l, int64_t rows, int64_t width) {
+  if (src == dst) return;
+  StridedRows<T>(dst, rows, width, Eigen::OuterStride<>(l.row)) = MapConstMat<T>(src, rows, width);
+}
+
+template <class T>
 const T* mask_of(const T* mask, int64_t bh, const AttentionShape& s) {
   if (!mask) return nullptr;
   const int64_t b = s.mask_batch == 1 ? 0 : bh / s.heads;
@@ -281,15 +329,20 @@ void attention_forward(const T* q, const T* k, const T* v, const T* mask, T* o, 
   const int64_t rb = block_rows<T>(s);
   const bool drop = s.dropout > 0;
   const T scale = static_cast<T>(s.scale);
-  for_pairs<T>(s, s.d * s.lk + (drop ? rb * s.lk : 0), [&](int64_t bh, T* buf) {
+  const int64_t staging = staged(s.lay_q, s.lq, s.d) + staged(s.lay_k, s.lk, s.d) +
+                          staged(s.lay_v, s.lk, s.dv) + staged(s.lay_o, s.lq, s.dv);
+  for_pairs<T>(s, s.d * s.lk + (drop ? rb * s.lk : 0) + staging, [&](int64_t bh, T* buf) {
     T* Kt = buf;  // k^T [D, Lk], so both products read their right operand row by row
     buf += s.d * s.lk;
-    const T* Q = q + bh * s.lq * s.d;
-    const T* K = k + bh * s.lk * s.d;
-    const T* V = v + bh * s.lk * s.dv;
+    T* drop_buf = buf;
+    buf += drop ? rb * s.lk : 0;
+    const T* Q = gather(head_of(q, s.lay_q, bh, s), s.lay_q, s.lq, s.d, &buf);
+    const T* K = gather(head_of(k, s.lay_k, bh, s), s.lay_k, s.lk, s.d, &buf);
+    const T* V = gather(head_of(v, s.lay_v, bh, s), s.lay_v, s.lk, s.dv, &buf);
     const T* M = mask_of(mask, bh, s);
     T* P = p + bh * s.lq * s.lk;
-    T* O = o + bh * s.lq * s.dv;
+    T* O_out = head_of(o, s.lay_o, bh, s);
+    T* O = stage(O_out, s.lay_o, s.lq, s.dv, &buf);
     // k^T only for mm()'s loop; gemm() reads k as it is (its transposes of large power-of-two
     // strides would thrash the cache).
     const bool use_kt = fits_l1<T>(rb, s.lk, s.d);
@@ -309,12 +362,13 @@ void attention_forward(const T* q, const T* k, const T* v, const T* mask, T* o, 
       const T* weights = Pb;
       if (drop) {
         for (int64_t r = 0; r < nr; ++r)
-          dropout_row(Pb + r * s.lk, buf + r * s.lk, s.lk,
+          dropout_row(Pb + r * s.lk, drop_buf + r * s.lk, s.lk,
                       static_cast<uint64_t>((bh * s.lq + i0 + r) * s.lk), s);
-        weights = buf;
+        weights = drop_buf;
       }
       mm<T>(false, nr, s.dv, s.lk, weights, V, O + i0 * s.dv, false);
     }
+    scatter(O, O_out, s.lay_o, s.lq, s.dv);
   });
 }
 
@@ -325,18 +379,28 @@ void attention_backward(const T* dout, const T* q, const T* k, const T* v, const
   const bool drop = s.dropout > 0;
   const bool need_ds = dq || dk;
   const T scale = static_cast<T>(s.scale);
-  for_pairs<T>(s, 2 * rb * s.lk + s.dv * s.lk, [&](int64_t bh, T* buf) {
-    const T* Q = q + bh * s.lq * s.d;
-    const T* K = k + bh * s.lk * s.d;
-    const T* V = v + bh * s.lk * s.dv;
-    const T* P = p + bh * s.lq * s.lk;
-    const T* dO = dout + bh * s.lq * s.dv;
-    T* dQ = dq ? dq + bh * s.lq * s.d : nullptr;
-    T* dK = dk ? dk + bh * s.lk * s.d : nullptr;
-    T* dV = dv ? dv + bh * s.lk * s.dv : nullptr;
+  // Staged heads: q, k, v, dout, then whichever of dq, dk, dv are wanted.
+  const int64_t staging = staged(s.lay_q, s.lq, s.d) + staged(s.lay_k, s.lk, s.d) +
+                          staged(s.lay_v, s.lk, s.dv) + staged(s.lay_o, s.lq, s.dv) +
+                          (dq ? staged(s.lay_q, s.lq, s.d) : 0) +
+                          (dk ? staged(s.lay_k, s.lk, s.d) : 0) +
+                          (dv ? staged(s.lay_v, s.lk, s.dv) : 0);
+  for_pairs<T>(s, 2 * rb * s.lk + s.dv * s.lk + staging, [&](int64_t bh, T* buf) {
     T* pd = buf;             // dropout(p) of the block
     T* ds = buf + rb * s.lk;  // d(weights), then d(logits)
     T* Vt = ds + rb * s.lk;   // v^T [Dv, Lk]
+    buf = Vt + s.dv * s.lk;
+    const T* Q = gather(head_of(q, s.lay_q, bh, s), s.lay_q, s.lq, s.d, &buf);
+    const T* K = gather(head_of(k, s.lay_k, bh, s), s.lay_k, s.lk, s.d, &buf);
+    const T* V = gather(head_of(v, s.lay_v, bh, s), s.lay_v, s.lk, s.dv, &buf);
+    const T* dO = gather(head_of(dout, s.lay_o, bh, s), s.lay_o, s.lq, s.dv, &buf);
+    const T* P = p + bh * s.lq * s.lk;
+    T* dQ_out = dq ? head_of(dq, s.lay_q, bh, s) : nullptr;
+    T* dK_out = dk ? head_of(dk, s.lay_k, bh, s) : nullptr;
+    T* dV_out = dv ? head_of(dv, s.lay_v, bh, s) : nullptr;
+    T* dQ = dq ? stage(dQ_out, s.lay_q, s.lq, s.d, &buf) : nullptr;
+    T* dK = dk ? stage(dK_out, s.lay_k, s.lk, s.d, &buf) : nullptr;
+    T* dV = dv ? stage(dV_out, s.lay_v, s.lk, s.dv, &buf) : nullptr;
     const bool use_vt = need_ds && fits_l1<T>(rb, s.lk, s.dv);  // as k^T in forward
     if (use_vt) transpose(V, s.lk, s.dv, Vt);
     if (s.lq == 0) {
@@ -372,6 +436,9 @@ void attention_backward(const T* dout, const T* q, const T* k, const T* v, const
       if (dQ) mm<T>(false, nr, s.d, s.lk, ds, K, dQ + i0 * s.d, false);
       if (dK) mm<T>(true, s.lk, s.d, nr, ds, Q + i0 * s.d, dK, i0 > 0);
     }
+    if (dQ) scatter(dQ, dQ_out, s.lay_q, s.lq, s.d);
+    if (dK) scatter(dK, dK_out, s.lay_k, s.lk, s.d);
+    if (dV) scatter(dV, dV_out, s.lay_v, s.lk, s.dv);
   });
 }
 

@@ -140,6 +140,47 @@ void linear_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
   }
 }
 
+namespace {
+
+// Calls f(r0, r1) over row blocks of [0, rows), in parallel when rows * cols is worth threads.
+template <class F>
+void for_row_blocks(int64_t rows, int64_t cols, const F& f) {
+  constexpr int64_t kRowsPerBlock = 64;
+  const int64_t blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
+  auto one = [&](int64_t i) { f(i * kRowsPerBlock, std::min(rows, (i + 1) * kRowsPerBlock)); };
+  if (run_parallel(rows * cols) && blocks > 1) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < blocks; ++i) one(i);
+  } else {
+    for (int64_t i = 0; i < blocks; ++i) one(i);
+  }
+}
+
+}  // namespace
+
+template <class T>
+void linear_relu_forward(const T* x, const T* w, const T* b, T* y, const LinearShape& s) {
+  linear_forward(x, w, b, y, s);
+  for_row_blocks(s.rows, s.out_features, [&](int64_t r0, int64_t r1) {
+    // NOTE: written so that NaN propagates, as relu_forward.
+    for (int64_t i = r0 * s.out_features; i < r1 * s.out_features; ++i)
+      y[i] = y[i] < T(0) ? T(0) : y[i];
+  });
+}
+
+template <class T>
+void linear_relu_backward(const T* dy, const T* y, const T* x, const T* w, T* dz, T* dx, T* dw,
+                          T* db, const LinearShape& s) {
+  for_row_blocks(s.rows, s.out_features, [&](int64_t r0, int64_t r1) {
+    // NOTE: dy loaded unconditionally so GCC vectorises the select, as relu_backward.
+    for (int64_t i = r0 * s.out_features; i < r1 * s.out_features; ++i) {
+      const T g = dy[i];
+      dz[i] = y[i] > T(0) ? g : T(0);
+    }
+  });
+  linear_backward(dz, x, w, dx, dw, db, s);
+}
+
 template <class T>
 void embedding_forward(const int64_t* indices, const T* weight, T* y, const EmbeddingShape& s) {
   for (int64_t i = 0; i < s.count; ++i)
@@ -195,6 +236,9 @@ void embedding_backward(const int64_t* indices, const T* dy, T* dw, int64_t padd
   template void matmul_backward<T>(const T*, const T*, const T*, T*, T*, const MatmulShape&);  \
   template void linear_forward<T>(const T*, const T*, const T*, T*, const LinearShape&);       \
   template void linear_backward<T>(const T*, const T*, const T*, T*, T*, T*, const LinearShape&); \
+  template void linear_relu_forward<T>(const T*, const T*, const T*, T*, const LinearShape&);  \
+  template void linear_relu_backward<T>(const T*, const T*, const T*, const T*, T*, T*, T*, T*, \
+                                        const LinearShape&);                                   \
   template void embedding_forward<T>(const int64_t*, const T*, T*, const EmbeddingShape&);      \
   template void embedding_backward<T>(const int64_t*, const T*, T*, int64_t, const EmbeddingShape&);
 NNC_INSTANTIATE(float)

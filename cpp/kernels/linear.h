@@ -36,6 +36,18 @@ template <class T>
 void linear_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
                      const LinearShape& s);
 
+// y = relu(x @ w^T + b): linear_forward with the ReLU applied in place while y is in cache
+// (PyTorch's feed-forward block; one pass and one array less than linear then relu).
+// Threading: Eigen's GEMM, then OpenMP over rows above the work threshold.
+template <class T>
+void linear_relu_forward(const T* x, const T* w, const T* b, T* y, const LinearShape& s);
+
+// dz = dy * (y > 0) into the caller's workspace dz [rows, out], then linear_backward from dz;
+// y is the forward's output. Null outputs are skipped.
+template <class T>
+void linear_relu_backward(const T* dy, const T* y, const T* x, const T* w, T* dz, T* dx, T* dw,
+                          T* db, const LinearShape& s);
+
 struct EmbeddingShape {
   int64_t count, num_embeddings, dim;  // indices: [count], weight: [num_embeddings, dim]
 };

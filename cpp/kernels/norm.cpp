@@ -199,30 +199,49 @@ void ln_for(int64_t n, int64_t work, const F& f) {
 
 }  // namespace
 
+namespace {
+
+// One row of layer_norm_forward.
+template <class T>
+void ln_row(const T* xr, const T* w, const T* b, T* yr, T* mean, T* rstd, int64_t n, double eps) {
+  const T mu = ln_sum<T>(n, [xr](int64_t j) { return xr[j]; }) / T(n);
+  const T var = ln_sum<T>(n, [xr, mu](int64_t j) {
+                  const T c = xr[j] - mu;
+                  return c * c;
+                }) / T(n);
+  const T rs = T(1) / std::sqrt(var + static_cast<T>(eps));
+  *mean = mu;
+  *rstd = rs;
+  if (w && b)
+    for (int64_t j = 0; j < n; ++j) yr[j] = (xr[j] - mu) * rs * w[j] + b[j];
+  else if (w)
+    for (int64_t j = 0; j < n; ++j) yr[j] = (xr[j] - mu) * rs * w[j];
+  else if (b)
+    for (int64_t j = 0; j < n; ++j) yr[j] = (xr[j] - mu) * rs + b[j];
+  else
+    for (int64_t j = 0; j < n; ++j) yr[j] = (xr[j] - mu) * rs;
+}
+
+}  // namespace
+
 template <class T>
 void layer_norm_forward(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd,
                         const LayerNormShape& s, double eps) {
   const int64_t n = s.cols;
   ln_for(s.rows, s.rows * n * 4, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) ln_row(x + r * n, w, b, y + r * n, mean + r, rstd + r, n, eps);
+  });
+}
+
+template <class T>
+void add_layer_norm_forward(const T* x, const T* res, const T* w, const T* b, T* sum, T* y,
+                            T* mean, T* rstd, const LayerNormShape& s, double eps) {
+  const int64_t n = s.cols;
+  ln_for(s.rows, s.rows * n * 5, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
-      const T* xr = x + r * n;
-      T* yr = y + r * n;
-      const T mu = ln_sum<T>(n, [xr](int64_t j) { return xr[j]; }) / T(n);
-      const T var = ln_sum<T>(n, [xr, mu](int64_t j) {
-                      const T c = xr[j] - mu;
-                      return c * c;
-                    }) / T(n);
-      const T rs = T(1) / std::sqrt(var + static_cast<T>(eps));
-      mean[r] = mu;
-      rstd[r] = rs;
-      if (w && b)
-        for (int64_t j = 0; j < n; ++j) yr[j] = (xr[j] - mu) * rs * w[j] + b[j];
-      else if (w)
-        for (int64_t j = 0; j < n; ++j) yr[j] = (xr[j] - mu) * rs * w[j];
-      else if (b)
-        for (int64_t j = 0; j < n; ++j) yr[j] = (xr[j] - mu) * rs + b[j];
-      else
-        for (int64_t j = 0; j < n; ++j) yr[j] = (xr[j] - mu) * rs;
+      T* sr = sum + r * n;
+      for (int64_t j = 0; j < n; ++j) sr[j] = x[r * n + j] + res[r * n + j];
+      ln_row(static_cast<const T*>(sr), w, b, y + r * n, mean + r, rstd + r, n, eps);
     }
   });
 }
@@ -272,6 +291,8 @@ void layer_norm_backward(const T* dy, const T* x, const T* w, const T* mean, con
 }
 
 #define NNC_INSTANTIATE(T)                                                                      \
+  template void add_layer_norm_forward<T>(const T*, const T*, const T*, const T*, T*, T*, T*, T*, \
+                                          const LayerNormShape&, double);                        \
   template void layer_norm_forward<T>(const T*, const T*, const T*, T*, T*, T*,                \
                                       const LayerNormShape&, double);                          \
   template void layer_norm_backward<T>(const T*, const T*, const T*, const T*, const T*, T*, T*, \

@@ -41,6 +41,14 @@ template <class T>
 void layer_norm_forward(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd,
                         const LayerNormShape& s, double eps);
 
+// layer_norm_forward of x + r (a residual connection then its LayerNorm, the post-norm
+// Transformer's step), the sum written to sum [rows, cols] for backward (layer_norm_backward
+// with x = sum; d(x) = d(r) = its dx). Each row is summed and normalised while in cache.
+// Threading: OpenMP over rows.
+template <class T>
+void add_layer_norm_forward(const T* x, const T* r, const T* w, const T* b, T* sum, T* y, T* mean,
+                            T* rstd, const LayerNormShape& s, double eps);
+
 // With xh = (x - mean) rstd and g = dy * w: dx = rstd (g - mean_row(g) - xh mean_row(g xh)),
 // dw = sum_rows(dy xh), db = sum_rows(dy); null outputs are skipped. Threading: OpenMP over
 // rows for dx, over column blocks for dw and db (row order fixed: thread-count independent).

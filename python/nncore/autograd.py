@@ -8,6 +8,7 @@ for Tensors and records the node when any input requires grad.
 from __future__ import annotations
 
 import functools
+import sys
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -152,6 +153,13 @@ def _topological_order(root: Tensor) -> list[Tensor]:
     return order
 
 
+def _owned(a: np.ndarray) -> bool:
+    """Whether only its Tensor holds ``a`` (references: the Tensor, the caller's expression and
+    getrefcount's argument) and ``a`` owns its writeable memory, so adding into it in place
+    changes nothing anyone else can see."""
+    return sys.getrefcount(a) <= 3 and a.base is None and a.flags.writeable
+
+
 def backward(root: Tensor, grad: np.ndarray) -> None:
     """Accumulate d(root)/d(leaf) * grad into ``.grad`` of every leaf that requires grad."""
     grads: dict[int, np.ndarray] = {id(root): grad}
@@ -163,13 +171,23 @@ def backward(root: Tensor, grad: np.ndarray) -> None:
         if ctx is None:
             if g.dtype != node.data.dtype:
                 g = g.astype(node.data.dtype)
-            # NOTE: out of place, so a gradient array shared by two leaves (x + x) never aliases.
-            node.grad = _make_tensor(g if node.grad is None else node.grad.data + g, None)
+            if node.grad is None:
+                node.grad = _make_tensor(g, None)
+            elif _owned(node.grad.data):
+                # NOTE: in place, as PyTorch's AccumulateGrad: nothing else holds the array.
+                np.add(node.grad.data, g, out=node.grad.data)
+            else:
+                # NOTE: out of place, so a gradient array shared by two leaves (a + b gives
+                # both the same array) never aliases.
+                node.grad = _make_tensor(node.grad.data + g, None)
             continue
         in_grads = ctx.backward(g) if _spans is None else _spans.backward(ctx, g)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
         for parent, pg, need in zip(ctx.parents, in_grads, ctx.needs_input_grad):
             if need and pg is not None:
-                prev = grads.get(id(parent))
-                grads[id(parent)] = pg if prev is None else prev + pg
+                key = id(parent)
+                # NOTE: popped into the expression, not held in a local, so when nothing else
+                # holds the running sum NumPy's temporary elision adds into it in place (no new
+                # array and its page faults for a residual connection's gradient).
+                grads[key] = grads.pop(key) + pg if key in grads else pg

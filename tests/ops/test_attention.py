@@ -11,6 +11,7 @@ import pytest
 import nncore as nc
 import nncore.nn.functional as F
 from harness import OpSpec, check_op, fresh_rng, torch
+from nncore.ops.attention import HeadsAttentionFn
 from nncore.random import next_seed
 from ops.test_activation import _splitmix64_keep
 
@@ -86,9 +87,150 @@ SPECS = [
 ]
 
 
+# ---- heads_attention: token-major q, k, v (or packed q|k|v), heads interleaved ----------
+
+
+def _np_heads(x, h, seq_first):  # (N, L, H*D) or (L, N, H*D) -> (N, H, L, D)
+    a, b, e = x.shape
+    return x.reshape(a, b, h, e // h).transpose((1, 2, 0, 3) if seq_first else (0, 2, 1, 3))
+
+
+def _np_merge(o, seq_first):  # (N, H, L, D) -> (N, L, H*D) or (L, N, H*D)
+    n, h, L, d = o.shape
+    o = o.transpose((2, 0, 1, 3) if seq_first else (0, 2, 1, 3))
+    return o.reshape(o.shape[0], o.shape[1], h * d)
+
+
+def _unpack(xs, packed):
+    if not packed:
+        return xs
+    (x,) = xs
+    e = x.shape[-1] // 3
+    return x[..., :e], x[..., e:2 * e], x[..., 2 * e:]
+
+
+def _heads_fn(*xs, heads, seq_first=False, packed=False, mask=None, causal=False):
+    e = xs[0].shape[-1] // (3 if packed else 1)
+    m = None if mask is None else mask.astype(xs[0].dtype)
+    return HeadsAttentionFn.apply(*xs, heads=heads, seq_first=seq_first, packed=packed, mask=m,
+                                  causal=causal, scale=1 / math.sqrt(e // heads), dropout_p=0.0,
+                                  seed=0)
+
+
+def _heads_ref(*xs, heads, seq_first=False, packed=False, mask=None, causal=False):
+    q, k, v = (_np_heads(t, heads, seq_first) for t in _unpack(xs, packed))
+    return _np_merge(_sdpa_ref(q, k, v, attn_mask=mask, is_causal=causal), seq_first)
+
+
+def _heads_torch(*xs, heads, seq_first=False, packed=False, mask=None, causal=False):
+    def split(x):
+        a, b, e = x.shape
+        x = x.reshape(a, b, heads, e // heads)
+        return x.permute(1, 2, 0, 3) if seq_first else x.permute(0, 2, 1, 3)
+
+    q, k, v = (split(t) for t in _unpack(xs, packed))
+    m = None if mask is None else torch.tensor(mask, dtype=q.dtype)
+    o = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=m, is_causal=causal)
+    o = o.permute(2, 0, 1, 3) if seq_first else o.permute(0, 2, 1, 3)
+    return o.reshape(o.shape[0], o.shape[1], -1)
+
+
+def _token_inputs(n, lq, lk, e, ev, seq_first=False, packed=False):
+    def shape(length, width):
+        return (length, n, width) if seq_first else (n, length, width)
+
+    if packed:
+        return lambda rng: [rng.standard_normal(shape(lq, 3 * e))]
+    return lambda rng: [rng.standard_normal(shape(lq, e)), rng.standard_normal(shape(lk, e)),
+                        rng.standard_normal(shape(lk, ev))]
+
+
+def _heads_spec(make, id, **kw):
+    return OpSpec("heads_attention", _heads_fn, make, _heads_ref,
+                  _heads_torch if torch else None, kwargs=kw, id=id)
+
+
+_MASK_5x7 = np.random.default_rng(3).standard_normal((5, 7))
+
+SPECS += [
+    _heads_spec(_token_inputs(2, 5, 7, 6, 9), "heads-batch-first", heads=3),
+    _heads_spec(_token_inputs(3, 5, 7, 4, 2, seq_first=True), "heads-seq-first", heads=2,
+                seq_first=True),
+    _heads_spec(_token_inputs(2, 5, 7, 6, 9), "heads-mask", heads=3, mask=_MASK_5x7),
+    _heads_spec(_token_inputs(1, 1, 1, 3, 3), "heads-batch1-len1", heads=1),
+    _heads_spec(_token_inputs(2, 5, 5, 6, 6, packed=True), "heads-packed", heads=2,
+                packed=True),
+    _heads_spec(_token_inputs(3, 4, 4, 6, 6, seq_first=True, packed=True),
+                "heads-packed-seq-first-causal", heads=3, seq_first=True, packed=True,
+                causal=True),
+    _heads_spec(_token_inputs(1, 1, 1, 5, 5, packed=True), "heads-packed-len1", heads=5,
+                packed=True),
+]
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=str)
 def test_op(spec: OpSpec) -> None:
     check_op(spec)
+
+
+@pytest.mark.parametrize("seq_first", [False, True])
+def test_heads_attention_is_bitwise_the_dense_kernel(seq_first) -> None:
+    """Token-major heads (packed and not), with dropout and a per-head mask, give the same bits
+    as attention over the (N, H, L, D) copies, forward and backward, at 1 and 2 threads."""
+    rng, seed = fresh_rng()
+    n, L, h, d = 3, 37, 4, 8
+    x = rng.standard_normal((L, n, 3 * h * d) if seq_first else (n, L, 3 * h * d))
+    x = x.astype(np.float32)
+    g = rng.standard_normal((L, n, h * d) if seq_first else (n, L, h * d)).astype(np.float32)
+    mask = rng.standard_normal((n, h, L, L)).astype(np.float32)
+    cfg = dict(causal=True, scale=0.3, dropout_p=0.25, seed=77)
+    threads = nc.get_num_threads()
+    try:
+        for t in (1, 2):
+            nc.set_num_threads(t)
+            qkv = [np.ascontiguousarray(_np_heads(p, h, seq_first)) for p in _unpack([x], True)]
+            o_ref, p_ref = nc._C.attention_forward(*qkv, mask, cfg["causal"], cfg["scale"],
+                                                   cfg["dropout_p"], cfg["seed"])
+            grads_ref = nc._C.attention_backward(
+                np.ascontiguousarray(_np_heads(g, h, seq_first)), *qkv, p_ref, cfg["scale"],
+                cfg["dropout_p"], cfg["seed"])
+            parts = [np.ascontiguousarray(p) for p in _unpack([x], True)]
+            for packed, ins in ((True, [x, None, None]), (False, parts)):
+                o, p = nc._C.heads_attention_forward(ins[0], ins[1], ins[2], mask, h, seq_first,
+                                                     cfg["causal"], cfg["scale"],
+                                                     cfg["dropout_p"], cfg["seed"])
+                np.testing.assert_array_equal(o, _np_merge(o_ref, seq_first), f"seed {seed}")
+                np.testing.assert_array_equal(p, p_ref)
+                grads = nc._C.heads_attention_backward(g, ins[0], ins[1], ins[2], p, h,
+                                                       seq_first, cfg["scale"], cfg["dropout_p"],
+                                                       cfg["seed"])
+                if packed:
+                    grads = _unpack([grads[0]], True)
+                for ours, ref in zip(grads, grads_ref):
+                    np.testing.assert_array_equal(ours, _np_merge(ref, seq_first))
+    finally:
+        nc.set_num_threads(threads)
+
+
+def test_heads_attention_boundary_errors() -> None:
+    x = np.zeros((2, 3, 12), np.float32)
+    with pytest.raises(ValueError, match=r"\[heads_attention\] q: packed q\|k\|v needs features"):
+        nc._C.heads_attention_forward(np.zeros((2, 3, 10), np.float32), None, None, None, 2,
+                                      False, False, 1.0)
+    with pytest.raises(ValueError, match=r"\[heads_attention\] k, v: expected two arrays"):
+        nc._C.heads_attention_forward(x, x, None, None, 2, False, False, 1.0)
+    with pytest.raises(ValueError, match=r"\[heads_attention\] q, k, v do not match"):
+        nc._C.heads_attention_forward(x, np.zeros((2, 4, 10), np.float32), x, None, 2, False,
+                                      False, 1.0)
+    with pytest.raises(ValueError, match=r"\[heads_attention\] q, v: expected features "
+                       r"divisible by heads = 5"):
+        nc._C.heads_attention_forward(x, x, x, None, 5, False, False, 1.0)
+    with pytest.raises(ValueError, match=r"\[heads_attention\] mask: expected shape"):
+        nc._C.heads_attention_forward(x, x, x, np.zeros((4, 4), np.float32), 2, False, False,
+                                      1.0)
+    with pytest.raises(ValueError, match=r"\[heads_attention\] dout: expected shape"):
+        nc._C.heads_attention_backward(np.zeros((2, 3, 5), np.float32), x, None, None,
+                                       np.zeros((2, 2, 3, 3), np.float32), 2, False, 1.0)
 
 
 def _dropout_call(q, k, v, p=0.3, seed=99):

@@ -101,6 +101,24 @@ def test_gradients_accumulate_and_shared_inputs() -> None:
     np.testing.assert_allclose(x.grad.numpy(), 2 * x.numpy() + 3)
 
 
+def test_leaf_gradients_accumulate_in_place_only_when_unshared() -> None:
+    a = nc.tensor([1.0, 2.0], requires_grad=True)
+    b = nc.tensor([3.0, 4.0], requires_grad=True)
+    (a + b).sum().backward()  # AddFn hands both leaves the same gradient array
+    assert np.shares_memory(a.grad.numpy(), b.grad.numpy())
+    (a * 3).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [4.0, 4.0])
+    np.testing.assert_array_equal(b.grad.numpy(), [1.0, 1.0])
+    held = a.grad.numpy()
+    (a * 2).sum().backward()  # a caller holds the array: accumulated out of place
+    np.testing.assert_array_equal(held, [4.0, 4.0])
+    np.testing.assert_array_equal(a.grad.numpy(), [6.0, 6.0])
+    grad = a.grad
+    (a * 1).sum().backward()  # held by the Tensor alone: accumulated in place, as PyTorch
+    assert a.grad is grad
+    np.testing.assert_array_equal(a.grad.numpy(), [7.0, 7.0])
+
+
 def test_long_chain_backward_without_recursion_limit() -> None:
     x = nc.tensor(np.ones(3), requires_grad=True)
     y = x

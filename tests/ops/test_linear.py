@@ -18,6 +18,10 @@ def _torch_linear(x, w, b=None):
     return torch.nn.functional.linear(x, w, b)
 
 
+def _torch_linear_relu(x, w, b=None):
+    return torch.relu(torch.nn.functional.linear(x, w, b))
+
+
 SPECS = [
     OpSpec("linear", F.linear, _normal((5, 7), (3, 7), (3,)),
            lambda x, w, b: x @ w.T + b, _torch_linear, id="linear-bias"),
@@ -27,6 +31,14 @@ SPECS = [
            lambda x, w, b: x @ w.T + b, _torch_linear, id="linear-3d-input"),
     OpSpec("linear", F.linear, _normal((17,), (3, 17), (3,)),
            lambda x, w, b: x @ w.T + b, _torch_linear, id="linear-1d-input"),
+    OpSpec("linear_relu", F.linear_relu, _normal((5, 7), (3, 7), (3,)),
+           lambda x, w, b: np.maximum(x @ w.T + b, 0), _torch_linear_relu, id="linear-relu-bias"),
+    OpSpec("linear_relu", F.linear_relu, _normal((2, 3, 17), (4, 17)),
+           lambda x, w: np.maximum(x @ w.T, 0), _torch_linear_relu, id="linear-relu-3d-nobias"),
+    OpSpec("linear_relu", F.linear_relu, _normal((1, 1), (1, 1), (1,)),
+           lambda x, w, b: np.maximum(x @ w.T + b, 0), _torch_linear_relu, id="linear-relu-1x1"),
+    OpSpec("linear_relu", F.linear_relu, _normal((9,), (5, 9), (5,)),
+           lambda x, w, b: np.maximum(x @ w.T + b, 0), _torch_linear_relu, id="linear-relu-1d"),
     OpSpec("matmul", F.matmul, _normal((3, 17), (17, 5)), np.matmul, torch.matmul if torch else
            None, id="matmul-2d"),
     OpSpec("matmul", F.matmul, _normal((2, 3, 4), (2, 4, 1)), np.matmul,
@@ -93,3 +105,31 @@ def test_native_boundary_errors() -> None:
         nc._C.linear_forward(np.zeros((2, 3), np.int64), np.zeros((4, 3)))
     with pytest.raises(ValueError, match=r"\[linear\] x has 3 features but weight expects 5"):
         nc._C.linear_forward(np.zeros((2, 3)), np.zeros((4, 5)))
+
+
+def test_linear_relu_is_linear_then_relu_bitwise() -> None:
+    """Same bits as the two ops it fuses, forward and backward, NaN included."""
+    rng = np.random.default_rng(0)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((33, 19), (21, 19), (21,)))
+    x[3, 4] = np.nan
+    g = rng.standard_normal((33, 21)).astype(np.float32)
+    fused = [nc.tensor(a, requires_grad=True) for a in (x, w, b)]
+    plain = [nc.tensor(a, requires_grad=True) for a in (x, w, b)]
+    y1 = F.linear_relu(*fused)
+    y2 = F.relu(F.linear(*plain))
+    np.testing.assert_array_equal(y1.numpy(), y2.numpy())
+    y1.backward(g)
+    y2.backward(g)
+    for a, c in zip(fused, plain):
+        np.testing.assert_array_equal(a.grad.numpy(), c.grad.numpy())
+
+
+def test_linear_relu_errors() -> None:
+    with pytest.raises(ValueError, match=r"linear_relu: input of shape \(2, 3\) does not match"):
+        F.linear_relu(nc.zeros(2, 3), nc.zeros(4, 5))
+    a = np.zeros((2, 3), np.float32)
+    with pytest.raises(ValueError, match=r"\[linear_relu\] x has 3 features but weight expects 5"):
+        nc._C.linear_relu_forward(a, np.zeros((4, 5), np.float32))
+    with pytest.raises(ValueError, match=r"\[linear_relu\] dy, y: expected shape \(2, 4\)"):
+        nc._C.linear_relu_backward(np.zeros((2, 5), np.float32), np.zeros((2, 4), np.float32), a,
+                                   np.zeros((4, 3), np.float32))

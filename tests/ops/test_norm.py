@@ -306,6 +306,77 @@ def test_layer_norm_native_boundary_errors() -> None:
         nc._C.layer_norm_backward(x, x, None, np.zeros(3, np.float32), np.zeros(2, np.float32))
 
 
+
+# add_layer_norm: layer_norm of input + residual, the gradient of the sum going to both.
+
+
+def _add_ln_fn(x, r, *params, normalized_shape, eps=1e-5):
+    w, b = (params + (None, None))[:2]
+    return F.add_layer_norm(x, r, normalized_shape, w, b, eps)
+
+
+def _add_ln_ref(x, r, *params, normalized_shape, eps=1e-5):
+    return _layer_norm_ref(x + r, *params, normalized_shape=normalized_shape, eps=eps)
+
+
+def _add_ln_torch(x, r, *params, normalized_shape, eps=1e-5):
+    w, b = (params + (None, None))[:2]
+    return torch.nn.functional.layer_norm(x + r, normalized_shape, w, b, eps)
+
+
+def _add_ln_spec(x_shape, norm_shape, params, id):
+    def make(rng):
+        return [rng.standard_normal(x_shape) * 2 + 0.5, rng.standard_normal(x_shape)] + [
+            rng.standard_normal(norm_shape) for _ in range(params)]
+    return OpSpec("add_layer_norm", _add_ln_fn, make, _add_ln_ref,
+                  _add_ln_torch if torch else None, kwargs={"normalized_shape": norm_shape},
+                  torch_rtol=1e-4, id=id)
+
+
+ADD_LAYER_NORM_SPECS = [
+    _add_ln_spec((5, 7), (7,), 2, "add_layer_norm-affine"),
+    _add_ln_spec((2, 3, 4), (3, 4), 1, "add_layer_norm-2-dims-weight-only"),
+    _add_ln_spec((3, 17), (17,), 0, "add_layer_norm-no-affine"),
+    _add_ln_spec((1, 1), (1,), 2, "add_layer_norm-1x1"),
+    _add_ln_spec((2, 40), (40,), 2, "add_layer_norm-lanes-and-tail"),
+]
+
+
+@pytest.mark.parametrize("spec", ADD_LAYER_NORM_SPECS, ids=str)
+def test_add_layer_norm_op(spec: OpSpec) -> None:
+    check_op(spec)
+
+
+def test_add_layer_norm_is_add_then_layer_norm_bitwise() -> None:
+    rng = np.random.default_rng(0)
+    x, r = (rng.standard_normal((9, 33)).astype(np.float32) for _ in range(2))
+    w, b = (rng.standard_normal(33).astype(np.float32) for _ in range(2))
+    g = rng.standard_normal((9, 33)).astype(np.float32)
+    fused = [nc.tensor(a, requires_grad=True) for a in (x, r, w, b)]
+    plain = [nc.tensor(a, requires_grad=True) for a in (x, r, w, b)]
+    y1 = F.add_layer_norm(fused[0], fused[1], 33, fused[2], fused[3])
+    y2 = F.layer_norm(plain[0] + plain[1], 33, plain[2], plain[3])
+    np.testing.assert_array_equal(y1.numpy(), y2.numpy())
+    y1.backward(g)
+    y2.backward(g)
+    for a, c in zip(fused, plain):
+        np.testing.assert_array_equal(a.grad.numpy(), c.grad.numpy())
+
+
+def test_add_layer_norm_errors() -> None:
+    x = nc.zeros(2, 3)
+    with pytest.raises(ValueError, match=r"add_layer_norm: residual \(2, 1\) float32 does not "
+                                         r"match input \(2, 3\) float32"):
+        F.add_layer_norm(x, nc.zeros(2, 1), 3)
+    with pytest.raises(ValueError, match=r"add_layer_norm: input of shape \(2, 3\) does not end"):
+        F.add_layer_norm(x, x, 4)
+    a = np.zeros((2, 3), np.float32)
+    with pytest.raises(ValueError, match=r"\[add_layer_norm\] residual: expected the shape of x"):
+        nc._C.add_layer_norm_forward(a, np.zeros((2, 4), np.float32))
+    with pytest.raises(ValueError, match=r"\[add_layer_norm\] mean, rstd: expected shape"):
+        nc._C.add_layer_norm_backward(a, a, None, np.zeros(3, np.float32),
+                                      np.zeros(2, np.float32))
+
 # ==== end layer_norm ==============================================================================
 
-SPECS = BATCH_NORM_SPECS + LAYER_NORM_SPECS
+SPECS = BATCH_NORM_SPECS + LAYER_NORM_SPECS + ADD_LAYER_NORM_SPECS

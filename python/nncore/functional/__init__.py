@@ -28,6 +28,7 @@ from nncore.functional.conv import (
 from nncore.functional.linear import (
     embedding,
     linear,
+    linear_relu,
     matmul,
 )
 from nncore.functional.loss import (
@@ -39,12 +40,14 @@ from nncore.functional.loss import (
     nll_loss,
 )
 from nncore.functional.norm import (
+    add_layer_norm,
     batch_norm,
     layer_norm,
 )
 
 __all__ = [
     "adaptive_avg_pool2d",
+    "add_layer_norm",
     "avg_pool2d",
     "batch_norm",
     "binary_cross_entropy_with_logits",
@@ -60,6 +63,7 @@ __all__ = [
     "layer_norm",
     "leaky_relu",
     "linear",
+    "linear_relu",
     "log_softmax",
     "matmul",
     "max_pool2d",

@@ -1,4 +1,4 @@
-"""Functional forms of the linear family: matmul, linear, embedding."""
+"""Functional forms of the linear family: matmul, linear, linear_relu, embedding."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from nncore.functional._checks import check_float, check_same_dtype
-from nncore.ops.linear import EmbeddingFn, LinearFn, MatmulFn
+from nncore.ops.linear import EmbeddingFn, LinearFn, LinearReluFn, MatmulFn
 from nncore.tensor import Tensor
 
 
@@ -35,6 +35,24 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     return MatmulFn.apply(a, b)
 
 
+def _check_linear(op: str, x: Tensor, weight: Tensor, bias: Tensor | None) -> None:
+    check_float(op, "input", x)
+    check_float(op, "weight", weight)
+    if x.ndim < 1 or weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"{op}: input of shape {x.shape} does not match weight of shape "
+                         f"{weight.shape} (expected input (*, {weight.shape[-1]}))")
+    if x.data.size == 0:
+        raise ValueError(f"{op}: empty input of shape {x.shape}")
+    if bias is None:
+        check_same_dtype(op, ("input", x), ("weight", weight))
+        return
+    check_float(op, "bias", bias)
+    check_same_dtype(op, ("input", x), ("weight", weight), ("bias", bias))
+    if bias.shape != (weight.shape[0],):
+        raise ValueError(f"{op}: bias of shape {bias.shape} does not match weight of shape "
+                         f"{weight.shape}")
+
+
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x @ weight^T + bias.
 
@@ -45,22 +63,25 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     Returns:
         Tensor of shape (*, out_features).
     """
-    check_float("linear", "input", x)
-    check_float("linear", "weight", weight)
-    if x.ndim < 1 or weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape "
-                         f"{weight.shape} (expected input (*, {weight.shape[-1]}))")
-    if x.data.size == 0:
-        raise ValueError(f"linear: empty input of shape {x.shape}")
+    _check_linear("linear", x, weight, bias)
+    return LinearFn.apply(x, weight) if bias is None else LinearFn.apply(x, weight, bias)
+
+
+def linear_relu(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = relu(x @ weight^T + bias), ``relu(linear(x, weight, bias))`` in one native op each
+    way (no separate ReLU pass or array; the feed-forward block of a Transformer layer).
+
+    Args:
+        x: input, shape (*, in_features).
+        weight: shape (out_features, in_features).
+        bias: shape (out_features,) or None.
+    Returns:
+        Tensor of shape (*, out_features).
+    """
+    _check_linear("linear_relu", x, weight, bias)
     if bias is None:
-        check_same_dtype("linear", ("input", x), ("weight", weight))
-        return LinearFn.apply(x, weight)
-    check_float("linear", "bias", bias)
-    check_same_dtype("linear", ("input", x), ("weight", weight), ("bias", bias))
-    if bias.shape != (weight.shape[0],):
-        raise ValueError(f"linear: bias of shape {bias.shape} does not match weight of shape "
-                         f"{weight.shape}")
-    return LinearFn.apply(x, weight, bias)
+        return LinearReluFn.apply(x, weight)
+    return LinearReluFn.apply(x, weight, bias)
 
 
 def embedding(input: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:

@@ -1,4 +1,4 @@
-"""Functional forms of the norm family: batch_norm and layer_norm."""
+"""Functional forms of the norm family: batch_norm, layer_norm and add_layer_norm."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from nncore.functional._checks import FLOAT_DTYPES, check_dtypes, check_float
-from nncore.ops.norm import BatchNormFn, LayerNormFn
+from nncore.ops.norm import AddLayerNormFn, BatchNormFn, LayerNormFn
 from nncore.tensor import Tensor
 
 
@@ -63,23 +63,9 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
 
 
 
-def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = None,
-               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
-    """(x - mean) / sqrt(var + eps) * weight + bias over the trailing ``normalized_shape`` dims
-    (biased variance, as PyTorch).
-
-    Args:
-        input: tensor whose last dims equal ``normalized_shape``.
-        normalized_shape: int or tuple, the trailing dims to normalise over.
-        weight: elementwise scale of shape ``normalized_shape``, or None.
-        bias: elementwise shift of shape ``normalized_shape``, or None.
-        eps: added to the variance.
-    Shape:
-        input (*, *normalized_shape) -> output of the same shape.
-    Returns:
-        Tensor of the input's shape and dtype.
-    """
-    op = "layer_norm"
+def _layer_norm_args(op: str, input: Tensor, normalized_shape: Any, weight: Tensor | None,
+                     bias: Tensor | None, eps: float) -> tuple[int, list[Tensor]]:
+    """Checks layer_norm's arguments; returns the normalised size and the given parameters."""
     if not isinstance(input, Tensor):
         raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
     if input.dtype not in FLOAT_DTYPES:
@@ -108,5 +94,51 @@ def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = Non
             raise ValueError(f"{op}: {name} of shape {p.shape} does not match normalized_shape "
                              f"{shape}")
         params.append(p)
+    return size, params
+
+
+def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """(x - mean) / sqrt(var + eps) * weight + bias over the trailing ``normalized_shape`` dims
+    (biased variance, as PyTorch).
+
+    Args:
+        input: tensor whose last dims equal ``normalized_shape``.
+        normalized_shape: int or tuple, the trailing dims to normalise over.
+        weight: elementwise scale of shape ``normalized_shape``, or None.
+        bias: elementwise shift of shape ``normalized_shape``, or None.
+        eps: added to the variance.
+    Shape:
+        input (*, *normalized_shape) -> output of the same shape.
+    Returns:
+        Tensor of the input's shape and dtype.
+    """
+    size, params = _layer_norm_args("layer_norm", input, normalized_shape, weight, bias, eps)
     return LayerNormFn.apply(input, *params, size=size, has_weight=weight is not None,
                              has_bias=bias is not None, eps=float(eps))
+
+
+def add_layer_norm(input: Tensor, residual: Tensor, normalized_shape: Any,
+                   weight: Tensor | None = None, bias: Tensor | None = None,
+                   eps: float = 1e-5) -> Tensor:
+    """``layer_norm(input + residual, ...)`` in one native op each way (a residual connection
+    and its LayerNorm, as in a post-norm Transformer layer), with no separate sum array.
+
+    Args:
+        input, residual: tensors of one shape and dtype (no broadcasting).
+        normalized_shape, weight, bias, eps: as layer_norm.
+    Shape:
+        input (*, *normalized_shape), residual the same -> output of the same shape.
+    Returns:
+        Tensor of the input's shape and dtype.
+    """
+    op = "add_layer_norm"
+    size, params = _layer_norm_args(op, input, normalized_shape, weight, bias, eps)
+    if not isinstance(residual, Tensor):
+        raise TypeError(f"{op}: residual must be a Tensor, got {type(residual).__name__}")
+    if residual.shape != input.shape or residual.dtype != input.dtype:
+        raise ValueError(f"{op}: residual {residual.shape} {residual.dtype} does not match input "
+                         f"{input.shape} {input.dtype}")
+    return AddLayerNormFn.apply(input, residual, *params, size=size,
+                                has_weight=weight is not None, has_bias=bias is not None,
+                                eps=float(eps))

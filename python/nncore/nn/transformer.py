@@ -261,6 +261,22 @@ def _activation(op: str, activation: Any) -> Callable[[Tensor], Tensor]:
     raise ValueError(f"{op}: activation must be 'relu', 'gelu' or a callable, got {activation!r}")
 
 
+def _hidden(layer: Module, x: Tensor) -> Tensor:
+    """activation(linear1(x)) of a layer's feed-forward block; linear1 and a ReLU run as one
+    native op when linear1 is a plain Linear."""
+    if layer.activation is F.relu and type(layer.linear1) is Linear:
+        return F.linear_relu(x, layer.linear1.weight, layer.linear1.bias)
+    return layer.activation(layer.linear1(x))
+
+
+def _add_norm(norm: Module, x: Tensor, y: Tensor) -> Tensor:
+    """norm(x + y) of a post-norm residual connection; a LayerNorm runs as one native op with
+    the sum."""
+    if type(norm) is LayerNorm and x.shape == y.shape and x.dtype == y.dtype:
+        return F.add_layer_norm(x, y, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+    return norm(x + y)
+
+
 class TransformerEncoderLayer(Module):
     """Self-attention then a feed-forward block, each with a residual connection and LayerNorm
     (after it by default, before it with ``norm_first``), as PyTorch's layer.
@@ -303,8 +319,9 @@ class TransformerEncoderLayer(Module):
         if self.norm_first:
             x = x + self._sa_block(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
             return x + self._ff_block(self.norm2(x))
-        x = self.norm1(x + self._sa_block(x, src_mask, src_key_padding_mask, is_causal))
-        return self.norm2(x + self._ff_block(x))
+        x = _add_norm(self.norm1, x, self._sa_block(x, src_mask, src_key_padding_mask,
+                                                     is_causal))
+        return _add_norm(self.norm2, x, self._ff_block(x))
 
     def _sa_block(self, x: Tensor, attn_mask: Any, key_padding_mask: Any,
                   is_causal: bool) -> Tensor:
@@ -313,7 +330,7 @@ class TransformerEncoderLayer(Module):
         return self.dropout1(x)
 
     def _ff_block(self, x: Tensor) -> Tensor:
-        return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+        return self.dropout2(self.linear2(self.dropout(_hidden(self, x))))
 
 
 class TransformerDecoderLayer(Module):
@@ -357,10 +374,11 @@ class TransformerDecoderLayer(Module):
             x = x + self._mha_block(self.norm2(x), memory, memory_mask, memory_key_padding_mask,
                                     memory_is_causal)
             return x + self._ff_block(self.norm3(x))
-        x = self.norm1(x + self._sa_block(x, tgt_mask, tgt_key_padding_mask, tgt_is_causal))
-        x = self.norm2(x + self._mha_block(x, memory, memory_mask, memory_key_padding_mask,
-                                           memory_is_causal))
-        return self.norm3(x + self._ff_block(x))
+        x = _add_norm(self.norm1, x, self._sa_block(x, tgt_mask, tgt_key_padding_mask,
+                                                     tgt_is_causal))
+        x = _add_norm(self.norm2, x, self._mha_block(x, memory, memory_mask,
+                                                     memory_key_padding_mask, memory_is_causal))
+        return _add_norm(self.norm3, x, self._ff_block(x))
 
     def _sa_block(self, x: Tensor, attn_mask: Any, key_padding_mask: Any,
                   is_causal: bool) -> Tensor:
@@ -376,7 +394,7 @@ class TransformerDecoderLayer(Module):
         return self.dropout2(x)
 
     def _ff_block(self, x: Tensor) -> Tensor:
-        return self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+        return self.dropout3(self.linear2(self.dropout(_hidden(self, x))))
 
 
 class TransformerEncoder(Module):

@@ -38,70 +38,36 @@ class AttentionFn(Function):
                                      *self.needs_input_grad)
 
 
-def _split(x: np.ndarray, heads: int, seq_first: bool) -> np.ndarray:
-    """(N, L, H*D) or (L, N, H*D) -> contiguous (N, H, L, D)."""
-    a, b, e = x.shape
-    x4 = x.reshape(a, b, heads, e // heads)
-    return np.ascontiguousarray(x4.transpose((1, 2, 0, 3) if seq_first else (0, 2, 1, 3)))
-
-
-def _merge_into(out: np.ndarray, x: np.ndarray, seq_first: bool) -> None:
-    """Writes x (N, H, L, D) into out (N, L, H*D) or (L, N, H*D), which may be a strided view."""
-    a, b, e = out.shape
-    out.reshape(a, b, x.shape[1], x.shape[3])[...] = x.transpose(
-        (2, 0, 1, 3) if seq_first else (0, 2, 1, 3))
-
-
 class HeadsAttentionFn(Function):
     """Attention over token-major inputs with ``heads`` heads interleaved in the last axis.
 
     Inputs: q (N, Lq, E), k (N, Lk, E), v (N, Lk, Ev) ((L, N, E) when ``seq_first``); or, with
-    ``packed``, one input (N, L, 2E + Ev) holding q, k and v side by side (self-attention after
-    one in-projection). Output (N, Lq, Ev) (or (Lq, N, Ev)). Mask as in AttentionFn.
+    ``packed``, one input (N, L, 3E) holding q, k and v side by side (self-attention after
+    one in-projection). Output (N, Lq, Ev) (or (Lq, N, Ev)). Mask as in AttentionFn. The native
+    kernel reads the heads in place and writes the output and gradients in these layouts, so
+    the head split and merge cost no copies here.
     """
 
     def forward(self, *xs: np.ndarray, heads: int, seq_first: bool, packed: bool,
                 mask: np.ndarray | None, causal: bool, scale: float, dropout_p: float,
                 seed: int) -> np.ndarray:
-        self.cfg = heads, seq_first, packed, scale, dropout_p, seed
+        self.cfg = heads, seq_first, scale, dropout_p, seed
         if packed:
-            (x,) = xs
-            e = self.embed = x.shape[2] // 3
-            parts = (x[..., :e], x[..., e:2 * e], x[..., 2 * e:])
-            self.in_shape = x.shape
+            q, k, v = contiguous(xs[0]), None, None
         else:
-            parts = xs
-        q, k, v = (_split(t, heads, seq_first) for t in parts)
-        o, p = _C.attention_forward(q, k, v, mask, causal, scale, dropout_p, seed)
+            q, k, v = (contiguous(t) for t in xs)
+        o, p = _C.heads_attention_forward(q, k, v, mask, heads, seq_first, causal, scale,
+                                          dropout_p, seed)
         self.save_for_backward(q, k, v, p)
-        n, h, lq, dv = o.shape
-        out = np.empty((lq, n, h * dv) if seq_first else (n, lq, h * dv), dtype=o.dtype)
-        _merge_into(out, o, seq_first)
-        return out
+        return o
 
     def backward(self, grad: np.ndarray) -> tuple:
         q, k, v, p = self.saved_tensors
-        heads, seq_first, packed, scale, dropout_p, seed = self.cfg
-        do = _split(grad, heads, seq_first)
-        needs = (True, True, True) if packed else self.needs_input_grad
-        dq, dk, dv = _C.attention_backward(do, q, k, v, p, scale, dropout_p, seed, *needs)
-        if packed:
-            e = self.embed
-            dx = np.empty(self.in_shape, dtype=grad.dtype)
-            _merge_into(dx[..., :e], dq, seq_first)
-            _merge_into(dx[..., e:2 * e], dk, seq_first)
-            _merge_into(dx[..., 2 * e:], dv, seq_first)
-            return dx
-        outs = []
-        for g in (dq, dk, dv):
-            if g is None:
-                outs.append(None)
-                continue
-            n, h, L, d = g.shape
-            out = np.empty((L, n, h * d) if seq_first else (n, L, h * d), dtype=g.dtype)
-            _merge_into(out, g, seq_first)
-            outs.append(out)
-        return tuple(outs)
+        heads, seq_first, scale, dropout_p, seed = self.cfg
+        dq, dk, dv = _C.heads_attention_backward(contiguous(grad, q.dtype), q, k, v, p, heads,
+                                                 seq_first, scale, dropout_p, seed,
+                                                 *self.needs_input_grad)
+        return dq if k is None else (dq, dk, dv)
 
 
 # ---- functional form (re-exported by nncore.functional) --------------------------------------

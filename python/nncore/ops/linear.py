@@ -1,4 +1,4 @@
-"""The linear family: matmul and linear (x @ W^T + b), both native."""
+"""The linear family: matmul, linear (x @ W^T + b) and linear_relu, all native."""
 
 from __future__ import annotations
 
@@ -28,6 +28,28 @@ class LinearFn(Function):
             dy, x2, weight, need[0], need[1], len(need) > 2 and need[2]
         )
         if dx is not None and len(self.lead) != 1:
+            dx = dx.reshape(*self.lead, weight.shape[1])
+        return dx, dw, db
+
+
+class LinearReluFn(Function):
+    """y = relu(x @ weight^T + bias); saves y, whose sign is the ReLU's mask in backward."""
+
+    def forward(self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None
+                ) -> np.ndarray:
+        self.lead = x.shape[:-1]
+        x2 = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
+        y = _C.linear_relu_forward(x2, weight, bias)
+        self.save_for_backward(x2, weight, y)
+        return y.reshape(*self.lead, weight.shape[0])
+
+    def backward(self, grad: np.ndarray) -> tuple:
+        x2, weight, y = self.saved_tensors
+        need = self.needs_input_grad
+        dy = np.ascontiguousarray(grad.reshape(y.shape), dtype=y.dtype)
+        dx, dw, db = _C.linear_relu_backward(dy, y, x2, weight, need[0], need[1],
+                                             len(need) > 2 and need[2])
+        if dx is not None:
             dx = dx.reshape(*self.lead, weight.shape[1])
         return dx, dw, db
 

@@ -86,4 +86,38 @@ class LayerNormFn(Function):
         return tuple(out)
 
 
+class AddLayerNormFn(LayerNormFn):
+    """LayerNormFn of x + residual (same shapes), one native call each way; saves the sum, and
+    the gradient of the sum goes to both inputs."""
+
+    def forward(self, x: np.ndarray, r: np.ndarray, *params: np.ndarray, size: int,
+                has_weight: bool, has_bias: bool, eps: float) -> np.ndarray:
+        w = params[0].reshape(size) if has_weight else None
+        b = params[-1].reshape(size) if has_bias else None
+        x2 = np.ascontiguousarray(x.reshape(-1, size))
+        r2 = np.ascontiguousarray(r.reshape(-1, size))
+        y, total, mean, rstd = _C.add_layer_norm_forward(x2, r2, w, b, eps)
+        self.save_for_backward(total, w, mean, rstd)
+        self.shape = x.shape, (params[0].shape if params else None)
+        self.flags = has_weight, has_bias
+        return y.reshape(x.shape)
+
+    def backward(self, grad: np.ndarray) -> tuple:
+        total, w, mean, rstd = self.saved_tensors
+        has_weight, has_bias = self.flags
+        needs = self.needs_input_grad
+        dy = np.ascontiguousarray(grad.reshape(total.shape))
+        dx, dw, db = _C.add_layer_norm_backward(
+            dy, total, w, mean, rstd, needs[0] or needs[1], has_weight and needs[2],
+            has_bias and needs[-1])
+        x_shape, p_shape = self.shape
+        dx = None if dx is None else dx.reshape(x_shape)
+        out = [dx, dx]
+        if has_weight:
+            out.append(None if dw is None else dw.reshape(p_shape))
+        if has_bias:
+            out.append(None if db is None else db.reshape(p_shape))
+        return tuple(out)
+
+
 # ==== end layer_norm ==============================================================================
