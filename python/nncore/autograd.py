@@ -155,9 +155,12 @@ def _topological_order(root: Tensor) -> list[Tensor]:
 
 def _owned(a: np.ndarray) -> bool:
     """Whether only its Tensor holds ``a`` (references: the Tensor, the caller's expression and
-    getrefcount's argument) and ``a`` owns its writeable memory, so adding into it in place
-    changes nothing anyone else can see."""
-    return sys.getrefcount(a) <= 3 and a.base is None and a.flags.writeable
+    getrefcount's argument) and ``a`` has its writeable memory to itself, so adding into it in
+    place changes nothing anyone else can see. A native output from the buffer pool
+    (nncore.memory) has a capsule as its base, which only the array holds."""
+    base = a.base
+    return (sys.getrefcount(a) <= 3 and (base is None or type(base).__name__ == "PyCapsule")
+            and a.flags.writeable)
 
 
 def backward(root: Tensor, grad: np.ndarray) -> None:

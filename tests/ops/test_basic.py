@@ -119,6 +119,24 @@ def test_leaf_gradients_accumulate_in_place_only_when_unshared() -> None:
     np.testing.assert_array_equal(a.grad.numpy(), [7.0, 7.0])
 
 
+def test_pooled_native_gradients_accumulate_in_place_only_when_unshared() -> None:
+    shape = (201, 200)  # 157 KB: native outputs come from the buffer pool (nncore.memory)
+    c = nc.tensor(np.ones(shape, np.float32), requires_grad=True)
+    c.relu().sum().backward()
+    assert type(c.grad.numpy().base).__name__ == "PyCapsule"
+    grad = c.grad
+    c.relu().sum().backward()  # the pooled array is held by c.grad alone: added in place
+    assert c.grad is grad
+    np.testing.assert_array_equal(c.grad.numpy(), np.full(shape, 2.0, np.float32))
+    a = nc.tensor(np.ones(shape, np.float32), requires_grad=True)
+    b = nc.tensor(np.ones(shape, np.float32), requires_grad=True)
+    (a + b).relu().sum().backward()  # one pooled gradient array reaches both leaves
+    assert np.shares_memory(a.grad.numpy(), b.grad.numpy())
+    a.relu().sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), np.full(shape, 2.0, np.float32))
+    np.testing.assert_array_equal(b.grad.numpy(), np.ones(shape, np.float32))
+
+
 def test_long_chain_backward_without_recursion_limit() -> None:
     x = nc.tensor(np.ones(3), requires_grad=True)
     y = x
