@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from common import fma_peak_gflops, median_time, print_table, write_json  # noqa: E402
+from common import fma_peak_gflops, paired_median_times, print_table, write_json  # noqa: E402
 
 import nncore as nc  # noqa: E402
 import nncore.nn.functional as F  # noqa: E402
@@ -31,8 +31,8 @@ from nncore import nn  # noqa: E402
 def _row(case: str, threads: int, flops: float, run_nc: Callable[[], Any],
          run_torch: Callable[[], Any], quick: bool) -> list:
     reps = 5 if quick else 30
-    t_nc = median_time(run_nc, repeats=reps, warmup=3, min_time=0 if quick else 0.5)
-    t_t = median_time(run_torch, repeats=reps, warmup=3, min_time=0 if quick else 0.5)
+    t_nc, t_t = paired_median_times(run_nc, run_torch, repeats=reps, warmup=3,
+                                    min_time=0 if quick else 0.5)
     peak = fma_peak_gflops(threads)
     share = f"{100 * flops / t_nc * 1e-9 / peak:.0f}%" if peak else "n/a"
     return [case, threads, t_nc * 1e3, t_t * 1e3, t_t / t_nc, share]
