@@ -149,6 +149,16 @@ inline void copy_row(const T* __restrict src, T* __restrict dst, int64_t n) {
   if (i < n) *reinterpret_cast<V*>(dst + n - 8) = *reinterpret_cast<const V*>(src + n - 8);
 }
 
+// dst[i] = 0 for i < n, inline (gcc would turn the loop into a memset call, which costs more
+// than the few elements the padding edges of im2col zero).
+template <class T>
+inline void zero_row(T* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    dst[i] = T(0);
+    asm("" : "+r"(i));
+  }
+}
+
 
 template <class T>
 std::vector<T> padded_input(const T* x, const Conv2dShape& s) {
@@ -491,19 +501,19 @@ void im2col(const T* xg, T* col, const Conv2dShape& s, int64_t p0, int64_t nb, i
           T* d = dst + t0 - o0;  // d[o] for o in [o0, o1)
           const int64_t ih = oh * s.stride_h - s.pad_h + i * s.dil_h;
           if (ih < 0 || ih >= s.h) {
-            std::fill(d + o0, d + o1, T(0));
+            zero_row(d + o0, o1 - o0);
             return;
           }
           const T* xr = xg + (cc * s.h + ih) * s.w + off;
           // Zeros left of the input, the copied run [a, e), zeros right of it.
           const int64_t a = std::clamp(lo, o0, o1), e = std::clamp(hi, a, o1);
-          std::fill(d + o0, d + a, T(0));
+          zero_row(d + o0, a - o0);
           if (s.stride_w == 1) {
-            std::copy(xr + a, xr + e, d + a);
+            copy_row(xr + a, d + a, e - a);
           } else {
             for (int64_t o = a; o < e; ++o) d[o] = xr[o * s.stride_w];
           }
-          std::fill(d + e, d + o1, T(0));
+          zero_row(d + e, o1 - e);
         });
       }
 }
@@ -526,7 +536,11 @@ void col2im(const T* col, T* dxg, const Conv2dShape& s, int64_t p0, int64_t nb, 
           const T* __restrict c = src + t0 - o0;
           T* __restrict xr = dxg + (cc * s.h + ih) * s.w + off;
           const int64_t a = std::max(o0, lo), e = std::min(o1, hi);
-          for (int64_t o = a; o < e; ++o) xr[o * s.stride_w] += c[o];
+          if (s.stride_w == 1) {
+            for (int64_t o = a; o < e; ++o) xr[o] += c[o];
+          } else {
+            for (int64_t o = a; o < e; ++o) xr[o * s.stride_w] += c[o];
+          }
         });
       }
 }
