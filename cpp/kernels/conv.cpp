@@ -456,6 +456,186 @@ void direct_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
   }
 }
 
+// ---- blocked direct kernel (stride 1): R output channels x 2 vectors of output positions in
+// registers, every tap read straight from a zero-padded copy of the input (no column matrix).
+// Positions are "wide" (row pitch wp of the padded input, wp - ow junk columns per row, as in
+// direct_forward), so tap (c, i, j) of a tile is one pair of contiguous vector loads.
+
+// out[r, t] = (bias ? bias[r] : 0) + sum_{q < nq} wq[q * R + r] * xp[offs[q] + t] for the
+// wide positions t of `tiles` tiles of 2 vectors; out rows are ldo apart. Not inlined: the
+// 2R accumulators stay in vector registers.
+// v in every lane, one broadcast (`V{} + v` would add +0 first, which is not the identity for
+// -0, so gcc keeps the add; subtracting +0 is, and folds away).
+template <class V, class T>
+inline V splat(T v) {
+  return v - V{};
+}
+
+template <int R, class T>
+__attribute__((noinline)) void blocked_tiles(const T* __restrict xp, const int64_t* __restrict offs,
+                                             int64_t nq, const T* __restrict wq, const T* bias,
+                                             T* __restrict out, int64_t ldo, int64_t tiles) {
+  constexpr int L = 32 / sizeof(T);
+  typedef T V __attribute__((vector_size(32), aligned(sizeof(T)), may_alias));
+  for (int64_t tile = 0; tile < tiles; ++tile) {
+    V a0[R], a1[R];
+    for (int r = 0; r < R; ++r) {
+      a0[r] = splat<V>(bias ? bias[r] : T(0));
+      a1[r] = a0[r];
+    }
+    const T* xt = xp + tile * 2 * L;
+    const T* wr = wq;
+    for (int64_t q = 0; q < nq; ++q, wr += R) {
+      const T* xq = xt + offs[q];
+      const V x0 = *reinterpret_cast<const V*>(xq);
+      const V x1 = *reinterpret_cast<const V*>(xq + L);
+      for (int r = 0; r < R; ++r) {
+        const V wb = splat<V>(wr[r]);
+        a0[r] += wb * x0;
+        a1[r] += wb * x1;
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      *reinterpret_cast<V*>(out + r * ldo + tile * 2 * L) = a0[r];
+      *reinterpret_cast<V*>(out + r * ldo + tile * 2 * L + L) = a1[r];
+    }
+  }
+}
+
+// Output channels per register tile: 2R accumulators + 2 inputs + 1 weight fit the 16 vector
+// registers of AVX2.
+constexpr int kBlockRows = 6;
+
+template <class T>
+void blocked_tiles_rows(int rows, const T* xp, const int64_t* offs, int64_t nq, const T* wq,
+                        const T* bias, T* out, int64_t ldo, int64_t tiles) {
+  switch (rows) {
+    case 1: blocked_tiles<1>(xp, offs, nq, wq, bias, out, ldo, tiles); break;
+    case 2: blocked_tiles<2>(xp, offs, nq, wq, bias, out, ldo, tiles); break;
+    case 3: blocked_tiles<3>(xp, offs, nq, wq, bias, out, ldo, tiles); break;
+    case 4: blocked_tiles<4>(xp, offs, nq, wq, bias, out, ldo, tiles); break;
+    case 5: blocked_tiles<5>(xp, offs, nq, wq, bias, out, ldo, tiles); break;
+    default: blocked_tiles<kBlockRows>(xp, offs, nq, wq, bias, out, ldo, tiles); break;
+  }
+}
+
+// A stride-1 correlation of one group's planes, as the blocked kernel runs it: `cin` input
+// planes [h, w] padded by (pad_h, pad_w) on each side into [hp, wp], taps (c, i, j) at
+// dilation (dil_h, dil_w), `cout` output planes [oh, ow].
+struct BlockedConv {
+  int64_t groups, cin, h, w, pad_h, pad_w, hp, wp, cout, oh, ow, nq, tiles, padded;
+  std::vector<int64_t> offs;
+  BlockedConv(int64_t groups_, int64_t cin_, int64_t h_, int64_t w_, int64_t pad_h_,
+              int64_t pad_w_, int64_t cout_, int64_t kh, int64_t kw, int64_t dil_h,
+              int64_t dil_w, size_t elem)
+      : groups(groups_), cin(cin_), h(h_), w(w_), pad_h(pad_h_), pad_w(pad_w_),
+        hp(h_ + 2 * pad_h_), wp(w_ + 2 * pad_w_), cout(cout_),
+        oh(hp - (kh - 1) * dil_h), ow(wp - (kw - 1) * dil_w), nq(cin_ * kh * kw) {
+    for (int64_t c = 0; c < cin; ++c)
+      for (int64_t i = 0; i < kh; ++i)
+        for (int64_t j = 0; j < kw; ++j) offs.push_back(c * hp * wp + i * dil_h * wp + j * dil_w);
+    const int64_t per_tile = 2 * 32 / int64_t(elem);
+    tiles = (oh * wp + per_tile - 1) / per_tile;
+    // The last tile reads past the last plane (into junk outputs only): zeros, not garbage.
+    padded = std::max(cin * hp * wp, offs.back() + tiles * per_tile);
+  }
+  int64_t blocks() const { return (cout + kBlockRows - 1) / kBlockRows; }
+};
+
+// y[n, g*cout + o] = bias + sum_q wpk[...] * (x's group g of image n, padded)[offs[q] + t]
+// for every image n: wpk holds, per group and block of kBlockRows output channels, the block's
+// weights tap-major (q, r). Threading: OpenMP over (image, group, block) items in static runs,
+// each thread padding an image once for the items of it that it owns.
+template <class T>
+void blocked_conv(const T* x, const T* wpk, const T* bias, T* y, int64_t n,
+                  const BlockedConv& bc) {
+  const int64_t blocks = bc.blocks(), items = n * bc.groups * blocks;
+  const int64_t per_tile = 2 * 32 / int64_t(sizeof(T)), ldo = bc.tiles * per_tile;
+  const int64_t in_plane = bc.h * bc.w, out_plane = bc.oh * bc.ow;
+  const int64_t work = n * bc.groups * bc.cout * bc.nq * bc.oh * bc.wp;
+  const int threads = items > 1 && run_parallel(work) ? get_num_threads() : 1;
+  std::vector<T> xpv(threads * bc.padded, T(0));
+  std::vector<T> outv(threads * kBlockRows * ldo);
+  auto run = [&](int t, int64_t i0, int64_t i1) {
+    T* xp = xpv.data() + t * bc.padded;
+    T* out = outv.data() + t * kBlockRows * ldo;
+    int64_t padded_for = -1;  // the (image, group) now in xp
+    for (int64_t item = i0; item < i1; ++item) {
+      const int64_t ng = item / blocks, blk = item % blocks, g = ng % bc.groups;
+      if (ng != padded_for) {
+        const T* xg = x + ng * bc.cin * in_plane;
+        for (int64_t c = 0; c < bc.cin; ++c)
+          for (int64_t r = 0; r < bc.h; ++r)
+            copy_row(xg + (c * bc.h + r) * bc.w,
+                     xp + (c * bc.hp + r + bc.pad_h) * bc.wp + bc.pad_w, bc.w);
+        padded_for = ng;
+      }
+      const int64_t o0 = blk * kBlockRows;
+      const int rows = int(std::min<int64_t>(kBlockRows, bc.cout - o0));
+      const T* wq = wpk + (g * bc.cout + o0) * bc.nq;
+      blocked_tiles_rows(rows, static_cast<const T*>(xp), bc.offs.data(), bc.nq, wq,
+                         bias ? bias + g * bc.cout + o0 : nullptr, out, ldo, bc.tiles);
+      T* yb = y + (ng * bc.cout + o0) * out_plane;
+      for (int r = 0; r < rows; ++r)
+        for (int64_t orow = 0; orow < bc.oh; ++orow)
+          copy_row(out + r * ldo + orow * bc.wp, yb + r * out_plane + orow * bc.ow, bc.ow);
+    }
+  };
+  if (threads > 1) {
+#pragma omp parallel num_threads(threads)
+    {
+      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+      run(t, items * t / nt, items * (t + 1) / nt);
+    }
+  } else {
+    run(0, 0, items);
+  }
+}
+
+// Packs weights for blocked_conv: per group g and block of kBlockRows output channels o (the
+// last block may be narrower), wpk[(g * cout + o0) * nq + q * rows + r] = weight(g, o0 + r, q).
+template <class T, class F>
+std::vector<T> pack_blocked_weights(const BlockedConv& bc, const F& weight) {
+  std::vector<T> wpk(bc.groups * bc.cout * bc.nq);
+  for (int64_t g = 0; g < bc.groups; ++g)
+    for (int64_t o0 = 0; o0 < bc.cout; o0 += kBlockRows) {
+      const int64_t rows = std::min<int64_t>(kBlockRows, bc.cout - o0);
+      T* dst = wpk.data() + (g * bc.cout + o0) * bc.nq;
+      for (int64_t q = 0; q < bc.nq; ++q)
+        for (int64_t r = 0; r < rows; ++r) dst[q * rows + r] = weight(g, o0 + r, q);
+    }
+  return wpk;
+}
+
+// NOTE: stride 1 only (the wide positions need it). Chosen where the junk columns of the wide
+// rows cost less than im2col's column matrix: see use_blocked.
+template <class T>
+void blocked_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s) {
+  const int64_t cg = s.c / s.groups, kg = s.k / s.groups;
+  const BlockedConv bc(s.groups, cg, s.h, s.w, s.pad_h, s.pad_w, kg, s.kh, s.kw, s.dil_h,
+                       s.dil_w, sizeof(T));
+  const std::vector<T> wpk = pack_blocked_weights<T>(
+      bc, [&](int64_t g, int64_t o, int64_t q) { return w[(g * kg + o) * bc.nq + q]; });
+  blocked_conv(x, wpk.data(), b, y, s.n, bc);
+}
+
+// dx of a stride-1 conv is a stride-1 correlation of dy, padded by (k - 1) * d - p, with the
+// weights flipped and in/out channels swapped: dx[c] = sum_{k,i,j} w[k, c, kh-1-i, kw-1-j] *
+// dyp[k, ih + i*d, iw + j*d].
+template <class T>
+void blocked_input_grad(const T* dy, const T* w, T* dx, const Conv2dShape& s) {
+  const int64_t cg = s.c / s.groups, kg = s.k / s.groups, taps = s.kh * s.kw;
+  const BlockedConv bc(s.groups, kg, s.oh, s.ow, (s.kh - 1) * s.dil_h - s.pad_h,
+                       (s.kw - 1) * s.dil_w - s.pad_w, cg, s.kh, s.kw, s.dil_h, s.dil_w,
+                       sizeof(T));
+  const std::vector<T> wpk =
+      pack_blocked_weights<T>(bc, [&](int64_t g, int64_t c, int64_t q) {
+        const int64_t k = g * kg + q / taps, tap = taps - 1 - q % taps;  // flipped (i, j)
+        return w[(k * cg + c) * taps + tap];
+      });
+  blocked_conv(dy, wpk.data(), static_cast<const T*>(nullptr), dx, s.n, bc);
+}
+
 // ---- im2col + gemm: col[(c*kh + i)*kw + j, oh*ow + o] = x[c, oh*s-p+i*d, o*s-p+j*d] (or 0).
 
 inline bool is_pointwise(const Conv2dShape& s) {
@@ -741,12 +921,23 @@ inline bool use_direct(const Conv2dShape& s) {
   return (s.c / s.groups) * s.kh * s.kw <= kDirectTaps;
 }
 
+// The blocked kernel for stride-1 layers (dx: also no more padding than the kernel's reach).
+inline bool use_blocked(const Conv2dShape& s, bool input_grad) {
+  if (getenv("NOBLK")) return false;
+  if (s.stride_h != 1 || s.stride_w != 1) return false;
+  if (input_grad && (s.pad_h > (s.kh - 1) * s.dil_h || s.pad_w > (s.kw - 1) * s.dil_w))
+    return false;
+  return true;
+}
+
 }  // namespace
 
 template <class T>
 void conv2d_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s) {
   if (use_direct(s))
     direct_forward(x, w, b, y, s);
+  else if (use_blocked(s, false))
+    blocked_forward(x, w, b, y, s);
   else
     im2col_forward(x, w, b, y, s);
 }
@@ -757,6 +948,10 @@ void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
   if (use_direct(s)) {
     direct_backward(dy, x, w, dx, dw, db, s);
     return;
+  }
+  if (dx && use_blocked(s, true)) {
+    blocked_input_grad(dy, w, dx, s);
+    dx = nullptr;
   }
   if (dx || dw) im2col_backward(dy, x, w, dx, dw, s);
   if (db) bias_grad(dy, db, s);
