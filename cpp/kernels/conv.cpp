@@ -750,9 +750,9 @@ inline int batch_threads(const Conv2dShape& s, int64_t work) {
 }
 
 // NOTE: a 14x14 plane makes GEMMs only 196 columns wide (196 deep for dw), where Eigen ran
-// 10-20% slower than on wider ones (measured alone: 64x196x288 against 64x784x288; inside the
-// conv the difference is within this machine's noise). Planes that fit one column block go
-// through the GEMMs several images at a time, about this many columns.
+// 10-20% slower than on wider ones (measured alone: 64x196x288 against 64x784x288). Planes that
+// fit one column block go through the GEMMs several images at a time, about this many columns.
+// (Stride-1 layers now take the blocked kernel; this serves strided ones.)
 constexpr int64_t kGroupColumns = 1024;
 
 inline int64_t images_per_gemm(const Conv2dShape& s, int64_t nb) {
@@ -1044,7 +1044,6 @@ inline bool use_direct(const Conv2dShape& s) {
 // im2col and keep the GEMM; outputs much narrower than the padded rows would waste most of the
 // kernel's work on junk columns.
 inline bool use_blocked(const Conv2dShape& s, bool input_grad) {
-  if (getenv("NOBLK")) return false;
   if (s.stride_h != 1 || s.stride_w != 1 || is_pointwise(s)) return false;
   if (s.w + 2 * s.pad_w > 2 * s.ow) return false;
   if (input_grad && (s.pad_h > (s.kh - 1) * s.dil_h || s.pad_w > (s.kw - 1) * s.dil_w))
@@ -1075,7 +1074,7 @@ void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
     blocked_input_grad(dy, w, dx, s);
     dx = nullptr;
   }
-  if (dw && use_blocked(s, false) && !getenv("NOBLKDW")) {
+  if (dw && use_blocked(s, false)) {
     blocked_weight_grad(dy, x, dw, s);
     dw = nullptr;
   }

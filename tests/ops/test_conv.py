@@ -262,6 +262,44 @@ def test_conv_paths_match_torch(threads, n, c, k, h, w, groups) -> None:
         np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-4, atol=2e-3)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n, c, k, h, w, kernel, padding, dilation, groups", [
+    (3, 32, 64, 14, 14, (3, 3), (1, 1), (1, 1), 1),  # the LeNet layer: whole register tiles
+    (1, 5, 17, 9, 13, (3, 3), (1, 1), (1, 1), 1),    # partial tiles: 17 channels, 45 taps
+    (2, 6, 9, 11, 10, (2, 3), (0, 2), (2, 1), 3),    # non-square kernel, dilation, groups
+    (3, 64, 8, 20, 20, (3, 3), (1, 1), (1, 1), 1),   # planes split into chunks of tiles
+    (2, 9, 7, 5, 6, (1, 3), (1, 1), (1, 1), 1),      # padding past the kernel: dx via im2col
+])
+def test_blocked_kernel_matches_torch(threads, dtype, n, c, k, h, w, kernel, padding, dilation,
+                                      groups) -> None:
+    """The blocked stride-1 kernel (forward, dx, dw) against torch, at 1 and 2 threads."""
+    if torch is None:
+        pytest.skip("torch not installed")
+    rng = np.random.default_rng(n * 1000 + c * 10 + k)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = (rng.standard_normal((k, c // groups, *kernel)) * 0.2).astype(dtype)
+    b = rng.standard_normal(k).astype(dtype)
+    saved = nc.get_num_threads()
+    try:
+        nc.set_num_threads(threads)
+        xs, ws, bs = (nc.tensor(a, dtype=dtype, requires_grad=True) for a in (x, wt, b))
+        y = F.conv2d(xs, ws, bs, padding=padding, dilation=dilation, groups=groups)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        y.backward(dy)
+    finally:
+        nc.set_num_threads(saved)
+    xt, wtt, bt = (torch.tensor(a, requires_grad=True) for a in (x, wt, b))
+    yt = torch.nn.functional.conv2d(xt, wtt, bt, padding=padding, dilation=dilation,
+                                    groups=groups)
+    yt.backward(torch.from_numpy(dy))
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), rtol=tol, atol=tol)
+    for ours, theirs in [(xs, xt), (ws, wtt), (bs, bt)]:
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=tol,
+                                   atol=20 * tol)
+
+
 # ---- dropout2d --------------------------------------------------------------------------------
 
 
