@@ -125,13 +125,13 @@ namespace {
 constexpr const char* kLayerNorm = "layer_norm";
 constexpr const char* kAddLayerNorm = "add_layer_norm";
 
-// x [rows, cols]; weight and bias (cols,) or None.
+// x [rows, cols]; weight and bias (cols,) or None. x_name names x in errors.
 LayerNormShape layer_norm_shape(const py::array& x, const py::object& w, const py::object& b,
-                                const char* op = kLayerNorm) {
-  NNC_CHECK(x.ndim() == 2, op, "x: expected 2-D (rows, normalized size), got shape ",
+                                const char* op = kLayerNorm, const char* x_name = "x") {
+  NNC_CHECK(x.ndim() == 2, op, x_name, ": expected 2-D (rows, normalized size), got shape ",
             shape_str(shape_of(x)));
   const LayerNormShape s{x.shape(0), x.shape(1)};
-  NNC_CHECK(s.cols > 0, op, "x: expected a positive normalized size, got shape ",
+  NNC_CHECK(s.cols > 0, op, x_name, ": expected a positive normalized size, got shape ",
             shape_str(shape_of(x)));
   for (const auto& [name, a] : {std::pair<const char*, const py::object&>{"weight", w},
                                 std::pair<const char*, const py::object&>{"bias", b}}) {
@@ -171,8 +171,9 @@ template <class T>
 py::tuple layer_norm_backward_py(const py::array& dy, const py::array& x, const py::object& w,
                                  const py::array& mean, const py::array& rstd, bool need_dx,
                                  bool need_dw, bool need_db, const char* op = kLayerNorm,
-                                 const char* event = "layer_norm.backward") {
-  const LayerNormShape s = layer_norm_shape(x, w, py::none(), op);
+                                 const char* event = "layer_norm.backward",
+                                 const char* x_name = "x") {
+  const LayerNormShape s = layer_norm_shape(x, w, py::none(), op, x_name);
   NNC_CHECK(shape_of(dy) == shape_of(x), op, "dy: expected shape ",
             shape_str(shape_of(x)), ", got ", shape_str(shape_of(dy)));
   const std::vector<int64_t> stat{s.rows};
@@ -180,7 +181,7 @@ py::tuple layer_norm_backward_py(const py::array& dy, const py::array& x, const 
             "mean, rstd: expected shape (", s.rows, ",), got ", shape_str(shape_of(mean)), " and ",
             shape_str(shape_of(rstd)));
   const T* pdy = cdata<T>(op, "dy", dy);
-  const T* px = cdata<T>(op, "x", x);
+  const T* px = cdata<T>(op, x_name, x);
   const T* pw = cdata_or_null<T>(op, "weight", w);
   const T* pm = cdata<T>(op, "mean", mean);
   const T* pr = cdata<T>(op, "rstd", rstd);
@@ -272,7 +273,7 @@ void bind_layer_norm(py::module_& m) {
         return dispatch_float(kAddLayerNorm, "sum", sum, [&](auto t) -> py::tuple {
           return layer_norm_backward_py<decltype(t)>(dy, sum, weight, mean, rstd, need_dx,
                                                      need_dw, need_db, kAddLayerNorm,
-                                                     "add_layer_norm.backward");
+                                                     "add_layer_norm.backward", "sum");
         });
       },
       py::arg("dy"), py::arg("sum"), py::arg("weight"), py::arg("mean"), py::arg("rstd"),

@@ -376,6 +376,14 @@ def test_add_layer_norm_errors() -> None:
     with pytest.raises(ValueError, match=r"\[add_layer_norm\] mean, rstd: expected shape"):
         nc._C.add_layer_norm_backward(a, a, None, np.zeros(3, np.float32),
                                       np.zeros(2, np.float32))
+    # A bad sum is named as the binding's argument, not as layer_norm's x.
+    stats = np.zeros(2, np.float32)
+    with pytest.raises(ValueError, match=r"\[add_layer_norm\] sum: expected 2-D"):
+        nc._C.add_layer_norm_backward(a.reshape(6), a.reshape(6), None, stats, stats)
+    with pytest.raises(ValueError, match=r"\[add_layer_norm\] sum: expected a C-contiguous"):
+        nc._C.add_layer_norm_backward(a, np.zeros((3, 2), np.float32).T, None, stats, stats)
+    with pytest.raises(TypeError, match=r"\[add_layer_norm\] sum: expected float32 or"):
+        nc._C.add_layer_norm_backward(a, np.zeros((2, 3), np.int64), None, stats, stats)
 
 # ==== end layer_norm ==============================================================================
 
