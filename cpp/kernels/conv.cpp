@@ -85,16 +85,17 @@ T lane_sum(const T* p, int64_t len) {
   return s;
 }
 
-// lanes[l] += sum over i = l (mod 8) of p[i]: lane_sum's first step, kept across calls.
+// lanes[l] += sum over i = l (mod 8) of p[i]: lane_sum's first step, kept across calls. Four
+// partial sums (i mod 32), added in a fixed order: one chain of vector adds waited on its own
+// latency (a fifth of the 1-channel layer's dw pass).
 template <class T>
 void lane_accumulate(T* __restrict lanes, const T* __restrict p, int64_t len) {
-  T acc[8];
-  for (int l = 0; l < 8; ++l) acc[l] = lanes[l];
+  T acc[32] = {};
   int64_t i = 0;
-  for (; i + 8 <= len; i += 8)
-    for (int l = 0; l < 8; ++l) acc[l] += p[i + l];
+  for (; i + 32 <= len; i += 32)
+    for (int l = 0; l < 32; ++l) acc[l] += p[i + l];
   for (int l = 0; i + l < len; ++l) acc[l] += p[i + l];
-  for (int l = 0; l < 8; ++l) lanes[l] = acc[l];
+  for (int l = 0; l < 8; ++l) lanes[l] += (acc[l] + acc[8 + l]) + (acc[16 + l] + acc[24 + l]);
 }
 
 // sum_i a[i] * b[i] over fixed lanes, like lane_sum; 32 lanes (four vector accumulators) so the
@@ -160,10 +161,11 @@ inline void zero_row(T* dst, int64_t n) {
 }
 
 
+// (Zero slack of one vector past the last plane, for whole-vector reads there.)
 template <class T>
 std::vector<T> padded_input(const T* x, const Conv2dShape& s) {
   const int64_t hp = s.h + 2 * s.pad_h, wp = s.w + 2 * s.pad_w;
-  std::vector<T> xp(s.n * s.c * hp * wp, T(0));
+  std::vector<T> xp(s.n * s.c * hp * wp + 8, T(0));
   T* out = xp.data();
   for_each(s.n * s.c, s.n * s.c * hp * wp, [&](int64_t p) {
     for (int64_t i = 0; i < s.h; ++i)
@@ -222,7 +224,7 @@ __attribute__((noinline)) void taps_dot(T* __restrict acc, const T* __restrict d
     for (int q = 0; q < NT; ++q) a[q] += d * *reinterpret_cast<const V*>(xr[q] + t);
   }
   for (int q = 0; q < NT; ++q) {
-    for (int l = 0; l < 8; ++l) acc[q * 8 + l] += a[q][l];
+    *reinterpret_cast<V*>(acc + q * 8) += a[q];
     for (int l = 0; t + l < len; ++l) acc[q * 8 + l] += dy[t + l] * xr[q][t + l];
   }
 }
@@ -336,15 +338,18 @@ void direct_weight_grad_wide(const T* dy, const T* xp, T* dw, T* db, const Conv2
                              int threads) {
   const int64_t hp = s.h + 2 * s.pad_h, wp = s.w + 2 * s.pad_w;
   const int64_t cg = s.c / s.groups, kg = s.k / s.groups, nq = cg * s.kh * s.kw;
-  const int64_t plane = s.oh * s.ow, len = (s.oh - 1) * wp + s.ow;
+  // The dot products run over whole vectors (no scalar tail per tap): dy's wide plane is zero
+  // past its last row, and padded_input leaves slack past the last image.
+  const int64_t plane = s.oh * s.ow, len = ((s.oh - 1) * wp + s.ow + 7) / 8 * 8;
   const std::vector<int64_t> offs = tap_offsets(s);
   const int64_t per_thread = s.k * nq * 8 + s.k * 8;  // tap lanes, then bias lanes
+  const int64_t wide_size = std::max(s.oh * wp, len);
   std::vector<T> partv(threads * per_thread, T(0));
-  std::vector<T> dywv(threads * s.oh * wp, T(0));
+  std::vector<T> dywv(threads * wide_size, T(0));
   for_image_runs(s.n, threads, [&](int t, int, int64_t n0, int64_t n1) {
     T* lanes = partv.data() + t * per_thread;
     T* bias_lanes = lanes + s.k * nq * 8;
-    T* dyw = dywv.data() + t * s.oh * wp;
+    T* dyw = dywv.data() + t * wide_size;
     for (int64_t n = n0; n < n1; ++n)
       for (int64_t k = 0; k < s.k; ++k) {
         const T* dyk = dy + (n * s.k + k) * plane;
