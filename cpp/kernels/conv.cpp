@@ -529,25 +529,37 @@ void blocked_tiles_rows(int rows, const T* xp, const int64_t* offs, int64_t nq, 
 }
 
 // A stride-1 correlation of one group's planes, as the blocked kernel runs it: `cin` input
-// planes [h, w] padded by (pad_h, pad_w) on each side into [hp, wp], taps (c, i, j) at
-// dilation (dil_h, dil_w), `cout` output planes [oh, ow].
+// planes [h, w] padded by (pad_h, pad_w) on each side, taps (c, i, j) at dilation (dil_h, dil_w),
+// `cout` output planes [oh, ow]. The padded planes are [hp, wp] with the data at column col0
+// of each row, the first plane `lead` elements into the buffer (see data()).
+// NOTE: when the padding is no wider than the kernel's reach (padding 1 on a 3x3: the common
+// case), a row's right padding doubles as the next row's left one: wp = w + pad_w instead of
+// w + 2 pad_w, so the wide rows carry half the junk columns (14x14 planes: 15 positions a row for
+// 14 outputs instead of 16). Taps left of a row read the previous row's zeros.
 struct BlockedConv {
-  int64_t groups, cin, h, w, pad_h, pad_w, hp, wp, cout, oh, ow, nq, tiles, padded;
+  int64_t groups, cin, h, w, pad_h, pad_w, hp, wp, col0, lead, cout, oh, ow, nq, tiles, padded;
   std::vector<int64_t> offs;
   BlockedConv(int64_t groups_, int64_t cin_, int64_t h_, int64_t w_, int64_t pad_h_,
               int64_t pad_w_, int64_t cout_, int64_t kh, int64_t kw, int64_t dil_h,
               int64_t dil_w, size_t elem)
       : groups(groups_), cin(cin_), h(h_), w(w_), pad_h(pad_h_), pad_w(pad_w_),
-        hp(h_ + 2 * pad_h_), wp(w_ + 2 * pad_w_), cout(cout_),
-        oh(hp - (kh - 1) * dil_h), ow(wp - (kw - 1) * dil_w), nq(cin_ * kh * kw) {
+        hp(h_ + 2 * pad_h_), cout(cout_), oh(hp - (kh - 1) * dil_h),
+        ow(w_ + 2 * pad_w_ - (kw - 1) * dil_w), nq(cin_ * kh * kw) {
+    const bool shared = pad_w <= (kw - 1) * dil_w;
+    wp = shared ? w + pad_w : w + 2 * pad_w;
+    col0 = shared ? 0 : pad_w;
+    lead = shared ? pad_w : 0;
     for (int64_t c = 0; c < cin; ++c)
       for (int64_t i = 0; i < kh; ++i)
-        for (int64_t j = 0; j < kw; ++j) offs.push_back(c * hp * wp + i * dil_h * wp + j * dil_w);
+        for (int64_t j = 0; j < kw; ++j)
+          offs.push_back(c * hp * wp + i * dil_h * wp + j * dil_w + col0 - pad_w);
     const int64_t per_tile = 2 * 32 / int64_t(elem);
     tiles = (oh * wp + per_tile - 1) / per_tile;
     // The last tile reads past the last plane (into junk outputs only): zeros, not garbage.
-    padded = std::max(cin * hp * wp, offs.back() + tiles * per_tile);
+    padded = lead + std::max(cin * hp * wp, offs.back() + tiles * per_tile);
   }
+  // Where input row r of plane c goes in a padded buffer (xp: the buffer plus lead).
+  int64_t data(int64_t c, int64_t r) const { return (c * hp + r + pad_h) * wp + col0; }
   int64_t blocks() const { return (cout + kBlockRows - 1) / kBlockRows; }
   // Output channels [o0, o0 + rows) of block b: the blocks differ by at most one row (32
   // channels as 6,6,5,5,5,5 rather than 6,6,6,6,6,2, whose 2-row tile runs at a third of the
@@ -579,7 +591,7 @@ void blocked_conv(const T* x, const T* wpk, const T* bias, T* y, int64_t n,
   std::vector<T> xpv(threads * bc.padded, T(0));
   std::vector<T> outv(threads * kBlockRows * ldo);
   auto run = [&](int t, int64_t i0, int64_t i1) {
-    T* xp = xpv.data() + t * bc.padded;
+    T* xp = xpv.data() + t * bc.padded + bc.lead;
     T* out = outv.data() + t * kBlockRows * ldo;
     int64_t padded_for = -1;  // the (image, group) now in xp
     for (int64_t item = i0; item < i1; ++item) {
@@ -589,8 +601,7 @@ void blocked_conv(const T* x, const T* wpk, const T* bias, T* y, int64_t n,
         const T* xg = x + ng * bc.cin * in_plane;
         for (int64_t c = 0; c < bc.cin; ++c)
           for (int64_t r = 0; r < bc.h; ++r)
-            copy_row(xg + (c * bc.h + r) * bc.w,
-                     xp + (c * bc.hp + r + bc.pad_h) * bc.wp + bc.pad_w, bc.w);
+            copy_row(xg + (c * bc.h + r) * bc.w, xp + bc.data(c, r), bc.w);
         padded_for = ng;
       }
       // The chunk's wide positions [p0, p1), and the output rows they cross.
@@ -1011,7 +1022,7 @@ void blocked_weight_grad(const T* dy, const T* x, T* dw, T* db, const Conv2dShap
   std::vector<T> xpv(threads * bc.padded, T(0)), dytv(threads * out_plane * ldk, T(0));
   std::vector<T> partv(threads * part_size, T(0)), ones(db ? s.oh * bc.wp : 0, T(1));
   for_image_runs(s.n, threads, [&](int t, int, int64_t n0, int64_t n1) {
-    T* xp = xpv.data() + t * bc.padded;
+    T* xp = xpv.data() + t * bc.padded + bc.lead;
     T* dyt = dytv.data() + t * out_plane * ldk;
     T* part = partv.data() + t * part_size;
     for (int64_t n = n0; n < n1; ++n)
@@ -1019,8 +1030,7 @@ void blocked_weight_grad(const T* dy, const T* x, T* dw, T* db, const Conv2dShap
         const T* xg = x + (n * s.c + g * cg) * in_plane;
         for (int64_t c = 0; c < cg; ++c)
           for (int64_t r = 0; r < s.h; ++r)
-            copy_row(xg + (c * s.h + r) * s.w, xp + (c * bc.hp + r + s.pad_h) * bc.wp + s.pad_w,
-                     s.w);
+            copy_row(xg + (c * s.h + r) * s.w, xp + bc.data(c, r), s.w);
         // The transpose in strips of tile_p positions: their rows of dyt stay in L1 while every
         // channel writes them.
         const T* dyg = dy + (n * s.k + g * kg) * out_plane;

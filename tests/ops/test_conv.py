@@ -270,6 +270,8 @@ def test_conv_paths_match_torch(threads, n, c, k, h, w, groups) -> None:
     (2, 6, 9, 11, 10, (2, 3), (0, 2), (2, 1), 3),    # non-square kernel, dilation, groups
     (3, 64, 8, 20, 20, (3, 3), (1, 1), (1, 1), 1),   # planes split into chunks of tiles
     (2, 9, 7, 5, 6, (1, 3), (1, 1), (1, 1), 1),      # padding past the kernel: dx via im2col
+    (1, 4, 7, 6, 5, (3, 1), (1, 1), (1, 1), 1),      # rows padded on both sides (1-wide kernel)
+    (2, 3, 20, 9, 8, (5, 5), (2, 1), (1, 2), 1),     # 5x5, dilation 2, less padding than reach
 ])
 def test_blocked_kernel_matches_torch(threads, dtype, n, c, k, h, w, kernel, padding, dilation,
                                       groups) -> None:
