@@ -229,20 +229,23 @@ __attribute__((noinline)) void taps_dot(T* __restrict acc, const T* __restrict d
   }
 }
 
-// Runs kernel<nt> for a runtime nt in [1, kTapChunk].
+// Runs K<n>::run(args...) for a runtime n in [N, Max] (Max for anything larger): the kernels
+// below take their tap or row counts as template parameters, so their accumulators are
+// registers.
+template <int N, int Max, template <int> class K, class... A>
+void with_count(int n, A&&... args) {
+  if constexpr (N == Max) {
+    K<N>::run(args...);
+  } else if (n == N) {
+    K<N>::run(args...);
+  } else {
+    with_count<N + 1, Max, K>(n, args...);
+  }
+}
+
 template <template <int> class K, class... A>
 void with_taps(int nt, A&&... args) {
-  switch (nt) {
-    case 1: K<1>::run(args...); break;
-    case 2: K<2>::run(args...); break;
-    case 3: K<3>::run(args...); break;
-    case 4: K<4>::run(args...); break;
-    case 5: K<5>::run(args...); break;
-    case 6: K<6>::run(args...); break;
-    case 7: K<7>::run(args...); break;
-    case 8: K<8>::run(args...); break;
-    default: K<9>::run(args...); break;
-  }
+  with_count<1, kTapChunk, K>(nt, args...);
 }
 
 template <int NT>
@@ -515,18 +518,14 @@ constexpr int kBlockRows = 6;
 // taps reach around them, they stay in L2 while every block of output channels reads them.
 constexpr int64_t kChunkBytes = 64 << 10;
 
-template <class T>
-void blocked_tiles_rows(int rows, const T* xp, const int64_t* offs, int64_t nq, const T* wq,
-                        const T* bias, T* out, int64_t ldo, int64_t tiles) {
-  switch (rows) {
-    case 1: blocked_tiles<1>(xp, offs, nq, wq, bias, out, ldo, tiles); break;
-    case 2: blocked_tiles<2>(xp, offs, nq, wq, bias, out, ldo, tiles); break;
-    case 3: blocked_tiles<3>(xp, offs, nq, wq, bias, out, ldo, tiles); break;
-    case 4: blocked_tiles<4>(xp, offs, nq, wq, bias, out, ldo, tiles); break;
-    case 5: blocked_tiles<5>(xp, offs, nq, wq, bias, out, ldo, tiles); break;
-    default: blocked_tiles<kBlockRows>(xp, offs, nq, wq, bias, out, ldo, tiles); break;
+template <int R>
+struct BlockedTiles {
+  template <class T>
+  static void run(const T* xp, const int64_t* offs, int64_t nq, const T* wq, const T* bias,
+                  T* out, int64_t ldo, int64_t tiles) {
+    blocked_tiles<R>(xp, offs, nq, wq, bias, out, ldo, tiles);
   }
-}
+};
 
 // A stride-1 correlation of one group's planes, as the blocked kernel runs it: `cin` input
 // planes [h, w] padded by (pad_h, pad_w) on each side, taps (c, i, j) at dilation (dil_h, dil_w),
@@ -610,9 +609,10 @@ void blocked_conv(const T* x, const T* wpk, const T* bias, T* y, int64_t n,
         int64_t o0;
         int rows;
         bc.block(blk, o0, rows);
-        blocked_tiles_rows(rows, static_cast<const T*>(xp + p0), bc.offs.data(), bc.nq,
-                           wpk + (g * bc.cout + o0) * bc.nq,
-                           bias ? bias + g * bc.cout + o0 : nullptr, out, ldo, tiles);
+        with_count<1, kBlockRows, BlockedTiles>(
+            rows, static_cast<const T*>(xp + p0), bc.offs.data(), bc.nq,
+            wpk + (g * bc.cout + o0) * bc.nq, bias ? bias + g * bc.cout + o0 : nullptr, out, ldo,
+            tiles);
         T* yb = y + (ng * bc.cout + o0) * out_plane;
         for (int64_t orow = p0 / bc.wp; orow * bc.wp < p1; ++orow) {
           const int64_t c0 = std::max(p0, orow * bc.wp), c1 = std::min(p1, orow * bc.wp + bc.ow);
@@ -992,18 +992,14 @@ __attribute__((noinline)) void blocked_grad_tile(const T* const* x, const T* __r
   }
 }
 
-template <class T>
-void blocked_grad_tile_rows(int rows, const T* const* x, const T* dyt, int64_t ldk, int64_t oh,
-                            int64_t ow, int64_t wp, T* acc, int64_t ldacc) {
-  switch (rows) {
-    case 1: blocked_grad_tile<1>(x, dyt, ldk, oh, ow, wp, acc, ldacc); break;
-    case 2: blocked_grad_tile<2>(x, dyt, ldk, oh, ow, wp, acc, ldacc); break;
-    case 3: blocked_grad_tile<3>(x, dyt, ldk, oh, ow, wp, acc, ldacc); break;
-    case 4: blocked_grad_tile<4>(x, dyt, ldk, oh, ow, wp, acc, ldacc); break;
-    case 5: blocked_grad_tile<5>(x, dyt, ldk, oh, ow, wp, acc, ldacc); break;
-    default: blocked_grad_tile<kBlockRows>(x, dyt, ldk, oh, ow, wp, acc, ldacc); break;
+template <int R>
+struct BlockedGradTile {
+  template <class T>
+  static void run(const T* const* x, const T* dyt, int64_t ldk, int64_t oh, int64_t ow,
+                  int64_t wp, T* acc, int64_t ldacc) {
+    blocked_grad_tile<R>(x, dyt, ldk, oh, ow, wp, acc, ldacc);
   }
-}
+};
 
 // dw[k, q] = sum over images n and output positions (r, o) of dy[n, k, r, o] *
 // xp[n][offs[q] + r * wp + o], x zero-padded; dy transposed per image to [position, channel]
@@ -1045,8 +1041,9 @@ void blocked_weight_grad(const T* dy, const T* x, T* dw, T* db, const Conv2dShap
           const T* xs[kBlockRows];
           for (int j = 0; j < rows; ++j) xs[j] = q0 + j < nq ? xp + bc.offs[q0 + j] : ones.data();
           for (int64_t k0 = 0; k0 < ldk; k0 += tile_k)
-            blocked_grad_tile_rows(rows, static_cast<const T* const*>(xs), dyt + k0, ldk, s.oh,
-                                   s.ow, bc.wp, pg + q0 * ldk + k0, ldk);
+            with_count<1, kBlockRows, BlockedGradTile>(rows, static_cast<const T* const*>(xs),
+                                                       static_cast<const T*>(dyt + k0), ldk, s.oh,
+                                                       s.ow, bc.wp, pg + q0 * ldk + k0, ldk);
         }
       }
   });
