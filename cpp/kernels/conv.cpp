@@ -86,8 +86,8 @@ T lane_sum(const T* p, int64_t len) {
 }
 
 // lanes[l] += sum over i = l (mod 8) of p[i]: lane_sum's first step, kept across calls. Four
-// partial sums (i mod 32), added in a fixed order: one chain of vector adds waited on its own
-// latency (a fifth of the 1-channel layer's dw pass).
+// partial sums (i mod 32), added in a fixed order: with one chain of vector adds, waiting on
+// its latency took a fifth of the 1-channel layer's dw pass outside the tap products (perf).
 template <class T>
 void lane_accumulate(T* __restrict lanes, const T* __restrict p, int64_t len) {
   T acc[32] = {};
@@ -271,7 +271,8 @@ inline std::vector<int64_t> tap_offsets(const Conv2dShape& s) {
   std::vector<int64_t> offs;
   for (int64_t cc = 0; cc < s.c / s.groups; ++cc)
     for (int64_t i = 0; i < s.kh; ++i)
-      for (int64_t j = 0; j < s.kw; ++j) offs.push_back(cc * hp * wp + i * s.dil_h * wp + j * s.dil_w);
+      for (int64_t j = 0; j < s.kw; ++j)
+        offs.push_back(cc * hp * wp + i * s.dil_h * wp + j * s.dil_w);
   return offs;
 }
 
@@ -469,9 +470,6 @@ void direct_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
 // Positions are "wide" (row pitch wp of the padded input, wp - ow junk columns per row, as in
 // direct_forward), so tap (c, i, j) of a tile is one pair of contiguous vector loads.
 
-// out[r, t] = (bias ? bias[r] : 0) + sum_{q < nq} wq[q * R + r] * xp[offs[q] + t] for the
-// wide positions t of `tiles` tiles of 2 vectors; out rows are ldo apart. Not inlined: the
-// 2R accumulators stay in vector registers.
 // v in every lane, one broadcast (`V{} + v` would add +0 first, which is not the identity for
 // -0, so gcc keeps the add; subtracting +0 is, and folds away).
 template <class V, class T>
@@ -479,6 +477,9 @@ inline V splat(T v) {
   return v - V{};
 }
 
+// out[r, t] = (bias ? bias[r] : 0) + sum_{q < nq} wq[q * R + r] * xp[offs[q] + t] for the
+// wide positions t of `tiles` tiles of 2 vectors; out rows are ldo apart. Not inlined: the
+// 2R accumulators stay in vector registers.
 template <int R, class T>
 __attribute__((noinline)) void blocked_tiles(const T* __restrict xp, const int64_t* __restrict offs,
                                              int64_t nq, const T* __restrict wq, const T* bias,
@@ -581,7 +582,8 @@ template <class T>
 void blocked_conv(const T* x, const T* wpk, const T* bias, T* y, int64_t n,
                   const BlockedConv& bc) {
   const int64_t per_tile = 2 * 32 / int64_t(sizeof(T));
-  const int64_t chunk = std::max<int64_t>(1, kChunkBytes / (bc.cin * int64_t(sizeof(T)) * per_tile));
+  const int64_t chunk =
+      std::max<int64_t>(1, kChunkBytes / (bc.cin * int64_t(sizeof(T)) * per_tile));
   const int64_t chunks = (bc.tiles + chunk - 1) / chunk, items = n * bc.groups * chunks;
   const int64_t in_plane = bc.h * bc.w, out_plane = bc.oh * bc.ow, wide = bc.oh * bc.wp;
   const int64_t work = n * bc.groups * bc.cout * bc.nq * wide;
@@ -615,10 +617,11 @@ void blocked_conv(const T* x, const T* wpk, const T* bias, T* y, int64_t n,
             tiles);
         T* yb = y + (ng * bc.cout + o0) * out_plane;
         for (int64_t orow = p0 / bc.wp; orow * bc.wp < p1; ++orow) {
-          const int64_t c0 = std::max(p0, orow * bc.wp), c1 = std::min(p1, orow * bc.wp + bc.ow);
+          const int64_t row0 = orow * bc.wp;
+          const int64_t c0 = std::max(p0, row0), c1 = std::min(p1, row0 + bc.ow);
           if (c1 <= c0) continue;
           for (int r = 0; r < rows; ++r)
-            copy_row(out + r * ldo + (c0 - p0), yb + r * out_plane + orow * bc.ow + (c0 - orow * bc.wp),
+            copy_row(out + r * ldo + (c0 - p0), yb + r * out_plane + orow * bc.ow + (c0 - row0),
                      c1 - c0);
         }
       }
@@ -1063,18 +1066,19 @@ void blocked_weight_grad(const T* dy, const T* x, T* dw, T* db, const Conv2dShap
 // NOTE: measured (bench/bench_cnn.py, 2-core Zen 3): with few input taps per output (the
 // 1-channel first layer of an MNIST net, cg*kh*kw = 9) the GEMM's inner dimension is too short
 // for Eigen to reach speed, and the direct row kernel runs 2-4x faster than im2col + gemm; from
-// a few channels on, im2col + gemm wins. kDirectTaps is the crossover.
+// a few channels on, the blocked kernel (stride 1) or im2col + gemm wins. kDirectTaps is the
+// crossover.
 constexpr int64_t kDirectTaps = 16;
 
 inline bool use_direct(const Conv2dShape& s) {
   return (s.c / s.groups) * s.kh * s.kw <= kDirectTaps;
 }
 
-// NOTE: measured (bench/bench_cnn.py shapes and 7x7 planes, 1 and 2 threads): the blocked kernel
-// ran 1.3-1.5x faster than im2col + gemm on 14x14 and 7x7 planes and level to 1.15x on 56x56,
-// even with the junk columns of the wide rows (2 per row at padding 1). Pointwise layers need no
-// im2col and keep the GEMM; outputs much narrower than the padded rows would waste most of the
-// kernel's work on junk columns.
+// NOTE: measured (bench/bench_cnn.py shapes and 7x7 planes, 1 and 2 threads, alternating runs):
+// the blocked kernel ran 1.25-1.5x faster than im2col + gemm on 14x14 and 7x7 planes (forward,
+// dx and dw) and level to 1.2x on 56x56, even with junk columns in its wide rows. Pointwise
+// layers need no im2col and keep the GEMM; outputs much narrower than the padded rows would
+// waste most of the kernel's work on junk columns.
 inline bool use_blocked(const Conv2dShape& s, bool input_grad) {
   if (s.stride_h != 1 || s.stride_w != 1 || is_pointwise(s)) return false;
   if (s.w + 2 * s.pad_w > 2 * s.ow) return false;
