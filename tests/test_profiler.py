@@ -205,6 +205,22 @@ def test_record_autograd_false_keeps_only_kernels() -> None:
     assert {e["kind"] for e in prof.events()} == {"native"}
 
 
+def test_record_shapes_gives_autograd_spans_their_input_shapes() -> None:
+    x = nc.tensor(np.ones((3, 5), np.float32), requires_grad=True)
+    w = nc.tensor(np.ones((7, 5), np.float32), requires_grad=True)
+    for record_shapes in (False, True):
+        with profile(record_shapes=record_shapes) as prof:
+            nc.nn.functional.linear(x, w).sum().backward()
+        spans = {e["name"]: e["shapes"] for e in prof.events() if e["kind"] == "autograd"}
+        kernels = [e["shapes"] for e in prof.events() if e["name"] == "linear.forward"]
+        assert kernels == [((3, 5), (7, 5))]  # native calls carry their shapes either way
+        if record_shapes:
+            assert spans["LinearFn.forward"] == ((3, 5), (7, 5))
+            assert spans["LinearFn.backward"] == ((3, 7),)
+        else:
+            assert spans["LinearFn.forward"] == () and spans["LinearFn.backward"] == ()
+
+
 def test_nested_profiles_share_events() -> None:
     x = np.ones((2, 3), np.float32)
     with profile() as outer:

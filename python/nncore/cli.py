@@ -151,7 +151,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     # never sees; they run before the profiler starts.
     for _ in range(args.warmup):
         step()
-    with profile() as prof:
+    with profile(record_shapes=args.group_by_shape) as prof:
         for _ in range(args.steps):
             step()
     print(f"{args.recipe}: {args.steps} training steps, batch {loader.batch_size}, "
