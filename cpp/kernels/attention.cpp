@@ -265,11 +265,6 @@ void for_pairs(const AttentionShape& s, int64_t per_thread, const F& f) {
   }
 }
 
-template <class T>
-using StridedRows = Eigen::Map<MatrixR<T>, 0, Eigen::OuterStride<>>;
-template <class T>
-using StridedConstRows = Eigen::Map<const MatrixR<T>, 0, Eigen::OuterStride<>>;
-
 // dst row r = src row r for `rows` rows of `width` elements, rows `*_stride` elements apart.
 // NOTE: unaligned packet loads and stores inline, not a memmove call per row (a head's rows are
 // a few dozen elements: the calls cost more than the copying) nor an Eigen strided assignment

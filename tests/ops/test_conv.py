@@ -267,10 +267,10 @@ def test_conv_paths_match_torch(threads, n, c, k, h, w, groups) -> None:
 @pytest.mark.parametrize("n, c, k, h, w, kernel, padding, dilation, groups", [
     (3, 32, 64, 14, 14, (3, 3), (1, 1), (1, 1), 1),  # the LeNet layer: whole register tiles
     (1, 5, 17, 9, 13, (3, 3), (1, 1), (1, 1), 1),    # partial tiles: 17 channels, 45 taps
-    (2, 6, 9, 11, 10, (2, 3), (0, 2), (2, 1), 3),    # non-square kernel, dilation, groups
+    (2, 12, 9, 11, 10, (2, 3), (0, 2), (2, 1), 3),   # non-square kernel, dilation, groups
     (3, 64, 8, 20, 20, (3, 3), (1, 1), (1, 1), 1),   # planes split into chunks of tiles
     (2, 9, 7, 5, 6, (1, 3), (1, 1), (1, 1), 1),      # padding past the kernel: dx via im2col
-    (1, 4, 7, 6, 5, (3, 1), (1, 1), (1, 1), 1),      # rows padded on both sides (1-wide kernel)
+    (1, 8, 7, 6, 5, (3, 1), (1, 1), (1, 1), 1),      # rows padded on both sides (1-wide kernel)
     (2, 3, 20, 9, 8, (5, 5), (2, 1), (1, 2), 1),     # 5x5, dilation 2, less padding than reach
 ])
 def test_blocked_kernel_matches_torch(threads, dtype, n, c, k, h, w, kernel, padding, dilation,
@@ -278,6 +278,7 @@ def test_blocked_kernel_matches_torch(threads, dtype, n, c, k, h, w, kernel, pad
     """The blocked stride-1 kernel (forward, dx, dw) against torch, at 1 and 2 threads."""
     if torch is None:
         pytest.skip("torch not installed")
+    assert c // groups * kernel[0] * kernel[1] > 16  # more taps than the direct kernel takes
     rng = np.random.default_rng(n * 1000 + c * 10 + k)
     x = rng.standard_normal((n, c, h, w)).astype(dtype)
     wt = (rng.standard_normal((k, c // groups, *kernel)) * 0.2).astype(dtype)
