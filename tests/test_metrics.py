@@ -103,8 +103,12 @@ def test_regression_metrics_match_sklearn(shape):
     _same(metrics.rmse(y_true, y_pred), skm.root_mean_squared_error(y_true, y_pred), seed)
     if shape[0] > 1:  # R^2 is undefined on one sample (sklearn warns and returns nan)
         _same(metrics.r2(y_true, y_pred), skm.r2_score(y_true, y_pred), seed)
-    ours = metrics.mse(nc.tensor(y_true.astype(np.float32)), nc.tensor(y_pred.astype(np.float32)))
-    assert ours == pytest.approx(skm.mean_squared_error(y_true, y_pred), rel=1e-5)
+    # The float32 oracle is the float64 MSE of the float32-rounded values: rounding the inputs
+    # alone moves a one-sample error of ~1e-3 by far more than any tolerance on the arithmetic.
+    true32, pred32 = y_true.astype(np.float32), y_pred.astype(np.float32)
+    ours = metrics.mse(nc.tensor(true32), nc.tensor(pred32))
+    expected = skm.mean_squared_error(true32.astype(np.float64), pred32.astype(np.float64))
+    assert ours == pytest.approx(expected, rel=1e-5), seed
 
 
 def test_r2_constant_target():
