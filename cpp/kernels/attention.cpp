@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -242,29 +243,6 @@ void transpose(const T* src, int64_t rows, int64_t cols, T* dst) {
     for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
 }
 
-// Calls f(bh, buffer) for every (batch, head) pair, in parallel over pairs when worth it; each
-// thread owns `per_thread` elements of scratch, allocated here before any OpenMP region.
-template <class T, class F>
-void for_pairs(const AttentionShape& s, int64_t per_thread, const F& f) {
-  const int64_t pairs = s.batch * s.heads;
-  const int64_t work = pairs * s.lq * s.lk * (s.d + s.dv);
-  const bool parallel = run_parallel(work) && pairs > 1;
-  const int threads = parallel ? get_num_threads() : 1;
-  std::vector<T> scratch(static_cast<size_t>(per_thread * threads));
-  if (parallel) {
-    // NOTE: dynamic, in chunks of ~1/8 of a thread's share: on a shared machine one thread is
-    // often descheduled for a while, and static shares then leave the other waiting at the
-    // end. Each pair's result does not depend on which thread computes it (its scratch is fully
-    // rewritten), so the output stays the same bits.
-    const int64_t chunk = std::max<int64_t>(1, pairs / (8 * threads));
-#pragma omp parallel for schedule(dynamic, chunk) num_threads(threads)
-    for (int64_t bh = 0; bh < pairs; ++bh)
-      f(bh, scratch.data() + per_thread * omp_get_thread_num());
-  } else {
-    for (int64_t bh = 0; bh < pairs; ++bh) f(bh, scratch.data());
-  }
-}
-
 // dst row r = src row r for `rows` rows of `width` elements, rows `*_stride` elements apart.
 // NOTE: unaligned packet loads and stores inline, not a memmove call per row (a head's rows are
 // a few dozen elements: the calls cost more than the copying) nor an Eigen strided assignment
@@ -284,12 +262,6 @@ inline void copy_rows(const T* src, int64_t src_stride, T* dst, int64_t dst_stri
   }
 }
 
-// Start of head bh (= b * H + h) under layout l.
-template <class T>
-T* head_of(T* base, const HeadLayout& l, int64_t bh, const AttentionShape& s) {
-  return base + (bh / s.heads) * l.batch + (bh % s.heads) * l.head;
-}
-
 // Whether a head's rows are adjacent, so the kernel can use it in place.
 inline bool dense(const HeadLayout& l, int64_t width) { return l.row == width; }
 
@@ -298,31 +270,140 @@ inline int64_t staged(const HeadLayout& l, int64_t rows, int64_t width) {
   return dense(l, width) ? 0 : rows * width;
 }
 
-// The head at src as a dense [rows, width] block: src itself when dense, else a copy taken from
-// the scratch at *buf (which advances past it).
+// The unit of parallel work: heads [h0, h0 + nh) of batch entry b.
+struct Group {
+  int64_t b, h0, nh;
+};
+
+// NOTE: heads per group. A token-major head's rows are short pieces a whole token apart (128
+// bytes every 1.5 KB for packed q, k, v at d_model 128), which the hardware prefetcher does not
+// follow: staged head by head they cost as much as a third of the products. Staged for every
+// head of a batch entry at once, each token's row is read whole and in order. So a group is a
+// whole batch entry when its staged heads fit in L2 and there are batch entries enough to share
+// between threads; else a single head.
 template <class T>
-const T* gather(const T* src, const HeadLayout& l, int64_t rows, int64_t width, T** buf) {
-  if (dense(l, width)) return src;
-  T* dst = *buf;
-  *buf += rows * width;
-  copy_rows(src, l.row, dst, width, rows, width);
-  return dst;
+int64_t heads_per_group(const AttentionShape& s, int64_t staged_per_head) {
+  constexpr int64_t kGroupBytes = 256 * 1024;
+  const int64_t threads = get_num_threads();
+  const bool whole = staged_per_head > 0 && s.heads > 1 &&
+                     staged_per_head * s.heads * static_cast<int64_t>(sizeof(T)) <= kGroupBytes &&
+                     (threads == 1 || s.batch >= 4 * threads);
+  return whole ? s.heads : 1;
 }
 
-// Where to compute a [rows, width] output head bound for dst: dst itself when dense, else
-// scratch taken from *buf, written back by scatter().
+// Calls f(group, buffer) for every group of nh heads (nh divides H), in parallel over groups
+// when worth it; each thread owns `per_thread` elements of scratch, allocated here before any
+// OpenMP region.
+template <class T, class F>
+void for_groups(const AttentionShape& s, int64_t nh, int64_t per_thread, const F& f) {
+  const int64_t per_batch = s.heads / nh, groups = s.batch * per_batch;
+  const int64_t work = s.batch * s.heads * s.lq * s.lk * (s.d + s.dv);
+  const bool parallel = run_parallel(work) && groups > 1;
+  const int threads = parallel ? get_num_threads() : 1;
+  std::vector<T> scratch(static_cast<size_t>(per_thread * threads));
+  auto one = [&](int64_t g, T* buf) {
+    f(Group{g / per_batch, (g % per_batch) * nh, nh}, buf);
+  };
+  if (parallel) {
+    // NOTE: dynamic, in chunks of ~1/8 of a thread's share: on a shared machine one thread is
+    // often descheduled for a while, and static shares then leave the other waiting at the
+    // end. Each head's result does not depend on which thread computes it (its scratch is fully
+    // rewritten), so the output stays the same bits.
+    const int64_t chunk = std::max<int64_t>(1, groups / (8 * threads));
+#pragma omp parallel for schedule(dynamic, chunk) num_threads(threads)
+    for (int64_t g = 0; g < groups; ++g) one(g, scratch.data() + per_thread * omp_get_thread_num());
+  } else {
+    for (int64_t g = 0; g < groups; ++g) one(g, scratch.data());
+  }
+}
+
+// A group's heads of one array as dense [rows, width] blocks `stride` elements apart.
 template <class T>
-T* stage(T* dst, const HeadLayout& l, int64_t rows, int64_t width, T** buf) {
-  if (dense(l, width)) return dst;
+struct Heads {
+  T* first;
+  int64_t stride;
+  T* operator[](int64_t i) const { return first + i * stride; }
+};
+
+// One array to gather for a group: heads [rows, width] under layout l from base.
+template <class T>
+struct Source {
+  const T* base;
+  HeadLayout l;
+  int64_t rows, width;
+};
+
+// The group's heads of each source as dense blocks: in place when dense, else copied into the
+// scratch at *buf (which advances past them).
+// NOTE: token row by token row across all the sources, so a packed q, k, v token row (the three
+// sources interleaved in one array) is read whole and in order: 1.3-1.5x faster than one source
+// after another, whose 1/3-row pieces the hardware prefetcher follows poorly.
+template <class T, size_t N>
+std::array<Heads<const T>, N> gather(const std::array<Source<T>, N>& sources, const Group& g,
+                                     T** buf) {
+  std::array<Heads<const T>, N> heads;
+  std::array<T*, N> dst{};
+  int64_t rows = 0;
+  for (size_t i = 0; i < N; ++i) {
+    const Source<T>& src = sources[i];
+    const T* first = src.base + g.b * src.l.batch + g.h0 * src.l.head;
+    if (dense(src.l, src.width)) {
+      heads[i] = {first, src.l.head};
+      continue;
+    }
+    dst[i] = *buf;
+    *buf += g.nh * src.rows * src.width;
+    heads[i] = {dst[i], src.rows * src.width};
+    rows = std::max(rows, src.rows);
+  }
+  for (int64_t r = 0; r < rows; ++r)
+    for (size_t i = 0; i < N; ++i) {
+      const Source<T>& src = sources[i];
+      if (!dst[i] || r >= src.rows) continue;
+      const T* row = src.base + g.b * src.l.batch + g.h0 * src.l.head + r * src.l.row;
+      for (int64_t h = 0; h < g.nh; ++h)
+        copy_rows(row + h * src.l.head, 0, dst[i] + (h * src.rows + r) * src.width, 0, 1,
+                  src.width);
+    }
+  return heads;
+}
+
+// Where to compute group g's output heads bound for the array at base: in place when dense,
+// else scratch taken from *buf, written back by scatter().
+template <class T>
+Heads<T> stage(T* base, const HeadLayout& l, const Group& g, int64_t rows, int64_t width,
+               T** buf) {
+  if (dense(l, width)) return {base + g.b * l.batch + g.h0 * l.head, l.head};
   T* out = *buf;
-  *buf += rows * width;
-  return out;
+  *buf += g.nh * rows * width;
+  return {out, rows * width};
 }
 
+// One array a group's staged output heads go back to (skipped when base is null or the heads
+// were computed in place).
 template <class T>
-void scatter(const T* src, T* dst, const HeadLayout& l, int64_t rows, int64_t width) {
-  if (src == dst) return;
-  copy_rows(src, width, dst, l.row, rows, width);
+struct Target {
+  T* base;
+  HeadLayout l;
+  int64_t rows, width;
+  Heads<T> heads;
+};
+
+// Writes staged heads back, token row by token row across the targets as gather() reads.
+template <class T, size_t N>
+void scatter(const std::array<Target<T>, N>& targets, const Group& g) {
+  auto staged_rows = [](const Target<T>& t) {
+    return t.base && !dense(t.l, t.width) ? t.rows : int64_t{0};
+  };
+  int64_t rows = 0;
+  for (const Target<T>& t : targets) rows = std::max(rows, staged_rows(t));
+  for (int64_t r = 0; r < rows; ++r)
+    for (const Target<T>& t : targets) {
+      if (r >= staged_rows(t)) continue;
+      T* row = t.base + g.b * t.l.batch + g.h0 * t.l.head + r * t.l.row;
+      for (int64_t h = 0; h < g.nh; ++h)
+        copy_rows(t.heads[h] + r * t.width, 0, row + h * t.l.head, 0, 1, t.width);
+    }
 }
 
 template <class T>
@@ -343,44 +424,50 @@ void attention_forward(const T* q, const T* k, const T* v, const T* mask, T* o, 
   const T scale = static_cast<T>(s.scale);
   const int64_t staging = staged(s.lay_q, s.lq, s.d) + staged(s.lay_k, s.lk, s.d) +
                           staged(s.lay_v, s.lk, s.dv) + staged(s.lay_o, s.lq, s.dv);
-  for_pairs<T>(s, s.d * s.lk + (drop ? rb * s.lk : 0) + staging, [&](int64_t bh, T* buf) {
+  const int64_t nh = heads_per_group<T>(s, staging);
+  const int64_t work = s.d * s.lk + (drop ? rb * s.lk : 0);
+  for_groups<T>(s, nh, work + nh * staging, [&](const Group& g, T* buf) {
     T* Kt = buf;  // k^T [D, Lk], so both products read their right operand row by row
-    buf += s.d * s.lk;
-    T* drop_buf = buf;
-    buf += drop ? rb * s.lk : 0;
-    const T* Q = gather(head_of(q, s.lay_q, bh, s), s.lay_q, s.lq, s.d, &buf);
-    const T* K = gather(head_of(k, s.lay_k, bh, s), s.lay_k, s.lk, s.d, &buf);
-    const T* V = gather(head_of(v, s.lay_v, bh, s), s.lay_v, s.lk, s.dv, &buf);
-    const T* M = mask_of(mask, bh, s);
-    T* P = p + bh * s.lq * s.lk;
-    T* O_out = head_of(o, s.lay_o, bh, s);
-    T* O = stage(O_out, s.lay_o, s.lq, s.dv, &buf);
-    // k^T only for mm()'s loop; gemm() reads k as it is (its transposes of large power-of-two
-    // strides would thrash the cache).
-    const bool use_kt = fits_l1<T>(rb, s.lk, s.d);
-    if (use_kt) transpose(K, s.lk, s.d, Kt);
-    for (int64_t i0 = 0; i0 < s.lq; i0 += rb) {
-      const int64_t nr = std::min(rb, s.lq - i0);
-      T* Pb = P + i0 * s.lk;
-      if (use_kt)
-        mm<T>(false, nr, s.lk, s.d, Q + i0 * s.d, Kt, Pb, false);
-      else
-        gemm<T>(false, true, nr, s.lk, s.d, Q + i0 * s.d, K, Pb, false);
-      for (int64_t r = 0; r < nr; ++r) {
-        const int64_t i = i0 + r;
-        const int64_t valid = s.causal ? std::min(s.lk, i + 1) : s.lk;
-        softmax_row(Pb + r * s.lk, M ? M + i * s.lk : nullptr, valid, s.lk, scale);
+    T* drop_buf = buf + s.d * s.lk;
+    buf += work;
+    const auto [Qs, Ks, Vs] = gather<T, 3>({Source<T>{q, s.lay_q, s.lq, s.d},
+                                            Source<T>{k, s.lay_k, s.lk, s.d},
+                                            Source<T>{v, s.lay_v, s.lk, s.dv}},
+                                           g, &buf);
+    const Heads<T> Os = stage(o, s.lay_o, g, s.lq, s.dv, &buf);
+    for (int64_t h = 0; h < g.nh; ++h) {
+      const int64_t bh = g.b * s.heads + g.h0 + h;
+      const T *Q = Qs[h], *K = Ks[h], *V = Vs[h];
+      const T* M = mask_of(mask, bh, s);
+      T* P = p + bh * s.lq * s.lk;
+      T* O = Os[h];
+      // k^T only for mm()'s loop; gemm() reads k as it is (its transposes of large
+      // power-of-two strides would thrash the cache).
+      const bool use_kt = fits_l1<T>(rb, s.lk, s.d);
+      if (use_kt) transpose(K, s.lk, s.d, Kt);
+      for (int64_t i0 = 0; i0 < s.lq; i0 += rb) {
+        const int64_t nr = std::min(rb, s.lq - i0);
+        T* Pb = P + i0 * s.lk;
+        if (use_kt)
+          mm<T>(false, nr, s.lk, s.d, Q + i0 * s.d, Kt, Pb, false);
+        else
+          gemm<T>(false, true, nr, s.lk, s.d, Q + i0 * s.d, K, Pb, false);
+        for (int64_t r = 0; r < nr; ++r) {
+          const int64_t i = i0 + r;
+          const int64_t valid = s.causal ? std::min(s.lk, i + 1) : s.lk;
+          softmax_row(Pb + r * s.lk, M ? M + i * s.lk : nullptr, valid, s.lk, scale);
+        }
+        const T* weights = Pb;
+        if (drop) {
+          for (int64_t r = 0; r < nr; ++r)
+            dropout_row(Pb + r * s.lk, drop_buf + r * s.lk, s.lk,
+                        static_cast<uint64_t>((bh * s.lq + i0 + r) * s.lk), s);
+          weights = drop_buf;
+        }
+        mm<T>(false, nr, s.dv, s.lk, weights, V, O + i0 * s.dv, false);
       }
-      const T* weights = Pb;
-      if (drop) {
-        for (int64_t r = 0; r < nr; ++r)
-          dropout_row(Pb + r * s.lk, drop_buf + r * s.lk, s.lk,
-                      static_cast<uint64_t>((bh * s.lq + i0 + r) * s.lk), s);
-        weights = drop_buf;
-      }
-      mm<T>(false, nr, s.dv, s.lk, weights, V, O + i0 * s.dv, false);
     }
-    scatter(O, O_out, s.lay_o, s.lq, s.dv);
+    scatter<T, 1>({Target<T>{o, s.lay_o, s.lq, s.dv, Os}}, g);
   });
 }
 
@@ -397,60 +484,67 @@ void attention_backward(const T* dout, const T* q, const T* k, const T* v, const
                           (dq ? staged(s.lay_q, s.lq, s.d) : 0) +
                           (dk ? staged(s.lay_k, s.lk, s.d) : 0) +
                           (dv ? staged(s.lay_v, s.lk, s.dv) : 0);
-  for_pairs<T>(s, 2 * rb * s.lk + s.dv * s.lk + staging, [&](int64_t bh, T* buf) {
-    T* pd = buf;             // dropout(p) of the block
+  const int64_t nh = heads_per_group<T>(s, staging);
+  const int64_t work = 2 * rb * s.lk + s.dv * s.lk;
+  for_groups<T>(s, nh, work + nh * staging, [&](const Group& g, T* buf) {
+    T* pd = buf;              // dropout(p) of the block
     T* ds = buf + rb * s.lk;  // d(weights), then d(logits)
     T* Vt = ds + rb * s.lk;   // v^T [Dv, Lk]
-    buf = Vt + s.dv * s.lk;
-    const T* Q = gather(head_of(q, s.lay_q, bh, s), s.lay_q, s.lq, s.d, &buf);
-    const T* K = gather(head_of(k, s.lay_k, bh, s), s.lay_k, s.lk, s.d, &buf);
-    const T* V = gather(head_of(v, s.lay_v, bh, s), s.lay_v, s.lk, s.dv, &buf);
-    const T* dO = gather(head_of(dout, s.lay_o, bh, s), s.lay_o, s.lq, s.dv, &buf);
-    const T* P = p + bh * s.lq * s.lk;
-    T* dQ_out = dq ? head_of(dq, s.lay_q, bh, s) : nullptr;
-    T* dK_out = dk ? head_of(dk, s.lay_k, bh, s) : nullptr;
-    T* dV_out = dv ? head_of(dv, s.lay_v, bh, s) : nullptr;
-    T* dQ = dq ? stage(dQ_out, s.lay_q, s.lq, s.d, &buf) : nullptr;
-    T* dK = dk ? stage(dK_out, s.lay_k, s.lk, s.d, &buf) : nullptr;
-    T* dV = dv ? stage(dV_out, s.lay_v, s.lk, s.dv, &buf) : nullptr;
-    const bool use_vt = need_ds && fits_l1<T>(rb, s.lk, s.dv);  // as k^T in forward
-    if (use_vt) transpose(V, s.lk, s.dv, Vt);
-    if (s.lq == 0) {
-      if (dK) std::fill(dK, dK + s.lk * s.d, T(0));
-      if (dV) std::fill(dV, dV + s.lk * s.dv, T(0));
-    }
-    for (int64_t i0 = 0; i0 < s.lq; i0 += rb) {
-      const int64_t nr = std::min(rb, s.lq - i0);
-      const T* Pb = P + i0 * s.lk;
-      const T* dOb = dO + i0 * s.dv;
-      const uint64_t first = static_cast<uint64_t>((bh * s.lq + i0) * s.lk);
-      if (dV) {
-        const T* weights = Pb;
-        if (drop) {
-          for (int64_t r = 0; r < nr; ++r)
-            dropout_row(Pb + r * s.lk, pd + r * s.lk, s.lk, first + r * s.lk, s);
-          weights = pd;
+    buf += work;
+    const auto [Qs, Ks, Vs, dOs] = gather<T, 4>({Source<T>{q, s.lay_q, s.lq, s.d},
+                                                  Source<T>{k, s.lay_k, s.lk, s.d},
+                                                  Source<T>{v, s.lay_v, s.lk, s.dv},
+                                                  Source<T>{dout, s.lay_o, s.lq, s.dv}},
+                                                 g, &buf);
+    const Heads<T> dQs = dq ? stage(dq, s.lay_q, g, s.lq, s.d, &buf) : Heads<T>{nullptr, 0};
+    const Heads<T> dKs = dk ? stage(dk, s.lay_k, g, s.lk, s.d, &buf) : Heads<T>{nullptr, 0};
+    const Heads<T> dVs = dv ? stage(dv, s.lay_v, g, s.lk, s.dv, &buf) : Heads<T>{nullptr, 0};
+    for (int64_t h = 0; h < g.nh; ++h) {
+      const int64_t bh = g.b * s.heads + g.h0 + h;
+      const T *Q = Qs[h], *K = Ks[h], *V = Vs[h], *dO = dOs[h];
+      const T* P = p + bh * s.lq * s.lk;
+      T* dQ = dq ? dQs[h] : nullptr;
+      T* dK = dk ? dKs[h] : nullptr;
+      T* dV = dv ? dVs[h] : nullptr;
+      const bool use_vt = need_ds && fits_l1<T>(rb, s.lk, s.dv);  // as k^T in forward
+      if (use_vt) transpose(V, s.lk, s.dv, Vt);
+      if (s.lq == 0) {
+        if (dK) std::fill(dK, dK + s.lk * s.d, T(0));
+        if (dV) std::fill(dV, dV + s.lk * s.dv, T(0));
+      }
+      for (int64_t i0 = 0; i0 < s.lq; i0 += rb) {
+        const int64_t nr = std::min(rb, s.lq - i0);
+        const T* Pb = P + i0 * s.lk;
+        const T* dOb = dO + i0 * s.dv;
+        const uint64_t first = static_cast<uint64_t>((bh * s.lq + i0) * s.lk);
+        if (dV) {
+          const T* weights = Pb;
+          if (drop) {
+            for (int64_t r = 0; r < nr; ++r)
+              dropout_row(Pb + r * s.lk, pd + r * s.lk, s.lk, first + r * s.lk, s);
+            weights = pd;
+          }
+          mm<T>(true, s.lk, s.dv, nr, weights, dOb, dV, i0 > 0);
         }
-        mm<T>(true, s.lk, s.dv, nr, weights, dOb, dV, i0 > 0);
+        if (!need_ds) continue;
+        if (use_vt)
+          mm<T>(false, nr, s.lk, s.dv, dOb, Vt, ds, false);
+        else
+          gemm<T>(false, true, nr, s.lk, s.dv, dOb, V, ds, false);
+        for (int64_t r = 0; r < nr; ++r) {
+          T* row = ds + r * s.lk;
+          const T* pr = Pb + r * s.lk;
+          if (drop) dropout_row(row, row, s.lk, first + r * s.lk, s);
+          const T dot = lane_dot(row, pr, s.lk);
+          for (int64_t j = 0; j < s.lk; ++j) row[j] = scale * (pr[j] * (row[j] - dot));
+        }
+        if (dQ) mm<T>(false, nr, s.d, s.lk, ds, K, dQ + i0 * s.d, false);
+        if (dK) mm<T>(true, s.lk, s.d, nr, ds, Q + i0 * s.d, dK, i0 > 0);
       }
-      if (!need_ds) continue;
-      if (use_vt)
-        mm<T>(false, nr, s.lk, s.dv, dOb, Vt, ds, false);
-      else
-        gemm<T>(false, true, nr, s.lk, s.dv, dOb, V, ds, false);
-      for (int64_t r = 0; r < nr; ++r) {
-        T* row = ds + r * s.lk;
-        const T* pr = Pb + r * s.lk;
-        if (drop) dropout_row(row, row, s.lk, first + r * s.lk, s);
-        const T dot = lane_dot(row, pr, s.lk);
-        for (int64_t j = 0; j < s.lk; ++j) row[j] = scale * (pr[j] * (row[j] - dot));
-      }
-      if (dQ) mm<T>(false, nr, s.d, s.lk, ds, K, dQ + i0 * s.d, false);
-      if (dK) mm<T>(true, s.lk, s.d, nr, ds, Q + i0 * s.d, dK, i0 > 0);
     }
-    if (dQ) scatter(dQ, dQ_out, s.lay_q, s.lq, s.d);
-    if (dK) scatter(dK, dK_out, s.lay_k, s.lk, s.d);
-    if (dV) scatter(dV, dV_out, s.lay_v, s.lk, s.dv);
+    scatter<T, 3>({Target<T>{dq, s.lay_q, s.lq, s.d, dQs}, Target<T>{dk, s.lay_k, s.lk, s.d, dKs},
+                   Target<T>{dv, s.lay_v, s.lk, s.dv, dVs}},
+                  g);
   });
 }
 
