@@ -7,7 +7,7 @@ import pytest
 
 import nncore as nc
 import nncore.nn.functional as F
-from harness import OpSpec, check_op, torch
+from harness import OpSpec, check_op, fresh_rng, torch
 
 
 def _normal(*shape):
@@ -107,21 +107,50 @@ def test_native_boundary_errors() -> None:
         nc._C.linear_forward(np.zeros((2, 3)), np.zeros((4, 5)))
 
 
-def test_linear_relu_is_linear_then_relu_bitwise() -> None:
+@pytest.mark.parametrize("rows, features, out", [(33, 19, 21), (300, 40, 200)])
+def test_linear_relu_is_linear_then_relu_bitwise(rows, features, out) -> None:
     """Same bits as the two ops it fuses, forward and backward, NaN included."""
-    rng = np.random.default_rng(0)
-    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((33, 19), (21, 19), (21,)))
+    rng, seed = fresh_rng()
+    x, w, b = (rng.standard_normal(s).astype(np.float32)
+               for s in ((rows, features), (out, features), (out,)))
     x[3, 4] = np.nan
-    g = rng.standard_normal((33, 21)).astype(np.float32)
+    g = rng.standard_normal((rows, out)).astype(np.float32)
     fused = [nc.tensor(a, requires_grad=True) for a in (x, w, b)]
     plain = [nc.tensor(a, requires_grad=True) for a in (x, w, b)]
     y1 = F.linear_relu(*fused)
     y2 = F.relu(F.linear(*plain))
-    np.testing.assert_array_equal(y1.numpy(), y2.numpy())
+    np.testing.assert_array_equal(y1.numpy(), y2.numpy(), f"seed {seed}")
     y1.backward(g)
     y2.backward(g)
     for a, c in zip(fused, plain):
-        np.testing.assert_array_equal(a.grad.numpy(), c.grad.numpy())
+        np.testing.assert_array_equal(a.grad.numpy(), c.grad.numpy(), f"seed {seed}")
+
+
+@pytest.mark.parametrize("rows", [1, 64, 300])
+def test_bias_gradient_same_bits_for_any_thread_count(rows) -> None:
+    """The bias gradient sums fixed blocks of rows, in parallel when large enough: the same
+    bits at 1 and 2 threads, for linear and for linear_relu (whose mask comes from y)."""
+    rng, seed = fresh_rng()
+    out, features = 200, 40
+    x = rng.standard_normal((rows, features)).astype(np.float32)
+    w = rng.standard_normal((out, features)).astype(np.float32)
+    y = np.maximum(rng.standard_normal((rows, out)), 0).astype(np.float32)
+    dy = rng.standard_normal((rows, out)).astype(np.float32)
+    threads = nc.get_num_threads()
+    sums = []
+    try:
+        for t in (1, 2):
+            nc.set_num_threads(t)
+            sums.append((nc._C.linear_backward(dy, x, w, False, False, True)[2],
+                         nc._C.linear_relu_backward(dy, y, x, w, False, False, True)[2]))
+    finally:
+        nc.set_num_threads(threads)
+    for one, two in zip(*sums):
+        np.testing.assert_array_equal(one, two, f"seed {seed}")
+    dy64 = dy.astype(np.float64)
+    np.testing.assert_allclose(sums[0][0], dy64.sum(axis=0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(sums[0][1], np.where(y > 0, dy64, 0).sum(axis=0), rtol=1e-5,
+                               atol=1e-5)
 
 
 def test_linear_relu_errors() -> None:
