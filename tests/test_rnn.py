@@ -86,6 +86,9 @@ CASES = [
       "batch_first": True}, 3, 2, True),
     ({"input_size": 1, "hidden_size": 17, "bias": False}, 1, 1, True),
     ({"input_size": 6, "hidden_size": 2, "batch_first": True}, 9, 1, False),
+    # Per-step products over several row tiles and a partial column strip (tiled_mm.h), on
+    # each thread's share of the batch.
+    ({"input_size": 5, "hidden_size": 37}, 4, 29, True),
 ]
 
 

