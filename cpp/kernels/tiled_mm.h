@@ -1,8 +1,10 @@
-// Register-tiled products for the small operands that gemm() handles poorly: Eigen packs both
-// operands on every call, which for a recurrent step ([16, 128] @ [128, 512], 50 times a call)
-// or an attention head (64 x 64 x 32) costs a third or more of the product. Serial: callers run
-// them inside their own OpenMP regions. Each C element is summed over k in order, so results
-// depend on the values alone.
+// Register-tiled products for the shapes Eigen's GEMM handles poorly. Eigen packs both operands
+// on every call, which for a recurrent step ([16, 128] @ [128, 512], 50 times a call) or an
+// attention head (64 x 64 x 32) costs a third or more of the product; and on tall products
+// (a linear layer's 2048 activation rows) its packed left operand costs more than reading the
+// rows in place. Here B alone is packed (once a call, or a block at a time by linear.cpp's
+// tiled GEMM) and A is read where it lies. Serial: callers own the threading. Each C element is
+// summed over k in order, so results depend on the values alone.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -65,7 +67,8 @@ void strip(int64_t m, int64_t k, const T* a, int64_t ars, int64_t acs, const T* 
   int64_t i = 0;
   for (; i + kTileRows <= m; i += kTileRows)
     tile<T, kTileRows, NP>(k, a + i * ars, ars, acs, b, ldb, c + i * ldc, ldc, accumulate);
-  if (i < m) tile_rows<T, NP>(m - i, k, a + i * ars, ars, acs, b, ldb, c + i * ldc, ldc, accumulate);
+  if (i < m)
+    tile_rows<T, NP>(m - i, k, a + i * ars, ars, acs, b, ldb, c + i * ldc, ldc, accumulate);
 }
 
 // C[m,n] (+)= op(A) @ B, all contiguous: op(A) is [m,k] (A stored [k,m] when trans_a), B is
@@ -100,36 +103,53 @@ struct PackedB {
   const T* strip_at(int64_t s) const { return data + s * k * kStrip<T>; }
 };
 
-// Packs B = w^T (w stored [n, k], as a weight matrix) when transposed, else B = w ([k, n]),
-// into `storage` of PackedB<T>::size(k, n) elements.
+// Packs rows [p0, p0 + k) and columns [j0, j0 + n) of B into `storage` of PackedB<T>::size(k, n)
+// elements: B = w^T (w stored [., ldw], as a weight matrix: B(p, j) = w[j * ldw + p]) when
+// transposed, else B = w (B(p, j) = w[p * ldw + j]).
 template <class T>
-PackedB<T> pack(const T* w, int64_t k, int64_t n, bool transposed, T* storage) {
+PackedB<T> pack(const T* w, int64_t ldw, bool transposed, int64_t p0, int64_t k, int64_t j0,
+                int64_t n, T* storage) {
   constexpr int64_t W = kStrip<T>;
   for (int64_t s = 0; s < PackedB<T>::strips(n); ++s) {
     T* dst = storage + s * k * W;
-    const int64_t cols = std::min(W, n - s * W);
-    for (int64_t p = 0; p < k; ++p) {
-      for (int64_t j = 0; j < cols; ++j)
-        dst[p * W + j] = transposed ? w[(s * W + j) * k + p] : w[p * n + s * W + j];
-      std::fill(dst + p * W + cols, dst + (p + 1) * W, T(0));
+    const int64_t cols = std::min(W, n - s * W), col0 = j0 + s * W;
+    if (transposed) {
+      // Each of the strip's columns is a row of w: read it whole.
+      for (int64_t j = 0; j < cols; ++j) {
+        const T* src = w + (col0 + j) * ldw + p0;
+        for (int64_t p = 0; p < k; ++p) dst[p * W + j] = src[p];
+      }
+    } else {
+      for (int64_t p = 0; p < k; ++p) {
+        const T* src = w + (p0 + p) * ldw + col0;
+        std::copy(src, src + cols, dst + p * W);
+      }
     }
+    if (cols < W)
+      for (int64_t p = 0; p < k; ++p) std::fill(dst + p * W + cols, dst + (p + 1) * W, T(0));
   }
   return {storage, k, n};
 }
 
-// C[m, n] (+)= A[m, k] @ B, A rows lda apart, C rows ldc apart, B packed. Row tiles outside,
-// strips inside: a tile's 6 rows of A stay in L1 while B's strips stream past.
+// Packs the whole of B = w^T (w stored [n, k]) when transposed, else B = w ([k, n]).
 template <class T>
-void mm_packed(int64_t m, const T* a, int64_t lda, const PackedB<T>& b, T* c, int64_t ldc,
-               bool accumulate) {
+PackedB<T> pack(const T* w, int64_t k, int64_t n, bool transposed, T* storage) {
+  return pack(w, transposed ? k : n, transposed, 0, k, 0, n, storage);
+}
+
+// C[m, n] (+)= A @ B, A(r, p) = a[r * ars + p * acs], C rows ldc apart, B packed. Row tiles
+// outside, strips inside: a tile's 6 rows of A stay in L1 while B's strips stream past.
+template <class T>
+void mm_packed(int64_t m, const T* a, int64_t ars, int64_t acs, const PackedB<T>& b, T* c,
+               int64_t ldc, bool accumulate) {
   constexpr int64_t W = kStrip<T>;
   const int64_t full = b.n / W, strips = PackedB<T>::strips(b.n);
   for (int64_t i = 0; i < m; i += kTileRows) {
     const int64_t rows = std::min<int64_t>(kTileRows, m - i);
-    const T* ai = a + i * lda;
+    const T* ai = a + i * ars;
     T* ci = c + i * ldc;
     for (int64_t s = 0; s < full; ++s)
-      tile_rows<T, 2>(rows, b.k, ai, lda, 1, b.strip_at(s), W, ci + s * W, ldc, accumulate);
+      tile_rows<T, 2>(rows, b.k, ai, ars, acs, b.strip_at(s), W, ci + s * W, ldc, accumulate);
     if (full < strips) {
       // The last, partial strip through a full-width scratch tile.
       const int64_t cols = b.n - full * W;
@@ -137,11 +157,18 @@ void mm_packed(int64_t m, const T* a, int64_t lda, const PackedB<T>& b, T* c, in
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t j = 0; j < W; ++j)
           tmp[r * W + j] = accumulate && j < cols ? ci[r * ldc + full * W + j] : T(0);
-      tile_rows<T, 2>(rows, b.k, ai, lda, 1, b.strip_at(full), W, tmp, W, accumulate);
+      tile_rows<T, 2>(rows, b.k, ai, ars, acs, b.strip_at(full), W, tmp, W, accumulate);
       for (int64_t r = 0; r < rows; ++r)
         std::copy(tmp + r * W, tmp + r * W + cols, ci + r * ldc + full * W);
     }
   }
+}
+
+// The same with A's rows lda apart.
+template <class T>
+void mm_packed(int64_t m, const T* a, int64_t lda, const PackedB<T>& b, T* c, int64_t ldc,
+               bool accumulate) {
+  mm_packed(m, a, lda, 1, b, c, ldc, accumulate);
 }
 
 }  // namespace nnc::tiled
