@@ -104,12 +104,21 @@ T* pack_buffer(int64_t elements) {
   return buf.data();
 }
 
+// How the tiled GEMM starts C and finishes it: C += A op(B) when accumulating, else
+// C = bias + A op(B) (bias a row of n, or none); then C = max(0, C) with relu.
+template <class T>
+struct TiledStart {
+  bool accumulate = false;
+  const T* bias = nullptr;
+  bool relu = false;
+};
+
 // Rows [m0, m1) x columns [n0, n1) of C = A @ op(B) (+ C), A [m, k]: GotoBLAS's loops without
 // packing A. B is packed a (kc x nc) block at a time (tiled::pack); A's rows are read in place,
 // a tile's six rows at a time from L1.
 template <class T>
 void tiled_block(bool trans_b, int64_t n, int64_t k, const T* a, const T* b, T* c,
-                 bool accumulate, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+                 const TiledStart<T>& start, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
   const int64_t kc = block_k(k), nc = block_n<T>(kc);
   T* buf = pack_buffer<T>(tiled::PackedB<T>::size(kc, nc));
   for (int64_t j0 = n0; j0 < n1; j0 += nc) {
@@ -117,7 +126,11 @@ void tiled_block(bool trans_b, int64_t n, int64_t k, const T* a, const T* b, T* 
     for (int64_t p0 = 0; p0 < k; p0 += kc) {
       const int64_t kb = std::min(kc, k - p0);
       const tiled::PackedB<T> B = tiled::pack(b, trans_b ? k : n, trans_b, p0, kb, j0, nb, buf);
-      tiled::mm_packed(m1 - m0, a + m0 * k + p0, k, B, c + m0 * n + j0, n, accumulate || p0 > 0);
+      // The first k block starts from C, the bias or zero; the last applies the ReLU.
+      const bool first = p0 == 0, last = p0 + kb == k;
+      tiled::mm_packed(m1 - m0, a + m0 * k + p0, k, 1, B, c + m0 * n + j0, n,
+                       start.accumulate || !first, first && start.bias ? start.bias + j0 : nullptr,
+                       last && start.relu);
     }
   }
 }
@@ -142,10 +155,10 @@ bool use_tiled(bool trans_a, int64_t m, int64_t n, int64_t k) {
 // does not depend on the thread count.
 template <class T>
 void gemm_tiled(bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c,
-                bool accumulate) {
+                const TiledStart<T>& start) {
   const int threads = get_num_threads();
   if (threads == 1 || omp_in_parallel() || double(m) * n * k < 1e6) {
-    tiled_block(trans_b, n, k, a, b, c, accumulate, 0, m, 0, n);
+    tiled_block(trans_b, n, k, a, b, c, start, 0, m, 0, n);
     return;
   }
 #pragma omp parallel num_threads(threads)
@@ -155,12 +168,12 @@ void gemm_tiled(bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, const
       constexpr int64_t R = tiled::kTileRows;
       const int64_t per = ((m + nt - 1) / nt + R - 1) / R * R;
       const int64_t m0 = std::min(m, t * per), m1 = std::min(m, m0 + per);
-      if (m1 > m0) tiled_block(trans_b, n, k, a, b, c, accumulate, m0, m1, 0, n);
+      if (m1 > m0) tiled_block(trans_b, n, k, a, b, c, start, m0, m1, 0, n);
     } else {
       constexpr int64_t W = tiled::kStrip<T>;
       const int64_t per = ((n + nt - 1) / nt + W - 1) / W * W;
       const int64_t n0 = std::min(n, t * per), n1 = std::min(n, n0 + per);
-      if (n1 > n0) tiled_block(trans_b, n, k, a, b, c, accumulate, 0, m, n0, n1);
+      if (n1 > n0) tiled_block(trans_b, n, k, a, b, c, start, 0, m, n0, n1);
     }
   }
 }
@@ -183,7 +196,7 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* 
     return;
   }
   if (use_tiled<T>(trans_a, m, n, k)) {
-    gemm_tiled(trans_b, m, n, k, a, b, c, accumulate);
+    gemm_tiled(trans_b, m, n, k, a, b, c, TiledStart<T>{accumulate});
     return;
   }
   const int threads = get_num_threads();
@@ -249,6 +262,12 @@ void matmul_backward(const T* dy, const T* a, const T* b, T* da, T* db, const Ma
 
 template <class T>
 void linear_forward(const T* x, const T* w, const T* b, T* y, const LinearShape& s) {
+  if (use_tiled<T>(false, s.rows, s.out_features, s.in_features)) {
+    // NOTE: the bias starts the tiles' sums: no pass writing it into y first (9 MB per encoder
+    // layer forward).
+    gemm_tiled(true, s.rows, s.out_features, s.in_features, x, w, y, TiledStart<T>{false, b});
+    return;
+  }
   if (b) {
     // NOTE: on every thread: one thread filling a [2048, 512] y left the other idle for ~1% of
     // an encoder step.
@@ -277,6 +296,12 @@ void linear_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
 
 template <class T>
 void linear_relu_forward(const T* x, const T* w, const T* b, T* y, const LinearShape& s) {
+  if (use_tiled<T>(false, s.rows, s.out_features, s.in_features)) {
+    // The ReLU applied as the tiles are stored: no second pass over y.
+    gemm_tiled(true, s.rows, s.out_features, s.in_features, x, w, y,
+               TiledStart<T>{false, b, true});
+    return;
+  }
   linear_forward(x, w, b, y, s);
   for_row_blocks(s.rows, s.out_features, [&](int64_t r0, int64_t r1) {
     // NOTE: written so that NaN propagates, as relu_forward.

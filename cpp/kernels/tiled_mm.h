@@ -21,17 +21,21 @@ constexpr int kTileRows = 6;  // 6 rows x 2 packets: 12 accumulators, 2 loads, 1
 template <class T>
 constexpr int64_t kStrip = 2 * kPacket<T>;  // columns per tile
 
-// C[R rows, NP packets] (+)= sum_p A(r, p) B[p, :], A(r, p) = a[r * ars + p * acs].
+// C[R rows, NP packets] = start + sum_p A(r, p) B[p, :], A(r, p) = a[r * ars + p * acs]; start
+// is C itself when accumulating, else the row `bias` (every row alike) when given, else zero.
+// With relu, max(0, .) on the way out (NaN stays NaN, as relu_forward).
 template <class T, int R, int NP>
 inline void tile(int64_t k, const T* a, int64_t ars, int64_t acs, const T* b, int64_t ldb, T* c,
-                 int64_t ldc, bool accumulate) {
+                 int64_t ldc, bool accumulate, const T* bias = nullptr, bool relu = false) {
   namespace ei = Eigen::internal;
   using P = Packet<T>;
   constexpr int S = kPacket<T>;
   P acc[R][NP];
   for (int r = 0; r < R; ++r)
     for (int j = 0; j < NP; ++j)
-      acc[r][j] = accumulate ? ei::ploadu<P>(c + r * ldc + j * S) : ei::pset1<P>(T(0));
+      acc[r][j] = accumulate ? ei::ploadu<P>(c + r * ldc + j * S)
+                  : bias     ? ei::ploadu<P>(bias + j * S)
+                             : ei::pset1<P>(T(0));
   for (int64_t p = 0; p < k; ++p) {
     P bp[NP];
     for (int j = 0; j < NP; ++j) bp[j] = ei::ploadu<P>(b + p * ldb + j * S);
@@ -40,6 +44,12 @@ inline void tile(int64_t k, const T* a, int64_t ars, int64_t acs, const T* b, in
       for (int j = 0; j < NP; ++j) acc[r][j] = ei::pmadd(ar, bp[j], acc[r][j]);
     }
   }
+  if (relu) {
+    const P zero = ei::pset1<P>(T(0));
+    for (int r = 0; r < R; ++r)
+      for (int j = 0; j < NP; ++j)
+        acc[r][j] = ei::pselect(ei::pcmp_lt(acc[r][j], zero), zero, acc[r][j]);
+  }
   for (int r = 0; r < R; ++r)
     for (int j = 0; j < NP; ++j) ei::pstoreu(c + r * ldc + j * S, acc[r][j]);
 }
@@ -47,15 +57,16 @@ inline void tile(int64_t k, const T* a, int64_t ars, int64_t acs, const T* b, in
 // tile<T, R, NP> for R = rows <= kTileRows, chosen at run time.
 template <class T, int NP>
 inline void tile_rows(int64_t rows, int64_t k, const T* a, int64_t ars, int64_t acs, const T* b,
-                      int64_t ldb, T* c, int64_t ldc, bool accumulate) {
+                      int64_t ldb, T* c, int64_t ldc, bool accumulate, const T* bias = nullptr,
+                      bool relu = false) {
   static_assert(kTileRows == 6, "one case per row count");
   switch (rows) {
-    case 6: tile<T, 6, NP>(k, a, ars, acs, b, ldb, c, ldc, accumulate); break;
-    case 5: tile<T, 5, NP>(k, a, ars, acs, b, ldb, c, ldc, accumulate); break;
-    case 4: tile<T, 4, NP>(k, a, ars, acs, b, ldb, c, ldc, accumulate); break;
-    case 3: tile<T, 3, NP>(k, a, ars, acs, b, ldb, c, ldc, accumulate); break;
-    case 2: tile<T, 2, NP>(k, a, ars, acs, b, ldb, c, ldc, accumulate); break;
-    case 1: tile<T, 1, NP>(k, a, ars, acs, b, ldb, c, ldc, accumulate); break;
+    case 6: tile<T, 6, NP>(k, a, ars, acs, b, ldb, c, ldc, accumulate, bias, relu); break;
+    case 5: tile<T, 5, NP>(k, a, ars, acs, b, ldb, c, ldc, accumulate, bias, relu); break;
+    case 4: tile<T, 4, NP>(k, a, ars, acs, b, ldb, c, ldc, accumulate, bias, relu); break;
+    case 3: tile<T, 3, NP>(k, a, ars, acs, b, ldb, c, ldc, accumulate, bias, relu); break;
+    case 2: tile<T, 2, NP>(k, a, ars, acs, b, ldb, c, ldc, accumulate, bias, relu); break;
+    case 1: tile<T, 1, NP>(k, a, ars, acs, b, ldb, c, ldc, accumulate, bias, relu); break;
     default: break;
   }
 }
@@ -137,11 +148,12 @@ PackedB<T> pack(const T* w, int64_t k, int64_t n, bool transposed, T* storage) {
   return pack(w, transposed ? k : n, transposed, 0, k, 0, n, storage);
 }
 
-// C[m, n] (+)= A @ B, A(r, p) = a[r * ars + p * acs], C rows ldc apart, B packed. Row tiles
-// outside, strips inside: a tile's 6 rows of A stay in L1 while B's strips stream past.
+// C[m, n] = start + A @ B, A(r, p) = a[r * ars + p * acs], C rows ldc apart, B packed; start
+// and relu as tile() (bias: B's n columns of it). Row tiles outside, strips inside: a tile's 6
+// rows of A stay in L1 while B's strips stream past.
 template <class T>
 void mm_packed(int64_t m, const T* a, int64_t ars, int64_t acs, const PackedB<T>& b, T* c,
-               int64_t ldc, bool accumulate) {
+               int64_t ldc, bool accumulate, const T* bias = nullptr, bool relu = false) {
   constexpr int64_t W = kStrip<T>;
   const int64_t full = b.n / W, strips = PackedB<T>::strips(b.n);
   for (int64_t i = 0; i < m; i += kTileRows) {
@@ -149,15 +161,20 @@ void mm_packed(int64_t m, const T* a, int64_t ars, int64_t acs, const PackedB<T>
     const T* ai = a + i * ars;
     T* ci = c + i * ldc;
     for (int64_t s = 0; s < full; ++s)
-      tile_rows<T, 2>(rows, b.k, ai, ars, acs, b.strip_at(s), W, ci + s * W, ldc, accumulate);
+      tile_rows<T, 2>(rows, b.k, ai, ars, acs, b.strip_at(s), W, ci + s * W, ldc, accumulate,
+                      bias ? bias + s * W : nullptr, relu);
     if (full < strips) {
-      // The last, partial strip through a full-width scratch tile.
+      // The last, partial strip through a full-width scratch tile, started as C would be.
       const int64_t cols = b.n - full * W;
       T tmp[kTileRows * W];
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t j = 0; j < W; ++j)
-          tmp[r * W + j] = accumulate && j < cols ? ci[r * ldc + full * W + j] : T(0);
-      tile_rows<T, 2>(rows, b.k, ai, ars, acs, b.strip_at(full), W, tmp, W, accumulate);
+          tmp[r * W + j] = j >= cols    ? T(0)
+                           : accumulate ? ci[r * ldc + full * W + j]
+                           : bias       ? bias[full * W + j]
+                                        : T(0);
+      tile_rows<T, 2>(rows, b.k, ai, ars, acs, b.strip_at(full), W, tmp, W, true, nullptr,
+                      relu);
       for (int64_t r = 0; r < rows; ++r)
         std::copy(tmp + r * W, tmp + r * W + cols, ci + r * ldc + full * W);
     }
