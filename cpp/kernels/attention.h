@@ -36,18 +36,19 @@ struct AttentionShape {
 };
 
 // Heads whose rows are not adjacent (token-major layouts) are copied to per-thread scratch and
-// back, inside the parallel loop where they stay in cache.
+// back, inside the parallel loop where they stay in cache: a whole batch entry's heads at once,
+// token row by token row, when they fit in L2.
 // p = softmax(scale * q k^T + mask (+ causal -inf)) over keys, o = dropout(p) @ v; p is saved
 // for backward. A query whose keys are all masked gets p = 0 and o = 0 (PyTorch's CPU kernel).
-// Threading: OpenMP over the B*H (batch, head) pairs in dynamic chunks, serial products inside;
-// the result does not depend on the thread count.
+// Threading: OpenMP over batch entries (or (batch, head) pairs) in dynamic chunks, serial
+// products inside; the result does not depend on the thread count.
 template <class T>
 void attention_forward(const T* q, const T* k, const T* v, const T* mask, T* o, T* p,
                        const AttentionShape& s);
 
 // With pd = dropout(p): dv = pd^T do, dpd = do v^T, dp = dropout(dpd),
 // ds = p * (dp - rowsum(dp * p)), dq = scale ds k, dk = scale ds^T q; null outputs are skipped.
-// Threading: OpenMP over the B*H pairs, as forward.
+// Threading: as forward.
 template <class T>
 void attention_backward(const T* dout, const T* q, const T* k, const T* v, const T* p, T* dq,
                         T* dk, T* dv, const AttentionShape& s);

@@ -1,12 +1,15 @@
 // The linear family: GEMM, (batched) matmul, linear layer. Every dense product in nncore goes
-// through gemm() here, so Eigen's product code is compiled once (design.md: build time).
+// through gemm() here, so Eigen's product code is compiled once (design.md: build time); tall
+// products with A untransposed (a linear layer's forward and input gradient over many rows) run
+// a tiled GEMM of our own (tiled_mm.h), measured faster there (see use_tiled in linear.cpp).
 #pragma once
 #include <cstdint>
 
 namespace nnc {
 
 // C[m,n] (+)= op(A) @ op(B); op(A) is [m,k] (A stored [k,m] when trans_a), op(B) is [k,n].
-// Threading: Eigen's own GEMM threads (serial when called inside an OpenMP region).
+// Threading: C's rows or columns split between threads, or Eigen's own GEMM threads (serial
+// when called inside an OpenMP region).
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, const T* b,
           T* c, bool accumulate);
@@ -27,7 +30,7 @@ struct LinearShape {
   int64_t rows, in_features, out_features;  // x: [rows, in], w: [out, in], b: [out]
 };
 
-// y[rows,out] = x @ w^T + b (bias fused into the GEMM's output). Threading: Eigen's GEMM.
+// y[rows,out] = x @ w^T + b (the bias starts the GEMM's sums). Threading: gemm()'s.
 template <class T>
 void linear_forward(const T* x, const T* w, const T* b, T* y, const LinearShape& s);
 
@@ -36,9 +39,9 @@ template <class T>
 void linear_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
                      const LinearShape& s);
 
-// y = relu(x @ w^T + b): linear_forward with the ReLU applied in place while y is in cache
-// (PyTorch's feed-forward block; one pass and one array less than linear then relu).
-// Threading: Eigen's GEMM, then OpenMP over rows above the work threshold.
+// y = relu(x @ w^T + b): linear_forward with the ReLU applied as the tiled GEMM stores y (or in
+// place after it, on Eigen's path) (PyTorch's feed-forward block; one array less than linear
+// then relu). Threading: gemm()'s, then OpenMP over rows above the work threshold.
 template <class T>
 void linear_relu_forward(const T* x, const T* w, const T* b, T* y, const LinearShape& s);
 

@@ -1,7 +1,8 @@
 // The rnn family: Elman RNN (tanh/relu), LSTM and GRU over a whole sequence, one call per layer
-// and direction. The input projection of every step is one GEMM; each step then adds one GEMM
-// over the packed gates W_hh [G*H, H] in PyTorch's order (LSTM i,f,g,o; GRU r,z,n) and applies
-// the gate nonlinearities, keeping what backpropagation through time needs.
+// and direction. The input projection of every step is one GEMM; each step then adds one
+// product over the packed gates W_hh [G*H, H] in PyTorch's order (LSTM i,f,g,o; GRU r,z,n),
+// W_hh packed once a call (tiled_mm.h), and applies the gate nonlinearities, keeping what
+// backpropagation through time needs.
 //
 // Layout: x [T, N, I] (time-major), h0/c0 [N, H], w_ih [G*H, I], w_hh [G*H, H], b_ih/b_hh
 // [G*H] (both null for bias=False), y [T, N, H] in time order. With `reverse` the steps run
@@ -9,7 +10,7 @@
 // Null h0/c0 mean zeros. Backward takes the gradient of y (which already holds h_n's) and of
 // c_n, and writes nullable gradients dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh (overwritten).
 // Threading: the recurrence runs under OpenMP over blocks of batch rows, each thread taking its
-// rows through every step (serial GEMMs, no barrier per step); the input projection and the
+// rows through every step (serial products, no barrier per step); the input projection and the
 // weight-gradient GEMMs use gemm()'s threading. Results depend on the inputs and thread count.
 #pragma once
 #include <cstdint>
