@@ -106,11 +106,23 @@ void check_dy(const char* op, const py::array& dy, const Pool2dShape& s) {
 
 template <class T>
 py::tuple max_pool2d_forward_py(const py::array& x, Pair kernel, Pair stride, Pair padding,
-                                Pair dilation, bool ceil_mode) {
+                                Pair dilation, bool ceil_mode, bool need_indices) {
   const Pool2dShape s = pool_shape("max_pool2d", x, kernel, stride, padding, dilation, ceil_mode);
   const T* px = cdata<T>("max_pool2d", "x", x);
   const std::vector<int64_t> yshape{x.shape(0), x.shape(1), s.oh, s.ow};
   auto y = empty_like_shape<T>(yshape);
+  if (!need_indices && max_pool2d_is_even_2x2(s)) {
+    auto taps = empty_like_shape<uint8_t>(yshape);
+    T* py_ = y.mutable_data();
+    uint8_t* ptap = taps.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+      NNC_PROFILE("max_pool2d.forward", double(y.size()) * 4,
+                  sizeof(T) * (x.size() + y.size()) + y.size(), x);
+      max_pool2d_2x2_forward<T>(px, py_, ptap, s);
+    }
+    return py::make_tuple(y, taps);
+  }
   auto idx = empty_like_shape<int64_t>(yshape);
   T* py_ = y.mutable_data();
   int64_t* pidx = idx.mutable_data();
@@ -137,6 +149,22 @@ py::array max_pool2d_backward_py(const py::array& dy, const py::array& indices, 
   check_dy(op, dy, s);
   NNC_CHECK(shape_of(indices) == shape_of(dy), op, "indices: expected shape ",
             shape_str(shape_of(dy)), ", got ", shape_str(shape_of(indices)));
+  if (py::isinstance<py::array_t<uint8_t>>(indices)) {
+    NNC_CHECK(max_pool2d_is_even_2x2(s), op,
+              "indices: uint8 taps come only from a 2x2 stride-2 pool over even planes");
+    NNC_CHECK(indices.flags() & py::array::c_style, op, "indices: expected a C-contiguous array");
+    const T* pdy = cdata<T>(op, "dy", dy);
+    const uint8_t* ptap = static_cast<const uint8_t*>(indices.data());
+    auto dx = empty_like_shape<T>(xshape);
+    T* pdx = dx.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+      NNC_PROFILE("max_pool2d.backward", dy.size(),
+                  sizeof(T) * (dy.size() + dx.size()) + dy.size(), dy);
+      max_pool2d_2x2_backward<T>(pdy, ptap, pdx, s);
+    }
+    return dx;
+  }
   if (!py::isinstance<py::array_t<int64_t>>(indices))
     throw py::type_error(concat("[", op, "] indices: expected int64, got ",
                                 std::string(py::str(indices.dtype()))));
@@ -273,15 +301,17 @@ void bind_conv(py::module_& m) {
   m.def(
       "max_pool2d_forward",
       [](const py::array& x, Pair kernel, Pair stride, Pair padding, Pair dilation,
-         bool ceil_mode) -> py::tuple {
+         bool ceil_mode, bool need_indices) -> py::tuple {
         return dispatch_float("max_pool2d", "x", x, [&](auto t) -> py::tuple {
           return max_pool2d_forward_py<decltype(t)>(x, kernel, stride, padding, dilation,
-                                                    ceil_mode);
+                                                    ceil_mode, need_indices);
         });
       },
       py::arg("x"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"),
-      py::arg("dilation"), py::arg("ceil_mode") = false,
-      "(y, indices): window maxima and their flat h*w positions (int64).");
+      py::arg("dilation"), py::arg("ceil_mode") = false, py::arg("need_indices") = true,
+      "(y, indices): window maxima and their flat h*w positions (int64). Without need_indices, "
+      "a 2x2 stride-2 pool over even planes returns uint8 taps (0..3, row-major in the window) "
+      "instead, for max_pool2d_backward alone.");
   m.def(
       "max_pool2d_backward",
       [](const py::array& dy, const py::array& indices, Pair hw, Pair kernel, Pair stride,
@@ -293,7 +323,8 @@ void bind_conv(py::module_& m) {
       },
       py::arg("dy"), py::arg("indices"), py::arg("input_size"), py::arg("kernel_size"),
       py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("ceil_mode") = false,
-      "dx: dy scattered to the forward's argmax positions; input_size is (H, W).");
+      "dx: dy scattered to the forward's argmax positions (int64 indices or uint8 taps); "
+      "input_size is (H, W).");
   m.def(
       "avg_pool2d_forward",
       [](const py::array& x, Pair kernel, Pair stride, Pair padding, bool ceil_mode,

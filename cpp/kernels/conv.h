@@ -53,6 +53,20 @@ void max_pool2d_forward(const T* x, T* y, int64_t* idx, const Pool2dShape& s);
 template <class T>
 void max_pool2d_backward(const T* dy, const int64_t* idx, T* dx, const Pool2dShape& s);
 
+// Whether a max pool is 2x2, stride 2, no padding or dilation, over even planes (h = 2 oh,
+// w = 2 ow): the common case, which max_pool2d_2x2_* run with a byte per window for indices.
+bool max_pool2d_is_even_2x2(const Pool2dShape& s);
+
+// y = max over each 2x2 window as max_pool2d_forward, tap = which of the window's four elements
+// (0..3, row-major) it is (s: max_pool2d_is_even_2x2). Threading: OpenMP over planes.
+template <class T>
+void max_pool2d_2x2_forward(const T* x, T* y, uint8_t* tap, const Pool2dShape& s);
+
+// dx = dy at each window's tap (only its low two bits are read, so any byte is safe), 0 at
+// the window's other three elements; every element of dx written. Threading: OpenMP over planes.
+template <class T>
+void max_pool2d_2x2_backward(const T* dy, const uint8_t* tap, T* dx, const Pool2dShape& s);
+
 // y = sum(window) / divisor; divisor = divisor_override if > 0, else the window clipped to the
 // padded input (count_include_pad) or to the input. Threading: OpenMP over planes.
 template <class T>

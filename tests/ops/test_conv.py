@@ -8,7 +8,7 @@ import pytest
 
 import nncore as nc
 import nncore.nn.functional as F
-from harness import OpSpec, check_op, torch
+from harness import OpSpec, check_op, fresh_rng, torch
 from nncore import nn
 
 # ---- NumPy references (float64) -------------------------------------------------------------
@@ -207,6 +207,42 @@ def test_max_pool_indices_match_torch() -> None:
     _, idx = F.max_pool2d(nc.tensor(x), 3, 2, 1, return_indices=True)
     _, tidx = torch.nn.functional.max_pool2d(torch.tensor(x), 3, 2, 1, return_indices=True)
     np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("hw", [(2, 2), (4, 6), (2, 34), (14, 14), (16, 18), (28, 28)])
+def test_max_pool_2x2_taps_match_indices(dtype, hw) -> None:
+    """A 2x2 stride-2 pool over even planes keeps a uint8 tap per window (8 windows at a time,
+    across rows); forward and backward give the bits of the int64-index path, with ties and
+    NaNs, at 1 and 2 threads."""
+    rng, seed = fresh_rng()
+    x = rng.integers(-3, 4, (3, 5) + hw).astype(dtype)  # small integers: many ties
+    x[rng.random(x.shape) < 0.02] = np.nan
+    dy = rng.standard_normal((3, 5, hw[0] // 2, hw[1] // 2)).astype(dtype)
+    args = ((2, 2), (2, 2), (0, 0), (1, 1), False)
+    threads = nc.get_num_threads()
+    try:
+        for t in (1, 2):
+            nc.set_num_threads(t)
+            y_idx, idx = nc._C.max_pool2d_forward(x, *args)
+            y_tap, tap = nc._C.max_pool2d_forward(x, *args, need_indices=False)
+            assert tap.dtype == np.uint8 and tap.max() <= 3
+            np.testing.assert_array_equal(y_tap, y_idx, f"seed {seed}")
+            np.testing.assert_array_equal(
+                nc._C.max_pool2d_backward(dy, tap, hw, *args),
+                nc._C.max_pool2d_backward(dy, idx, hw, *args), f"seed {seed}")
+    finally:
+        nc.set_num_threads(threads)
+
+
+def test_max_pool_taps_only_for_even_2x2() -> None:
+    x = np.zeros((1, 1, 5, 4), np.float32)
+    _, idx = nc._C.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1), False, False)
+    assert idx.dtype == np.int64  # odd height: int64 indices all the same
+    taps = np.zeros((1, 1, 2, 2), np.uint8)
+    with pytest.raises(ValueError, match=r"max_pool2d.*uint8 taps come only from a 2x2"):
+        nc._C.max_pool2d_backward(np.zeros((1, 1, 2, 2), np.float32), taps, (5, 4), (2, 2),
+                                  (2, 2), (0, 0), (1, 1), False)
 
 
 def test_conv_backward_is_bit_identical_across_runs() -> None:
