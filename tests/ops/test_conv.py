@@ -301,10 +301,10 @@ def test_conv_paths_match_torch(threads, n, c, k, h, w, groups) -> None:
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n, c, k, h, w, kernel, padding, dilation, groups", [
-    (3, 32, 64, 14, 14, (3, 3), (1, 1), (1, 1), 1),  # the LeNet layer: whole register tiles
+    (5, 32, 64, 14, 14, (3, 3), (1, 1), (1, 1), 1),  # LeNet's layer; images handed out one by one
     (1, 5, 17, 9, 13, (3, 3), (1, 1), (1, 1), 1),    # partial tiles: 17 channels, 45 taps
     (2, 12, 9, 11, 10, (2, 3), (0, 2), (2, 1), 3),   # non-square kernel, dilation, groups
-    (3, 64, 8, 20, 20, (3, 3), (1, 1), (1, 1), 1),   # planes split into chunks of tiles
+    (3, 64, 8, 20, 20, (3, 3), (1, 1), (1, 1), 1),   # chunks of tiles; few images: static runs
     (2, 9, 7, 5, 6, (1, 3), (1, 1), (1, 1), 1),      # padding past the kernel: dx via im2col
     (1, 8, 7, 6, 5, (3, 1), (1, 1), (1, 1), 1),      # rows padded on both sides (1-wide kernel)
     (2, 3, 20, 9, 8, (5, 5), (2, 1), (1, 2), 1),     # 5x5, dilation 2, less padding than reach
