@@ -1025,6 +1025,44 @@ struct BlockedGradTile {
 // (channels padded with zeros to whole tiles). db (if asked) rides along as one more tap whose
 // input is all ones. Threading: each thread sums its own run of images (for_image_runs) into
 // dw^T partials, added in thread order: the same bits on every run with the same thread count.
+// dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols.
+// NOTE: 8x8 blocks through AVX2 shuffles for float: the scalar loop took a third of a 14x14
+// layer's dw pass.
+template <class T>
+void transpose_block(const T* src, int64_t lds, int64_t rows, int64_t cols, T* dst,
+                     int64_t ldd) {
+  int64_t r0 = 0, c0 = 0;
+#if defined(__AVX2__)
+  if constexpr (std::is_same_v<T, float>) {
+    for (; r0 + 8 <= rows; r0 += 8) {
+      for (c0 = 0; c0 + 8 <= cols; c0 += 8) {
+        __m256 v[8], t[8];
+        for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(src + (r0 + i) * lds + c0);
+        for (int i = 0; i < 8; i += 2) {
+          t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
+          t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
+        }
+        for (int i = 0; i < 8; i += 4) {
+          v[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+          v[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+          v[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+          v[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+        }
+        for (int i = 0; i < 4; ++i) {
+          _mm256_storeu_ps(dst + (c0 + i) * ldd + r0, _mm256_permute2f128_ps(v[i], v[i + 4], 0x20));
+          _mm256_storeu_ps(dst + (c0 + i + 4) * ldd + r0,
+                           _mm256_permute2f128_ps(v[i], v[i + 4], 0x31));
+        }
+      }
+      for (int64_t r = r0; r < r0 + 8; ++r)
+        for (int64_t c = c0; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];
+    }
+  }
+#endif
+  for (int64_t r = r0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];
+}
+
 template <class T>
 void blocked_weight_grad(const T* dy, const T* x, T* dw, T* db, const Conv2dShape& s) {
   const int64_t cg = s.c / s.groups, kg = s.k / s.groups;
@@ -1049,11 +1087,9 @@ void blocked_weight_grad(const T* dy, const T* x, T* dw, T* db, const Conv2dShap
         // The transpose in strips of tile_p positions: their rows of dyt stay in L1 while every
         // channel writes them.
         const T* dyg = dy + (n * s.k + g * kg) * out_plane;
-        for (int64_t p0 = 0; p0 < out_plane; p0 += tile_p) {
-          const int64_t p1 = std::min(out_plane, p0 + tile_p);
-          for (int64_t k = 0; k < kg; ++k)
-            for (int64_t p = p0; p < p1; ++p) dyt[p * ldk + k] = dyg[k * out_plane + p];
-        }
+        for (int64_t p0 = 0; p0 < out_plane; p0 += tile_p)
+          transpose_block(dyg + p0, out_plane, kg, std::min(tile_p, out_plane - p0),
+                          dyt + p0 * ldk, ldk);
         T* pg = part + g * taps * ldk;
         for (int64_t q0 = 0; q0 < taps; q0 += kBlockRows) {
           const int rows = int(std::min<int64_t>(kBlockRows, taps - q0));
