@@ -484,15 +484,18 @@ inline V splat(T v) {
 }
 
 // out[r, t] = (bias ? bias[r] : 0) + sum_{q < nq} wq[q * R + r] * xp[offs[q] + t] for the
-// wide positions t of `tiles` tiles of 2 vectors; out rows are ldo apart. Not inlined: the
-// 2R accumulators stay in vector registers.
+// wide positions t of `tiles` tiles of 2 vectors; out rows are ldo apart. With half_last the
+// last tile computes its first vector only (the positions after it are past the plane). Not
+// inlined: the 2R accumulators stay in vector registers.
 template <int R, class T>
 __attribute__((noinline)) void blocked_tiles(const T* __restrict xp, const int64_t* __restrict offs,
                                              int64_t nq, const T* __restrict wq, const T* bias,
-                                             T* __restrict out, int64_t ldo, int64_t tiles) {
+                                             T* __restrict out, int64_t ldo, int64_t tiles,
+                                             bool half_last) {
   constexpr int L = 32 / sizeof(T);
   typedef T V __attribute__((vector_size(32), aligned(sizeof(T)), may_alias));
-  for (int64_t tile = 0; tile < tiles; ++tile) {
+  const int64_t full = half_last ? tiles - 1 : tiles;
+  for (int64_t tile = 0; tile < full; ++tile) {
     V a0[R], a1[R];
     for (int r = 0; r < R; ++r) {
       a0[r] = splat<V>(bias ? bias[r] : T(0));
@@ -515,6 +518,19 @@ __attribute__((noinline)) void blocked_tiles(const T* __restrict xp, const int64
       *reinterpret_cast<V*>(out + r * ldo + tile * 2 * L + L) = a1[r];
     }
   }
+  if (full < tiles) {
+    // NOTE: a 14x14 plane's wide positions fill 13 tiles and 2 positions of a 14th: its
+    // second vector would be all junk (3.6% of the layer's forward and dx).
+    V a0[R];
+    for (int r = 0; r < R; ++r) a0[r] = splat<V>(bias ? bias[r] : T(0));
+    const T* xt = xp + full * 2 * L;
+    const T* wr = wq;
+    for (int64_t q = 0; q < nq; ++q, wr += R) {
+      const V x0 = *reinterpret_cast<const V*>(xt + offs[q]);
+      for (int r = 0; r < R; ++r) a0[r] += splat<V>(wr[r]) * x0;
+    }
+    for (int r = 0; r < R; ++r) *reinterpret_cast<V*>(out + r * ldo + full * 2 * L) = a0[r];
+  }
 }
 
 // Output channels per register tile: 2R accumulators + 2 inputs + 1 weight fit the 16 vector
@@ -529,8 +545,8 @@ template <int R>
 struct BlockedTiles {
   template <class T>
   static void run(const T* xp, const int64_t* offs, int64_t nq, const T* wq, const T* bias,
-                  T* out, int64_t ldo, int64_t tiles) {
-    blocked_tiles<R>(xp, offs, nq, wq, bias, out, ldo, tiles);
+                  T* out, int64_t ldo, int64_t tiles, bool half_last) {
+    blocked_tiles<R>(xp, offs, nq, wq, bias, out, ldo, tiles, half_last);
   }
 };
 
@@ -614,6 +630,7 @@ void blocked_conv(const T* x, const T* wpk, const T* bias, T* y, int64_t n,
       }
       // The chunk's wide positions [p0, p1), and the output rows they cross.
       const int64_t p0 = tile0 * per_tile, p1 = std::min(wide, p0 + tiles * per_tile);
+      const bool half_last = p1 - p0 <= (tiles - 1) * per_tile + per_tile / 2;
       for (int64_t blk = 0; blk < bc.blocks(); ++blk) {
         int64_t o0;
         int rows;
@@ -621,7 +638,7 @@ void blocked_conv(const T* x, const T* wpk, const T* bias, T* y, int64_t n,
         with_count<1, kBlockRows, BlockedTiles>(
             rows, static_cast<const T*>(xp + p0), bc.offs.data(), bc.nq,
             wpk + (g * bc.cout + o0) * bc.nq, bias ? bias + g * bc.cout + o0 : nullptr, out, ldo,
-            tiles);
+            tiles, half_last);
         T* yb = y + (ng * bc.cout + o0) * out_plane;
         for (int64_t orow = p0 / bc.wp; orow * bc.wp < p1; ++orow) {
           const int64_t row0 = orow * bc.wp;
