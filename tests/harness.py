@@ -92,7 +92,7 @@ def check_forward_reference(spec: OpSpec, arrays: list[np.ndarray], seed: int) -
         return
     out = spec.fn(*_to_tensors(arrays, np.float64, ()), **spec.kwargs)
     ref = spec.reference(*arrays, **spec.kwargs)
-    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-10, atol=1e-12,
+    np.testing.assert_allclose(out.detach().numpy(), ref, rtol=1e-10, atol=1e-12,
                                err_msg=f"{spec}: forward vs NumPy reference (seed {seed})")
 
 
@@ -105,10 +105,10 @@ def check_finite_differences(spec: OpSpec, arrays: list[np.ndarray], seed: int) 
     for i in grad_idx:
         def objective() -> float:
             with nc.no_grad():
-                y = spec.fn(*tensors, **spec.kwargs).numpy()
+                y = spec.fn(*tensors, **spec.kwargs).detach().numpy()
             return float(np.sum(y * weights))
 
-        expected = numeric_grad(objective, tensors[i].data)
+        expected = numeric_grad(objective, tensors[i]._array)
         assert tensors[i].grad is not None, f"{spec}: input {i} got no gradient"
         np.testing.assert_allclose(
             tensors[i].grad.numpy(), expected, rtol=spec.fd_rtol, atol=spec.fd_atol,
@@ -131,8 +131,8 @@ def check_against_torch(spec: OpSpec, arrays: list[np.ndarray], seed: int) -> No
             t_in.append(torch.tensor(a))
     t_out = spec.torch_fn(*t_in, **spec.kwargs)
     t_out.backward(torch.from_numpy(weights).reshape(t_out.shape))
-    _close(out.numpy(), t_out.detach().numpy(), spec.torch_rtol, f"{spec}: output vs torch "
-           f"(seed {seed})")
+    _close(out.detach().numpy(), t_out.detach().numpy(), spec.torch_rtol,
+           f"{spec}: output vs torch (seed {seed})")
     for i in grad_idx:
         _close(tensors[i].grad.numpy(), t_in[i].grad.numpy(), spec.torch_rtol,
                f"{spec}: gradient of input {i} vs torch (seed {seed})")

@@ -38,7 +38,7 @@ def _arrays(n: int = 17):
 
 
 def _epoch(loader) -> list[tuple[np.ndarray, ...]]:
-    return [tuple(t.numpy() for t in batch) for batch in loader]
+    return [tuple(t.detach().numpy() for t in batch) for batch in loader]
 
 
 @pytest.mark.parametrize("n,bs,drop_last", [(17, 5, False), (17, 5, True), (15, 5, True),
@@ -128,15 +128,15 @@ def test_subset_fast_path_and_random_split():
     np.testing.assert_array_equal(np.sort(idx), np.arange(20))
     # A Subset batches through the fast path and matches indexing the parent.
     xb, yb = next(iter(DataLoader(parts[0], batch_size=12)))
-    np.testing.assert_array_equal(xb.numpy(), x[parts[0].indices])
-    np.testing.assert_array_equal(yb.numpy(), y[parts[0].indices])
+    np.testing.assert_array_equal(xb.detach().numpy(), x[parts[0].indices])
+    np.testing.assert_array_equal(yb.detach().numpy(), y[parts[0].indices])
     # Nested subsets compose their indices.
     inner = Subset(parts[0], [3, 1])
     xb, _ = next(iter(DataLoader(inner, batch_size=2)))
-    np.testing.assert_array_equal(xb.numpy(), x[parts[0].indices[[3, 1]]])
+    np.testing.assert_array_equal(xb.detach().numpy(), x[parts[0].indices[[3, 1]]])
     # Item access matches too.
     xi, yi = parts[1][2]
-    np.testing.assert_array_equal(xi.numpy(), x[parts[1].indices[2]])
+    np.testing.assert_array_equal(xi.detach().numpy(), x[parts[1].indices[2]])
     assert yi.item() == y[parts[1].indices[2]]
 
 
@@ -161,7 +161,7 @@ def test_tensor_dataset_items_and_errors():
     ds = TensorDataset(nc.tensor(x), y)
     assert len(ds) == 6
     xi, yi = ds[-1]
-    np.testing.assert_array_equal(xi.numpy(), x[-1])
+    np.testing.assert_array_equal(xi.detach().numpy(), x[-1])
     assert yi.shape == () and yi.dtype == np.int64
     with pytest.raises(ValueError, match="TensorDataset: all tensors need the same size"):
         TensorDataset(x, y[:5])
@@ -186,7 +186,7 @@ def test_default_collate_dicts_and_floats():
     batch = next(iter(DataLoader(Dicts(), batch_size=5)))
     assert batch["x"].shape == (5, 2) and batch["x"].dtype == np.float64
     assert batch["w"].dtype == np.float32
-    np.testing.assert_allclose(batch["w"].numpy(), [0, 0.5, 1, 1.5, 2])
+    np.testing.assert_allclose(batch["w"].detach().numpy(), [0, 0.5, 1, 1.5, 2])
     assert batch["flag"].dtype == np.bool_
 
 
@@ -257,7 +257,7 @@ def test_scalers_on_tensors_and_ints():
     assert isinstance(out, nc.Tensor) and out.dtype == np.float32
     back = StandardScaler().fit(x).inverse_transform(out)
     assert isinstance(back, nc.Tensor)
-    np.testing.assert_allclose(back.numpy(), x, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(back.detach().numpy(), x, rtol=1e-5, atol=1e-5)
     ints = MinMaxScaler().fit_transform(np.array([[0, 10], [5, 20], [10, 30]]))
     assert ints.dtype == np.float64
     np.testing.assert_allclose(ints, [[0, 0], [0.5, 0.5], [1, 1]])

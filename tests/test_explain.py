@@ -16,8 +16,8 @@ from nncore import explain, nn
 def _linear(d: int, k: int, seed: int) -> nn.Linear:
     nc.manual_seed(seed)
     lin = nn.Linear(d, k)
-    lin.weight.data = lin.weight.data.astype(np.float64)
-    lin.bias.data = lin.bias.data.astype(np.float64)
+    lin.weight.data = lin.weight.data.double()
+    lin.bias.data = lin.bias.data.double()
     return lin
 
 
@@ -25,7 +25,7 @@ def _mlp(d: int, k: int, seed: int) -> nn.Module:
     nc.manual_seed(seed)
     model = nn.Sequential(nn.Linear(d, 16), nn.Tanh(), nn.Linear(16, k))
     for p in model.parameters():
-        p.data = p.data.astype(np.float64)
+        p.data = p.data.double()
     return model
 
 

@@ -90,7 +90,7 @@ def test_string_labels_and_tensors():
     t, p = nc.tensor(np.array([0, 1, 1, 2])), nc.tensor(np.array([0, 1, 2, 2]))
     assert metrics.accuracy(t, p) == 0.75
     _same(metrics.recall(t, p, average="weighted"),
-          skm.recall_score(t.numpy(), p.numpy(), average="weighted"), 0)
+          skm.recall_score(t.detach().numpy(), p.detach().numpy(), average="weighted"), 0)
 
 
 @pytest.mark.parametrize("shape", [(1,), (3,), (17,), (17, 1), (23, 3)])

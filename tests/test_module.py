@@ -31,14 +31,14 @@ def test_registration_names_and_state_dict() -> None:
     assert list(sd) == ["steps"] + names  # PyTorch order: own tensors, then children
     assert all(isinstance(v, np.ndarray) for v in sd.values())
     sd["fc.weight"][...] = 0  # a copy: the model is untouched
-    assert np.any(m.fc.weight.numpy() != 0)
+    assert np.any(m.fc.weight.detach().numpy() != 0)
     assert len(list(m.modules())) == 5 and len(list(m.children())) == 2
 
 
 def test_load_state_dict_reports_keys_and_shapes() -> None:
     m, other = Block(), Block()
     m.load_state_dict({k: nc.tensor(v) for k, v in other.state_dict().items()})
-    np.testing.assert_array_equal(m.fc.weight.numpy(), other.fc.weight.numpy())
+    np.testing.assert_array_equal(m.fc.weight.detach().numpy(), other.fc.weight.detach().numpy())
     bad = other.state_dict()
     del bad["fc.bias"]
     bad["extra"] = np.zeros(1)
@@ -79,7 +79,7 @@ def test_linear_init_matches_pytorch_bounds() -> None:
     nc.manual_seed(0)
     lin = nn.Linear(400, 50)
     bound = 1 / math.sqrt(400)
-    w, b = lin.weight.numpy(), lin.bias.numpy()
+    w, b = lin.weight.detach().numpy(), lin.bias.detach().numpy()
     assert w.dtype == np.float32 and w.shape == (50, 400)
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
     assert np.abs(b).max() <= bound
@@ -100,17 +100,17 @@ def test_linear_init_matches_pytorch_bounds() -> None:
 def test_init_statistics(fn, std) -> None:
     t = nc.zeros(200, 300)
     assert fn(t) is t
-    assert abs(t.numpy().std() - std) < 0.03 * std
+    assert abs(t.detach().numpy().std() - std) < 0.03 * std
 
 
 def test_init_constants_and_errors() -> None:
     t = nc.zeros(3, 4)
     nn.init.ones_(t)
-    assert t.numpy().sum() == 12
+    assert t.detach().numpy().sum() == 12
     nn.init.constant_(t, 2.5)
-    assert np.all(t.numpy() == 2.5)
+    assert np.all(t.detach().numpy() == 2.5)
     nn.init.zeros_(t)
-    assert not t.numpy().any()
+    assert not t.detach().numpy().any()
     with pytest.raises(ValueError, match="at least 2 dimensions"):
         nn.init.xavier_uniform_(nc.zeros(5))
     with pytest.raises(ValueError, match="unsupported nonlinearity"):
@@ -127,13 +127,13 @@ def test_linear_against_torch_with_loaded_state_dict() -> None:
     tx = torch.tensor(x, requires_grad=True)
     mx = nc.tensor(x, requires_grad=True)
     ty, my = tl(tx), ml(mx)
-    np.testing.assert_allclose(my.numpy(), ty.detach().numpy(), rtol=1e-5, atol=1e-6,
+    np.testing.assert_allclose(my.detach().numpy(), ty.detach().numpy(), rtol=1e-5, atol=1e-6,
                                err_msg=f"seed {seed}")
     (ty * ty).sum().backward()
     (my * my).sum().backward()
     for got, want in [(mx.grad, tx.grad), (ml.weight.grad, tl.weight.grad),
                       (ml.bias.grad, tl.bias.grad)]:
-        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_module_to_double() -> None:

@@ -50,8 +50,8 @@ def check_export(model: nn.Module, make_input: Callable[[int], tuple], tmp_path:
     model.eval()
     for b in batches:
         inputs = make_input(b)
-        expected = [t.data for t in _leaves(model(*inputs)) if t is not None]
-        got = session.run(None, {n: x.data for n, x in zip(names, inputs)})
+        expected = [t.detach().numpy() for t in _leaves(model(*inputs)) if t is not None]
+        got = session.run(None, {n: x.numpy() for n, x in zip(names, inputs)})
         assert len(got) == len(expected)
         for i, (g, e) in enumerate(zip(got, expected)):
             assert g.shape == e.shape, f"output {i} at batch {b}"
@@ -75,7 +75,7 @@ class Residual(nn.Module):
         self.fc1 = nn.Linear(12, 12)
         self.fc2 = nn.Linear(12, 5)
         self.drop = nn.Dropout(0.3)
-        self.scale = nn.Parameter(np.full(12, 0.5))
+        self.scale = nn.Parameter(np.full(12, 0.5, np.float32))
 
     def forward(self, x: Tensor) -> Tensor:
         n = x.shape[0]
@@ -205,9 +205,9 @@ def test_several_inputs_and_names(tmp_path: Any) -> None:
                        output_names=["y", "a_out"])
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     a, b = randn(5, 3), randn(5, 3)
-    y, a_out = session.run(["y", "a_out"], {"a": a.data, "b": b.data})
+    y, a_out = session.run(["y", "a_out"], {"a": a.numpy(), "b": b.numpy()})
     np.testing.assert_allclose(y, model(a, b)[0].data, rtol=1e-4, atol=1e-6)
-    np.testing.assert_array_equal(a_out, a.data)
+    np.testing.assert_array_equal(a_out, a.numpy())
 
 
 def test_export_restores_training_flags_and_tracer(tmp_path: Any) -> None:
@@ -276,7 +276,7 @@ def test_batch_dependent_constant_is_refused(tmp_path: Any) -> None:
     x = randn(2, 3)
     nncore.onnx.export(Masked(), x, tmp_path / "m.onnx", dynamic_batch=False)
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
-    np.testing.assert_allclose(session.run(None, {"input": x.data})[0], Masked()(x).data,
+    np.testing.assert_allclose(session.run(None, {"input": x.numpy()})[0], Masked()(x),
                                rtol=1e-6)
 
 
@@ -315,7 +315,7 @@ def _torch_forward(self: nn.Module, *args: Any, **kwargs: Any) -> Any:
     def to_torch(a: Any) -> Any:
         if isinstance(a, (tuple, list)):
             return tuple(to_torch(i) for i in a)
-        return torch.from_numpy(np.array(a.data)) if isinstance(a, Tensor) else a
+        return torch.from_numpy(np.array(a.detach().numpy())) if isinstance(a, Tensor) else a
 
     def back(o: Any) -> Any:
         if isinstance(o, (tuple, list)):
@@ -338,7 +338,7 @@ def _mirror(tm: Any) -> nn.Module:
         m.register_parameter(name, None if p is None else
                              nn.Parameter(p.detach().numpy().copy()))
     for name, b in tm._buffers.items():
-        m.register_buffer(name, None if b is None else b.numpy().copy())
+        m.register_buffer(name, None if b is None else b.detach().numpy().copy())
     for name, value in vars(tm).items():
         if name == "training" or (name.startswith("_") and name != "_qkv_same_embed_dim"):
             continue
@@ -389,7 +389,7 @@ class _MaskedCrossAttention(nn.Module):
         super().__init__()
         self.attn = layer("MultiheadAttention", 16, 2, kdim=8, vdim=6, batch_first=True)
         causal = np.triu(np.ones((5, 5), dtype=bool), k=1)
-        self.mask = Tensor(causal)
+        self.mask = nncore.tensor(causal)
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor, pad: Tensor) -> tuple:
         return self.attn(q, k, v, key_padding_mask=pad, attn_mask=self.mask,
@@ -399,7 +399,7 @@ class _MaskedCrossAttention(nn.Module):
 def _padding_mask(b: int) -> Tensor:
     pad = np.random.default_rng(b).random((b, 5)) < 0.3
     pad[:, 0] = False  # no query sees only padding
-    return Tensor(pad)
+    return nncore.tensor(pad)
 
 
 class _RecurrentWithState(nn.Module):
@@ -463,7 +463,7 @@ LAYER_CASES: dict[str, tuple] = {
                  lambda b: (randn(b, 7, 6),)),
     "embedding": (["Embedding"], lambda L: nn.Sequential(L("Embedding", 20, 6), nn.Flatten(),
                                                          nn.Linear(24, 3)),
-                  lambda b: (Tensor(np.random.default_rng(b).integers(0, 20, (b, 4))),)),
+                  lambda b: (nncore.tensor(np.random.default_rng(b).integers(0, 20, (b, 4))),)),
     "attention": (["MultiheadAttention"], lambda L: _Attention(L, batch_first=True),
                   lambda b: (randn(b, 5, 16),)),
     "attention-seq-first": (["MultiheadAttention"], lambda L: _Attention(L, bias=False),

@@ -114,7 +114,7 @@ def test_report_with_model_and_data_and_card(tmp_path):
     x = rng.random((30, 1, 8, 8)).astype(np.float32)
     y = rng.integers(0, 3, 30)
     sens = rng.integers(0, 2, 30)
-    pred = model(nc.tensor(x)).data.argmax(1)
+    pred = model(nc.tensor(x)).detach().numpy().argmax(1)
     gm = fairness.group_metrics((y == 1).astype(int), (pred == 1).astype(int), {"site": sens})
     report.model_card(run, name="tiny-cnn", intended_use="Digit sorting demos only.",
                       data={"train": "synthetic 8x8", "fingerprint": report.data_fingerprint(x, y)},

@@ -63,7 +63,7 @@ def _compare(mode: str, kwargs: dict, steps: int, batch: int, initial: bool,
     loss_n, loss_t = 0, 0
     for k, (a, b) in enumerate(zip(outs_n, outs_t)):
         assert a.shape == tuple(b.shape), (k, a.shape, b.shape)
-        _close(a.numpy(), b, f"{mode} result {k}")
+        _close(a.detach().numpy(), b, f"{mode} result {k}")
         w = rng.standard_normal(a.shape).astype(np.float32)
         loss_n = loss_n + (a * nc.tensor(w)).sum()
         loss_t = loss_t + (b * torch.from_numpy(w)).sum()
@@ -118,8 +118,8 @@ def test_unbatched_input_matches_batched() -> None:
     out, h = gru(x)
     out_b, h_b = gru(x.unsqueeze(1))
     assert out.shape == (5, 4) and h.shape == (2, 4)
-    np.testing.assert_array_equal(out.numpy(), out_b.numpy()[:, 0])
-    np.testing.assert_array_equal(h.numpy(), h_b.numpy()[:, 0])
+    np.testing.assert_array_equal(out.detach().numpy(), out_b.detach().numpy()[:, 0])
+    np.testing.assert_array_equal(h.detach().numpy(), h_b.detach().numpy()[:, 0])
 
 
 def test_parameter_names_shapes_and_init() -> None:
@@ -132,7 +132,7 @@ def test_parameter_names_shapes_and_init() -> None:
     bound = 1 / np.sqrt(20)
     for _, p in lstm.named_parameters():
         assert p.dtype == np.float32
-        assert np.abs(p.numpy()).max() <= bound and np.abs(p.numpy()).max() > 0.9 * bound
+        assert np.abs(p.detach()).max() <= bound and np.abs(p.detach()).max() > 0.9 * bound
     assert "num_layers=2" in repr(lstm) and "bidirectional=True" in repr(lstm)
 
 
@@ -149,14 +149,14 @@ def test_cells_match_torch(mode: str) -> None:
     if mode == "LSTMCell":
         hn, cn = ours(xn, (nc.tensor(h), nc.tensor(c)))
         ht, ct = theirs(xt, (torch.tensor(h), torch.tensor(c)))
-        _close(cn.numpy(), ct, "cell state")
+        _close(cn.detach().numpy(), ct, "cell state")
         (hn.sum() + (cn * 2).sum()).backward()
         (ht.sum() + (ct * 2).sum()).backward()
     else:
         hn, ht = ours(xn, nc.tensor(h)), theirs(xt, torch.tensor(h))
         hn.sum().backward()
         ht.sum().backward()
-    _close(hn.numpy(), ht, f"{mode} output")
+    _close(hn.detach().numpy(), ht, f"{mode} output")
     _close(xn.grad.numpy(), xt.grad, f"{mode} input gradient")
     params_t = dict(theirs.named_parameters())
     for name, p in ours.named_parameters():
@@ -164,8 +164,8 @@ def test_cells_match_torch(mode: str) -> None:
     single = ours(xn[0])  # unbatched, zero state
     single = single if mode != "LSTMCell" else single[0]
     assert single.shape == (3,)
-    np.testing.assert_allclose(single.numpy(), ours(xn[:1])[0].numpy()[0] if mode == "LSTMCell"
-                               else ours(xn[:1]).numpy()[0], rtol=1e-6)
+    np.testing.assert_allclose(single, ours(xn[:1])[0].detach().numpy()[0] if mode == "LSTMCell"
+                               else ours(xn[:1]).detach().numpy()[0], rtol=1e-6)
 
 
 def test_backward_through_1000_steps() -> None:
@@ -190,29 +190,29 @@ def test_dropout_between_layers_only_in_training() -> None:
     x = nc.randn(4, 2, 3)
     first, _ = gru(x)
     second, _ = gru(x)
-    assert not np.array_equal(first.numpy(), second.numpy())
+    assert not np.array_equal(first.detach().numpy(), second.detach().numpy())
     gru.eval()
     a, _ = gru(x)
     b, _ = gru(x)
-    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
 
 
 def test_embedding_matches_torch_and_loads_pretrained() -> None:
     nc.manual_seed(5)
     emb = nn.Embedding(10, 4, padding_idx=0)
-    assert np.all(emb.weight.numpy()[0] == 0)
+    assert np.all(emb.weight.detach().numpy()[0] == 0)
     theirs = torch.nn.Embedding(10, 4, padding_idx=0)
     _copy_weights(emb, theirs)
     idx = np.array([[0, 3, 3], [9, 0, 1]])
     out = emb(nc.tensor(idx))
     ref = theirs(torch.from_numpy(idx))
-    _close(out.numpy(), ref, "embedding output")
+    _close(out.detach().numpy(), ref, "embedding output")
     (out * 3).sum().backward()
     (ref * 3).sum().backward()
     _close(emb.weight.grad.numpy(), theirs.weight.grad, "embedding gradient")
     pre = nn.Embedding.from_pretrained(np.eye(3, dtype=np.float32))
     assert not pre.weight.requires_grad
-    np.testing.assert_array_equal(pre(np.array([2])).numpy(), [[0, 0, 1]])
+    np.testing.assert_array_equal(pre(np.array([2])).detach().numpy(), [[0, 0, 1]])
 
 
 def test_bad_input_raises_value_error_naming_the_op() -> None:
@@ -252,7 +252,7 @@ def test_bit_identical_reruns_for_a_thread_count(mode: str) -> None:
             layer.zero_grad()
             out = layer(x)[0]
             (out * out).sum().backward()
-            runs.append([out.numpy()] + [p.grad.numpy() for p in layer.parameters()])
+            runs.append([out.detach().numpy()] + [p.grad.numpy() for p in layer.parameters()])
     finally:
         nc.set_num_threads(threads)
     for a, b in zip(*runs):

@@ -44,12 +44,12 @@ def test_perturbations_stay_in_budget_and_range(attack, norm, eps):
     kw = {} if attack == "fgsm" else {"norm": norm, "steps": 5, "seed": seed}
     adv = getattr(robust, attack)(model, nc.tensor(x), y, eps, **kw)
     assert isinstance(adv, nc.Tensor) and adv.shape == x.shape and adv.dtype == np.float32
-    delta = (adv.data - x).reshape(6, -1).astype(np.float64)
+    delta = (adv.numpy() - x).reshape(6, -1).astype(np.float64)
     if norm == "linf":
         assert np.abs(delta).max() <= eps + 1e-6, f"seed {seed}"
     else:
         assert np.linalg.norm(delta, axis=1).max() <= eps + 1e-5, f"seed {seed}"
-    assert adv.data.min() >= 0.0 and adv.data.max() <= 1.0
+    assert adv.numpy().min() >= 0.0 and adv.numpy().max() <= 1.0
     if eps > 0:
         assert np.abs(delta).max() > 0
     assert model.training and all(p.grad is None and p.requires_grad for p in model.parameters())
@@ -60,13 +60,13 @@ def test_no_clamp_and_targeted():
     x, y = _blobs(rng)
     model = _trained(x, y, seed, epochs=5)
     free = robust.pgd(model, x * 10, y, 0.5, clamp=None, random_start=False)
-    assert np.abs(free.data - x * 10).max() == pytest.approx(0.5, abs=1e-5)
+    assert np.abs(free.numpy() - x * 10).max() == pytest.approx(0.5, abs=1e-5)
     # A targeted attack lowers the loss of the target label.
     target = 1 - y
     adv = robust.pgd(model, x, target, 0.2, targeted=True, steps=10, seed=seed)
     loss = nn.CrossEntropyLoss()
-    before = float(loss(model(nc.tensor(x)), nc.tensor(target)).data)
-    after = float(loss(model(adv), nc.tensor(target)).data)
+    before = float(loss(model(nc.tensor(x)), nc.tensor(target)).detach().numpy())
+    after = float(loss(model(adv), nc.tensor(target)).detach().numpy())
     assert after < before, f"seed {seed}"
 
 
@@ -97,10 +97,10 @@ def test_adversarial_loader_with_train_epoch():
     assert len(adv) == len(loader) == 4
     for (xa, ya), (xb, yb) in zip(adv, loader):
         k = round(0.5 * len(xb))
-        assert np.array_equal(ya.data, yb.data)
+        assert np.array_equal(ya.numpy(), yb.numpy())
         assert np.array_equal(xa.data[k:], xb.data[k:])
         assert 0 < np.abs(xa.data[:k] - xb.data[:k]).max() <= 0.05 + 1e-6
-    w0 = model[0].weight.data.copy()
+    w0 = model[0].weight.detach().numpy().copy()
     opt = optim.SGD(model.parameters(), lr=0.1)
     stats = train_epoch(model, nn.CrossEntropyLoss(), opt, adv, progress=False)
     assert np.isfinite(stats["loss"]) and not np.array_equal(w0, model[0].weight.data)

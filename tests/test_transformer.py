@@ -45,7 +45,7 @@ def _compare(ours: nn.Module, theirs: torch.nn.Module, inputs: list[np.ndarray],
     g = np.random.default_rng(seed).standard_normal(out.shape).astype(np.float32)
     out.backward(g)
     ref.backward(torch.from_numpy(g))
-    _close(out.numpy(), ref.detach().numpy(), f"output (seed {seed})")
+    _close(out.detach().numpy(), ref.detach().numpy(), f"output (seed {seed})")
     for i, (a, b) in enumerate(zip(ours_in, theirs_in)):
         _close(a.grad.numpy(), b.grad.numpy(), f"input {i} gradient (seed {seed})")
     theirs_params = dict(theirs.named_parameters())
@@ -116,7 +116,7 @@ def test_self_attention_vs_torch(batch_first, need_weights, masks) -> None:
 
     _compare(ours, theirs, [x], seed, call_ours, call_theirs)
     if need_weights:
-        _close(weights["ours"].numpy(), weights["theirs"].detach().numpy(), "weights")
+        _close(weights["ours"].detach().numpy(), weights["theirs"].detach().numpy(), "weights")
     else:
         assert weights["ours"] is None
 
@@ -161,8 +161,8 @@ def test_is_causal_matches_an_explicit_causal_mask() -> None:
              lambda t: theirs(t, t, t, need_weights=False, attn_mask=torch.from_numpy(causal),
                               is_causal=True)[0])
     xn = nc.tensor(x)
-    fused = ours(xn, xn, xn, need_weights=False, is_causal=True)[0].numpy()
-    unfused = ours(xn, xn, xn, need_weights=True, is_causal=True)[0].numpy()
+    fused = ours(xn, xn, xn, need_weights=False, is_causal=True)[0].detach().numpy()
+    unfused = ours(xn, xn, xn, need_weights=True, is_causal=True)[0].detach().numpy()
     np.testing.assert_allclose(fused, unfused, rtol=1e-5, atol=1e-6)
 
 
@@ -172,9 +172,9 @@ def test_mha_initialisation_and_state_dict_layout() -> None:
     assert list(m.state_dict()) == ["in_proj_weight", "in_proj_bias", "out_proj.weight",
                                     "out_proj.bias"]
     bound = math.sqrt(6 / (64 + 192))
-    w = m.in_proj_weight.numpy()
+    w = m.in_proj_weight.detach().numpy()
     assert w.shape == (192, 64) and np.abs(w).max() <= bound and np.abs(w).max() > 0.9 * bound
-    assert not m.in_proj_bias.numpy().any() and not m.out_proj.bias.numpy().any()
+    assert not m.in_proj_bias.detach().numpy().any() and not m.out_proj.bias.detach().numpy().any()
     cross = nn.MultiheadAttention(8, 2, kdim=3, vdim=5, bias=False)
     assert list(cross.state_dict()) == list(torch.nn.MultiheadAttention(
         8, 2, kdim=3, vdim=5, bias=False).state_dict())
@@ -184,12 +184,12 @@ def test_attention_dropout_only_in_training() -> None:
     nc.manual_seed(1)
     m = nn.MultiheadAttention(8, 2, dropout=0.5, batch_first=True)
     x = nc.randn(2, 5, 8)
-    a = m(x, x, x, need_weights=False)[0].numpy()
-    b = m(x, x, x, need_weights=False)[0].numpy()
+    a = m(x, x, x, need_weights=False)[0].detach().numpy()
+    b = m(x, x, x, need_weights=False)[0].detach().numpy()
     assert not np.array_equal(a, b)
     m.eval()
-    c = m(x, x, x, need_weights=False)[0].numpy()
-    d = m(x, x, x, need_weights=True)[0].numpy()
+    c = m(x, x, x, need_weights=False)[0].detach().numpy()
+    d = m(x, x, x, need_weights=True)[0].detach().numpy()
     np.testing.assert_allclose(c, d, rtol=1e-5, atol=1e-6)
 
 
@@ -270,22 +270,22 @@ def test_transformer_encoder_copies_are_independent() -> None:
     layer = nn.TransformerEncoderLayer(8, 2, 16)
     enc = nn.TransformerEncoder(layer, 2)
     a, b = enc.layers[0], enc.layers[1]
-    np.testing.assert_array_equal(a.linear1.weight.numpy(), b.linear1.weight.numpy())
+    np.testing.assert_array_equal(a.linear1.weight, b.linear1.weight)
     a.linear1.weight.data[...] = 0
-    assert b.linear1.weight.numpy().any() and layer.linear1.weight.numpy().any()
+    assert b.linear1.weight.detach().numpy().any() and layer.linear1.weight.detach().numpy().any()
     assert copy.deepcopy(enc).layers[0].self_attn.num_heads == 2
 
 
 def test_positional_encoding_formula_and_dropout() -> None:
     pe = nn.PositionalEncoding(6, dropout=0.0, max_len=10, batch_first=True)
     x = nc.zeros(2, 4, 6)
-    y = pe(x).numpy()
+    y = pe(x).detach().numpy()
     pos, i = np.arange(4)[:, None], np.arange(3)[None, :]
     angle = pos / 10000 ** (2 * i / 6)
     np.testing.assert_allclose(y[0, :, 0::2], np.sin(angle), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(y[1, :, 1::2], np.cos(angle), rtol=1e-6, atol=1e-7)
     seq = nn.PositionalEncoding(6, dropout=0.0, max_len=10)
-    np.testing.assert_allclose(seq(nc.zeros(4, 2, 6)).numpy()[:, 1], y[0], rtol=1e-6)
+    np.testing.assert_allclose(seq(nc.zeros(4, 2, 6)).detach().numpy()[:, 1], y[0], rtol=1e-6)
     assert "pe" not in pe.state_dict()
     with pytest.raises(ValueError, match="PositionalEncoding: expected input"):
         pe(nc.zeros(2, 11, 6))

@@ -1,7 +1,7 @@
 """nncore: a neural-network library for the CPU.
 
-C++17/Eigen/OpenMP kernels under a PyTorch-like Python API: Tensor with autograd, ``nn``,
-``optim``, ``data``, ``metrics``.
+C++17/Eigen/OpenMP kernels under PyTorch's Python API: ``import nncore as torch`` and a training
+script's Tensor, autograd, ``nn``, ``optim`` and ``utils.data`` calls run on nncore.
 """
 
 from __future__ import annotations
@@ -17,52 +17,45 @@ if "numpy" not in sys.modules:
 
 from nncore import _C  # noqa: E402
 from nncore.autograd import enable_grad, is_grad_enabled, no_grad  # noqa: E402
+from nncore.devices import device  # noqa: E402
+from nncore.dtypes import *  # noqa: E402,F403
 from nncore.random import manual_seed  # noqa: E402
-from nncore.tensor import (  # noqa: E402
-    Tensor,
-    arange,
-    cat,
-    full,
-    ones,
-    ones_like,
-    rand,
-    randint,
-    randn,
-    stack,
-    tensor,
-    where,
-    zeros,
-    zeros_like,
-)
+from nncore.tensor import Size, Tensor  # noqa: E402
+from nncore.tensor_ops.creation import *  # noqa: E402,F403
+from nncore.tensor_ops.indexing import *  # noqa: E402,F403
+from nncore.tensor_ops.pointwise import *  # noqa: E402,F403
+from nncore.tensor_ops.reduction import *  # noqa: E402,F403
+from nncore.tensor_ops.shape import *  # noqa: E402,F403
 
 __version__ = _C.build_info()["version"]
 
 
-def set_num_threads(n: int) -> None:
-    """Threads used by every native kernel (OpenMP loops and Eigen's GEMM)."""
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"set_num_threads: expected a positive integer, got {n!r}")
-    _C.set_num_threads(n)
+from nncore import threads  # noqa: E402
+from nncore.threads import get_num_threads, set_num_threads  # noqa: E402
 
+threads._from_environment()
 
-def get_num_threads() -> int:
-    """Threads used by native kernels."""
-    return _C.get_num_threads()
+from nncore import _methods  # noqa: E402
 
-
-if os.environ.get("NNCORE_NUM_THREADS"):
-    set_num_threads(int(os.environ["NNCORE_NUM_THREADS"]))
+_methods.install()
 
 from nncore import data, functional, memory, metrics, nn, onnx, optim, profiler  # noqa: E402
+from nncore import dtypes as _dtypes  # noqa: E402
 from nncore.data import datasets  # noqa: E402
 from nncore.serialization import load, save  # noqa: E402
+from nncore.tensor_ops import creation as _creation  # noqa: E402
+from nncore.tensor_ops import indexing as _indexing  # noqa: E402
+from nncore.tensor_ops import pointwise as _pointwise  # noqa: E402
+from nncore.tensor_ops import reduction as _reduction  # noqa: E402
+from nncore.tensor_ops import shape as _shape  # noqa: E402
 
 __all__ = [
-    "Tensor", "arange", "cat", "data", "datasets", "enable_grad", "full", "functional",
+    "Size", "Tensor", "data", "datasets", "device", "enable_grad", "functional",
     "get_num_threads", "is_grad_enabled", "load", "manual_seed", "memory", "metrics", "nn",
-    "no_grad", "onnx", "ones", "ones_like", "optim", "profiler", "rand", "randint", "randn",
-    "save", "set_num_threads", "stack", "tensor", "where", "zeros", "zeros_like",
+    "no_grad", "onnx", "optim", "profiler", "save", "set_num_threads",
 ]
+for _module in (_dtypes, _creation, _indexing, _pointwise, _reduction, _shape):
+    __all__ += _module.__all__
 
 if os.environ.get("NNCORE_PROFILE", "0") not in ("", "0"):
     profiler._profile_script()  # profile the whole script, print the table at exit

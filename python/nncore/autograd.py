@@ -73,6 +73,10 @@ class Function:
     Subclasses define ``forward(self, *arrays, **kwargs) -> ndarray`` and
     ``backward(self, grad) -> ndarray | tuple[ndarray | None, ...]`` (one gradient per Tensor
     input, None where ``needs_input_grad`` is False). Non-Tensor arguments go as keywords.
+
+    A recorded Function is a node of the graph: ``parents`` holds, per input, the Function that
+    made it or the leaf Tensor itself, captured when the op ran, so an in-place op that later
+    gives an input a new history does not change this op's gradient (PyTorch's grad_fn edges).
     """
 
     def save_for_backward(self, *arrays: Any) -> None:
@@ -87,14 +91,16 @@ class Function:
     @classmethod
     def apply(cls, *tensors: Tensor, **kwargs: Any) -> Tensor:
         ctx = cls()
-        needs = tuple(t.requires_grad for t in tensors)
+        needs = tuple([t.requires_grad for t in tensors])
         ctx.needs_input_grad = needs
         if _spans is None:
-            out = ctx.forward(*[t.data for t in tensors], **kwargs)
+            out = ctx.forward(*[t._array for t in tensors], **kwargs)
         else:
-            out = _spans.forward(ctx, [t.data for t in tensors], kwargs)
+            out = _spans.forward(ctx, [t._array for t in tensors], kwargs)
         if _grad_enabled and True in needs:
-            ctx.parents = tensors
+            ctx.inputs = tensors
+            ctx.parents = tuple([t._ctx or t for t in tensors])
+            ctx.versions = tuple([t._version for t in tensors])
             result = _make_tensor(out, ctx)
         else:
             result = _make_tensor(out, None)
@@ -110,10 +116,11 @@ _Tensor: Any = None
 
 def _make_tensor(data: np.ndarray, ctx: Function | None) -> Tensor:
     t = _Tensor.__new__(_Tensor)
-    t.data = data
+    t._array = data
     t.grad = None
     t.requires_grad = ctx is not None
     t._ctx = ctx
+    t._version = 0
     return t
 
 
@@ -130,12 +137,12 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad
 
 
-def _topological_order(root: Tensor) -> list[Tensor]:
+def _topological_order(root: Any) -> list[Any]:
     # NOTE: iterative depth-first search, so a graph 10,000 ops deep never meets the recursion
-    # limit (an RNN unrolled over a long sequence).
-    order: list[Tensor] = []
+    # limit (an RNN unrolled over a long sequence). Nodes are Functions and leaf Tensors.
+    order: list[Any] = []
     visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    stack: list[tuple[Any, bool]] = [(root, False)]
     while stack:
         node, done = stack.pop()
         if done:
@@ -145,10 +152,9 @@ def _topological_order(root: Tensor) -> list[Tensor]:
             continue
         visited.add(id(node))
         stack.append((node, True))
-        ctx = node._ctx
-        if ctx is not None:
-            for parent in ctx.parents:
-                if parent.requires_grad and id(parent) not in visited:
+        if isinstance(node, Function):
+            for parent, need in zip(node.parents, node.needs_input_grad):
+                if need and id(parent) not in visited:
                     stack.append((parent, False))
     return order
 
@@ -163,34 +169,95 @@ def _owned(a: np.ndarray) -> bool:
             and a.flags.writeable)
 
 
-def backward(root: Tensor, grad: np.ndarray) -> None:
+def _accumulate(leaf: Tensor, g: np.ndarray) -> None:
+    """Add ``g`` into ``leaf.grad`` (PyTorch's AccumulateGrad), then run the leaf's hooks."""
+    if type(g) is not np.ndarray or g.dtype != leaf._array.dtype:
+        g = np.asarray(g, dtype=leaf._array.dtype)
+    hooks = getattr(leaf, "_hooks", None)
+    if hooks:
+        for hook in list(hooks.pre):
+            new = hook(_make_tensor(g, None))
+            if new is not None:
+                g = np.asarray(new._array if isinstance(new, _Tensor) else new,
+                               dtype=leaf._array.dtype)
+    if leaf.grad is None:
+        leaf.grad = _make_tensor(g, None)
+    elif _owned(leaf.grad._array):
+        # NOTE: in place, as PyTorch's AccumulateGrad: nothing else holds the array.
+        np.add(leaf.grad._array, g, out=leaf.grad._array)
+    else:
+        # NOTE: out of place, so a gradient array shared by two leaves (a + b gives both the
+        # same array) never aliases.
+        leaf.grad = _make_tensor(leaf.grad._array + g, None)
+    if hooks:
+        for hook in list(hooks.post):
+            hook(leaf)
+
+
+def _check_versions(ctx: Function) -> None:
+    """Raise when an array this op saved for backward was changed in place after the op ran
+    (PyTorch's version-counter check)."""
+    saved = getattr(ctx, "saved_tensors", ())
+    modified = getattr(ctx, "output_modified", None)
+    if modified is not None:
+        raise RuntimeError(
+            f"one of the variables needed for gradient computation has been modified by an "
+            f"inplace operation: the output of {type(ctx).__name__} (shape {modified}) was "
+            f"changed after the op saved it; clone() it before the in-place change")
+    for t, v in zip(ctx.inputs, ctx.versions):
+        if t._version != v and any(
+                isinstance(s, np.ndarray) and np.may_share_memory(s, t._array) for s in saved):
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by "
+                f"an inplace operation: a tensor of shape {tuple(t._array.shape)} and dtype "
+                f"{t._array.dtype} is at version {t._version}; expected version {v} instead "
+                f"(input of {type(ctx).__name__}); clone() it before the in-place change")
+
+
+def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None:
     """Accumulate d(root)/d(leaf) * grad into ``.grad`` of every leaf that requires grad."""
-    grads: dict[int, np.ndarray] = {id(root): grad}
-    for node in reversed(_topological_order(root)):
+    if type(grad) is not np.ndarray:
+        grad = np.asarray(grad)
+    start = root._ctx if root._ctx is not None else root
+    grads: dict[int, np.ndarray] = {id(start): grad}
+    for node in reversed(_topological_order(start)):
         g = grads.pop(id(node), None)
         if g is None:
             continue
-        ctx = node._ctx
-        if ctx is None:
-            if g.dtype != node.data.dtype:
-                g = g.astype(node.data.dtype)
-            if node.grad is None:
-                node.grad = _make_tensor(g, None)
-            elif _owned(node.grad.data):
-                # NOTE: in place, as PyTorch's AccumulateGrad: nothing else holds the array.
-                np.add(node.grad.data, g, out=node.grad.data)
-            else:
-                # NOTE: out of place, so a gradient array shared by two leaves (a + b gives
-                # both the same array) never aliases.
-                node.grad = _make_tensor(node.grad.data + g, None)
+        if not isinstance(node, Function):
+            _accumulate(node, g)
             continue
-        in_grads = ctx.backward(g) if _spans is None else _spans.backward(ctx, g)
+        if node.versions != tuple([t._version for t in node.inputs]) or hasattr(
+                node, "output_modified"):
+            _check_versions(node)
+        retained = getattr(node, "retained", None)
+        if retained is not None:
+            retained.grad = _make_tensor(np.array(g), None)
+        if getattr(node, "released", False):
+            raise RuntimeError(
+                f"Trying to backward through the graph a second time ({type(node).__name__} "
+                f"freed what it saved after the first backward); pass retain_graph=True to the "
+                f"first backward() to keep it")
+        in_grads = node.backward(g) if _spans is None else _spans.backward(node, g)
         if not isinstance(in_grads, tuple):
             in_grads = (in_grads,)
-        for parent, pg, need in zip(ctx.parents, in_grads, ctx.needs_input_grad):
+        for parent, pg, need in zip(node.parents, in_grads, node.needs_input_grad):
             if need and pg is not None:
+                if type(pg) is not np.ndarray:
+                    # NOTE: NumPy returns scalars from 0-d arithmetic ((loss / 2) backward);
+                    # native kernels take arrays.
+                    pg = np.asarray(pg)
                 key = id(parent)
                 # NOTE: popped into the expression, not held in a local, so when nothing else
                 # holds the running sum NumPy's temporary elision adds into it in place (no new
                 # array and its page faults for a residual connection's gradient).
                 grads[key] = grads.pop(key) + pg if key in grads else pg
+        if not retain_graph:
+            _release(node)
+
+
+def _release(node: Function) -> None:
+    """Free what a Function saved for backward once its gradient has been computed, as PyTorch
+    does without retain_graph (a second backward through it then raises)."""
+    node.__dict__.pop("saved_tensors", None)
+    node.released = True

@@ -30,7 +30,7 @@ METRICS = ("count", "selection_rate", "accuracy", "precision", "recall",
 
 
 def _np(x: Any) -> np.ndarray:
-    return x.data if isinstance(x, Tensor) else np.asarray(x)
+    return x._array if isinstance(x, Tensor) else np.asarray(x)
 
 
 def _binary(op: str, name: str, y: Any) -> np.ndarray:

@@ -24,7 +24,7 @@ _AVERAGES = ("binary", "macro", "micro", "weighted", None)
 
 
 def _np(x: Any) -> np.ndarray:
-    return x.data if isinstance(x, Tensor) else np.asarray(x)
+    return x._array if isinstance(x, Tensor) else np.asarray(x)
 
 
 def _labels_pair(name: str, y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:

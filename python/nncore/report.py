@@ -50,7 +50,7 @@ def data_fingerprint(*arrays: Any) -> str:
     """SHA-256 over the shapes, dtypes and bytes of ``arrays`` (Tensors or arrays), in order."""
     h = hashlib.sha256()
     for a in arrays:
-        arr = np.ascontiguousarray(a.data if isinstance(a, Tensor) else np.asarray(a))
+        arr = np.ascontiguousarray(a._array if isinstance(a, Tensor) else np.asarray(a))
         h.update(f"{arr.dtype.str}{arr.shape};".encode())
         h.update(arr.tobytes())
     return h.hexdigest()
@@ -72,7 +72,7 @@ def _jsonable(name: str, value: Any) -> Any:
     if hasattr(value, "to_dict") and callable(value.to_dict):
         value = value.to_dict()
     if isinstance(value, Tensor):
-        value = value.data
+        value = value._array
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, (np.integer, np.floating, np.bool_)):
@@ -400,8 +400,8 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     run = Path(run_dir)
     if not run.is_dir():
         raise ValueError(f"report: run directory {run} does not exist")
-    xa = None if x is None else np.asarray(x.data if isinstance(x, Tensor) else x)
-    ya = None if y is None else np.asarray(y.data if isinstance(y, Tensor) else y)
+    xa = None if x is None else np.asarray(x._array if isinstance(x, Tensor) else x)
+    ya = None if y is None else np.asarray(y._array if isinstance(y, Tensor) else y)
     if xa is not None and ya is not None and len(xa) != len(ya):
         raise ValueError(f"report: x has {len(xa)} samples but y has {len(ya)}")
     if model is not None and xa is None:

@@ -43,7 +43,7 @@ def _sum_ce(logits: Tensor, y: Tensor) -> Tensor:
 def _check(name: str, x: Any, y: Any, eps: float, clamp: tuple[float, float] | None
            ) -> tuple[np.ndarray, np.ndarray]:
     xa = as_array(name, x)
-    ya = y.data if isinstance(y, Tensor) else np.asarray(y)
+    ya = y._array if isinstance(y, Tensor) else np.asarray(y)
     if xa.ndim < 1 or len(xa) == 0:
         raise ValueError(f"{name}: expected a batch of inputs (N, ...), got shape {xa.shape}")
     if ya.ndim < 1 or ya.shape[0] != xa.shape[0]:
@@ -211,7 +211,7 @@ def robust_accuracy(model: Model, x: Any, y: Any, epsilons: Sequence[float],
             xb, yb = xa[i:i + batch_size], ya[i:i + batch_size]
             adv = fn(model, xb, yb, e, **attack_kwargs)
             with frozen(model), no_grad():
-                pred = model(adv if isinstance(adv, Tensor) else Tensor._wrap(adv)).data
+                pred = model(adv if isinstance(adv, Tensor) else Tensor._wrap(adv))._array
             correct += int(np.count_nonzero(pred.argmax(axis=-1) == yb))
         result[e] = correct / len(xa)
     return result
@@ -267,8 +267,8 @@ class AdversarialLoader:
             if k == 0:
                 yield x, y
                 continue
-            ya = y.data if isinstance(y, Tensor) else np.asarray(y)
+            ya = y._array if isinstance(y, Tensor) else np.asarray(y)
             adv = self.attack(self.model, xa[:k], ya[:k], self.eps, **self.attack_kwargs)
-            adv = adv.data if isinstance(adv, Tensor) else np.asarray(adv)
+            adv = adv._array if isinstance(adv, Tensor) else np.asarray(adv)
             out = adv if k == len(xa) else np.concatenate([adv, xa[k:]])
             yield Tensor._wrap(out), y

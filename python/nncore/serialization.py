@@ -76,7 +76,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
 
 
 def _as_array(name: str, value: Any) -> np.ndarray:
-    arr = value.data if isinstance(value, Tensor) else value
+    arr = value._array if isinstance(value, Tensor) else value
     if not isinstance(arr, np.ndarray):
         raise TypeError(f"save: tensor {name!r} must be a NumPy array or a Tensor, got "
                         f"{type(value).__name__}")

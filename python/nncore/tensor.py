@@ -1,179 +1,427 @@
-"""Tensor: one NumPy array plus autograd bookkeeping."""
+"""Tensor: one NumPy array plus autograd bookkeeping, with PyTorch's semantics.
+
+The array is ``t.numpy()`` (``t._array`` inside nncore); ``t.data`` is a Tensor sharing it outside
+autograd, as in PyTorch. Most methods (``t.exp()``, ``t.sum()``, ``t.gather()``...) are the
+namespace functions of the same name, installed by ``nncore._methods``; this file holds the
+class itself: construction, conversion, autograd, operators, views and in-place writes.
+"""
 
 from __future__ import annotations
 
-from collections import namedtuple
-from collections.abc import Sequence
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from nncore import autograd
+from nncore import autograd, dtypes
+from nncore import devices as _device
 from nncore.ops import basic
 
-_FLOATS = (np.float32, np.float64)
-MaxResult = namedtuple("MaxResult", ["values", "indices"])
+
+class Size(tuple):
+    """A tensor's shape: a tuple of ints (PyTorch's ``torch.Size``); prints as a tuple, so
+    error messages read ``(3, 4)``."""
+
+    __slots__ = ()
+
+    def numel(self) -> int:
+        n = 1
+        for d in self:
+            n *= d
+        return n
 
 
-def _as_array(data: Any, dtype: Any = None) -> np.ndarray:
-    """Array of ``data``: float32 unless ``dtype`` asks otherwise; integers int64, bools bool."""
+def as_array(data: Any, dtype: Any = None) -> np.ndarray:
+    """The array a new tensor holds, by PyTorch's rules: NumPy arrays and scalars keep their
+    dtype, Python floats (and lists of them) become the default dtype, Python ints int64, bools
+    bool. May return ``data`` itself; callers that must own their memory copy."""
     if isinstance(data, Tensor):
-        data = data.data
+        arr = data._array
+    elif isinstance(data, (np.ndarray, np.generic)):
+        arr = np.asarray(data)
+    else:
+        if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
+            data = [x._array if isinstance(x, Tensor) else x for x in data]
+        arr = np.asarray(data)
+        if dtype is None and arr.dtype == np.float64:
+            arr = arr.astype(dtypes.default_numpy())
+        elif dtype is None and arr.dtype.kind == "c" and arr.dtype != np.complex64:
+            arr = arr.astype(np.complex64 if dtypes.default_numpy() == np.float32 else arr.dtype)
     if dtype is not None:
-        return np.asarray(data, dtype=np.dtype(dtype))
-    arr = np.asarray(data)
-    if arr.dtype.kind == "f" and arr.dtype != np.float32:
-        return arr.astype(np.float32)
-    if arr.dtype.kind in "iu" and arr.dtype != np.int64:
-        return arr.astype(np.int64)
-    if arr.dtype.kind not in "fiub":
-        raise TypeError(f"tensor: cannot make a tensor from dtype {arr.dtype}")
+        np_dtype = dtypes.to_numpy(dtype)
+        if arr.dtype != np_dtype:
+            arr = arr.astype(np_dtype)
+    elif arr.dtype.kind not in "fiubc" or arr.dtype not in dtypes._BY_NUMPY:
+        raise TypeError(f"tensor: cannot make a tensor from data of NumPy dtype {arr.dtype} "
+                        f"(supported: {', '.join(d.name for d in dtypes._BY_NUMPY.values())})")
     return arr
 
 
 class Tensor:
     """An n-dimensional array that records operations for reverse-mode differentiation.
 
+    ``Tensor(data)`` and ``Tensor(*sizes)`` are PyTorch's legacy constructor (the default
+    floating dtype, float32); prefer ``nncore.tensor(data)``, which keeps NumPy dtypes.
+
     Args:
-        data: array-like; floats become float32 unless ``dtype`` says otherwise.
-        requires_grad: record operations on this tensor so ``backward`` fills ``.grad``.
-        dtype: NumPy dtype (``np.float64`` for double precision).
+        data: array-like, or integer sizes for a zero-filled tensor.
+        dtype: element type (nncore extension; the default dtype otherwise).
+        requires_grad: record operations so ``backward`` fills ``.grad`` (nncore extension).
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "__weakref__")
+    __slots__ = ("_array", "grad", "requires_grad", "_ctx", "_version", "_hooks", "__weakref__")
     # NOTE: makes ``ndarray + Tensor`` call Tensor.__radd__ instead of NumPy's broadcasting.
     __array_priority__ = 1000
 
-    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
-        self.data: np.ndarray = _as_array(data, dtype)
-        if requires_grad and self.data.dtype.type not in _FLOATS:
-            raise TypeError(f"tensor: only float tensors can require grad, got {self.data.dtype}")
+    def __init__(self, *data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
+        np_dtype = dtypes.default_numpy() if dtype is None else dtypes.to_numpy(dtype)
+        if not data:
+            arr = np.zeros((0,), dtype=np_dtype)
+        elif all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in data):
+            arr = np.zeros(_checked_shape("Tensor", data), dtype=np_dtype)
+        elif len(data) == 1:
+            arr = np.array(as_array(data[0], np_dtype))
+        else:
+            raise TypeError(f"Tensor: expected array-like data or integer sizes, got {data!r:.80}")
+        self._array = arr
         self.grad: Tensor | None = None
-        self.requires_grad = bool(requires_grad)
+        self.requires_grad = False
         self._ctx: autograd.Function | None = None
+        self._version = 0
+        if requires_grad:
+            self.requires_grad_(True)
 
     @classmethod
     def _wrap(cls, data: np.ndarray) -> Tensor:
         """A constant Tensor around ``data`` as it is (no conversion, no copy)."""
         t = cls.__new__(cls)
-        t.data, t.grad, t.requires_grad, t._ctx = data, None, False, None
+        t._array, t.grad, t.requires_grad, t._ctx, t._version = data, None, False, None, 0
         return t
 
-    # ---- array protocol and attributes ----
-    def numpy(self) -> np.ndarray:
-        """The underlying array (no copy)."""
-        return self.data
+    # ---- NumPy interop and attributes ----
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """The underlying array, sharing memory (PyTorch raises for a tensor that requires
+        grad unless ``force``; so does this)."""
+        if self.requires_grad and not force:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
+                               "tensor.detach().numpy() instead.")
+        return self._array
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        if dtype is not None and np.dtype(dtype) != self.data.dtype:
-            return self.data.astype(dtype)
-        return self.data.copy() if copy else self.data
+        if dtype is not None and np.dtype(dtype) != self._array.dtype:
+            return self._array.astype(dtype)
+        return self._array.copy() if copy else self._array
 
     @property
-    def shape(self) -> tuple[int, ...]:
-        return self.data.shape
+    def data(self) -> Tensor:
+        """A Tensor sharing this one's memory, outside autograd: changes through it are not
+        recorded (``p.data.add_(p.grad, alpha=-lr)``)."""
+        return Tensor._wrap(self._array)
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data: expected a Tensor, got {type(value).__name__}")
+        self._array = value._array
 
     @property
-    def dtype(self) -> np.dtype:
-        return self.data.dtype
+    def shape(self) -> Size:
+        return Size(self._array.shape)
+
+    @property
+    def dtype(self) -> dtypes.dtype:
+        return dtypes.from_numpy(self._array.dtype)
+
+    @property
+    def device(self) -> _device.device:
+        return _device.CPU
+
+    is_cuda = False
+    is_cpu = True
+    is_sparse = False
+    is_quantized = False
+    is_meta = False
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._array.ndim
 
-    def dim(self) -> int:
-        return self.data.ndim
+    @property
+    def itemsize(self) -> int:
+        return self._array.itemsize
 
-    def size(self, dim: int | None = None) -> Any:
-        return self.data.shape if dim is None else self.data.shape[dim]
-
-    def numel(self) -> int:
-        return self.data.size
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def item(self) -> Any:
-        return self.data.item()
-
-    def tolist(self) -> Any:
-        return self.data.tolist()
+    @property
+    def nbytes(self) -> int:
+        return self._array.nbytes
 
     @property
     def is_leaf(self) -> bool:
         return self._ctx is None
 
+    @property
+    def grad_fn(self) -> autograd.Function | None:
+        return self._ctx
+
+    def is_floating_point(self) -> bool:
+        return self._array.dtype.kind == "f"
+
+    def is_complex(self) -> bool:
+        return self._array.dtype.kind == "c"
+
+    def dim(self) -> int:
+        return self._array.ndim
+
+    ndimension = dim
+
+    def size(self, dim: int | None = None) -> Any:
+        if dim is None:
+            return Size(self._array.shape)
+        return self._array.shape[_wrap_dim("size", dim, self._array.ndim)]
+
+    def numel(self) -> int:
+        return self._array.size
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        return self._array.itemsize
+
+    def __len__(self) -> int:
+        if self._array.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self._array)
+
+    def __iter__(self) -> Any:
+        if self._array.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return iter(self.unbind(0))
+
+    def item(self) -> Any:
+        if self._array.size != 1:
+            raise RuntimeError(f"a Tensor with {self._array.size} elements cannot be converted to "
+                               f"Scalar")
+        return self._array.item()
+
+    def tolist(self) -> Any:
+        return self._array.tolist()
+
+    def _scalar(self, kind: str) -> Any:
+        if self._array.size != 1:
+            raise RuntimeError(f"{kind}: only one element tensors can be converted to Python "
+                               f"scalars, got shape {tuple(self._array.shape)}")
+        return self._array.item()
+
+    def __bool__(self) -> bool:
+        if self._array.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with more than one value is ambiguous "
+                               f"(shape {tuple(self._array.shape)})")
+        return bool(self._array.item())
+
+    def __int__(self) -> int:
+        return int(self._scalar("int"))
+
+    def __float__(self) -> float:
+        return float(self._scalar("float"))
+
+    def __complex__(self) -> complex:
+        return complex(self._scalar("complex"))
+
+    def __index__(self) -> int:
+        if self._array.dtype.kind not in "iub" or self._array.size != 1:
+            raise TypeError(f"only integer tensors of a single element can be converted to an "
+                            f"index, got dtype {self._array.dtype} and shape "
+                            f"{tuple(self._array.shape)}")
+        return int(self._array.item())
+
+    def __format__(self, spec: str) -> str:
+        if self._array.ndim == 0:
+            return self._array.item().__format__(spec)
+        return object.__format__(self, spec)
+
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        body = np.array2string(self._array, separator=", ", prefix="tensor(")
         extra = ""
-        if self.data.dtype != np.float32:
-            extra += f", dtype={self.data.dtype}"
-        if self.requires_grad:
+        if self._array.dtype not in (dtypes.default_numpy(), np.int64, np.bool_):
+            extra += f", dtype={self.dtype!r}"
+        if self._ctx is not None:
+            extra += f", grad_fn=<{type(self._ctx).__name__}>"
+        elif self.requires_grad:
             extra += ", requires_grad=True"
         return f"tensor({body}{extra})"
 
     __hash__ = object.__hash__
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # NOTE: copy.deepcopy and pickling keep the array, requires_grad and nothing of the graph.
+        return _rebuild, (type(self), self._array, self.requires_grad)
+
     # ---- autograd ----
-    def backward(self, grad: Any = None) -> None:
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs: Any = None) -> None:
         """Accumulate the gradient of this tensor into ``.grad`` of every leaf it depends on.
 
         Args:
-            grad: gradient of the final objective w.r.t. this tensor; defaults to 1 for a
+            gradient: gradient of the final objective w.r.t. this tensor; defaults to 1 for a
                 single-element tensor.
+            retain_graph: keep what the graph saved, so backward can run through it again.
         """
+        if create_graph:
+            raise NotImplementedError("backward(create_graph=True): higher-order gradients are "
+                                      "not supported by nncore")
+        if inputs is not None:
+            raise NotImplementedError("backward(inputs=...): not supported by nncore; use "
+                                      "nncore.autograd.grad")
         if not self.requires_grad:
-            raise RuntimeError("backward: tensor does not require grad and has no grad_fn")
-        if grad is None:
-            if self.data.size != 1:
-                raise RuntimeError(
-                    f"backward: grad can be implicitly created only for a single-element tensor, "
-                    f"got shape {self.shape}"
-                )
-            g = np.ones_like(self.data)
+            raise RuntimeError("element 0 of tensors does not require grad and does not have a "
+                               "grad_fn")
+        if gradient is None:
+            if self._array.size != 1:
+                raise RuntimeError(f"grad can be implicitly created only for scalar outputs, got "
+                                   f"shape {tuple(self._array.shape)}")
+            g = np.ones_like(self._array)
         else:
-            g = np.asarray(grad.data if isinstance(grad, Tensor) else grad, dtype=self.dtype)
-            if g.shape != self.shape:
-                raise ValueError(f"backward: grad has shape {g.shape}, tensor has {self.shape}")
-        autograd.backward(self, g)
+            g = np.asarray(gradient._array if isinstance(gradient, Tensor) else gradient,
+                           dtype=self._array.dtype)
+            if g.shape != self._array.shape:
+                raise RuntimeError(f"backward: gradient has shape {g.shape}, tensor has "
+                                   f"{tuple(self._array.shape)}")
+        autograd.backward(self, g, retain_graph=bool(retain_graph))
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph."""
-        return Tensor._wrap(self.data)
+        return Tensor._wrap(self._array)
+
+    def detach_(self) -> Tensor:
+        self._ctx, self.requires_grad = None, False
+        return self
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        self.requires_grad = requires_grad
+        if requires_grad and self._array.dtype.kind not in "fc":
+            raise RuntimeError(f"only Tensors of floating point and complex dtype can require "
+                               f"gradients, got {self.dtype!r}")
+        if not requires_grad and self._ctx is not None:
+            raise RuntimeError("you can only change requires_grad flags of leaf variables.")
+        self.requires_grad = bool(requires_grad)
         return self
 
-    def zero_(self) -> Tensor:
-        self.data[...] = 0
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` of this non-leaf tensor after backward."""
+        if self._ctx is None:
+            if not self.requires_grad:
+                raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+            return
+        self._ctx.retained = self
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> Any:
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor
+        replaces the gradient. Returns a handle whose ``remove()`` unregisters it."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        hooks = self._hook_lists() if self._ctx is None else self._ctx.__dict__.setdefault(
+            "grad_hooks", _Hooks())
+        return hooks.add(hooks.pre, hook)
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> Any:
+        """Call ``hook(tensor)`` after the gradient was accumulated into this leaf's ``.grad``."""
+        if self._ctx is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf "
+                               "tensors")
+        hooks = self._hook_lists()
+        return hooks.add(hooks.post, hook)
+
+    def _hook_lists(self) -> _Hooks:
+        hooks = getattr(self, "_hooks", None)
+        if hooks is None:
+            hooks = self._hooks = _Hooks()
+        return hooks
+
+    # ---- dtype and device conversion ----
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """``to(dtype)``, ``to(device)``, ``to(device, dtype)``, ``to(other)`` (its dtype) or
+        keywords; the CPU is the only device. Returns ``self`` when nothing changes."""
+        dtype, copy = parse_to(self, "Tensor.to", args, kwargs)
+        out = self if dtype is None else self.type(dtype)
+        if copy and out is self:
+            out = self.clone()
+        return out
+
+    def cpu(self, memory_format: Any = None) -> Tensor:
         return self
 
-    def copy_(self, src: Any) -> Tensor:
-        self.data[...] = src.data if isinstance(src, Tensor) else src
+    def cuda(self, device: Any = None, non_blocking: bool = False, **kwargs: Any) -> Tensor:
+        _device.check("cuda", "Tensor.cuda")
         return self
 
-    def astype(self, dtype: Any) -> Tensor:
-        if np.dtype(dtype) == self.data.dtype:
+    def pin_memory(self, device: Any = None) -> Tensor:
+        return self
+
+    def is_pinned(self, device: Any = None) -> bool:
+        return False
+
+    def share_memory_(self) -> Tensor:
+        return self
+
+    def type(self, dtype: Any = None, non_blocking: bool = False) -> Any:
+        """Without arguments, the type name (``"torch.FloatTensor"``, as PyTorch prints it);
+        with a dtype or a type name, this tensor cast to it."""
+        if dtype is None:
+            return "torch." + _TYPE_NAMES.get(self._array.dtype, "Tensor")
+        if isinstance(dtype, str) and dtype.split(".")[-1] in _NAMED_TYPES:
+            dtype = _NAMED_TYPES[dtype.split(".")[-1]]
+        np_dtype = dtypes.to_numpy(dtype)
+        if np_dtype == self._array.dtype:
             return self
-        return _Cast.apply(self, dtype=np.dtype(dtype))
+        return basic.CastFn.apply(self, dtype=np_dtype)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return self.type(other._array.dtype)
 
     def float(self) -> Tensor:
-        return self.astype(np.float32)
+        return self.type(np.float32)
 
     def double(self) -> Tensor:
-        return self.astype(np.float64)
+        return self.type(np.float64)
+
+    def half(self) -> Tensor:
+        return self.type(np.float16)
+
+    def bfloat16(self) -> Tensor:
+        return self.type(dtypes.bfloat16)
 
     def long(self) -> Tensor:
-        return Tensor._wrap(self.data.astype(np.int64))
+        return self.type(np.int64)
 
-    # ---- arithmetic ----
+    def int(self) -> Tensor:
+        return self.type(np.int32)
+
+    def short(self) -> Tensor:
+        return self.type(np.int16)
+
+    def char(self) -> Tensor:
+        return self.type(np.int8)
+
+    def byte(self) -> Tensor:
+        return self.type(np.uint8)
+
+    def bool(self) -> Tensor:
+        return self.type(np.bool_)
+
+    # ---- operators ----
     def _other(self, x: Any) -> Tensor:
+        """``x`` as a Tensor for a binary op with this one: Python scalars take this tensor's
+        dtype where PyTorch's promotion gives it (a float scalar with an integer tensor gives
+        the default float dtype)."""
         if isinstance(x, Tensor):
             return x
+        kind = self._array.dtype.kind
+        if isinstance(x, (bool, int, float)):
+            if kind in "fc" or (kind in "iu" and not isinstance(x, float)):
+                return Tensor._wrap(np.asarray(x, dtype=self._array.dtype))
+            if isinstance(x, float):
+                return Tensor._wrap(np.asarray(x, dtype=dtypes.default_numpy()))
+            return Tensor._wrap(np.asarray(x))
         arr = np.asarray(x)
-        if arr.dtype.kind in "fiub" and self.data.dtype.kind == "f":
-            arr = arr.astype(self.data.dtype)
+        if arr.dtype.kind in "fiub" and kind == "f":
+            arr = arr.astype(self._array.dtype)
         return Tensor._wrap(arr)
 
     def __add__(self, o: Any) -> Tensor:
@@ -200,6 +448,15 @@ class Tensor:
     def __rtruediv__(self, o: Any) -> Tensor:
         return basic.DivFn.apply(self._other(o), self)
 
+    def __floordiv__(self, o: Any) -> Tensor:
+        return Tensor._wrap(np.floor_divide(self._array, self._other(o)._array))
+
+    def __rfloordiv__(self, o: Any) -> Tensor:
+        return Tensor._wrap(np.floor_divide(self._other(o)._array, self._array))
+
+    def __mod__(self, o: Any) -> Tensor:
+        return Tensor._wrap(np.mod(self._array, self._other(o)._array))
+
     def __pow__(self, o: Any) -> Tensor:
         return basic.PowFn.apply(self, self._other(o))
 
@@ -209,286 +466,404 @@ class Tensor:
     def __neg__(self) -> Tensor:
         return basic.NegFn.apply(self)
 
-    def __matmul__(self, o: Any) -> Tensor:
-        from nncore import functional
-
-        return functional.matmul(self, self._other(o))
-
-    def __rmatmul__(self, o: Any) -> Tensor:
-        from nncore import functional
-
-        return functional.matmul(self._other(o), self)
-
-    # comparisons: no gradient, bool results
-    def __eq__(self, o: Any) -> Tensor:  # type: ignore[override]
-        return Tensor._wrap(self.data == self._other(o).data)
-
-    def __ne__(self, o: Any) -> Tensor:  # type: ignore[override]
-        return Tensor._wrap(self.data != self._other(o).data)
-
-    def __lt__(self, o: Any) -> Tensor:
-        return Tensor._wrap(self.data < self._other(o).data)
-
-    def __le__(self, o: Any) -> Tensor:
-        return Tensor._wrap(self.data <= self._other(o).data)
-
-    def __gt__(self, o: Any) -> Tensor:
-        return Tensor._wrap(self.data > self._other(o).data)
-
-    def __ge__(self, o: Any) -> Tensor:
-        return Tensor._wrap(self.data >= self._other(o).data)
-
-    def exp(self) -> Tensor:
-        return basic.ExpFn.apply(self)
-
-    def log(self) -> Tensor:
-        return basic.LogFn.apply(self)
-
-    def sqrt(self) -> Tensor:
-        return basic.SqrtFn.apply(self)
-
-    def abs(self) -> Tensor:
-        return basic.AbsFn.apply(self)
+    def __pos__(self) -> Tensor:
+        return self
 
     def __abs__(self) -> Tensor:
         return basic.AbsFn.apply(self)
 
-    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:
-        if min is None and max is None:
-            raise ValueError("clamp: at least one of min and max must be given")
-        return basic.ClampFn.apply(self, min=min, max=max)
+    def __matmul__(self, o: Any) -> Tensor:
+        from nncore.functional.linear import matmul
 
-    clip = clamp
+        return matmul(self, self._other(o))
 
-    # ---- reductions ----
-    def sum(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return basic.SumFn.apply(self, axis=_axes(dim), keepdim=keepdim)
+    def __rmatmul__(self, o: Any) -> Tensor:
+        from nncore.functional.linear import matmul
 
-    def mean(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return basic.MeanFn.apply(self, axis=_axes(dim), keepdim=keepdim)
+        return matmul(self._other(o), self)
 
-    def _extreme(self, dim: Any, keepdim: bool, minimum: bool) -> Any:
-        if dim is None or isinstance(dim, tuple):
-            return basic.AmaxFn.apply(self, axis=_axes(dim), keepdim=keepdim, minimum=minimum)
-        indices = (np.argmin if minimum else np.argmax)(self.data, axis=dim)
-        values = basic.TakeAlongFn.apply(self, indices=indices, axis=dim, keepdim=keepdim)
-        if keepdim:
-            indices = np.expand_dims(indices, dim)
-        return MaxResult(values, Tensor._wrap(indices.astype(np.int64)))
+    def _logical(self, o: Any, ufunc: Any) -> Tensor:
+        return Tensor._wrap(ufunc(self._array, self._other(o)._array))
 
-    def max(self, dim: Any = None, keepdim: bool = False) -> Any:
-        """Largest value; with an int ``dim``, a (values, indices) pair as in PyTorch."""
-        return self._extreme(dim, keepdim, minimum=False)
+    def __and__(self, o: Any) -> Tensor:
+        return self._logical(o, np.bitwise_and)
 
-    def min(self, dim: Any = None, keepdim: bool = False) -> Any:
-        """Smallest value; with an int ``dim``, a (values, indices) pair as in PyTorch."""
-        return self._extreme(dim, keepdim, minimum=True)
+    __rand__ = __and__
 
-    def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return basic.AmaxFn.apply(self, axis=_axes(dim), keepdim=keepdim, minimum=False)
+    def __or__(self, o: Any) -> Tensor:
+        return self._logical(o, np.bitwise_or)
 
-    def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return basic.AmaxFn.apply(self, axis=_axes(dim), keepdim=keepdim, minimum=True)
+    __ror__ = __or__
 
-    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        out = np.argmax(self.data, axis=dim, keepdims=keepdim)
-        return Tensor._wrap(np.asarray(out, dtype=np.int64))
+    def __xor__(self, o: Any) -> Tensor:
+        return self._logical(o, np.bitwise_xor)
 
-    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        out = np.argmin(self.data, axis=dim, keepdims=keepdim)
-        return Tensor._wrap(np.asarray(out, dtype=np.int64))
+    __rxor__ = __xor__
 
-    # ---- shape ----
+    def __invert__(self) -> Tensor:
+        return Tensor._wrap(np.invert(self._array))
+
+    # comparisons: no gradient, bool results
+    def __eq__(self, o: Any) -> Tensor:  # type: ignore[override]
+        return self._logical(o, np.equal)
+
+    def __ne__(self, o: Any) -> Tensor:  # type: ignore[override]
+        return self._logical(o, np.not_equal)
+
+    def __lt__(self, o: Any) -> Tensor:
+        return self._logical(o, np.less)
+
+    def __le__(self, o: Any) -> Tensor:
+        return self._logical(o, np.less_equal)
+
+    def __gt__(self, o: Any) -> Tensor:
+        return self._logical(o, np.greater)
+
+    def __ge__(self, o: Any) -> Tensor:
+        return self._logical(o, np.greater_equal)
+
+    # ---- in place ----
+    def _inplace(self, op: str, compute: Callable[[], Tensor]) -> Tensor:
+        """Make ``compute()`` (the op on this tensor, out of place) this tensor's value, with
+        PyTorch's rules: a leaf that requires grad refuses while grad mode is on; when the
+        result needs a gradient this tensor takes over its history (the new array replaces the
+        old, which the graph may still need); otherwise the result is written into this
+        tensor's memory, where every view sees it."""
+        if autograd._grad_enabled and self.requires_grad and self._ctx is None:
+            raise RuntimeError(f"{op}: a leaf Variable that requires grad is being used in an "
+                               f"in-place operation.")
+        out = compute()
+        if out.requires_grad and autograd._grad_enabled:
+            arr = out._array
+            if arr.shape != self._array.shape:
+                raise RuntimeError(f"{op}: output with shape {tuple(self._array.shape)} doesn't "
+                                   f"match the broadcast shape {tuple(arr.shape)}")
+            if arr.dtype != self._array.dtype:
+                _check_cast(op, arr.dtype, self._array.dtype)
+                out = basic.CastFn.apply(out, dtype=self._array.dtype)
+            self._array, self._ctx, self.requires_grad = out._array, out._ctx, True
+            self._version += 1
+            return self
+        self._write(op, out._array)
+        return self
+
+    def _write(self, op: str, value: np.ndarray, casting: str = "same_kind") -> None:
+        """Copy ``value`` into this tensor's memory (no gradient), bumping its version."""
+        arr = self._array
+        if casting == "same_kind":
+            _check_cast(op, value.dtype, arr.dtype)
+        if not arr.flags.writeable:
+            raise RuntimeError(f"{op}: unsupported operation: more than one element of the "
+                               f"written-to tensor refers to a single memory location (an "
+                               f"expand() view); clone() it first")
+        try:
+            np.copyto(arr, value, casting="unsafe")
+        except ValueError:
+            raise RuntimeError(f"{op}: output with shape {tuple(arr.shape)} doesn't match the "
+                               f"broadcast shape {tuple(np.shape(value))}") from None
+        self._bump()
+
+    def _bump(self) -> None:
+        self._version += 1
+        ctx = self._ctx
+        if ctx is not None and any(isinstance(s, np.ndarray) and np.may_share_memory(
+                s, self._array) for s in getattr(ctx, "saved_tensors", ())):
+            ctx.output_modified = tuple(self._array.shape)
+
+    def __iadd__(self, o: Any) -> Tensor:
+        return self._inplace("add_", lambda: self + o)
+
+    def __isub__(self, o: Any) -> Tensor:
+        return self._inplace("sub_", lambda: self - o)
+
+    def __imul__(self, o: Any) -> Tensor:
+        return self._inplace("mul_", lambda: self * o)
+
+    def __itruediv__(self, o: Any) -> Tensor:
+        return self._inplace("div_", lambda: self / o)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        idx = plain_index(index)
+        v = value if isinstance(value, Tensor) else None
+        if autograd._grad_enabled and (self.requires_grad or (v is not None and v.requires_grad)):
+            if v is None:
+                v = self._other(value)
+            self._inplace("__setitem__", lambda: basic.SetItemFn.apply(self, v, index=idx))
+            return
+        if self._array.ndim == 0 and idx == ():
+            idx = Ellipsis
+        try:
+            self._array[idx] = value._array if v is not None else value
+        except ValueError as e:
+            raise RuntimeError(f"__setitem__: cannot assign a value of shape "
+                               f"{np.shape(value)} to an index of a tensor of shape "
+                               f"{tuple(self._array.shape)}: {e}") from None
+        self._bump()
+
+    # ---- views ----
+    def __getitem__(self, index: Any) -> Tensor:
+        return basic.GetItemFn.apply(self, index=plain_index(index))
+
+    def view(self, *shape: Any) -> Tensor:
+        """This tensor with a new shape and the same memory; raises when the memory layout
+        cannot give that shape without a copy (use ``reshape``), as PyTorch."""
+        if len(shape) == 1 and isinstance(shape[0], (dtypes.dtype, np.dtype, type)):
+            return Tensor._wrap(self._array.view(dtypes.to_numpy(shape[0])))
+        shape = _shape_arg(shape)
+        a = self._array
+        if not a.flags.c_contiguous and not _viewable(a, shape):
+            raise RuntimeError(f"view size is not compatible with input tensor's size and stride "
+                               f"(shape {tuple(a.shape)} -> {shape}; at least one dimension "
+                               f"spans across two contiguous subspaces). Use .reshape(...) "
+                               f"instead.")
+        return basic.ReshapeFn.apply(self, shape=_resolve_shape("view", a, shape))
+
     def reshape(self, *shape: Any) -> Tensor:
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return basic.ReshapeFn.apply(self, shape=shape)
+        return basic.ReshapeFn.apply(
+            self, shape=_resolve_shape("reshape", self._array, _shape_arg(shape)))
 
-    view = reshape
+    def view_as(self, other: Tensor) -> Tensor:
+        return self.view(other._array.shape)
 
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-        nd = max(self.ndim, 1)
-        start, end = start_dim % nd, end_dim % nd
-        shape = self.shape[:start] + (-1,) + self.shape[end + 1 :]
-        return basic.ReshapeFn.apply(self, shape=shape)
+    def reshape_as(self, other: Tensor) -> Tensor:
+        return self.reshape(other._array.shape)
+
+    def contiguous(self, memory_format: Any = None) -> Tensor:
+        if self._array.flags.c_contiguous:
+            return self
+        return basic.ContiguousFn.apply(self)
+
+    def is_contiguous(self, memory_format: Any = None) -> bool:
+        return bool(self._array.flags.c_contiguous)
 
     def permute(self, *dims: Any) -> Tensor:
-        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
-            dims = tuple(dims[0])
-        return basic.PermuteFn.apply(self, axes=tuple(d % self.ndim for d in dims))
+        dims = _shape_arg(dims)
+        nd = self._array.ndim
+        axes = tuple(_wrap_dim("permute", d, nd) for d in dims)
+        if sorted(axes) != list(range(nd)):
+            raise RuntimeError(f"permute: dims {dims} are not a permutation of the {nd} "
+                               f"dimensions of a tensor of shape {tuple(self._array.shape)}")
+        return basic.PermuteFn.apply(self, axes=axes)
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
-        axes = list(range(self.ndim))
-        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+        nd = self._array.ndim
+        if nd == 0:
+            return self
+        axes = list(range(nd))
+        d0, d1 = _wrap_dim("transpose", dim0, nd), _wrap_dim("transpose", dim1, nd)
+        axes[d0], axes[d1] = axes[d1], axes[d0]
         return basic.PermuteFn.apply(self, axes=tuple(axes))
+
+    swapaxes = swapdims = transpose
+
+    def t(self) -> Tensor:
+        if self._array.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is "
+                               f"{self._array.ndim}D")
+        return self.transpose(0, -1) if self._array.ndim == 2 else self
 
     @property
     def T(self) -> Tensor:  # noqa: N802
-        return basic.PermuteFn.apply(self, axes=tuple(reversed(range(self.ndim))))
+        return basic.PermuteFn.apply(self, axes=tuple(reversed(range(self._array.ndim))))
+
+    @property
+    def mT(self) -> Tensor:  # noqa: N802
+        return self.transpose(-2, -1)
 
     def unsqueeze(self, dim: int) -> Tensor:
-        shape = list(self.shape)
-        shape.insert(dim % (self.ndim + 1), 1)
+        shape = list(self._array.shape)
+        shape.insert(_wrap_dim("unsqueeze", dim, self._array.ndim + 1), 1)
         return basic.ReshapeFn.apply(self, shape=tuple(shape))
 
-    def squeeze(self, dim: int | None = None) -> Tensor:
+    def squeeze(self, dim: Any = None) -> Tensor:
+        shape = self._array.shape
         if dim is None:
-            shape = tuple(n for n in self.shape if n != 1)
-        elif self.shape[dim] == 1:
-            shape = self.shape[: dim % self.ndim] + self.shape[dim % self.ndim + 1 :]
+            dims = {i for i, n in enumerate(shape) if n == 1}
         else:
+            wanted = dim if isinstance(dim, (tuple, list)) else (dim,)
+            dims = {d for d in (_wrap_dim("squeeze", w, max(len(shape), 1)) for w in wanted)
+                    if d < len(shape) and shape[d] == 1}
+        if not dims:
             return self
-        return basic.ReshapeFn.apply(self, shape=shape)
+        new = tuple(n for i, n in enumerate(shape) if i not in dims)
+        return basic.ReshapeFn.apply(self, shape=new)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        nd = max(self._array.ndim, 1)
+        start, end = _wrap_dim("flatten", start_dim, nd), _wrap_dim("flatten", end_dim, nd)
+        if start > end:
+            raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+        shape = self._array.shape
+        n = 1
+        for d in shape[start:end + 1]:
+            n *= d
+        return basic.ReshapeFn.apply(self, shape=shape[:start] + (n,) + shape[end + 1:])
 
     def expand(self, *shape: Any) -> Tensor:
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        lead = len(shape) - self.ndim
-        full = tuple(self.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
+        shape = _shape_arg(shape)
+        lead = len(shape) - self._array.ndim
+        if lead < 0:
+            raise RuntimeError(f"expand: the number of sizes provided ({len(shape)}) must be "
+                               f"greater or equal to the number of dimensions in the tensor "
+                               f"({self._array.ndim})")
+        full = tuple(self._array.shape[i - lead] if n == -1 and i >= lead else n
+                     for i, n in enumerate(shape))
+        try:
+            np.broadcast_shapes(self._array.shape, full)
+        except ValueError:
+            raise RuntimeError(f"expand: the expanded size {full} is not compatible with the "
+                               f"tensor's shape {tuple(self._array.shape)}") from None
         return basic.ExpandFn.apply(self, shape=full)
 
-    def __getitem__(self, index: Any) -> Tensor:
-        return basic.GetItemFn.apply(self, index=_plain_index(index))
+    def expand_as(self, other: Tensor) -> Tensor:
+        return self.expand(other._array.shape)
 
-    # ---- nn shortcuts ----
-    def matmul(self, o: Any) -> Tensor:
-        return self @ o
-
-    def relu(self) -> Tensor:
-        from nncore import functional
-
-        return functional.relu(self)
-
-    def sigmoid(self) -> Tensor:
-        from nncore import functional
-
-        return functional.sigmoid(self)
-
-    def tanh(self) -> Tensor:
-        from nncore import functional
-
-        return functional.tanh(self)
-
-    def softmax(self, dim: int = -1) -> Tensor:
-        from nncore import functional
-
-        return functional.softmax(self, dim=dim)
-
-    def log_softmax(self, dim: int = -1) -> Tensor:
-        from nncore import functional
-
-        return functional.log_softmax(self, dim=dim)
+    def clone(self, memory_format: Any = None) -> Tensor:
+        return basic.CloneFn.apply(self)
 
 
 autograd._Tensor = Tensor
 
 
-class _Cast(autograd.Function):
-    def forward(self, a: np.ndarray, *, dtype: np.dtype) -> np.ndarray:
-        self.in_dtype = a.dtype
-        return a.astype(dtype)
-
-    def backward(self, grad: np.ndarray) -> np.ndarray:
-        return grad.astype(self.in_dtype)
+def _rebuild(cls: type, array: np.ndarray, requires_grad: bool) -> Tensor:
+    t = cls.__new__(cls)
+    t._array, t.grad, t.requires_grad, t._ctx, t._version = array, None, requires_grad, None, 0
+    return t
 
 
-def _axes(dim: Any) -> Any:
-    if isinstance(dim, list):
-        return tuple(dim)
-    return dim
+class _Hooks:
+    """Hooks of one tensor: ``pre`` run on its gradient, ``post`` after accumulation."""
+
+    def __init__(self) -> None:
+        self.pre: list[Callable] = []
+        self.post: list[Callable] = []
+
+    def add(self, where: list, hook: Callable) -> Any:
+        where.append(hook)
+        return _HookHandle(where, hook)
+
+    def __bool__(self) -> bool:
+        return bool(self.pre or self.post)
 
 
-def _plain_index(index: Any) -> Any:
+class _HookHandle:
+    def __init__(self, where: list, hook: Callable) -> None:
+        self._where, self._hook = where, hook
+
+    def remove(self) -> None:
+        if self._hook in self._where:
+            self._where.remove(self._hook)
+
+
+_TYPE_NAMES = {
+    np.dtype(np.float32): "FloatTensor", np.dtype(np.float64): "DoubleTensor",
+    np.dtype(np.float16): "HalfTensor", np.dtype(np.int64): "LongTensor",
+    np.dtype(np.int32): "IntTensor", np.dtype(np.int16): "ShortTensor",
+    np.dtype(np.int8): "CharTensor", np.dtype(np.uint8): "ByteTensor",
+    np.dtype(np.bool_): "BoolTensor",
+}
+_NAMED_TYPES = {name: dt for dt, name in _TYPE_NAMES.items()}
+
+
+def parse_to(obj: Any, op: str, args: tuple, kwargs: dict) -> tuple[Any, bool]:
+    """(dtype or None, copy) from the arguments of ``Tensor.to`` / ``Module.to``; any device
+    but the CPU raises."""
+    dtype = kwargs.pop("dtype", None)
+    dev = kwargs.pop("device", None)
+    copy = bool(kwargs.pop("copy", False))
+    kwargs.pop("non_blocking", None)
+    kwargs.pop("memory_format", None)
+    if kwargs:
+        raise TypeError(f"{op}: unexpected keyword arguments {sorted(kwargs)}")
+    for a in args:
+        if isinstance(a, Tensor):
+            dtype = a._array.dtype
+        elif isinstance(a, (dtypes.dtype, np.dtype)) or (isinstance(a, type) and issubclass(
+                a, np.generic)):
+            dtype = a
+        elif isinstance(a, (str, _device.device, int)) and not isinstance(a, bool):
+            dev = a
+        elif isinstance(a, bool):
+            continue  # non_blocking / copy given positionally
+        else:
+            raise TypeError(f"{op}: expected a dtype, a device or a tensor, got {a!r:.80}")
+    _device.check(dev, op)
+    return dtype, copy
+
+
+def _check_cast(op: str, src: np.dtype, dst: np.dtype) -> None:
+    if not np.can_cast(src, dst, casting="same_kind"):
+        raise RuntimeError(f"{op}: result type {dtypes.from_numpy(src)!r} can't be cast to the "
+                           f"desired output type {dtypes.from_numpy(dst)!r}")
+
+
+def _wrap_dim(op: str, dim: Any, ndim: int) -> int:
+    """``dim`` in [0, ndim), counting negatives from the end (a 0-d tensor has dims 0 and -1)."""
+    try:
+        d = int(dim.__index__())
+    except AttributeError:
+        raise TypeError(f"{op}: dim must be an integer, got {dim!r}") from None
+    n = max(ndim, 1)
+    if not -n <= d < n:
+        raise IndexError(f"{op}: Dimension out of range (expected to be in range of [{-n}, "
+                         f"{n - 1}], but got {d})")
+    return d % n
+
+
+def _shape_arg(shape: tuple) -> tuple:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list, Size)):
+        shape = tuple(shape[0])
+    return tuple(int(s) for s in shape)
+
+
+def _checked_shape(op: str, shape: Any) -> tuple[int, ...]:
+    dims = tuple(int(s) for s in shape)
+    if any(d < 0 for d in dims):
+        raise RuntimeError(f"{op}: Trying to create tensor with negative dimension: {dims}")
+    return dims
+
+
+def _resolve_shape(op: str, a: np.ndarray, shape: tuple) -> tuple:
+    """``shape`` with one -1 inferred; raises as PyTorch when it cannot hold ``a``'s elements."""
+    known = 1
+    free = [i for i, n in enumerate(shape) if n == -1]
+    for n in shape:
+        if n != -1:
+            if n < 0:
+                raise RuntimeError(f"{op}: invalid shape dimension {n} in {shape}")
+            known *= n
+    if len(free) > 1:
+        raise RuntimeError(f"{op}: only one dimension can be inferred, got shape {shape}")
+    if free:
+        if known == 0 or a.size % known:
+            raise RuntimeError(f"{op}: shape '{list(shape)}' is invalid for input of size "
+                               f"{a.size}")
+        shape = shape[:free[0]] + (a.size // known,) + shape[free[0] + 1:]
+    elif known != a.size:
+        raise RuntimeError(f"{op}: shape '{list(shape)}' is invalid for input of size {a.size}")
+    return shape
+
+
+def _viewable(a: np.ndarray, shape: tuple) -> bool:
+    try:
+        np.reshape(a, _resolve_shape("view", a, shape), copy=False)
+    except ValueError:
+        return False
+    except TypeError:  # NumPy < 2.1: no copy= argument
+        v = a.view()
+        try:
+            v.shape = _resolve_shape("view", a, shape)
+        except AttributeError:
+            return False
+    return True
+
+
+def plain_index(index: Any) -> Any:
+    """An index with Tensors replaced by their arrays, ready for NumPy."""
     if isinstance(index, Tensor):
-        return index.data
+        return index._array
     if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        return tuple(i._array if isinstance(i, Tensor) else i for i in index)
+    if isinstance(index, list) and any(isinstance(i, Tensor) for i in index):
+        return [i._array if isinstance(i, Tensor) else i for i in index]
     return index
-
-
-# ---- factories ---------------------------------------------------------------------------
-
-
-def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """A new Tensor from array-like ``data`` (float32 unless ``dtype`` says otherwise)."""
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
-
-
-def _shape(shape: Sequence[Any]) -> tuple[int, ...]:
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    return tuple(shape)
-
-
-def zeros(*shape: Any, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.zeros(_shape(shape), dtype=dtype), requires_grad, dtype)
-
-
-def ones(*shape: Any, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.ones(_shape(shape), dtype=dtype), requires_grad, dtype)
-
-
-def full(shape: Sequence[int], value: float, dtype: Any = np.float32, requires_grad: bool = False
-         ) -> Tensor:
-    return Tensor(np.full(tuple(shape), value, dtype=dtype), requires_grad, dtype)
-
-
-def zeros_like(t: Tensor, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.zeros_like(t.data), requires_grad, t.dtype)
-
-
-def ones_like(t: Tensor, requires_grad: bool = False) -> Tensor:
-    return Tensor(np.ones_like(t.data), requires_grad, t.dtype)
-
-
-def randn(*shape: Any, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
-    """Standard normal samples from the generator ``nncore.manual_seed`` seeds."""
-    from nncore.random import default_generator
-
-    data = default_generator().standard_normal(_shape(shape))
-    return Tensor(data, requires_grad, dtype)
-
-
-def rand(*shape: Any, dtype: Any = np.float32, requires_grad: bool = False) -> Tensor:
-    """Uniform samples in [0, 1) from the generator ``nncore.manual_seed`` seeds."""
-    from nncore.random import default_generator
-
-    return Tensor(default_generator().random(_shape(shape)), requires_grad, dtype)
-
-
-def randint(low: int, high: int, size: Sequence[int]) -> Tensor:
-    from nncore.random import default_generator
-
-    return Tensor(default_generator().integers(low, high, size=tuple(size)))
-
-
-def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None) -> Tensor:
-    if end is None:
-        start, end = 0, start
-    data = np.arange(start, end, step)
-    return Tensor(data, dtype=dtype)
-
-
-def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Concatenate along an existing dimension."""
-    if not tensors:
-        raise ValueError("cat: expected a non-empty sequence of tensors")
-    return basic.CatFn.apply(*tensors, axis=dim)
-
-
-def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
-    """Stack along a new dimension."""
-    if not tensors:
-        raise ValueError("stack: expected a non-empty sequence of tensors")
-    return basic.StackFn.apply(*tensors, axis=dim)
-
-
-def where(condition: Any, a: Any, b: Any) -> Tensor:
-    """Elementwise ``a`` where ``condition`` else ``b``, differentiable in ``a`` and ``b``."""
-    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
-    ta = a if isinstance(a, Tensor) else None
-    tb = b if isinstance(b, Tensor) else None
-    like = ta if ta is not None else tb
-    if like is None:
-        return Tensor(np.where(cond, a, b))
-    return basic.WhereFn.apply(like._other(a), like._other(b), condition=cond)

@@ -171,7 +171,7 @@ def test_large_inputs_match_reference(two_threads, dtype) -> None:
     for fn, kw, y_ref, dx_ref in cases:
         t = nc.tensor(x, dtype=dtype, requires_grad=True)
         y = fn(t, **kw)
-        np.testing.assert_allclose(y.numpy(), y_ref, rtol=rtol, atol=rtol * np.abs(y_ref).max(),
+        np.testing.assert_allclose(y, y_ref, rtol=rtol, atol=rtol * np.abs(y_ref).max(),
                                    err_msg=f"{fn.__name__} (seed {seed})")
         y.backward(g)
         if dx_ref is None:  # softmax family: the row-sum identity of the backward
@@ -202,10 +202,10 @@ def test_results_do_not_depend_on_memory_alignment(dtype) -> None:
             t = nc.Tensor._wrap(arr).requires_grad_()
             y = fn(t)
             y.backward(g)
-            outs.append(y.numpy())
+            outs.append(y.detach().numpy())
             grads.append(t.grad.numpy())
         t = nc.Tensor._wrap(x)
-        outs += [fn(t).numpy() for _ in range(50)]
+        outs += [fn(t).detach().numpy() for _ in range(50)]
         for o in outs[1:]:
             np.testing.assert_array_equal(o, outs[0], err_msg=fn.__name__)
         for d in grads[1:]:
@@ -214,31 +214,31 @@ def test_results_do_not_depend_on_memory_alignment(dtype) -> None:
 
 def test_softmax_is_stable_for_large_inputs() -> None:
     x = nc.tensor([[1000.0, 1000.0, -1000.0], [-1e4, 0.0, 1e4]])
-    np.testing.assert_allclose(F.softmax(x).numpy(), [[0.5, 0.5, 0], [0, 0, 1]], atol=1e-7)
-    ls = F.log_softmax(x).numpy()
+    np.testing.assert_allclose(F.softmax(x).detach().numpy(), [[0.5, 0.5, 0], [0, 0, 1]], atol=1e-7)
+    ls = F.log_softmax(x).detach().numpy()
     assert np.isfinite(ls).all()
     np.testing.assert_allclose(ls[0], [-math.log(2), -math.log(2), -2000 - math.log(2)], rtol=1e-6)
 
 
 def test_sigmoid_saturates_without_nan() -> None:
-    y = F.sigmoid(nc.tensor([-1000.0, 1000.0], dtype=np.float64)).numpy()
+    y = F.sigmoid(nc.tensor([-1000.0, 1000.0], dtype=np.float64)).detach().numpy()
     np.testing.assert_array_equal(y, [0.0, 1.0])
 
 
 def test_tensor_methods_call_functional() -> None:
     x = nc.randn(3, 4, 5)
-    np.testing.assert_array_equal(x.relu().numpy(), F.relu(x).numpy())
-    np.testing.assert_array_equal(x.sigmoid().numpy(), F.sigmoid(x).numpy())
-    np.testing.assert_array_equal(x.tanh().numpy(), F.tanh(x).numpy())
-    np.testing.assert_array_equal(x.softmax(1).numpy(), F.softmax(x, dim=1).numpy())
-    np.testing.assert_array_equal(x.log_softmax(0).numpy(), F.log_softmax(x, dim=0).numpy())
+    np.testing.assert_array_equal(x.relu().detach().numpy(), F.relu(x).detach().numpy())
+    np.testing.assert_array_equal(x.sigmoid().detach().numpy(), F.sigmoid(x).detach().numpy())
+    np.testing.assert_array_equal(x.tanh().detach().numpy(), F.tanh(x).detach().numpy())
+    np.testing.assert_array_equal(x.softmax(1), F.softmax(x, dim=1))
+    np.testing.assert_array_equal(x.log_softmax(0), F.log_softmax(x, dim=0))
 
 
 def test_non_contiguous_input_and_gradient() -> None:
     base = np.random.default_rng(0).standard_normal((5, 4))
     x = nc.tensor(base, dtype=np.float64, requires_grad=True)
     y = F.softmax(x.T, dim=0)  # a transposed view in, a transposed (non-contiguous) grad back
-    np.testing.assert_allclose(y.numpy(), _softmax(base.T, 0), rtol=1e-12)
+    np.testing.assert_allclose(y.detach().numpy(), _softmax(base.T, 0), rtol=1e-12)
     (y * nc.tensor(np.arange(20.0).reshape(4, 5), dtype=np.float64)).sum().backward()
     assert x.grad.shape == (5, 4)
 
@@ -249,17 +249,17 @@ def test_non_contiguous_input_and_gradient() -> None:
 def test_dropout_same_seed_same_mask() -> None:
     x = nc.randn(40, 50)
     nc.manual_seed(3)
-    a = F.dropout(x, 0.5).numpy()
+    a = F.dropout(x, 0.5).detach().numpy()
     nc.manual_seed(3)
-    b = F.dropout(x, 0.5).numpy()
-    c = F.dropout(x, 0.5).numpy()
+    b = F.dropout(x, 0.5).detach().numpy()
+    c = F.dropout(x, 0.5).detach().numpy()
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a == 0, c == 0), "successive calls must draw new masks"
 
 
 def test_dropout_mask_is_the_documented_splitmix64_stream() -> None:
     nc.manual_seed(11)
-    y = F.dropout(nc.ones(1000, dtype=np.float64), 0.4).numpy()
+    y = F.dropout(nc.ones(1000, dtype=np.float64), 0.4).detach().numpy()
     nc.manual_seed(11)
     np.testing.assert_array_equal(y != 0, _splitmix64_keep(next_seed(), 1000, 0.4))
 
@@ -267,7 +267,7 @@ def test_dropout_mask_is_the_documented_splitmix64_stream() -> None:
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
 def test_dropout_fraction_and_scaling(p) -> None:
     n = 200_000
-    y = F.dropout(nc.ones(n), p).numpy()
+    y = F.dropout(nc.ones(n), p).detach().numpy()
     dropped = float(np.mean(y == 0))
     # five standard deviations of a binomial fraction: fails only on a real bias
     assert abs(dropped - p) < 5 * math.sqrt(p * (1 - p) / n), (dropped, p)
@@ -280,7 +280,7 @@ def test_dropout_backward_uses_the_forward_mask() -> None:
     g = rng.standard_normal(x.shape)
     y = F.dropout(x, 0.3)
     y.backward(g)
-    keep = y.numpy() != 0
+    keep = y.detach().numpy() != 0
     assert 0 < keep.mean() < 1
     np.testing.assert_allclose(x.grad.numpy(), np.where(keep, g / 0.7, 0.0), rtol=1e-12,
                                err_msg=f"seed {seed}")
@@ -294,7 +294,7 @@ def test_dropout_mask_independent_of_threads_and_dtype() -> None:
         for threads, dtype in [(1, np.float32), (2, np.float32), (2, np.float64)]:
             nc.set_num_threads(threads)
             nc.manual_seed(9)
-            masks.append(F.dropout(nc.tensor(x, dtype=dtype), 0.5).numpy() != 0)
+            masks.append(F.dropout(nc.tensor(x, dtype=dtype), 0.5).detach().numpy() != 0)
     finally:
         nc.set_num_threads(before)
     np.testing.assert_array_equal(masks[0], masks[1])
@@ -306,7 +306,7 @@ def test_dropout_identity_and_extremes() -> None:
     assert F.dropout(x, 0.5, training=False) is x
     assert F.dropout(x, 0.0) is x
     y = F.dropout(x, 1.0)
-    np.testing.assert_array_equal(y.numpy(), np.zeros((4, 6), np.float32))
+    np.testing.assert_array_equal(y.detach().numpy(), np.zeros((4, 6), np.float32))
     y.backward(np.ones((4, 6)))
     np.testing.assert_array_equal(x.grad.numpy(), np.zeros((4, 6), np.float32))
 
@@ -314,14 +314,14 @@ def test_dropout_identity_and_extremes() -> None:
 def test_dropout_module_train_and_eval() -> None:
     m = nc.nn.Dropout(0.5)
     x = nc.randn(20, 30)
-    assert (m(x).numpy() == 0).any()
+    assert (m(x).detach().numpy() == 0).any()
     m.eval()
-    np.testing.assert_array_equal(m(x).numpy(), x.numpy())
+    np.testing.assert_array_equal(m(x).detach().numpy(), x.detach().numpy())
     m.train()
     nc.manual_seed(2)
-    a = m(x).numpy()
+    a = m(x).detach().numpy()
     nc.manual_seed(2)
-    np.testing.assert_array_equal(m(x).numpy(), a)
+    np.testing.assert_array_equal(m(x).detach().numpy(), a)
 
 
 # ---- errors ----------------------------------------------------------------------------------
@@ -412,7 +412,7 @@ def test_module_matches_torch(name, args, kwargs) -> None:
     # NOTE: torch's in-place layers cannot take a leaf that requires grad; clone first.
     yt = theirs(xt.clone() if kwargs.get("inplace") else xt)
     yt.backward(torch.from_numpy(g))
-    np.testing.assert_allclose(ym.numpy(), yt.detach().numpy(), rtol=1e-5, atol=1e-6,
+    np.testing.assert_allclose(ym.detach().numpy(), yt.detach().numpy(), rtol=1e-5, atol=1e-6,
                                err_msg=f"{name} output (seed {seed})")
     np.testing.assert_allclose(xm.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-6,
                                err_msg=f"{name} input gradient (seed {seed})")
@@ -424,7 +424,7 @@ def test_softmax_module_implicit_dim_matches_torch(name, shape) -> None:
     pytest.importorskip("torch")
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     with pytest.warns(UserWarning, match="Implicit dimension choice"):
-        ours = getattr(nc.nn, name)()(nc.tensor(x)).numpy()
+        ours = getattr(nc.nn, name)()(nc.tensor(x)).detach().numpy()
     with pytest.warns(UserWarning, match="Implicit dimension choice"):
-        ref = getattr(torch.nn, name)()(torch.tensor(x)).numpy()
+        ref = getattr(torch.nn, name)()(torch.tensor(x)).detach().numpy()
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)

@@ -255,9 +255,9 @@ def test_dropout_mask_is_the_documented_stream_and_backward_matches() -> None:
 
 def test_dropout_reproducible_and_varies_with_seed() -> None:
     q = nc.randn(2, 2, 8, 4)
-    a = _dropout_call(q, q, q, seed=1).numpy()
-    b = _dropout_call(q, q, q, seed=1).numpy()
-    c = _dropout_call(q, q, q, seed=2).numpy()
+    a = _dropout_call(q, q, q, seed=1).detach().numpy()
+    b = _dropout_call(q, q, q, seed=1).detach().numpy()
+    c = _dropout_call(q, q, q, seed=2).detach().numpy()
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
 
@@ -270,13 +270,14 @@ def test_fully_masked_row_gives_zeros_like_pytorch() -> None:
     tensors = [nc.tensor(a, dtype=np.float64, requires_grad=True) for a in (q, k, v)]
     out = F.scaled_dot_product_attention(*tensors, attn_mask=mask)
     out.backward(np.ones(out.shape))
-    assert np.all(out.numpy()[:, :, 1] == 0) and np.all(tensors[0].grad.numpy()[:, :, 1] == 0)
+    assert np.all(out.detach().numpy()[:, :, 1] == 0)
+    assert np.all(tensors[0].grad.numpy()[:, :, 1] == 0)
     assert np.all(np.isfinite(tensors[1].grad.numpy()))
     if torch is not None:
         t = [torch.tensor(a, requires_grad=True) for a in (q, k, v)]
         ref = torch.nn.functional.scaled_dot_product_attention(*t, attn_mask=torch.tensor(mask))
         ref.backward(torch.ones_like(ref))
-        np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), atol=1e-12)
+        np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), atol=1e-12)
         for ours, theirs in zip(tensors, t):
             np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), atol=1e-12,
                                        err_msg=f"seed {seed}")
@@ -296,7 +297,7 @@ def test_several_row_blocks_match_pytorch() -> None:
     theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
     ref = torch.nn.functional.scaled_dot_product_attention(*theirs, attn_mask=torch.tensor(mask))
     ref.backward(torch.tensor(g))
-    np.testing.assert_allclose(out.numpy(), ref.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-10, atol=1e-12)
     for a, b in zip(ours, theirs):
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-9, atol=1e-11,
                                    err_msg=f"seed {seed}")
@@ -314,7 +315,7 @@ def test_same_result_for_one_and_two_threads() -> None:
             nc.manual_seed(5)
             out = F.scaled_dot_product_attention(*ts, dropout_p=0.2, is_causal=True)
             out.backward(np.ones(out.shape, np.float32))
-            results.append([out.numpy()] + [t.grad.numpy() for t in ts])
+            results.append([out.detach().numpy()] + [t.grad.numpy() for t in ts])
     finally:
         nc.set_num_threads(threads)
     for a, b in zip(*results):

@@ -195,8 +195,8 @@ def test_op(spec: OpSpec) -> None:
 
 def test_unbatched_input_matches_batched() -> None:
     x, w = nc.randn(3, 6, 5), nc.randn(2, 3, 3, 3)
-    np.testing.assert_array_equal(F.conv2d(x, w, padding=1).numpy(),
-                                  F.conv2d(x.reshape(1, 3, 6, 5), w, padding=1).numpy()[0])
+    np.testing.assert_array_equal(F.conv2d(x, w, padding=1).detach().numpy(),
+                                  F.conv2d(x.reshape(1, 3, 6, 5), w, padding=1).detach().numpy()[0])
     y, idx = F.max_pool2d(x, 2, return_indices=True)
     assert y.shape == (3, 3, 2) and idx.shape == (3, 3, 2) and idx.dtype == np.int64
 
@@ -206,7 +206,7 @@ def test_max_pool_indices_match_torch() -> None:
     x = np.random.default_rng(0).standard_normal((2, 3, 7, 6)).astype(np.float32)
     _, idx = F.max_pool2d(nc.tensor(x), 3, 2, 1, return_indices=True)
     _, tidx = torch.nn.functional.max_pool2d(torch.tensor(x), 3, 2, 1, return_indices=True)
-    np.testing.assert_array_equal(idx.numpy(), tidx.numpy())
+    np.testing.assert_array_equal(idx.detach().numpy(), tidx.detach().numpy())
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -293,7 +293,7 @@ def test_conv_paths_match_torch(threads, n, c, k, h, w, groups) -> None:
     xt, wtt, bt = (torch.tensor(a, requires_grad=True) for a in (x, wt, b))
     yt = torch.nn.functional.conv2d(xt, wtt, bt, padding=1, groups=groups)
     yt.backward(torch.from_numpy(dy))
-    np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(y.detach().numpy(), yt.detach().numpy(), rtol=1e-4, atol=1e-4)
     for ours, theirs in [(xs, xt), (ws, wtt), (bs, bt)]:
         np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-4, atol=2e-3)
 
@@ -333,7 +333,7 @@ def test_blocked_kernel_matches_torch(threads, dtype, n, c, k, h, w, kernel, pad
                                     groups=groups)
     yt.backward(torch.from_numpy(dy))
     tol = 1e-4 if dtype == np.float32 else 1e-10
-    np.testing.assert_allclose(y.numpy(), yt.detach().numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(y.detach().numpy(), yt.detach().numpy(), rtol=tol, atol=tol)
     for ours, theirs in [(xs, xt), (ws, wtt), (bs, bt)]:
         np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=tol,
                                    atol=20 * tol)
@@ -347,12 +347,12 @@ def test_dropout2d_zeroes_whole_channels_and_is_seeded() -> None:
     nc.manual_seed(3)
     y = F.dropout2d(x, 0.5)
     nc.manual_seed(3)
-    np.testing.assert_array_equal(y.numpy(), F.dropout2d(x, 0.5).numpy())
-    per_channel = y.numpy().reshape(8, 16, -1)
+    np.testing.assert_array_equal(y.detach().numpy(), F.dropout2d(x, 0.5).detach().numpy())
+    per_channel = y.detach().numpy().reshape(8, 16, -1)
     assert np.all(per_channel.min(-1) == per_channel.max(-1))  # a channel is kept or dropped
     assert set(np.unique(per_channel)) == {0.0, 2.0}
     y.backward(np.ones(y.shape, np.float32))
-    np.testing.assert_array_equal(x.grad.numpy(), y.numpy())
+    np.testing.assert_array_equal(x.grad.numpy(), y.detach().numpy())
     assert F.dropout2d(x, 0.5, training=False) is x
     assert F.dropout2d(nc.ones(4, 2, 2), 0.5).shape == (4, 2, 2)
 
@@ -382,7 +382,7 @@ def test_layer_matches_torch(name, args, kwargs, shape) -> None:
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     xo, xt = nc.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     yo, yt = ours(xo), theirs(xt)
-    np.testing.assert_allclose(yo.numpy(), yt.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(yo.detach().numpy(), yt.detach().numpy(), rtol=1e-5, atol=1e-5)
     yo.sum().backward()
     yt.sum().backward()
     np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-5)
@@ -396,9 +396,9 @@ def test_conv_init_bounds_follow_pytorch() -> None:
     conv = nn.Conv2d(4, 64, (3, 5), groups=2)
     bound = 1 / np.sqrt(2 * 15)  # kaiming_uniform_(a=sqrt(5)) gives 1/sqrt(fan_in) for both
     assert conv.weight.shape == (64, 2, 3, 5) and conv.bias.shape == (64,)
-    assert np.abs(conv.weight.numpy()).max() <= bound
-    assert np.abs(conv.bias.numpy()).max() <= bound
-    assert np.abs(conv.weight.numpy()).max() > 0.8 * bound
+    assert np.abs(conv.weight.detach().numpy()).max() <= bound
+    assert np.abs(conv.bias.detach().numpy()).max() <= bound
+    assert np.abs(conv.weight.detach().numpy()).max() > 0.8 * bound
 
 
 # ---- bad input --------------------------------------------------------------------------------

@@ -472,7 +472,7 @@ def test_loss_module_matches_torch(case: int) -> None:
     out.backward(g)
     tout.backward(torch.from_numpy(g).reshape(tout.shape))
     msg = f"{type(m).__name__} (seed {seed})"
-    np.testing.assert_allclose(out.numpy(), tout.detach().numpy(), rtol=1e-5, atol=1e-6,
+    np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), rtol=1e-5, atol=1e-6,
                                err_msg=msg)
     np.testing.assert_allclose(xn.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-6,
                                err_msg=msg)

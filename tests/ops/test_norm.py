@@ -77,12 +77,12 @@ def test_op(spec: OpSpec) -> None:
 def test_running_statistics_update_in_place() -> None:
     x = np.random.default_rng(0).standard_normal((6, 3, 2, 2)) * 3 + 1
     rm, rv = nc.tensor(np.zeros(3)), nc.tensor(np.ones(3))
-    rm_arr = rm.data
+    rm_arr = rm.numpy()
     F.batch_norm(nc.tensor(x), rm, rv, training=True, momentum=0.25)
     mean, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3), ddof=1)
-    assert rm.data is rm_arr
-    np.testing.assert_allclose(rm.numpy(), 0.25 * mean, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(rv.numpy(), 0.75 + 0.25 * var, rtol=1e-5)
+    assert rm.numpy() is rm_arr
+    np.testing.assert_allclose(rm.detach().numpy(), 0.25 * mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(rv.detach().numpy(), 0.75 + 0.25 * var, rtol=1e-5)
 
 
 @pytest.mark.skipif(torch is None, reason="needs torch")
@@ -109,13 +109,13 @@ def test_layer_train_eval_matches_torch(name, shape, kwargs) -> None:
         x = (rng.standard_normal(shape) * (step + 1) + step).astype(np.float32)
         xo, xt = nc.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
         yo, yt = ours(xo), theirs(xt)
-        np.testing.assert_allclose(yo.numpy(), yt.detach().numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(yo.detach().numpy(), yt.detach().numpy(), rtol=1e-4, atol=1e-5)
         g = rng.standard_normal(shape).astype(np.float32)
         yo.backward(g)
         yt.backward(torch.from_numpy(g))
         np.testing.assert_allclose(xo.grad.numpy(), xt.grad.numpy(), rtol=1e-4, atol=1e-4)
         for k, v in theirs.state_dict().items():
-            np.testing.assert_allclose(ours.state_dict()[k], v.numpy(), rtol=1e-5, atol=1e-6,
+            np.testing.assert_allclose(ours.state_dict()[k], v, rtol=1e-5, atol=1e-6,
                                        err_msg=f"{k} after step {step}")
     if ours.affine:
         for (n, p), (_, tp) in zip(ours.named_parameters(), theirs.named_parameters()):
@@ -250,7 +250,7 @@ def test_layer_norm_layer_vs_torch(elementwise_affine: bool, bias: bool) -> None
     ours(xn).backward(g)
     yt = theirs(xt)
     yt.backward(torch.from_numpy(g))
-    np.testing.assert_allclose(ours(xn).numpy(), yt.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ours(xn).detach().numpy(), yt.detach().numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(xn.grad.numpy(), xt.grad.numpy(), rtol=1e-4, atol=1e-4,
                                err_msg=f"seed {seed}")
     for (name, p), tp in zip(ours.named_parameters(), theirs.parameters()):
@@ -270,7 +270,7 @@ def test_layer_norm_same_result_for_one_and_two_threads() -> None:
             xn = nc.tensor(x, requires_grad=True)
             y = layer(xn)
             y.backward(x)
-            results.append([y.numpy(), xn.grad.numpy(), layer.weight.grad.numpy(),
+            results.append([y.detach().numpy(), xn.grad.numpy(), layer.weight.grad.numpy(),
                             layer.bias.grad.numpy()])
     finally:
         nc.set_num_threads(threads)
@@ -356,7 +356,7 @@ def test_add_layer_norm_is_add_then_layer_norm_bitwise() -> None:
     plain = [nc.tensor(a, requires_grad=True) for a in (x, r, w, b)]
     y1 = F.add_layer_norm(fused[0], fused[1], 33, fused[2], fused[3])
     y2 = F.layer_norm(plain[0] + plain[1], 33, plain[2], plain[3])
-    np.testing.assert_array_equal(y1.numpy(), y2.numpy())
+    np.testing.assert_array_equal(y1.detach().numpy(), y2.detach().numpy())
     y1.backward(g)
     y2.backward(g)
     for a, c in zip(fused, plain):

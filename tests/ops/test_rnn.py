@@ -165,9 +165,9 @@ def test_embedding_errors() -> None:
         F.embedding(np.array([1.0]), w)
     with pytest.raises(ValueError, match=r"\[embedding\] index 10 is out of range for "
                                          r"num_embeddings=10"):
-        nc._C.embedding_forward(np.array([3, 10]), w.numpy())
+        nc._C.embedding_forward(np.array([3, 10]), w.detach().numpy())
     with pytest.raises(TypeError, match=r"\[embedding\] indices: expected int64"):
-        nc._C.embedding_forward(np.array([3], np.int32), w.numpy())
+        nc._C.embedding_forward(np.array([3], np.int32), w.detach().numpy())
 
 
 def test_native_boundary_errors() -> None:

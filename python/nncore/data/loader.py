@@ -21,7 +21,7 @@ from nncore.tensor import Tensor
 def _stack(items: Sequence[Any]) -> Tensor:
     first = items[0]
     if isinstance(first, Tensor):
-        return Tensor._wrap(np.stack([t.data for t in items]))
+        return Tensor._wrap(np.stack([t._array for t in items]))
     if isinstance(first, np.ndarray):
         return Tensor._wrap(np.stack(items))
     if isinstance(first, (bool, np.bool_)):

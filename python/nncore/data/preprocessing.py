@@ -17,7 +17,7 @@ from nncore.tensor import Tensor
 
 def _check_2d(name: str, x: Any) -> tuple[np.ndarray, bool]:
     is_tensor = isinstance(x, Tensor)
-    arr = x.data if is_tensor else np.asarray(x)
+    arr = x._array if is_tensor else np.asarray(x)
     if arr.ndim != 2:
         raise ValueError(
             f"{name}: expected 2-D data (n_samples, n_features), got shape {arr.shape}"

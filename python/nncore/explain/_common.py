@@ -14,7 +14,7 @@ from nncore.tensor import Tensor
 
 def as_array(name: str, x: Any) -> np.ndarray:
     """``x`` as a NumPy array (Tensors unwrapped, no copy); floats kept, others to float64."""
-    arr = x.data if isinstance(x, Tensor) else np.asarray(x)
+    arr = x._array if isinstance(x, Tensor) else np.asarray(x)
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"{name}: expected a numeric array, got dtype {arr.dtype}")
     return arr if arr.dtype.kind == "f" else arr.astype(np.float64)
@@ -61,7 +61,7 @@ def resolve_target(name: str, target: Any, out2d: np.ndarray) -> np.ndarray:
     n, k = out2d.shape
     if target is None:
         return out2d.argmax(axis=1) if k > 1 else np.zeros(n, dtype=np.int64)
-    t = np.asarray(target.data if isinstance(target, Tensor) else target)
+    t = np.asarray(target._array if isinstance(target, Tensor) else target)
     if t.dtype.kind not in "iu":
         raise TypeError(f"{name}: target must be an integer or integer array, got dtype {t.dtype}")
     t = np.broadcast_to(t, (n,)) if t.ndim == 0 else t
@@ -87,7 +87,7 @@ def input_gradient(model: Callable[[Tensor], Tensor], x: np.ndarray,
             raise ValueError("the model output does not depend on its input through autograd "
                              "(is it an nncore model?)")
         obj.backward()
-    return xt.grad.data, out.data
+    return xt.grad._array, out._array
 
 
 def target_gradient(name: str, model: Callable[[Tensor], Tensor], x: np.ndarray, target: Any
@@ -100,9 +100,9 @@ def target_gradient(name: str, model: Callable[[Tensor], Tensor], x: np.ndarray,
     picked: dict[str, np.ndarray] = {}
 
     def objective(out: Tensor) -> Tensor:
-        o2 = outputs_2d(name, out.data, len(x))
+        o2 = outputs_2d(name, out._array, len(x))
         t = resolve_target(name, target, o2)
-        mask = np.zeros(o2.shape, dtype=out.data.dtype)
+        mask = np.zeros(o2.shape, dtype=out._array.dtype)
         mask[np.arange(len(t)), t] = 1
         picked["t"], picked["out"] = t, o2
         # NOTE: samples are independent in eval mode, so the gradient of the masked sum is
@@ -127,7 +127,7 @@ def numpy_function(name: str, f: Any, batch_size: int = 4096) -> Callable[[np.nd
                 out = f(Tensor(a, dtype=a.dtype if a.dtype.kind == "f" else np.float32))
         else:
             out = f(a)
-        out = out.data if isinstance(out, Tensor) else np.asarray(out)
+        out = out._array if isinstance(out, Tensor) else np.asarray(out)
         return outputs_2d(name, out, len(a)).astype(np.float64)
 
     def run(a: np.ndarray) -> np.ndarray:

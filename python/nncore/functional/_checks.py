@@ -16,15 +16,15 @@ def check_float(op: str, name: str, t: Any) -> None:
     """TypeError unless ``t`` is a float32 or float64 Tensor."""
     if not isinstance(t, Tensor):
         raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
-    if t.data.dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{op}: {name} must be float32 or float64, got {t.data.dtype}")
+    if t._array.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{op}: {name} must be float32 or float64, got {t._array.dtype}")
 
 
 def check_same_dtype(op: str, *named: tuple[str, Tensor]) -> None:
     """TypeError unless every named Tensor has one dtype."""
-    dtypes = {t.data.dtype for _, t in named}
+    dtypes = {t._array.dtype for _, t in named}
     if len(dtypes) > 1:
-        desc = ", ".join(f"{n} is {t.data.dtype}" for n, t in named)
+        desc = ", ".join(f"{n} is {t._array.dtype}" for n, t in named)
         raise TypeError(f"{op}: expected one dtype, but {desc}")
 
 
@@ -34,9 +34,9 @@ def check_dtypes(op: str, input: Tensor, **others: Any) -> None:
         if t is None:
             continue
         check_float(op, name, t)
-        if t.data.dtype != input.data.dtype:
-            raise TypeError(f"{op}: expected one dtype, but input is {input.data.dtype} and "
-                            f"{name} is {t.data.dtype}")
+        if t._array.dtype != input._array.dtype:
+            raise TypeError(f"{op}: expected one dtype, but input is {input._array.dtype} and "
+                            f"{name} is {t._array.dtype}")
 
 
 def check_reduction(op: str, reduction: Any) -> None:

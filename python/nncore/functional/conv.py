@@ -43,7 +43,7 @@ def _batched(op: str, input: Tensor, spatial: int) -> tuple[Tensor, bool]:
         names = "(C, H, W) or 4-D (N, C, H, W)" if spatial == 2 else "(C, L) or 3-D (N, C, L)"
         raise ValueError(f"{op}: expected {spatial + 1}-D {names} input, got shape "
                          f"{input.shape}")
-    if input.data.size == 0:
+    if input._array.size == 0:
         raise ValueError(f"{op}: empty input of shape {input.shape}")
     if input.ndim == spatial + 1:
         return input.reshape(1, *input.shape), True

@@ -41,7 +41,7 @@ def _check_linear(op: str, x: Tensor, weight: Tensor, bias: Tensor | None) -> No
     if x.ndim < 1 or weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
         raise ValueError(f"{op}: input of shape {x.shape} does not match weight of shape "
                          f"{weight.shape} (expected input (*, {weight.shape[-1]}))")
-    if x.data.size == 0:
+    if x._array.size == 0:
         raise ValueError(f"{op}: empty input of shape {x.shape}")
     if bias is None:
         check_same_dtype(op, ("input", x), ("weight", weight))
@@ -101,7 +101,7 @@ def embedding(input: Any, weight: Tensor, padding_idx: int | None = None) -> Ten
     if weight.ndim != 2:
         raise ValueError(f"{op}: weight must be 2-D (num_embeddings, embedding_dim), got shape "
                          f"{weight.shape}")
-    idx = input.data if isinstance(input, Tensor) else np.asarray(input)
+    idx = input._array if isinstance(input, Tensor) else np.asarray(input)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{op}: input must hold integer indices, got {idx.dtype} with shape "
                         f"{idx.shape}")

@@ -21,7 +21,7 @@ from nncore.tensor import Tensor
 
 def _target_array(op: str, target: Any) -> np.ndarray:
     if isinstance(target, Tensor):
-        return target.data
+        return target._array
     if isinstance(target, np.ndarray):
         return target
     raise TypeError(f"{op}: target must be a Tensor or a NumPy array, got "
@@ -61,7 +61,7 @@ def _class_input(op: str, input: Tensor) -> int:
     check_float(op, "input", input)
     if input.ndim == 0:
         raise ValueError(f"{op}: expected input (N, C), (N, C, d1, ...) or (C,), got shape ()")
-    if input.data.size == 0:
+    if input._array.size == 0:
         raise ValueError(f"{op}: empty input of shape {input.shape}")
     return input.shape[0] if input.ndim == 1 else input.shape[1]
 
@@ -75,7 +75,7 @@ def _class_weight(op: str, input: Tensor, weight: Tensor | None, classes: int
     if weight.shape != (classes,):
         raise ValueError(f"{op}: weight of shape {weight.shape} does not match {classes} classes "
                          f"of input shape {input.shape} (expected ({classes},))")
-    return np.ascontiguousarray(weight.data)
+    return np.ascontiguousarray(weight._array)
 
 
 def cross_entropy(input: Tensor, target: Any, weight: Tensor | None = None,
@@ -141,7 +141,7 @@ def _pointwise_loss(op: str, fn: Any, input: Tensor, target: Any, reduction: str
     check_float(op, "input", input)
     check_reduction(op, reduction)
     t = _float_target(op, input, target)
-    if input.data.size == 0:
+    if input._array.size == 0:
         raise ValueError(f"{op}: empty input of shape {input.shape}")
     return fn.apply(input, t, reduction=reduction)
 
@@ -199,14 +199,14 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Tensor 
     check_float(op, "input", input)
     check_reduction(op, reduction)
     t = _float_target(op, input, target)
-    if input.data.size == 0:
+    if input._array.size == 0:
         raise ValueError(f"{op}: empty input of shape {input.shape}")
     w = pw = None
     if weight is not None:
         check_float(op, "weight", weight)
         check_same_dtype(op, ("input", input), ("weight", weight))
         try:
-            w = np.ascontiguousarray(np.broadcast_to(weight.data, input.shape))
+            w = np.ascontiguousarray(np.broadcast_to(weight._array, input.shape))
         except ValueError:
             raise ValueError(f"{op}: weight of shape {weight.shape} does not broadcast to input "
                              f"shape {input.shape}") from None
@@ -214,10 +214,10 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Tensor 
         check_float(op, "pos_weight", pos_weight)
         check_same_dtype(op, ("input", input), ("pos_weight", pos_weight))
         cols = input.shape[-1] if input.ndim else 1
-        if pos_weight.ndim > 1 or pos_weight.data.size not in (1, cols):
+        if pos_weight.ndim > 1 or pos_weight._array.size not in (1, cols):
             raise ValueError(f"{op}: pos_weight of shape {pos_weight.shape} does not match the "
                              f"last axis of input shape {input.shape} (expected ({cols},))")
-        pw = np.ascontiguousarray(np.broadcast_to(pos_weight.data.reshape(-1), (cols,)))
+        pw = np.ascontiguousarray(np.broadcast_to(pos_weight._array.reshape(-1), (cols,)))
     return BCEWithLogitsFn.apply(input, t, weight=w, pos_weight=pw, reduction=reduction)
 
 

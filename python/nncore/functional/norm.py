@@ -38,7 +38,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if input.ndim < 2:
         raise ValueError(f"{op}: expected input (N, C, *) of at least 2 dimensions, got shape "
                          f"{input.shape}")
-    if input.data.size == 0:
+    if input._array.size == 0:
         raise ValueError(f"{op}: empty input of shape {input.shape}")
     c = input.shape[1]
     named = {"running_mean": running_mean, "running_var": running_var, "weight": weight,
@@ -50,12 +50,12 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                              f"input shape {input.shape}")
     if not training and (running_mean is None or running_var is None):
         raise ValueError(f"{op}: running_mean and running_var are required when not training")
-    if training and input.data.size // c <= 1:
+    if training and input._array.size // c <= 1:
         raise ValueError(f"{op}: expected more than 1 value per channel when training, got "
                          f"input of shape {input.shape}")
     params = [t for t in (weight, bias) if t is not None]
-    rm = None if running_mean is None else running_mean.data
-    rv = None if running_var is None else running_var.data
+    rm = None if running_mean is None else running_mean._array
+    rv = None if running_var is None else running_var._array
     return BatchNormFn.apply(input, *params, has_weight=weight is not None,
                              has_bias=bias is not None, running_mean=rm, running_var=rv,
                              training=bool(training), momentum=float(momentum), eps=float(eps))

@@ -14,7 +14,7 @@ from nncore.tensor import Tensor
 
 
 def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
-    tensor.data[...] = values
+    tensor._array[...] = values
     return tensor
 
 

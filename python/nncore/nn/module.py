@@ -8,8 +8,9 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from nncore import dtypes
 from nncore.nn.parameter import Parameter
-from nncore.tensor import Tensor
+from nncore.tensor import Tensor, parse_to
 
 
 class IncompatibleKeys(NamedTuple):
@@ -153,20 +154,29 @@ class Module:
             if set_to_none or p.grad is None:
                 p.grad = None
             else:
-                p.grad.data[...] = 0
+                p.grad._array[...] = 0
 
     def apply(self, fn: Callable[[Module], None]) -> Module:
         for m in reversed(list(self.modules())):
             fn(m)
         return self
 
-    def to(self, dtype: Any) -> Module:
-        """Cast every floating parameter and buffer to ``dtype`` in place (np.float64, say)."""
-        dtype = np.dtype(dtype)
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(tensor)``, as PyTorch:
+        floating parameters and buffers are cast in place (the Parameter objects stay, so an
+        optimizer made before keeps working); the CPU is the only device."""
+        dtype, _ = parse_to(self, "Module.to", args, kwargs)
+        if dtype is None:
+            return self
+        dtype = dtypes.to_numpy(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"Module.to: nn.Module.to only accepts floating point dtypes, but "
+                            f"got desired dtype={dtype}")
         for t in list(self.parameters()) + list(self.buffers()):
-            if t.data.dtype.kind == "f":
-                t.data = t.data.astype(dtype)
-                t.grad = None
+            if t._array.dtype.kind == "f" and t._array.dtype != dtype:
+                t._array = t._array.astype(dtype)
+                if t.grad is not None:
+                    t.grad = Tensor._wrap(t.grad._array.astype(dtype))
         return self
 
     def double(self) -> Module:
@@ -184,7 +194,7 @@ class Module:
             items = list(mod._parameters.items()) + list(mod._buffers.items())
             for name, t in items:
                 if t is not None and name not in skip:
-                    out[f"{mname}.{name}" if mname else name] = t.data.copy()
+                    out[f"{mname}.{name}" if mname else name] = t._array.copy()
         return out
 
     def load_state_dict(self, state_dict: Any, strict: bool = True) -> IncompatibleKeys:
@@ -209,14 +219,14 @@ class Module:
             if key not in state_dict:
                 continue
             value = state_dict[key]
-            arr = np.asarray(value.data if isinstance(value, Tensor) else value)
+            arr = np.asarray(value._array if isinstance(value, Tensor) else value)
             if arr.shape != own[key].shape:
                 raise ValueError(f"load_state_dict: {key} has shape {arr.shape} in the state "
                                  f"dict but {own[key].shape} in the model")
             arrays[key] = arr
         for key, arr in arrays.items():
             t = targets[key]
-            t.data[...] = arr
+            t._array[...] = arr
         return IncompatibleKeys(missing, unexpected)
 
     # ---- repr ----

@@ -4,18 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from nncore.tensor import Tensor
+import numpy as np
+
+from nncore.tensor import Tensor, as_array
 
 
 class Parameter(Tensor):
-    """A leaf Tensor that requires grad and is registered by Module attribute assignment."""
+    """A leaf Tensor that requires grad and is registered by Module attribute assignment.
+
+    Args:
+        data: a Tensor (whose memory the parameter shares, as in PyTorch) or a NumPy array
+            (kept as it is, dtype included); None gives an empty float tensor.
+        requires_grad: whether backward fills ``.grad``.
+    """
 
     __slots__ = ()
 
-    def __init__(self, data: Any, requires_grad: bool = True, dtype: Any = None) -> None:
-        if isinstance(data, Tensor) and dtype is None:
-            dtype = data.data.dtype
-        super().__init__(data, requires_grad=requires_grad, dtype=dtype)
+    def __init__(self, data: Any = None, requires_grad: bool = True, dtype: Any = None) -> None:
+        if data is None:
+            data = np.zeros((0,), dtype=np.float32)
+        self._array = as_array(data, dtype)
+        self.grad = None
+        self.requires_grad = False
+        self._ctx = None
+        self._version = 0
+        if requires_grad:
+            self.requires_grad_(True)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()

@@ -17,7 +17,8 @@ from nncore.nn import init
 from nncore.nn.module import Module
 from nncore.nn.parameter import Parameter
 from nncore.ops.rnn import GRUFn, LSTMFn, RNNFn
-from nncore.tensor import Tensor, cat, stack
+from nncore.tensor import Tensor
+from nncore.tensor_ops.shape import cat, stack
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 _OPS = {"RNN_TANH": "rnn", "RNN_RELU": "rnn", "LSTM": "lstm", "GRU": "gru"}

@@ -54,7 +54,7 @@ class Embedding(Module):
             self.weight = Parameter(np.zeros((num_embeddings, embedding_dim)), dtype=dtype)
             self.reset_parameters()
         else:
-            w = np.array(_weight.data if isinstance(_weight, Tensor) else _weight)
+            w = np.array(_weight._array if isinstance(_weight, Tensor) else _weight)
             if w.shape != (num_embeddings, embedding_dim):
                 raise ValueError(f"Embedding: _weight of shape {w.shape} does not match "
                                  f"({num_embeddings}, {embedding_dim})")
@@ -64,7 +64,7 @@ class Embedding(Module):
     def reset_parameters(self) -> None:
         init.normal_(self.weight)
         if self.padding_idx is not None:
-            self.weight.data[self.padding_idx] = 0
+            self.weight._array[self.padding_idx] = 0
 
     def forward(self, input: Any) -> Tensor:
         return F.embedding(input, self.weight, self.padding_idx)
@@ -81,7 +81,7 @@ class Embedding(Module):
         Returns:
             The Embedding.
         """
-        w = embeddings.data if isinstance(embeddings, Tensor) else np.asarray(embeddings)
+        w = embeddings._array if isinstance(embeddings, Tensor) else np.asarray(embeddings)
         if w.ndim != 2:
             raise ValueError(f"Embedding.from_pretrained: embeddings must be 2-D, got shape "
                              f"{w.shape}")

@@ -31,7 +31,7 @@ _MHA = "MultiheadAttention"
 
 
 def _mask_array(m: Any) -> np.ndarray:
-    return m.data if isinstance(m, Tensor) else np.asarray(m)
+    return m._array if isinstance(m, Tensor) else np.asarray(m)
 
 
 class MultiheadAttention(Module):
@@ -463,7 +463,7 @@ class PositionalEncoding(Module):
             raise ValueError(f"PositionalEncoding: expected input (L, N, {self.d_model}) or "
                              f"(N, L, {self.d_model}) with L <= {self.max_len}, got shape "
                              f"{x.shape}")
-        pe = self.pe.data[:length]
+        pe = self.pe._array[:length]
         return self.dropout(x + Tensor._wrap(pe if self.batch_first else pe[:, None, :]))
 
     def extra_repr(self) -> str:

@@ -39,8 +39,8 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     max_norm, norm_type = float(max_norm), float(norm_type)
     if not params:
         return Tensor(0.0)
-    dtype = np.result_type(*(p.grad.data.dtype for p in params))
-    norms = np.array([np.linalg.norm(p.grad.data.ravel(), ord=norm_type) for p in params],
+    dtype = np.result_type(*(p.grad._array.dtype for p in params))
+    norms = np.array([np.linalg.norm(p.grad._array.ravel(), ord=norm_type) for p in params],
                      dtype=dtype)
     total = dtype.type(np.linalg.norm(norms, ord=norm_type))
     if error_if_nonfinite and not math.isfinite(total):
@@ -49,7 +49,7 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
     coef = dtype.type(max_norm) / (total + dtype.type(1e-6))
     if coef < 1:
         for p in params:
-            g = p.grad.data
+            g = p.grad._array
             p.grad = Tensor._wrap(g * g.dtype.type(coef))
     return Tensor(total, dtype=dtype)
 
@@ -65,5 +65,5 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -
     if not clip_value >= 0:
         raise ValueError(f"clip_grad_value_: clip_value must be >= 0, got {clip_value}")
     for p in _with_grad(parameters):
-        g = p.grad.data
+        g = p.grad._array
         p.grad = Tensor._wrap(np.clip(g, -clip_value, clip_value).astype(g.dtype, copy=False))

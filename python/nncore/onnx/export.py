@@ -123,7 +123,7 @@ def _check_constants(g: Any, call: Any) -> None:
     first = _flatten(list(call.args) + list(call.kwargs.values()))
     second = _flatten(list(call.second.args) + list(call.second.kwargs.values()))
     for i, (a, b) in enumerate(zip(first, second)):
-        if isinstance(a, Tensor) and not g.known(a) and not _same(a.data, b.data):
+        if isinstance(a, Tensor) and not g.known(a) and not _same(a._array, b._array):
             raise ValueError(
                 f"onnx.export: tensor argument {i} of {_op_name(call)} is a constant (no "
                 f"nncore op computed it from the model's inputs) that changes with the batch "
@@ -146,7 +146,7 @@ def _as_inputs(example_input: Any) -> list[Tensor]:
     out = []
     for i, x in enumerate(items):
         if isinstance(x, np.ndarray):
-            x = Tensor(x)
+            x = Tensor._wrap(x)
         if not isinstance(x, Tensor):
             raise TypeError(f"onnx.export: example_input[{i}] must be a Tensor or a NumPy array, "
                             f"got {type(x).__name__}")
@@ -156,7 +156,7 @@ def _as_inputs(example_input: Any) -> list[Tensor]:
 
 def _grow_batch(x: Tensor) -> Tensor:
     """The example with one more row along axis 0 (a copy of its first row)."""
-    return Tensor._wrap(np.concatenate([x.data, x.data[:1]], axis=0))
+    return Tensor._wrap(np.concatenate([x._array, x._array[:1]], axis=0))
 
 
 def _write_atomically(data: bytes, path: str) -> None:

@@ -78,7 +78,7 @@ class Graph:
     def bind(self, t: Tensor, name: str) -> None:
         """Record that traced Tensor ``t`` is the ONNX value ``name``."""
         self._values[id(t)] = name
-        self._arrays[id(t.data)] = name
+        self._arrays[id(t._array)] = name
 
     def add_input(self, t: Tensor, name: str, dynamic: bool) -> None:
         dims: list[Any] = list(t.shape)
@@ -92,16 +92,16 @@ class Graph:
 
     def known(self, t: Tensor) -> bool:
         """Whether ``t`` is already an ONNX value (an input, a traced output, a constant)."""
-        return id(t) in self._values or id(t.data) in self._arrays
+        return id(t) in self._values or id(t._array) in self._arrays
 
     def value(self, t: Tensor | None) -> str:
         """The ONNX name of ``t``: a traced value, or a new initializer for a constant ("" for
         None, ONNX's absent optional input)."""
         if t is None:
             return ""
-        name = self._values.get(id(t)) or self._arrays.get(id(t.data))
+        name = self._values.get(id(t)) or self._arrays.get(id(t._array))
         if name is None:
-            name = self.const(t.data, self._param_names.get(id(t), "const"))
+            name = self.const(t._array, self._param_names.get(id(t), "const"))
             self.bind(t, name)
         return name
 

@@ -106,8 +106,8 @@ def _take_along(g: Graph, c: Call) -> str:
     # NOTE: traced from max/min with a dim, whose values are the reduced maximum/minimum.
     x = c.args[0]
     indices = np.asarray(c.kwargs["indices"])
-    is_min = np.array_equal(indices, np.argmin(x.data, axis=c.kwargs["axis"]))
-    is_max = np.array_equal(indices, np.argmax(x.data, axis=c.kwargs["axis"]))
+    is_min = np.array_equal(indices, np.argmin(x._array, axis=c.kwargs["axis"]))
+    is_max = np.array_equal(indices, np.argmax(x._array, axis=c.kwargs["axis"]))
     if not (is_min or is_max):
         raise NotImplementedError("onnx.export: TakeAlongFn with indices other than argmax/argmin "
                                   "is not supported")
@@ -242,7 +242,7 @@ FUNCTION_CONVERTERS: dict[str, Callable[[Graph, Call], Any]] = {
     "AbsFn": _unary("Abs"),
     "ClampFn": _clamp,
     "WhereFn": _where,
-    "_Cast": _cast,
+    "CastFn": _cast,
     # reductions
     "SumFn": _reduce("ReduceSum"),
     "MeanFn": _reduce("ReduceMean"),

@@ -28,10 +28,10 @@ def _layer_weights(m: Any, layer: int, dirs: int, kind: str) -> tuple[np.ndarray
     ws, rs, bs = [], [], []
     for d in range(dirs):
         sfx = f"_l{layer}" + ("_reverse" if d else "")
-        w_ih = getattr(m, "weight_ih" + sfx).data
-        w_hh = getattr(m, "weight_hh" + sfx).data
+        w_ih = getattr(m, "weight_ih" + sfx)._array
+        w_hh = getattr(m, "weight_hh" + sfx)._array
         if m.bias:
-            b_ih, b_hh = getattr(m, "bias_ih" + sfx).data, getattr(m, "bias_hh" + sfx).data
+            b_ih, b_hh = getattr(m, "bias_ih" + sfx)._array, getattr(m, "bias_hh" + sfx)._array
         else:
             b_ih = b_hh = np.zeros(w_ih.shape[0], dtype=w_ih.dtype)
         ws.append(_reorder(w_ih, kind))

@@ -79,7 +79,7 @@ def additive_mask(op: str, mask: Any, dtype: np.dtype, target: tuple[int, int, i
 
     A boolean mask hides with -inf where it is False (``true_means_keep``, the SDPA convention)
     or where it is True (MultiheadAttention's convention)."""
-    m = mask.data if isinstance(mask, Tensor) else np.asarray(mask)
+    m = mask._array if isinstance(mask, Tensor) else np.asarray(mask)
     if m.dtype == np.bool_:
         hide = ~m if true_means_keep else m
         m = np.where(hide, dtype.type(-np.inf), dtype.type(0))

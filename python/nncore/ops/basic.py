@@ -287,3 +287,57 @@ class StackFn(Function):
 
     def backward(self, grad: np.ndarray) -> tuple:
         return tuple(np.moveaxis(grad, self.axis, 0))
+
+
+# ---- copies, casts and writes ------------------------------------------------------------
+
+
+class CastFn(Function):
+    """a in another dtype; the gradient comes back in a's dtype."""
+
+    def forward(self, a: np.ndarray, *, dtype: np.dtype) -> np.ndarray:
+        self.in_dtype = a.dtype
+        return a.astype(dtype)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return grad.astype(self.in_dtype) if self.in_dtype.kind in "fc" else None
+
+
+class ContiguousFn(Function):
+    """a in C order (a copy when it is a strided view)."""
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(a)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return grad
+
+
+class CloneFn(Function):
+    """A copy of a with its own memory."""
+
+    def forward(self, a: np.ndarray) -> np.ndarray:
+        return a.copy()
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return grad
+
+
+class SetItemFn(Function):
+    """a with ``a[index] = b`` applied, out of place (``Tensor.__setitem__`` under autograd):
+    the gradient reaches a everywhere but at index, and b through index."""
+
+    def forward(self, a: np.ndarray, b: np.ndarray, *, index: Any) -> np.ndarray:
+        self.index, self.b_shape = index, b.shape
+        out = a.copy()
+        out[index] = b
+        return out
+
+    def backward(self, grad: np.ndarray) -> tuple:
+        da = db = None
+        if self.needs_input_grad[0]:
+            da = grad.copy()
+            da[self.index] = 0
+        if self.needs_input_grad[1]:
+            db = unbroadcast(np.asarray(grad[self.index]), self.b_shape)
+        return da, db

@@ -37,7 +37,7 @@ class Adagrad(Optimizer):
         super().__init__(params, defaults)
         for group in self.param_groups:
             for p in group["params"]:
-                self._init_state(self.state[p], p.data, group)
+                self._init_state(self.state[p], p._array, group)
 
     @staticmethod
     def _init_state(st: dict[str, Any], p: np.ndarray, group: dict[str, Any]) -> None:

@@ -141,9 +141,9 @@ class Optimizer:
             if not isinstance(p, Tensor):
                 raise TypeError(f"{name}: can only optimize Tensors, but one of the params is "
                                 f"{type(p).__name__}")
-            if p.data.dtype not in _FLOAT_DTYPES:
+            if p._array.dtype not in _FLOAT_DTYPES:
                 raise TypeError(f"{name}: can only optimize float32/float64 Tensors, got "
-                                f"{p.data.dtype} with shape {p.shape}")
+                                f"{p._array.dtype} with shape {p.shape}")
             if not p.is_leaf:
                 raise ValueError(f"{name}: can't optimize a non-leaf Tensor")
         group = dict(param_group)
@@ -175,7 +175,7 @@ class Optimizer:
                 if p.grad is None:
                     continue
                 # NOTE: a new array, never zeroing in place: gradient arrays may be shared.
-                p.grad = None if set_to_none else Tensor._wrap(np.zeros_like(p.grad.data))
+                p.grad = None if set_to_none else Tensor._wrap(np.zeros_like(p.grad._array))
 
     # ---- step ----
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -205,8 +205,8 @@ class Optimizer:
         for p in group["params"]:
             if p.grad is None:
                 continue
-            data = p.data
-            g = p.grad.data
+            data = p._array
+            g = p.grad._array
             if g.dtype != data.dtype or not g.flags.c_contiguous:
                 g = np.ascontiguousarray(g, dtype=data.dtype)
             if g.shape != data.shape:
@@ -270,8 +270,8 @@ class Optimizer:
             return None
         if key == "step":
             return np.array(float(np.asarray(value)), dtype=np.float64)
-        arr = np.asarray(value.data if isinstance(value, Tensor) else value)
+        arr = np.asarray(value._array if isinstance(value, Tensor) else value)
         if arr.shape != param.shape:
             raise ValueError(f"load_state_dict: state {key!r} has shape {arr.shape}, its "
                              f"parameter has shape {param.shape}")
-        return np.array(arr, dtype=param.data.dtype, order="C", copy=True)
+        return np.array(arr, dtype=param._array.dtype, order="C", copy=True)

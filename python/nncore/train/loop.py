@@ -230,12 +230,12 @@ def train_epoch(
         if scheduler is not None:
             scheduler.step()
         n = len(y)
-        value = float(loss.data)
+        value = float(loss._array)
         total += value * n
         seen += n
         if keep:
-            outs.append(out.data)
-            ys.append(y.data)
+            outs.append(out._array)
+            ys.append(y._array)
         for cb in batch_cbs:
             cb.on_batch_end(step, {"loss": value, "size": n})
         if bar is not None:
@@ -292,10 +292,10 @@ def evaluate(
             out = model(x)
             n = len(y)
             if loss_fn is not None:
-                total += float(loss_fn(out, y).data) * n
+                total += float(loss_fn(out, y)._array) * n
             seen += n
-            outs.append(out.data)
-            ys.append(y.data)
+            outs.append(out._array)
+            ys.append(y._array)
     finally:
         model.train(was_training)
         if bar is not None:

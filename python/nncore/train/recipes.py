@@ -8,7 +8,8 @@ from typing import Any, Callable
 import numpy as np
 
 from nncore import nn
-from nncore.tensor import Tensor, cat
+from nncore.tensor import Tensor
+from nncore.tensor_ops.shape import cat
 
 
 @dataclass(frozen=True)
