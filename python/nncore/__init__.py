@@ -23,6 +23,8 @@ from nncore.random import manual_seed  # noqa: E402
 from nncore.tensor import Size, Tensor  # noqa: E402
 from nncore.tensor_ops.creation import *  # noqa: E402,F403
 from nncore.tensor_ops.indexing import *  # noqa: E402,F403
+from nncore.tensor_ops.linalg import *  # noqa: E402,F403
+from nncore.tensor_ops.ordering import *  # noqa: E402,F403
 from nncore.tensor_ops.pointwise import *  # noqa: E402,F403
 from nncore.tensor_ops.reduction import *  # noqa: E402,F403
 from nncore.tensor_ops.shape import *  # noqa: E402,F403
@@ -43,18 +45,14 @@ from nncore import data, functional, memory, metrics, nn, onnx, optim, profiler 
 from nncore import dtypes as _dtypes  # noqa: E402
 from nncore.data import datasets  # noqa: E402
 from nncore.serialization import load, save  # noqa: E402
-from nncore.tensor_ops import creation as _creation  # noqa: E402
-from nncore.tensor_ops import indexing as _indexing  # noqa: E402
-from nncore.tensor_ops import pointwise as _pointwise  # noqa: E402
-from nncore.tensor_ops import reduction as _reduction  # noqa: E402
-from nncore.tensor_ops import shape as _shape  # noqa: E402
+from nncore.tensor_ops import MODULES as _MODULES  # noqa: E402
 
 __all__ = [
     "Size", "Tensor", "data", "datasets", "device", "enable_grad", "functional",
     "get_num_threads", "is_grad_enabled", "load", "manual_seed", "memory", "metrics", "nn",
     "no_grad", "onnx", "optim", "profiler", "save", "set_num_threads",
 ]
-for _module in (_dtypes, _creation, _indexing, _pointwise, _reduction, _shape):
+for _module in (_dtypes, *_MODULES):
     __all__ += _module.__all__
 
 if os.environ.get("NNCORE_PROFILE", "0") not in ("", "0"):

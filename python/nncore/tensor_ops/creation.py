@@ -21,6 +21,7 @@ __all__ = [
     "ones_like", "rand", "rand_like", "randint", "randn", "randn_like", "tensor", "zeros",
     "zeros_like",
 ]
+METHODS = ()
 
 
 def _finish(arr: np.ndarray, requires_grad: bool, device: Any, op: str) -> Tensor:

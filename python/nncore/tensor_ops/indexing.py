@@ -10,6 +10,7 @@ from nncore.ops import basic
 from nncore.tensor import Tensor
 
 __all__ = ["where"]
+METHODS = ()
 
 
 def where(condition: Any, input: Any = None, other: Any = None) -> Any:

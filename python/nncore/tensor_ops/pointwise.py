@@ -8,6 +8,7 @@ from nncore.ops import basic
 from nncore.tensor import Tensor
 
 __all__ = ["abs", "clamp", "clip", "exp", "log", "sqrt"]
+METHODS = ("abs", "clamp", "clip", "exp", "log", "sqrt")
 
 
 def exp(input: Tensor) -> Tensor:

@@ -11,6 +11,7 @@ from nncore.ops import basic
 from nncore.tensor import Tensor
 
 __all__ = ["amax", "amin", "argmax", "argmin", "max", "mean", "min", "sum"]
+METHODS = ("amax", "amin", "argmax", "argmin", "max", "mean", "min", "sum")
 
 MaxResult = namedtuple("MaxResult", ["values", "indices"])
 

@@ -8,6 +8,7 @@ from nncore.ops import basic
 from nncore.tensor import Tensor, _wrap_dim
 
 __all__ = ["cat", "concat", "concatenate", "stack", "unbind"]
+METHODS = ("unbind",)
 
 
 def _tensors(op: str, tensors: Sequence[Tensor]) -> Sequence[Tensor]:

@@ -1,0 +1,6 @@
+"""Ordering (``nncore.sort``, ``argsort``, ``topk``...)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
+METHODS: tuple[str, ...] = ()
