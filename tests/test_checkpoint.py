@@ -3,6 +3,7 @@ atomic writes."""
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from collections import Counter
@@ -169,7 +170,7 @@ def test_checkpoint_from_another_architecture_is_refused(tmp_path) -> None:
     path = tmp_path / "c.ckpt"
     save_checkpoint(path, _mlp(), epoch=1)
     wider = _mlp(hidden=16)
-    before = wider.state_dict()
+    before = copy.deepcopy(wider.state_dict())
     with pytest.raises(ValueError, match=r"different architecture \(Sequential\).*shape "
                                          r"mismatches \[0.weight: checkpoint \(8, 4\) vs model "
                                          r"\(16, 4\); 0.bias"):

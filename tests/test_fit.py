@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -139,7 +141,8 @@ def test_early_stopping_patience_and_restore_best_weights() -> None:
     tl, vl = _data()
     model = _model()
     weights = []
-    keep = LambdaCallback(on_epoch_end=lambda e, logs: weights.append(model.state_dict()))
+    keep = LambdaCallback(
+        on_epoch_end=lambda e, logs: weights.append(copy.deepcopy(model.state_dict())))
     # NOTE: monitoring the training loss with mode max: only the first epoch is ever "best".
     stop = EarlyStopping(monitor="loss", mode="max", patience=2, restore_best_weights=True)
     h = fit(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=1e-2), tl, vl,
@@ -163,7 +166,7 @@ def test_model_checkpoint_writes_best_and_last(tmp_path) -> None:
     ck = ModelCheckpoint(tmp_path / "ck", monitor="val_accuracy")
     h = fit(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=1e-2), tl, vl,
             epochs=4, callbacks=[ck, LambdaCallback(
-                on_epoch_end=lambda e, logs: snapshots.append(model.state_dict()))],
+                on_epoch_end=lambda e, logs: snapshots.append(copy.deepcopy(model.state_dict())))],
             progress=False)
     best = int(np.argmax(h.history["val_accuracy"]))
     assert ck.best_epoch == best and ck.best == max(h.history["val_accuracy"])

@@ -318,5 +318,6 @@ def test_bad_input_raises_value_error_naming_the_layer() -> None:
     layer = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True)
     with pytest.raises(ValueError, match="MultiheadAttention: expected query with 8 features"):
         layer(nc.zeros(2, 5, 7))
-    with pytest.raises(ValueError, match="TransformerEncoderLayer: activation must be"):
+    with pytest.raises(RuntimeError, match="TransformerEncoderLayer: activation should be "
+                                           "relu/gelu, not swish"):
         nn.TransformerEncoderLayer(8, 2, activation="swish")

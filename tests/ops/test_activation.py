@@ -3,6 +3,7 @@ counter-based mask; the nn layers against torch.nn."""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -196,7 +197,10 @@ def test_results_do_not_depend_on_memory_alignment(dtype) -> None:
         buf = np.empty(x.size + k, dtype)
         buf[k:] = x.reshape(-1)
         shifted.append(buf[k:].reshape(x.shape))
-    for fn in (F.sigmoid, F.softmax, F.log_softmax, F.gelu, F.tanh):
+    # NOTE: dim given, as PyTorch requires (without it the softmaxes warn).
+    softmax = functools.partial(F.softmax, dim=-1)
+    log_softmax = functools.partial(F.log_softmax, dim=-1)
+    for fn in (F.sigmoid, softmax, log_softmax, F.gelu, F.tanh):
         outs, grads = [], []
         for arr in [x, *shifted]:
             t = nc.Tensor._wrap(arr).requires_grad_()
@@ -207,15 +211,16 @@ def test_results_do_not_depend_on_memory_alignment(dtype) -> None:
         t = nc.Tensor._wrap(x)
         outs += [fn(t).detach().numpy() for _ in range(50)]
         for o in outs[1:]:
-            np.testing.assert_array_equal(o, outs[0], err_msg=fn.__name__)
+            np.testing.assert_array_equal(o, outs[0], err_msg=str(fn))
         for d in grads[1:]:
-            np.testing.assert_array_equal(d, grads[0], err_msg=fn.__name__)
+            np.testing.assert_array_equal(d, grads[0], err_msg=str(fn))
 
 
 def test_softmax_is_stable_for_large_inputs() -> None:
     x = nc.tensor([[1000.0, 1000.0, -1000.0], [-1e4, 0.0, 1e4]])
-    np.testing.assert_allclose(F.softmax(x).detach().numpy(), [[0.5, 0.5, 0], [0, 0, 1]], atol=1e-7)
-    ls = F.log_softmax(x).detach().numpy()
+    np.testing.assert_allclose(F.softmax(x, dim=-1).detach().numpy(), [[0.5, 0.5, 0], [0, 0, 1]],
+                               atol=1e-7)
+    ls = F.log_softmax(x, dim=-1).detach().numpy()
     assert np.isfinite(ls).all()
     np.testing.assert_allclose(ls[0], [-math.log(2), -math.log(2), -2000 - math.log(2)], rtol=1e-6)
 

@@ -378,7 +378,8 @@ LAYERS = [
 def test_layer_matches_torch(name, args, kwargs, shape) -> None:
     ours, theirs = getattr(nn, name)(*args, **kwargs), getattr(torch.nn, name)(*args, **kwargs)
     assert repr(ours) == repr(theirs)
-    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in
+                            ours.state_dict().items()})
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
     xo, xt = nc.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
     yo, yt = ours(xo), theirs(xt)

@@ -96,12 +96,14 @@ def test_running_statistics_update_in_place() -> None:
 def test_layer_train_eval_matches_torch(name, shape, kwargs) -> None:
     ours, theirs = getattr(nn, name)(3, **kwargs), getattr(torch.nn, name)(3, **kwargs)
     assert repr(ours) == repr(theirs)
-    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in
+                            ours.state_dict().items()})
     rng = np.random.default_rng(0)
     if ours.affine:
         ours.weight.data[...] = rng.standard_normal(3)
         ours.bias.data[...] = rng.standard_normal(3)
-        theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+        theirs.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in
+                                ours.state_dict().items()})
     for step in range(4):
         if step == 3:
             ours.eval()
@@ -242,7 +244,7 @@ def test_layer_norm_layer_vs_torch(elementwise_affine: bool, bias: bool) -> None
     assert list(ours.state_dict()) == list(theirs.state_dict())
     for p in ours.parameters():
         p.data[...] = rng.standard_normal(p.shape)
-    theirs.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in
+    theirs.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in
                             ours.state_dict().items()})
     x = rng.standard_normal((4, 3, 6)).astype(np.float32)
     g = rng.standard_normal(x.shape).astype(np.float32)

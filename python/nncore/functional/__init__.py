@@ -75,3 +75,48 @@ __all__ = [
     "softmax",
     "tanh",
 ]
+
+# ---- the rest of the activation family and bilinear (PyTorch's names) ----
+from nncore.functional.activation import (  # noqa: E402
+    alpha_dropout,
+    celu,
+    celu_,
+    dropout1d,
+    dropout3d,
+    elu,
+    elu_,
+    feature_alpha_dropout,
+    glu,
+    hardshrink,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    hardtanh_,
+    leaky_relu_,
+    logsigmoid,
+    mish,
+    prelu,
+    relu6,
+    relu_,
+    rrelu,
+    rrelu_,
+    selu,
+    selu_,
+    silu,
+    softmin,
+    softplus,
+    softshrink,
+    softsign,
+    tanhshrink,
+    threshold,
+    threshold_,
+)
+from nncore.functional.linear import bilinear  # noqa: E402
+
+__all__ += [
+    "alpha_dropout", "bilinear", "celu", "celu_", "dropout1d", "dropout3d", "elu", "elu_",
+    "feature_alpha_dropout", "glu", "hardshrink", "hardsigmoid", "hardswish", "hardtanh",
+    "hardtanh_", "leaky_relu_", "logsigmoid", "mish", "prelu", "relu6", "relu_", "rrelu",
+    "rrelu_", "selu", "selu_", "silu", "softmin", "softplus", "softshrink", "softsign",
+    "tanhshrink", "threshold", "threshold_",
+]

@@ -46,3 +46,52 @@ __all__ = [
 ]
 __all__ += ["LayerNorm", "MultiheadAttention", "PositionalEncoding", "TransformerDecoderLayer",
             "TransformerEncoder", "TransformerEncoderLayer"]
+
+# ---- the rest of PyTorch's nn namespace (module API, containers, layers, modules paths) ----
+from nncore.nn import hooks  # noqa: E402
+from nncore.nn.activation import (  # noqa: E402
+    CELU,
+    ELU,
+    GLU,
+    SELU,
+    Hardshrink,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LogSigmoid,
+    Mish,
+    PReLU,
+    ReLU6,
+    RReLU,
+    SiLU,
+    Softmax2d,
+    Softmin,
+    Softplus,
+    Softshrink,
+    Softsign,
+    Tanhshrink,
+    Threshold,
+)
+from nncore.nn.container import (  # noqa: E402
+    Container,
+    ModuleDict,
+    ParameterDict,
+    ParameterList,
+)
+from nncore.nn.dropout import AlphaDropout, Dropout1d, Dropout3d, FeatureAlphaDropout  # noqa: E402
+from nncore.nn.flatten import Unflatten  # noqa: E402
+from nncore.nn.linear import Bilinear  # noqa: E402
+from nncore.nn.parameter import Buffer  # noqa: E402
+from nncore.nn.rms_norm import RMSNorm  # noqa: E402
+from nncore.nn.transformer import Transformer, TransformerDecoder  # noqa: E402
+
+__all__ += [
+    "CELU", "ELU", "GLU", "SELU", "Hardshrink", "Hardsigmoid", "Hardswish", "Hardtanh",
+    "LogSigmoid", "Mish", "PReLU", "ReLU6", "RReLU", "SiLU", "Softmax2d", "Softmin", "Softplus",
+    "Softshrink", "Softsign", "Tanhshrink", "Threshold", "Container", "ModuleDict",
+    "ParameterDict", "ParameterList", "AlphaDropout", "Dropout1d", "Dropout3d",
+    "FeatureAlphaDropout", "Unflatten", "Bilinear", "Buffer", "RMSNorm", "Transformer",
+    "TransformerDecoder", "hooks", "modules",
+]
+
+from nncore.nn import modules  # noqa: E402  (last: it resolves names from this namespace)

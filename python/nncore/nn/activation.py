@@ -1,4 +1,4 @@
-"""Activation layers and Dropout, with PyTorch's constructor arguments and reprs.
+"""Activation layers with PyTorch's constructor arguments, attributes and reprs.
 
 ``inplace`` is accepted so PyTorch model code ports unchanged; nncore always computes out of
 place (the result is the same, only the input's storage is left untouched).
@@ -6,18 +6,45 @@ place (the result is the same, only the input's storage is left untouched).
 
 from __future__ import annotations
 
-import warnings
+from typing import Any
 
 from nncore import functional as F
+from nncore.nn import init
+from nncore.nn.dropout import Dropout  # noqa: F401  (kept importable from here)
 from nncore.nn.module import Module
+from nncore.nn.parameter import empty_parameter, factory_dtype
 from nncore.tensor import Tensor
 
+__all__ = [
+    "CELU", "ELU", "GELU", "GLU", "Hardshrink", "Hardsigmoid", "Hardswish", "Hardtanh",
+    "LeakyReLU", "LogSigmoid", "LogSoftmax", "Mish", "PReLU", "RReLU", "ReLU", "ReLU6", "SELU",
+    "SiLU", "Sigmoid", "Softmax", "Softmax2d", "Softmin", "Softplus", "Softshrink", "Softsign",
+    "Tanh", "Tanhshrink", "Threshold",
+]
 
-def _inplace_repr(inplace: bool) -> str:
-    return "inplace=True" if inplace else ""
+
+def _inplace(inplace: bool) -> str:
+    return ", inplace=True" if inplace else ""
 
 
-class ReLU(Module):
+class _Inplace(Module):
+    """A parameter-free activation with only PyTorch's ``inplace`` flag; ``_fn`` is the
+    functional form and ``_show_inplace`` whether the repr shows the flag."""
+
+    _show_inplace = True
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return type(self)._fn(input)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace and self._show_inplace else ""
+
+
+class ReLU(_Inplace):
     """max(x, 0) elementwise.
 
     Args:
@@ -26,15 +53,149 @@ class ReLU(Module):
         input (*) -> output (*).
     """
 
-    def __init__(self, inplace: bool = False) -> None:
-        super().__init__()
-        self.inplace = inplace
+    _fn = staticmethod(F.relu)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.relu(x)
+
+class SiLU(_Inplace):
+    """x * sigmoid(x) elementwise (swish). Shape: (*) -> (*)."""
+
+    _fn = staticmethod(F.silu)
+
+
+class Mish(_Inplace):
+    """x * tanh(softplus(x)) elementwise. Shape: (*) -> (*)."""
+
+    _fn = staticmethod(F.mish)
+
+
+class SELU(_Inplace):
+    """scale * elu(x, alpha) with SELU's constants. Shape: (*) -> (*)."""
+
+    _fn = staticmethod(F.selu)
+
+
+class Hardswish(_Inplace):
+    """x * relu6(x + 3) / 6 elementwise. Shape: (*) -> (*)."""
+
+    _fn = staticmethod(F.hardswish)
+    _show_inplace = False
+
+
+class Hardsigmoid(_Inplace):
+    """relu6(x + 3) / 6 elementwise. Shape: (*) -> (*)."""
+
+    _fn = staticmethod(F.hardsigmoid)
+    _show_inplace = False
+
+
+class _Plain(Module):
+    """A parameter-free activation without arguments; ``_fn`` is the functional form."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return type(self)._fn(input)
+
+
+class Sigmoid(_Plain):
+    """1 / (1 + exp(-x)) elementwise. Shape: (*) -> (*)."""
+
+    _fn = staticmethod(F.sigmoid)
+
+
+class Tanh(_Plain):
+    """tanh(x) elementwise. Shape: (*) -> (*)."""
+
+    _fn = staticmethod(F.tanh)
+
+
+class LogSigmoid(_Plain):
+    """log(sigmoid(x)) elementwise. Shape: (*) -> (*)."""
+
+    _fn = staticmethod(F.logsigmoid)
+
+
+class Softsign(_Plain):
+    """x / (1 + |x|) elementwise. Shape: (*) -> (*)."""
+
+    _fn = staticmethod(F.softsign)
+
+
+class Tanhshrink(_Plain):
+    """x - tanh(x) elementwise. Shape: (*) -> (*)."""
+
+    _fn = staticmethod(F.tanhshrink)
+
+
+class Threshold(Module):
+    """x where x > threshold, else ``value``.
+
+    Args:
+        threshold: the threshold.
+        value: the replacement below it.
+        inplace: accepted for PyTorch compatibility (computed out of place).
+    """
+
+    def __init__(self, threshold: float, value: float, inplace: bool = False) -> None:
+        super().__init__()
+        self.threshold, self.value, self.inplace = threshold, value, inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.threshold(input, self.threshold, self.value)
 
     def extra_repr(self) -> str:
-        return _inplace_repr(self.inplace)
+        return f"threshold={self.threshold}, value={self.value}{_inplace(self.inplace)}"
+
+
+class Hardtanh(Module):
+    """x clamped to [min_val, max_val].
+
+    Args:
+        min_val, max_val: the bounds (max_val > min_val).
+        inplace: accepted for PyTorch compatibility (computed out of place).
+    """
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False
+                 ) -> None:
+        super().__init__()
+        self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
+        if self.max_val <= self.min_val:
+            raise AssertionError(f"max_val ({max_val}) must be greater than min_val ({min_val})")
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.hardtanh(input, self.min_val, self.max_val)
+
+    def extra_repr(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}{_inplace(self.inplace)}"
+
+
+class ReLU6(Hardtanh):
+    """min(max(x, 0), 6) elementwise (Hardtanh(0, 6))."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__(0.0, 6.0, inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+class RReLU(Module):
+    """Randomised leaky ReLU: negative slopes drawn from U(lower, upper) in training, their mean
+    in eval.
+
+    Args:
+        lower, upper: bounds of the slope distribution.
+        inplace: accepted for PyTorch compatibility (computed out of place).
+    """
+
+    def __init__(self, lower: float = 1.0 / 8, upper: float = 1.0 / 3, inplace: bool = False
+                 ) -> None:
+        super().__init__()
+        self.lower, self.upper, self.inplace = lower, upper, inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.rrelu(input, self.lower, self.upper, self.training)
+
+    def extra_repr(self) -> str:
+        return f"lower={self.lower}, upper={self.upper}{_inplace(self.inplace)}"
 
 
 class LeakyReLU(Module):
@@ -43,42 +204,43 @@ class LeakyReLU(Module):
     Args:
         negative_slope: slope for negative inputs.
         inplace: accepted for PyTorch compatibility (computed out of place).
-    Shape:
-        input (*) -> output (*).
     """
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
-        self.negative_slope = negative_slope
-        self.inplace = inplace
+        self.negative_slope, self.inplace = negative_slope, inplace
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.leaky_relu(x, self.negative_slope)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.leaky_relu(input, self.negative_slope)
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
+        return f"negative_slope={self.negative_slope}{_inplace(self.inplace)}"
 
 
-class Sigmoid(Module):
-    """1 / (1 + exp(-x)) elementwise.
+class ELU(Module):
+    """x where x > 0, else alpha * (exp(x) - 1).
 
-    Shape:
-        input (*) -> output (*).
+    Args:
+        alpha: the negative saturation value's magnitude.
+        inplace: accepted for PyTorch compatibility (computed out of place).
     """
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.sigmoid(x)
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        self.alpha, self.inplace = alpha, inplace
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.elu(input, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}{_inplace(self.inplace)}"
 
 
-class Tanh(Module):
-    """tanh(x) elementwise.
+class CELU(ELU):
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
 
-    Shape:
-        input (*) -> output (*).
-    """
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.tanh(x)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.celu(input, self.alpha)
 
 
 class GELU(Module):
@@ -86,8 +248,6 @@ class GELU(Module):
 
     Args:
         approximate: "none" (exact, erf) or "tanh".
-    Shape:
-        input (*) -> output (*).
     """
 
     def __init__(self, approximate: str = "none") -> None:
@@ -96,85 +256,164 @@ class GELU(Module):
             raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.gelu(x, approximate=self.approximate)
+    def forward(self, input: Tensor) -> Tensor:
+        return F.gelu(input, approximate=self.approximate)
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"
 
 
-def _implicit_dim(name: str, ndim: int) -> int:
-    # NOTE: PyTorch's legacy rule for a layer built without dim, warning as PyTorch does.
-    dim = 0 if ndim in (0, 1, 3) else 1
-    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call "
-                  f"to include dim={dim} as an argument.", UserWarning, stacklevel=3)
-    return dim
+class GLU(Module):
+    """a * sigmoid(b) of the halves of ``dim``.
+
+    Args:
+        dim: the dim to halve.
+    Shape:
+        (*, 2N, *) -> (*, N, *).
+    """
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.glu(input, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
 
 
-class Softmax(Module):
+class Hardshrink(Module):
+    """x where |x| > lambd, else 0.
+
+    Args:
+        lambd: the threshold.
+    """
+
+    def __init__(self, lambd: float = 0.5) -> None:
+        super().__init__()
+        self.lambd = lambd
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.hardshrink(input, self.lambd)
+
+    def extra_repr(self) -> str:
+        return f"{self.lambd}"
+
+
+class Softshrink(Hardshrink):
+    """x - lambd above lambd, x + lambd below -lambd, else 0."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.softshrink(input, self.lambd)
+
+
+class Softplus(Module):
+    """log(1 + exp(beta * x)) / beta, linear where beta * x > threshold.
+
+    Args:
+        beta: the sharpness.
+        threshold: above it the layer is the identity (numerical stability).
+    """
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__()
+        self.beta, self.threshold = beta, threshold
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.softplus(input, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class PReLU(Module):
+    """max(0, x) + a * min(0, x) with learnable slopes ``weight`` (one, or one per channel).
+
+    Args:
+        num_parameters: 1, or the number of channels (dim 1 of the input).
+        init: the initial slope.
+        device: the CPU (the only device).
+        dtype: parameter dtype (``nncore.get_default_dtype()`` when None).
+    Shape:
+        (N, C, *) or (*) -> the same.
+    """
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, device: Any = None,
+                 dtype: Any = None) -> None:
+        super().__init__()
+        self.num_parameters = num_parameters
+        self.init = init
+        self.weight = empty_parameter((num_parameters,), factory_dtype("PReLU", device, dtype))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        init.constant_(self.weight, self.init)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return F.prelu(input, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"
+
+
+class _SoftmaxBase(Module):
+    _fn: Any
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self.__dict__.setdefault("dim", None)
+
+    def forward(self, input: Tensor) -> Tensor:
+        return type(self)._fn(input, self.dim, _stacklevel=5)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Softmax(_SoftmaxBase):
     """Softmax along ``dim``: non-negative values summing to 1.
 
     Args:
-        dim: the axis that sums to 1. None picks PyTorch's legacy default (0 for 0-, 1- and 3-D
-            inputs, else 1) with a warning.
-    Shape:
-        input (*) -> output (*).
+        dim: the axis that sums to 1 (None: PyTorch's legacy choice, with a warning).
     """
 
-    def __init__(self, dim: int | None = None) -> None:
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, x: Tensor) -> Tensor:
-        dim = _implicit_dim("softmax", x.ndim) if self.dim is None else self.dim
-        return F.softmax(x, dim=dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
+    _fn = staticmethod(F.softmax)
 
 
-class LogSoftmax(Module):
+class LogSoftmax(_SoftmaxBase):
     """log(softmax(x)) along ``dim``.
 
     Args:
-        dim: the axis to normalise over. None picks PyTorch's legacy default (0 for 0-, 1- and
-            3-D inputs, else 1) with a warning.
-    Shape:
-        input (*) -> output (*).
+        dim: the axis to normalise over (None: PyTorch's legacy choice, with a warning).
     """
 
-    def __init__(self, dim: int | None = None) -> None:
-        super().__init__()
-        self.dim = dim
-
-    def forward(self, x: Tensor) -> Tensor:
-        dim = _implicit_dim("log_softmax", x.ndim) if self.dim is None else self.dim
-        return F.log_softmax(x, dim=dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
+    _fn = staticmethod(F.log_softmax)
 
 
-class Dropout(Module):
-    """Zeroes elements with probability ``p`` during training and scales the rest by 1/(1-p);
-    the identity in eval mode.
+class Softmin(_SoftmaxBase):
+    """softmax(-x) along ``dim``.
 
     Args:
-        p: probability of zeroing an element, in [0, 1].
-        inplace: accepted for PyTorch compatibility (computed out of place).
-    Shape:
-        input (*) -> output (*).
+        dim: the axis that sums to 1 (None: PyTorch's legacy choice, with a warning).
     """
 
-    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
-        super().__init__()
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
-            raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p!r}")
-        self.p = p
-        self.inplace = inplace
+    _fn = staticmethod(F.softmin)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.dropout(x, self.p, self.training)
 
-    def extra_repr(self) -> str:
-        return f"p={self.p}, inplace={self.inplace}"
+class Softmax2d(Module):
+    """Softmax over the channels at every spatial position.
+
+    Shape:
+        (N, C, H, W) or (C, H, W) -> the same.
+    """
+
+    def forward(self, input: Tensor) -> Tensor:
+        if input.ndim not in (3, 4):
+            raise ValueError(f"Softmax2d: expected input to be 3D or 4D, got {input.ndim}D "
+                             f"instead")
+        return F.softmax(input, -3, _stacklevel=5)

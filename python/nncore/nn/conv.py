@@ -10,7 +10,7 @@ import numpy as np
 from nncore import functional as F
 from nncore.nn import init
 from nncore.nn.module import Module
-from nncore.nn.parameter import Parameter
+from nncore.nn.parameter import Parameter, factory_dtype
 from nncore.tensor import Tensor
 
 
@@ -81,14 +81,16 @@ class Conv2d(_ConvNd):
             :func:`nncore.functional.conv2d`.
         bias: learn an additive bias.
         padding_mode: 'zeros' only.
-        dtype: parameter dtype (float32 by default).
+        device: the CPU (the only device).
+        dtype: parameter dtype (``nncore.get_default_dtype()`` when None).
     Shape:
         (N, C_in, H, W) -> (N, C_out, H_out, W_out).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
                  padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
-                 padding_mode: str = "zeros", dtype: Any = np.float32) -> None:
+                 padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
+        dtype = factory_dtype(type(self).__name__, device, dtype)
         super().__init__(2, in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, padding_mode, dtype)
 
@@ -102,14 +104,15 @@ class Conv1d(_ConvNd):
 
     Args:
         in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-            padding_mode, dtype: as :class:`Conv2d`, with ints for the one spatial axis.
+            padding_mode, device, dtype: as :class:`Conv2d`, with ints for the one spatial axis.
     Shape:
         (N, C_in, L) -> (N, C_out, L_out).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
                  padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
-                 padding_mode: str = "zeros", dtype: Any = np.float32) -> None:
+                 padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
+        dtype = factory_dtype(type(self).__name__, device, dtype)
         super().__init__(1, in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, padding_mode, dtype)
 

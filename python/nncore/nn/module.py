@@ -1,50 +1,211 @@
-"""Module: PyTorch's layer API (registration by assignment, state_dict, train/eval)."""
+"""Module: PyTorch's layer API (registration by assignment, traversal, hooks, modes, dtype
+conversion, state_dict/load_state_dict) with PyTorch's names, rules and messages."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Iterator
-from typing import Any, Callable, NamedTuple
+import warnings
+from collections import OrderedDict, namedtuple
+from collections.abc import Iterator, Mapping
+from typing import Any, Callable
 
 import numpy as np
 
-from nncore import dtypes
-from nncore.nn.parameter import Parameter
+from nncore import autograd, dtypes
+from nncore import devices as _devices
+from nncore.nn import hooks as _h
+from nncore.nn.hooks import BackwardHook, RemovableHandle
+from nncore.nn.parameter import Buffer, Parameter
 from nncore.tensor import Tensor, parse_to
 
 
-class IncompatibleKeys(NamedTuple):
-    missing_keys: list[str]
-    unexpected_keys: list[str]
+class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What ``load_state_dict`` returns: the missing and the unexpected keys."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+    __str__ = __repr__
+
+
+IncompatibleKeys = _IncompatibleKeys
+
+
+def _typename(obj: Any) -> str:
+    """PyTorch's ``torch.typename``: ``torch.FloatTensor`` for tensors, else the qualified
+    class name (``numpy.ndarray``, ``int``)."""
+    if isinstance(obj, Tensor):
+        return obj.type()
+    cls = type(obj)
+    module = cls.__module__
+    return cls.__qualname__ if module in (None, "builtins") else f"{module}.{cls.__qualname__}"
+
+
+def _check_name(kind: str, name: Any) -> None:
+    if not isinstance(name, str):
+        raise TypeError(f"{kind} name should be a string. Got {_typename(name)}")
+    if "." in name:
+        raise KeyError(f"{kind} name can't contain \".\"" + (f", got: {name}"
+                                                            if kind == "module" else ""))
+    if name == "":
+        raise KeyError(f"{kind} name can't be empty string \"\"")
+
+
+def _addindent(s: str, spaces: int) -> str:
+    lines = s.split("\n")
+    if len(lines) == 1:
+        return s
+    return lines[0] + "\n" + "\n".join(" " * spaces + ln if ln.strip() else "" for ln in lines[1:])
+
+
+_EXTRA_STATE = "_extra_state"
+# NOTE: load_state_dict validates every key before changing anything: _load_from_state_dict
+# (PyTorch's overridable per-module step) queues its copies here while a load runs.
+_pending_loads: list | None = None
+
+
+def _forward_unimplemented(self: Module, *args: Any, **kwargs: Any) -> Any:
+    raise NotImplementedError(f"Module [{type(self).__name__}] is missing the required "
+                              f"\"forward\" function")
 
 
 class Module:
-    """Base class of every layer. Subclasses set parameters in ``__init__`` and define
-    ``forward``; assigning a Parameter, a Module or (via ``register_buffer``) an array
-    registers it."""
+    """Base class of every layer (``torch.nn.Module``).
 
-    def __init__(self) -> None:
-        object.__setattr__(self, "_parameters", OrderedDict())
-        object.__setattr__(self, "_buffers", OrderedDict())
-        object.__setattr__(self, "_modules", OrderedDict())
-        object.__setattr__(self, "training", True)
+    Subclasses call ``super().__init__()``, assign Parameters, Modules and buffers
+    (``register_buffer``) as attributes and define ``forward``; calling the module runs the
+    forward pre-hooks, ``forward`` and the forward hooks.
+    """
+
+    dump_patches = False
+    _version = 1
+    call_super_init = False
+    training: bool
+    forward: Callable[..., Any] = _forward_unimplemented
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs:
+            raise TypeError(f"{type(self).__name__}.__init__() got an unexpected keyword "
+                            f"argument '{next(iter(kwargs))}'")
+        if args:
+            raise TypeError(f"{type(self).__name__}.__init__() takes 1 positional argument but "
+                            f"{len(args) + 1} were given")
+        self.__dict__.update(
+            training=True, _parameters={}, _buffers={}, _non_persistent_buffers_set=set(),
+            _backward_pre_hooks=OrderedDict(), _backward_hooks=OrderedDict(),
+            _is_full_backward_hook=None, _forward_hooks=OrderedDict(),
+            _forward_hooks_with_kwargs=OrderedDict(), _forward_hooks_always_called=OrderedDict(),
+            _forward_pre_hooks=OrderedDict(), _forward_pre_hooks_with_kwargs=OrderedDict(),
+            _state_dict_hooks=OrderedDict(), _state_dict_pre_hooks=OrderedDict(),
+            _load_state_dict_pre_hooks=OrderedDict(), _load_state_dict_post_hooks=OrderedDict(),
+            _modules={})
 
     # ---- registration ----
-    def __setattr__(self, name: str, value: Any) -> None:
-        if "_parameters" not in self.__dict__:
-            raise AttributeError(f"{type(self).__name__}: call super().__init__() first")
-        for store in (self._parameters, self._buffers, self._modules):
-            store.pop(name, None)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
-        elif name in self.__dict__.get("_buffer_names", ()) and value is not None:
-            self._buffers[name] = value if isinstance(value, Tensor) else Tensor(value)
+    def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
+        """Register non-learnable state (running statistics) under ``name``.
+
+        Args:
+            name: attribute name.
+            tensor: a Tensor (a NumPy array is wrapped without a copy), or None (then not in
+                ``state_dict``).
+            persistent: include it in ``state_dict``.
+        """
+        if "_buffers" not in self.__dict__:
+            raise AttributeError("cannot assign buffer before Module.__init__() call")
+        _check_name("buffer", name)
+        if hasattr(self, name) and name not in self._buffers:
+            raise KeyError(f"attribute '{name}' already exists")
+        if isinstance(tensor, np.ndarray):
+            tensor = Tensor._wrap(tensor)
+        elif tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign '{_typename(tensor)}' object to buffer '{name}' "
+                            f"(torch Tensor or None required)")
+        tensor = _h.run_registration_hooks(_h._global_buffer_registration_hooks, self, name,
+                                           tensor)
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers_set.discard(name)
         else:
-            object.__setattr__(self, name, value)
+            self._non_persistent_buffers_set.add(name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register ``param`` (a Parameter, or None for an absent one such as ``bias=False``)."""
+        if "_parameters" not in self.__dict__:
+            raise AttributeError("cannot assign parameter before Module.__init__() call")
+        _check_name("parameter", name)
+        if hasattr(self, name) and name not in self._parameters:
+            raise KeyError(f"attribute '{name}' already exists")
+        if param is None:
+            self._parameters[name] = None
             return
-        self.__dict__.pop(name, None)
+        if not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign '{_typename(param)}' object to parameter '{name}' "
+                            f"(torch.nn.Parameter or None required)")
+        if param.grad_fn is not None:
+            raise ValueError(f"Cannot assign non-leaf Tensor to parameter '{name}'. Model "
+                             f"parameters must be created explicitly. To express '{name}' as a "
+                             f"function of another Tensor, compute the value in the forward() "
+                             f"method.")
+        self._parameters[name] = _h.run_registration_hooks(
+            _h._global_parameter_registration_hooks, self, name, param)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Register ``module`` as the child ``name``."""
+        if not isinstance(module, Module) and module is not None:
+            raise TypeError(f"{_typename(module)} is not a Module subclass")
+        if not isinstance(name, str):
+            raise TypeError(f"module name should be a string. Got {_typename(name)}")
+        if hasattr(self, name) and name not in self._modules:
+            raise KeyError(f"attribute '{name}' already exists")
+        _check_name("module", name)
+        self._modules[name] = _h.run_registration_hooks(
+            _h._global_module_registration_hooks, self, name, module)
+
+    register_module = add_module
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        d = self.__dict__
+        params = d.get("_parameters")
+        if isinstance(value, Parameter):
+            if params is None:
+                raise AttributeError("cannot assign parameters before Module.__init__() call")
+            self._remove(name, d, self._buffers, self._modules)
+            self.register_parameter(name, value)
+        elif params is not None and name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign '{_typename(value)}' as parameter '{name}' "
+                                f"(torch.nn.Parameter or None expected)")
+            self.register_parameter(name, value)
+        else:
+            modules = d.get("_modules")
+            if isinstance(value, Module):
+                if modules is None:
+                    raise AttributeError("cannot assign module before Module.__init__() call")
+                self._remove(name, d, self._parameters, self._buffers)
+                modules[name] = _h.run_registration_hooks(
+                    _h._global_module_registration_hooks, self, name, value)
+            elif modules is not None and name in modules:
+                if value is not None:
+                    raise TypeError(f"cannot assign '{_typename(value)}' as child module "
+                                    f"'{name}' (torch.nn.Module or None expected)")
+                modules[name] = value
+            elif isinstance(value, Buffer) or name in d.get("_buffers", ()):
+                if value is not None and not isinstance(value, (Tensor, np.ndarray)):
+                    raise TypeError(f"cannot assign '{_typename(value)}' as buffer '{name}' "
+                                    f"(torch.nn.Buffer, torch.Tensor or None expected)")
+                persistent = (value.persistent if isinstance(value, Buffer)
+                              else name not in self._non_persistent_buffers_set)
+                self.register_buffer(name, value, persistent)
+            else:
+                object.__setattr__(self, name, value)
+
+    def _remove(self, name: str, *stores: Any) -> None:
+        for store in stores:
+            store.pop(name, None)
+        self._non_persistent_buffers_set.discard(name)
 
     def __getattr__(self, name: str) -> Any:
         d = self.__dict__
@@ -54,91 +215,189 @@ class Module:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:
-        for store in (self._parameters, self._buffers, self._modules):
-            if name in store:
-                del store[name]
-                return
-        object.__delattr__(self, name)
-
-    def register_parameter(self, name: str, param: Parameter | None) -> None:
-        if param is None:
-            self._parameters.pop(name, None)
-            object.__setattr__(self, name, None)
+        if name in self._parameters:
+            del self._parameters[name]
+        elif name in self._buffers:
+            del self._buffers[name]
+            self._non_persistent_buffers_set.discard(name)
+        elif name in self._modules:
+            del self._modules[name]
         else:
-            setattr(self, name, param)
+            object.__delattr__(self, name)
 
-    def register_buffer(self, name: str, value: Any, persistent: bool = True) -> None:
-        """Register non-learnable state (running statistics): saved in ``state_dict``."""
-        names = self.__dict__.setdefault("_buffer_names", set())
-        names.add(name)
-        if not persistent:
-            self.__dict__.setdefault("_non_persistent", set()).add(name)
-        if value is None:
-            object.__setattr__(self, name, None)
-        else:
-            setattr(self, name, value)
+    def __dir__(self) -> list[str]:
+        keys = (dir(type(self)) + list(self.__dict__) + list(self._parameters)
+                + list(self._modules) + list(self._buffers))
+        return sorted(k for k in keys if not k[0].isdigit())
 
-    def add_module(self, name: str, module: Module | None) -> None:
-        setattr(self, name, module)
+    def __getstate__(self) -> dict:
+        return self.__dict__.copy()
 
-    # ---- forward ----
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} has no forward()")
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        for name in ("_forward_pre_hooks", "_forward_pre_hooks_with_kwargs",
+                     "_forward_hooks", "_forward_hooks_with_kwargs",
+                     "_forward_hooks_always_called", "_state_dict_hooks",
+                     "_state_dict_pre_hooks", "_load_state_dict_pre_hooks",
+                     "_load_state_dict_post_hooks", "_backward_pre_hooks", "_backward_hooks"):
+            self.__dict__.setdefault(name, OrderedDict())
+        self.__dict__.setdefault("_non_persistent_buffers_set", set())
+        self.__dict__.setdefault("_is_full_backward_hook", None)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+    # ---- lookup by qualified name ----
+    def _get_name(self) -> str:
+        return type(self).__name__
+
+    def get_submodule(self, target: str) -> Module:
+        """The submodule at dotted path ``target`` ("" is this module).
+
+        Raises:
+            AttributeError: when a step of the path is missing or not a Module.
+        """
+        if target == "":
+            return self
+        mod: Module = self
+        for item in target.split("."):
+            if not hasattr(mod, item):
+                raise AttributeError(mod._get_name() + " has no attribute `" + item + "`")
+            mod = getattr(mod, item)
+            if not isinstance(mod, Module):
+                raise AttributeError("`" + item + "` is not an nn.Module")
+        return mod
+
+    def set_submodule(self, target: str, module: Module, strict: bool = False) -> None:
+        """Replace (or, unless ``strict``, add) the submodule at dotted path ``target``."""
+        if target == "":
+            raise ValueError("Cannot set the submodule without a target name!")
+        if not isinstance(module, Module):
+            raise ValueError(f"`module` is not an nn.Module, found {type(module)}")
+        parent_path, _, leaf = target.rpartition(".")
+        parent = self.get_submodule(parent_path)
+        if strict and not hasattr(parent, leaf):
+            raise AttributeError(parent._get_name() + " has no attribute `" + leaf + "`")
+        if hasattr(parent, leaf) and not isinstance(getattr(parent, leaf), Module):
+            raise AttributeError("`" + leaf + "` is not an nn.Module")
+        setattr(parent, leaf, module)
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The Parameter at dotted path ``target``.
+
+        Raises:
+            AttributeError: when the path is missing or does not name a Parameter.
+        """
+        path, _, name = target.rpartition(".")
+        mod = self.get_submodule(path)
+        if not hasattr(mod, name):
+            raise AttributeError(mod._get_name() + " has no attribute `" + name + "`")
+        param = getattr(mod, name)
+        if not isinstance(param, Parameter):
+            raise AttributeError("`" + name + "` is not an nn.Parameter")
+        return param
+
+    def get_buffer(self, target: str) -> Tensor:
+        """The buffer at dotted path ``target``.
+
+        Raises:
+            AttributeError: when the path is missing or does not name a buffer.
+        """
+        path, _, name = target.rpartition(".")
+        mod = self.get_submodule(path)
+        if not hasattr(mod, name):
+            raise AttributeError(mod._get_name() + " has no attribute `" + name + "`")
+        if name not in mod._buffers:
+            raise AttributeError("`" + name + "` is not a buffer")
+        return mod._buffers[name]
+
+    def get_extra_state(self) -> Any:
+        """Override (with ``set_extra_state``) to save extra state in ``state_dict``."""
+        raise RuntimeError("Reached a code path in Module.get_extra_state() that should never "
+                           "be called.")
+
+    def set_extra_state(self, state: Any) -> None:
+        """Override (with ``get_extra_state``) to restore extra state from ``state_dict``."""
+        raise RuntimeError("Reached a code path in Module.set_extra_state() that should never "
+                           "be called.")
 
     # ---- traversal ----
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        seen: set[int] = set()
-        stack = [(prefix, self)]
-        while stack:
-            name, mod = stack.pop()
-            if id(mod) in seen:
-                continue
-            seen.add(id(mod))
-            yield name, mod
-            children = [(f"{name}.{n}" if name else n, m) for n, m in mod._modules.items()]
-            stack.extend(reversed([c for c in children if c[1] is not None]))
+    def _named_members(self, get_members: Callable, prefix: str = "", recurse: bool = True,
+                       remove_duplicate: bool = True) -> Iterator[tuple[str, Any]]:
+        memo: set[int] = set()
+        mods = (self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
+                if recurse else [(prefix, self)])
+        for mprefix, mod in mods:
+            for k, v in get_members(mod):
+                if v is None or id(v) in memo:
+                    continue
+                if remove_duplicate:
+                    memo.add(id(v))
+                yield mprefix + ("." if mprefix else "") + k, v
 
-    def modules(self) -> Iterator[Module]:
-        for _, m in self.named_modules():
-            yield m
-
-    def named_children(self) -> Iterator[tuple[str, Module]]:
-        yield from ((n, m) for n, m in self._modules.items() if m is not None)
-
-    def children(self) -> Iterator[Module]:
-        for _, m in self.named_children():
-            yield m
-
-    def named_parameters(self, prefix: str = "", recurse: bool = True
-                         ) -> Iterator[tuple[str, Parameter]]:
-        seen: set[int] = set()
-        mods = self.named_modules(prefix) if recurse else iter([(prefix, self)])
-        for mname, mod in mods:
-            for pname, p in mod._parameters.items():
-                if p is not None and id(p) not in seen:
-                    seen.add(id(p))
-                    yield (f"{mname}.{pname}" if mname else pname), p
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, Parameter) of this module and (with ``recurse``) its descendants, each
+        shared parameter once unless ``remove_duplicate`` is False."""
+        yield from self._named_members(lambda m: m._parameters.items(), prefix, recurse,
+                                       remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, p in self.named_parameters(recurse=recurse):
             yield p
 
-    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
-        for mname, mod in self.named_modules(prefix):
-            for bname, b in mod._buffers.items():
-                yield (f"{mname}.{bname}" if mname else bname), b
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
+        """(dotted name, buffer) of this module and (with ``recurse``) its descendants."""
+        yield from self._named_members(lambda m: m._buffers.items(), prefix, recurse,
+                                       remove_duplicate)
 
-    def buffers(self) -> Iterator[Tensor]:
-        for _, b in self.named_buffers():
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
             yield b
 
-    # ---- modes and grads ----
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        memo: set[int] = set()
+        for name, m in self._modules.items():
+            if m is not None and id(m) not in memo:
+                memo.add(id(m))
+                yield name, m
+
+    def children(self) -> Iterator[Module]:
+        for _, m in self.named_children():
+            yield m
+
+    def named_modules(self, memo: set | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+        """(dotted name, module) in pre-order, this module first as ``prefix``."""
+        if memo is None:
+            memo = set()
+        if self in memo:
+            return
+        if remove_duplicate:
+            memo.add(self)
+        yield prefix, self
+        for name, m in self._modules.items():
+            if m is not None:
+                yield from m.named_modules(memo, prefix + ("." if prefix else "") + name,
+                                           remove_duplicate)
+
+    def modules(self, remove_duplicate: bool = True) -> Iterator[Module]:
+        for _, m in self.named_modules(remove_duplicate=remove_duplicate):
+            yield m
+
+    def apply(self, fn: Callable[[Module], None]) -> Module:
+        """Call ``fn`` on every submodule (children first), then on this module."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    # ---- modes and gradients ----
     def train(self, mode: bool = True) -> Module:
-        for m in self.modules():
-            object.__setattr__(m, "training", mode)
+        """Set training mode (``mode``) on this module and every descendant."""
+        if not isinstance(mode, bool):
+            raise ValueError("training mode is expected to be boolean")
+        self.training = mode
+        for m in self.children():
+            m.train(mode)
         return self
 
     def eval(self) -> Module:
@@ -146,100 +405,536 @@ class Module:
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
         for p in self.parameters():
-            p.requires_grad = requires_grad
+            p.requires_grad_(requires_grad)
         return self
 
     def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset every parameter's gradient: None, or zeros in the same ``.grad`` Tensor."""
         for p in self.parameters():
-            if set_to_none or p.grad is None:
+            if p.grad is None:
+                continue
+            if set_to_none:
                 p.grad = None
             else:
-                p.grad._array[...] = 0
+                # NOTE: a new array inside the same Tensor: autograd may give two leaves one
+                # gradient array, so zeroing the memory could clear another module's grad.
+                p.grad._array = np.zeros_like(p.grad._array)
 
-    def apply(self, fn: Callable[[Module], None]) -> Module:
-        for m in reversed(list(self.modules())):
-            fn(m)
+    def share_memory(self) -> Module:
+        return self._apply(lambda t: t.share_memory_())
+
+    def compile(self, *args: Any, **kwargs: Any) -> None:
+        """Accepted for PyTorch compatibility: nncore runs the module as it is."""
+
+    # ---- dtype and device ----
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> Module:
+        """Replace every parameter's data (the Parameter objects stay, so optimizers keep
+        working), its gradient's data, and every buffer by ``fn`` of it."""
+        if recurse:
+            for m in self.children():
+                m._apply(fn)
+        with autograd.no_grad():
+            for p in self._parameters.values():
+                if p is None:
+                    continue
+                p._array = fn(p)._array
+                if p.grad is not None:
+                    p.grad._array = fn(p.grad)._array
+            for key, b in self._buffers.items():
+                if b is not None:
+                    self._buffers[key] = fn(b)
         return self
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
-        """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(tensor)``, as PyTorch:
-        floating parameters and buffers are cast in place (the Parameter objects stay, so an
-        optimizer made before keeps working); the CPU is the only device."""
+        """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(tensor)``: floating
+        parameters and buffers are cast (in place of the Parameter objects); the CPU is the
+        only device."""
         dtype, _ = parse_to(self, "Module.to", args, kwargs)
         if dtype is None:
             return self
-        dtype = dtypes.to_numpy(dtype)
-        if dtype.kind != "f":
-            raise TypeError(f"Module.to: nn.Module.to only accepts floating point dtypes, but "
-                            f"got desired dtype={dtype}")
-        for t in list(self.parameters()) + list(self.buffers()):
-            if t._array.dtype.kind == "f" and t._array.dtype != dtype:
-                t._array = t._array.astype(dtype)
-                if t.grad is not None:
-                    t.grad = Tensor._wrap(t.grad._array.astype(dtype))
+        np_dtype = dtypes.to_numpy(dtype)
+        if np_dtype.kind not in "fc":
+            raise TypeError(f"nn.Module.to only accepts floating point or complex dtypes, but "
+                            f"got desired dtype={dtypes.from_numpy(np_dtype)}")
+        return self._apply(lambda t: t.to(np_dtype) if t._array.dtype.kind in "fc" else t)
+
+    def cpu(self) -> Module:
         return self
 
-    def double(self) -> Module:
-        return self.to(np.float64)
+    def cuda(self, device: Any = None) -> Module:
+        _devices.check("cuda" if device is None else device, "Module.cuda")
+        return self
+
+    def xpu(self, device: Any = None) -> Module:
+        _devices.check("xpu", "Module.xpu")
+        return self
+
+    def type(self, dst_type: Any) -> Module:
+        """Cast every parameter and buffer to ``dst_type``."""
+        return self._apply(lambda t: t.type(dst_type))
 
     def float(self) -> Module:
-        return self.to(np.float32)
+        return self._apply(lambda t: t.float() if t.is_floating_point() else t)
 
-    # ---- state ----
-    def state_dict(self) -> OrderedDict[str, np.ndarray]:
-        """Parameters and persistent buffers by dotted name, as NumPy arrays (copies)."""
-        out: OrderedDict[str, np.ndarray] = OrderedDict()
-        for mname, mod in self.named_modules():
-            skip = mod.__dict__.get("_non_persistent", ())
-            items = list(mod._parameters.items()) + list(mod._buffers.items())
-            for name, t in items:
-                if t is not None and name not in skip:
-                    out[f"{mname}.{name}" if mname else name] = t._array.copy()
-        return out
+    def double(self) -> Module:
+        return self._apply(lambda t: t.double() if t.is_floating_point() else t)
 
-    def load_state_dict(self, state_dict: Any, strict: bool = True) -> IncompatibleKeys:
-        """Copy arrays (or Tensors) into parameters and buffers, keeping their dtype.
+    def half(self) -> Module:
+        return self._apply(lambda t: t.half() if t.is_floating_point() else t)
 
-        Raises KeyError (strict) naming missing and unexpected keys, ValueError on a shape
-        mismatch.
+    def bfloat16(self) -> Module:
+        return self._apply(lambda t: t.bfloat16() if t.is_floating_point() else t)
+
+    def to_empty(self, *, device: Any, recurse: bool = True) -> Module:
+        """Parameters and buffers replaced by uninitialised ones of the same shape and dtype."""
+        _devices.check(device, "Module.to_empty")
+        return self._apply(lambda t: Tensor._wrap(np.empty_like(t._array)), recurse)
+
+    # ---- hooks ----
+    def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """``hook(module, args)`` (``hook(module, args, kwargs)`` with ``with_kwargs``) before
+        every forward; a returned value replaces the arguments.
+
+        Returns:
+            A RemovableHandle.
         """
-        own = self.state_dict()
-        targets: dict[str, Tensor] = {}
-        for mname, mod in self.named_modules():
-            for name, t in list(mod._parameters.items()) + list(mod._buffers.items()):
-                if t is not None:
-                    targets[f"{mname}.{name}" if mname else name] = t
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        if strict and (missing or unexpected):
-            raise KeyError(f"load_state_dict for {type(self).__name__}: missing keys {missing}, "
-                           f"unexpected keys {unexpected}")
-        arrays = {}
-        for key in own:
+        handle = RemovableHandle(self._forward_pre_hooks,
+                                 extra_dict=self._forward_pre_hooks_with_kwargs)
+        self._forward_pre_hooks[handle.id] = hook
+        if with_kwargs:
+            self._forward_pre_hooks_with_kwargs[handle.id] = True
+        if prepend:
+            self._forward_pre_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_forward_hook(self, hook: Callable, *, prepend: bool = False,
+                              with_kwargs: bool = False, always_call: bool = False
+                              ) -> RemovableHandle:
+        """``hook(module, args, output)`` (``hook(module, args, kwargs, output)`` with
+        ``with_kwargs``) after every forward; a returned value replaces the output.
+        ``always_call`` runs it even when forward raises.
+
+        Returns:
+            A RemovableHandle.
+        """
+        handle = RemovableHandle(self._forward_hooks, extra_dict=[
+            self._forward_hooks_with_kwargs, self._forward_hooks_always_called])
+        self._forward_hooks[handle.id] = hook
+        if with_kwargs:
+            self._forward_hooks_with_kwargs[handle.id] = True
+        if always_call:
+            self._forward_hooks_always_called[handle.id] = True
+        if prepend:
+            self._forward_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_full_backward_pre_hook(self, hook: Callable, prepend: bool = False
+                                        ) -> RemovableHandle:
+        """``hook(module, grad_output)`` when the gradients of the outputs are known; a returned
+        tuple replaces them.
+
+        Returns:
+            A RemovableHandle.
+        """
+        handle = RemovableHandle(self._backward_pre_hooks)
+        self._backward_pre_hooks[handle.id] = hook
+        if prepend:
+            self._backward_pre_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_full_backward_hook(self, hook: Callable, prepend: bool = False
+                                    ) -> RemovableHandle:
+        """``hook(module, grad_input, grad_output)`` when the gradients of the positional
+        tensor inputs are known (of the outputs, when no input requires grad); a returned tuple
+        replaces ``grad_input``.
+
+        Returns:
+            A RemovableHandle.
+        """
+        if self._is_full_backward_hook is False:
+            raise RuntimeError("Cannot use both regular backward hooks and full backward hooks "
+                               "on a single Module. Please use only one of them.")
+        self._is_full_backward_hook = True
+        handle = RemovableHandle(self._backward_hooks)
+        self._backward_hooks[handle.id] = hook
+        if prepend:
+            self._backward_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_backward_hook(self, hook: Callable) -> RemovableHandle:
+        """PyTorch's deprecated backward hook; nncore gives it the full hook's semantics.
+
+        Returns:
+            A RemovableHandle.
+        """
+        if self._is_full_backward_hook is True:
+            raise RuntimeError("Cannot use both regular backward hooks and full backward hooks "
+                               "on a single Module. Please use only one of them.")
+        self._is_full_backward_hook = False
+        handle = RemovableHandle(self._backward_hooks)
+        self._backward_hooks[handle.id] = hook
+        return handle
+
+    # ---- call ----
+    def _call_impl(self, *args: Any, **kwargs: Any) -> Any:
+        if not (self._forward_hooks or self._forward_pre_hooks or self._backward_hooks
+                or self._backward_pre_hooks or _h._global_forward_hooks
+                or _h._global_forward_pre_hooks or _h._global_backward_hooks
+                or _h._global_backward_pre_hooks):
+            return self.forward(*args, **kwargs)
+        return self._call_with_hooks(args, kwargs)
+
+    __call__ = _call_impl
+
+    def _call_with_hooks(self, args: tuple, kwargs: dict) -> Any:
+        result = None
+        called: set[int] = set()
+        try:
+            for hook_id, hook in (*_h._global_forward_pre_hooks.items(),
+                                  *self._forward_pre_hooks.items()):
+                if hook_id in self._forward_pre_hooks_with_kwargs:
+                    out = hook(self, args, kwargs)
+                    if out is not None:
+                        if not (isinstance(out, tuple) and len(out) == 2):
+                            raise RuntimeError(f"forward pre-hook must return None or a tuple "
+                                               f"of (new_args, new_kwargs), but got {out}.")
+                        args, kwargs = out
+                else:
+                    out = hook(self, args)
+                    if out is not None:
+                        args = out if isinstance(out, tuple) else (out,)
+            bw = None
+            full = [*_h._global_backward_hooks.values(), *self._backward_hooks.values()]
+            pre = [*_h._global_backward_pre_hooks.values(), *self._backward_pre_hooks.values()]
+            if full or pre:
+                bw = BackwardHook(self, full, pre)
+                args = bw.setup_input_hook(args)
+            result = self.forward(*args, **kwargs)
+            for hook_id, hook in (*_h._global_forward_hooks.items(),
+                                  *self._forward_hooks.items()):
+                if (hook_id in self._forward_hooks_always_called
+                        or hook_id in _h._global_forward_hooks_always_called):
+                    called.add(hook_id)
+                if (hook_id in self._forward_hooks_with_kwargs
+                        or hook_id in _h._global_forward_hooks_with_kwargs):
+                    out = hook(self, args, kwargs, result)
+                else:
+                    out = hook(self, args, result)
+                if out is not None:
+                    result = out
+            if bw is not None:
+                if not isinstance(result, (Tensor, tuple)):
+                    warnings.warn(f"For backward hooks to be called, module output should be a "
+                                  f"Tensor or a tuple of Tensors but received {type(result)}",
+                                  UserWarning, stacklevel=3)
+                else:
+                    result = bw.setup_output_hook(result)
+            return result
+        except Exception:
+            for hook_id, hook in (*_h._global_forward_hooks.items(),
+                                  *self._forward_hooks.items()):
+                if hook_id in called or not (
+                        hook_id in self._forward_hooks_always_called
+                        or hook_id in _h._global_forward_hooks_always_called):
+                    continue
+                try:
+                    if (hook_id in self._forward_hooks_with_kwargs
+                            or hook_id in _h._global_forward_hooks_with_kwargs):
+                        out = hook(self, args, kwargs, result)
+                    else:
+                        out = hook(self, args, result)
+                    if out is not None:
+                        result = out
+                except Exception as e:
+                    warnings.warn(f"module forward hook with ``always_call=True`` raised an "
+                                  f"exception that was silenced as another error was raised in "
+                                  f"forward: {e}", UserWarning, stacklevel=3)
+            raise
+
+    # ---- state_dict ----
+    def register_state_dict_pre_hook(self, hook: Callable) -> RemovableHandle:
+        """``hook(module, prefix, keep_vars)`` before ``state_dict`` collects this module."""
+        handle = RemovableHandle(self._state_dict_pre_hooks)
+        self._state_dict_pre_hooks[handle.id] = hook
+        return handle
+
+    def register_state_dict_post_hook(self, hook: Callable) -> RemovableHandle:
+        """``hook(module, state_dict, prefix, local_metadata)`` after this module's entries were
+        collected; it edits ``state_dict`` in place and returns None."""
+        handle = RemovableHandle(self._state_dict_hooks)
+        self._state_dict_hooks[handle.id] = (hook, True)
+        return handle
+
+    def _register_state_dict_hook(self, hook: Callable) -> RemovableHandle:
+        handle = RemovableHandle(self._state_dict_hooks)
+        self._state_dict_hooks[handle.id] = (hook, False)
+        return handle
+
+    def register_load_state_dict_pre_hook(self, hook: Callable) -> RemovableHandle:
+        """``hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs)`` before this module's entries are loaded."""
+        handle = RemovableHandle(self._load_state_dict_pre_hooks)
+        self._load_state_dict_pre_hooks[handle.id] = hook
+        return handle
+
+    def register_load_state_dict_post_hook(self, hook: Callable) -> RemovableHandle:
+        """``hook(module, incompatible_keys)`` after loading; it may edit the key lists in place
+        (clearing them lets a strict load pass) and returns None."""
+        handle = RemovableHandle(self._load_state_dict_post_hooks)
+        self._load_state_dict_post_hooks[handle.id] = hook
+        return handle
+
+    def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
+        for name, p in self._parameters.items():
+            if p is not None:
+                destination[prefix + name] = p if keep_vars else p.detach()
+        for name, b in self._buffers.items():
+            if b is not None and name not in self._non_persistent_buffers_set:
+                destination[prefix + name] = b if keep_vars else b.detach()
+        if type(self).get_extra_state is not Module.get_extra_state:
+            destination[prefix + _EXTRA_STATE] = self.get_extra_state()
+
+    def state_dict(self, *args: Any, destination: Any = None, prefix: str = "",
+                   keep_vars: bool = False) -> Any:
+        """Parameters and persistent buffers by dotted name, in registration order (own tensors,
+        then each child's), as Tensors that share memory with the module but are detached
+        from autograd (the Parameters themselves with ``keep_vars``).
+
+        Args:
+            destination: a dict to fill (a new OrderedDict by default).
+            prefix: prepended to every key.
+            keep_vars: return the Parameters and buffers themselves.
+        Returns:
+            The OrderedDict (with PyTorch's ``_metadata`` versions).
+        """
+        if args:
+            warnings.warn("Positional args are being deprecated, use kwargs instead.",
+                          FutureWarning, stacklevel=2)
+            destination = args[0] if destination is None else destination
+            prefix = args[1] if len(args) > 1 and prefix == "" else prefix
+            keep_vars = args[2] if len(args) > 2 and keep_vars is False else keep_vars
+        if destination is None:
+            destination = OrderedDict()
+            destination._metadata = OrderedDict()
+        local_metadata = {"version": self._version}
+        if hasattr(destination, "_metadata"):
+            destination._metadata[prefix[:-1]] = local_metadata
+        for hook in self._state_dict_pre_hooks.values():
+            hook(self, prefix, keep_vars)
+        self._save_to_state_dict(destination, prefix, keep_vars)
+        for name, m in self._modules.items():
+            if m is not None:
+                m.state_dict(destination=destination, prefix=prefix + name + ".",
+                             keep_vars=keep_vars)
+        for hook, public in self._state_dict_hooks.values():
+            out = hook(self, destination, prefix, local_metadata)
+            if public and out is not None:
+                raise RuntimeError("state_dict post-hook must return None")
+            if not public and out is not None:
+                destination = out
+        return destination
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, local_metadata: dict,
+                              strict: bool, missing_keys: list, unexpected_keys: list,
+                              error_msgs: list) -> None:
+        """Check this module's own entries of ``state_dict`` (PyTorch's overridable step);
+        the copies run once ``load_state_dict`` found no error anywhere."""
+        for hook in self._load_state_dict_pre_hooks.values():
+            hook(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                 unexpected_keys, error_msgs)
+        local = {k: v for k, v in self._parameters.items() if v is not None}
+        local.update((k, v) for k, v in self._buffers.items()
+                     if v is not None and k not in self._non_persistent_buffers_set)
+        assign = local_metadata.get("assign_to_params_buffers", False)
+        for name, target in local.items():
+            key = prefix + name
             if key not in state_dict:
+                if strict:
+                    missing_keys.append(key)
                 continue
             value = state_dict[key]
-            arr = np.asarray(value._array if isinstance(value, Tensor) else value)
-            if arr.shape != own[key].shape:
-                raise ValueError(f"load_state_dict: {key} has shape {arr.shape} in the state "
-                                 f"dict but {own[key].shape} in the model")
-            arrays[key] = arr
-        for key, arr in arrays.items():
-            t = targets[key]
-            t._array[...] = arr
-        return IncompatibleKeys(missing, unexpected)
+            if isinstance(value, Tensor):
+                arr = value._array
+            elif isinstance(value, (np.ndarray, np.generic)) or hasattr(value, "__array__"):
+                arr = np.asarray(value)
+            else:
+                error_msgs.append(f"While copying the parameter named \"{key}\", expected "
+                                  f"torch.Tensor or Tensor-like object from checkpoint but "
+                                  f"received {type(value)}")
+                continue
+            if target.ndim == 0 and arr.shape == (1,):
+                arr = arr.reshape(())
+            if arr.shape != target._array.shape:
+                error_msgs.append(f"size mismatch for {key}: copying a param with shape "
+                                  f"{tuple(arr.shape)} from checkpoint, the shape in current "
+                                  f"model is {tuple(target._array.shape)}.")
+                continue
+            if not np.can_cast(arr.dtype, target._array.dtype, "unsafe") or (
+                    arr.dtype.kind == "c" and target._array.dtype.kind != "c"):
+                error_msgs.append(f"While copying the parameter named \"{key}\", whose "
+                                  f"dimensions in the model are {tuple(target.shape)} and whose "
+                                  f"dimensions in the checkpoint are {tuple(arr.shape)}, an "
+                                  f"exception occurred : (can't copy {arr.dtype} into "
+                                  f"{target._array.dtype})")
+                continue
+            if assign:
+                new = value if isinstance(value, Tensor) else Tensor._wrap(arr)
+                if isinstance(target, Parameter):
+                    new = (new.requires_grad_(target.requires_grad) if isinstance(new, Parameter)
+                           else Parameter(new, requires_grad=target.requires_grad))
+                _queue(("assign", self, name, new))
+            else:
+                _queue(("copy", target, arr))
+        extra_key = prefix + _EXTRA_STATE
+        if type(self).set_extra_state is not Module.set_extra_state:
+            if extra_key in state_dict:
+                _queue(("extra", self, state_dict[extra_key]))
+            elif strict:
+                missing_keys.append(extra_key)
+        elif strict and extra_key in state_dict:
+            unexpected_keys.append(extra_key)
+        if strict:
+            for key in state_dict:
+                if key.startswith(prefix) and key != extra_key:
+                    head, dot, _ = key[len(prefix):].partition(".")
+                    if (dot and head not in self._modules) or (not dot and head not in local):
+                        unexpected_keys.append(key)
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False
+                        ) -> _IncompatibleKeys:
+        """Copy ``state_dict`` (Tensors or NumPy arrays by dotted name) into the parameters and
+        buffers, keeping their dtypes. Every entry is checked first: a failed load changes
+        nothing.
+
+        Args:
+            state_dict: a mapping as ``state_dict()`` returns (a PyTorch state dict converted
+                to NumPy loads as it is).
+            strict: missing and unexpected keys are errors.
+            assign: make the given tensors the parameters and buffers (sharing their memory)
+                instead of copying into the existing ones.
+        Returns:
+            ``(missing_keys, unexpected_keys)``.
+        Raises:
+            RuntimeError: ``Error(s) in loading state_dict for <Class>:`` and the missing keys,
+                unexpected keys, size mismatches and unusable values.
+        """
+        global _pending_loads
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        missing: list[str] = []
+        unexpected: list[str] = []
+        errors: list[str] = []
+        metadata = getattr(state_dict, "_metadata", None)
+        state_dict = OrderedDict(state_dict)
+        if metadata is not None:
+            state_dict._metadata = metadata
+        post: list[Module] = []
+        outer, _pending_loads = _pending_loads, []
+        try:
+            def load(module: Module, local: dict, prefix: str = "") -> None:
+                meta = {} if metadata is None else dict(metadata.get(prefix[:-1], {}))
+                if assign:
+                    meta["assign_to_params_buffers"] = True
+                module._load_from_state_dict(local, prefix, meta, True, missing, unexpected,
+                                             errors)
+                for name, child in module._modules.items():
+                    if child is not None:
+                        cp = prefix + name + "."
+                        load(child, {k: v for k, v in local.items() if k.startswith(cp)}, cp)
+                if module._load_state_dict_post_hooks:
+                    post.append(module)
+
+            load(self, state_dict)
+            actions = _pending_loads
+        finally:
+            _pending_loads = outer
+        keys = _IncompatibleKeys(missing, unexpected)
+
+        def fail(msgs: list[str]) -> RuntimeError:
+            return RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                                + "\n\t".join(msgs))
+
+        def strict_msgs() -> list[str]:
+            msgs = []
+            if strict and missing:
+                msgs.append("Missing key(s) in state_dict: "
+                            + ", ".join(f'"{k}"' for k in missing) + ". ")
+            if strict and unexpected:
+                msgs.append("Unexpected key(s) in state_dict: "
+                            + ", ".join(f'"{k}"' for k in unexpected) + ". ")
+            return msgs
+
+        if errors or (not post and strict_msgs()):
+            raise fail(strict_msgs() + errors)
+        # NOTE: post-hooks may clear keys to let a strict load pass, so with them the copies
+        # run first and are undone if the load still fails.
+        undo = _apply_loads(actions, keep_undo=bool(post))
+        for module in post:
+            for hook in module._load_state_dict_post_hooks.values():
+                if hook(module, keys) is not None:
+                    raise AssertionError("Hooks registered with "
+                                         "``register_load_state_dict_post_hook`` are not expected "
+                                         "to return new values, if incompatible_keys need to be "
+                                         "modified, it should be done inplace.")
+        msgs = strict_msgs()
+        if msgs:
+            _undo_loads(undo)
+            raise fail(msgs)
+        return keys
 
     # ---- repr ----
     def extra_repr(self) -> str:
+        """The layer's own settings, shown inside its repr's parentheses."""
         return ""
 
     def __repr__(self) -> str:
-        lines = []
-        for name, mod in self._modules.items():
-            body = repr(mod).replace("\n", "\n  ")
-            lines.append(f"({name}): {body}")
         extra = self.extra_repr()
-        if not lines:
-            return f"{type(self).__name__}({extra})"
-        head = f"{type(self).__name__}(" + (f"{extra}" if extra else "")
-        return head + "\n  " + "\n  ".join(lines) + "\n)"
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = [f"({key}): " + _addindent(repr(m), 2) for key, m in self._modules.items()]
+        lines = extra_lines + child_lines
+        body = ""
+        if lines:
+            if len(extra_lines) == 1 and not child_lines:
+                body = extra_lines[0]
+            else:
+                body = "\n  " + "\n  ".join(lines) + "\n"
+        return f"{self._get_name()}({body})"
+
+
+def _queue(action: tuple) -> None:
+    if _pending_loads is None:
+        _apply_loads([action], keep_undo=False)
+    else:
+        _pending_loads.append(action)
+
+
+def _apply_loads(actions: list, keep_undo: bool) -> list:
+    undo: list = []
+    with autograd.no_grad():
+        for action in actions:
+            kind = action[0]
+            if kind == "copy":
+                _, target, arr = action
+                if keep_undo:
+                    undo.append(("copy", target, target._array.copy()))
+                target._write("load_state_dict", arr, casting="unsafe")
+            elif kind == "assign":
+                _, module, name, new = action
+                if keep_undo:
+                    store = module._parameters if name in module._parameters else module._buffers
+                    undo.append(("assign", module, name, store[name]))
+                setattr(module, name, new)
+            else:
+                _, module, state = action
+                module.set_extra_state(state)
+    return undo
+
+
+def _undo_loads(undo: list) -> None:
+    with autograd.no_grad():
+        for action in reversed(undo):
+            if action[0] == "copy":
+                action[1]._write("load_state_dict", action[2], casting="unsafe")
+            else:
+                setattr(action[1], action[2], action[3])

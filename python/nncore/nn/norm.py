@@ -10,7 +10,7 @@ import numpy as np
 from nncore import functional as F
 from nncore.nn import init
 from nncore.nn.module import Module
-from nncore.nn.parameter import Parameter
+from nncore.nn.parameter import Parameter, factory_dtype
 from nncore.tensor import Tensor
 
 # ==== batch_norm ===============================================================================
@@ -21,8 +21,9 @@ class _BatchNorm(Module):
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True,
-                 dtype: Any = np.float32, *, bias: bool = True) -> None:
+                 device: Any = None, dtype: Any = None, *, bias: bool = True) -> None:
         super().__init__()
+        dtype = factory_dtype(type(self).__name__, device, dtype)
         if num_features <= 0:
             raise ValueError(f"{type(self).__name__}: num_features must be positive, got "
                              f"{num_features}")
@@ -92,7 +93,8 @@ class BatchNorm1d(_BatchNorm):
         affine: learn weight (init 1) and bias (init 0).
         track_running_stats: keep running_mean/running_var/num_batches_tracked buffers and use
             them in eval mode.
-        dtype: parameter and buffer dtype (float32 by default).
+        device: the CPU (the only device).
+        dtype: parameter and buffer dtype (``nncore.get_default_dtype()`` when None).
         bias: learn the bias (with ``affine``).
     Shape:
         (N, C) or (N, C, L) -> the same.
@@ -128,14 +130,16 @@ class LayerNorm(Module):
         eps: added to the (biased) variance.
         elementwise_affine: learn ``weight`` (init 1) and, when ``bias``, ``bias`` (init 0).
         bias: learn an additive bias (with elementwise_affine).
-        dtype: parameter dtype (float32 by default).
+        device: the CPU (the only device).
+        dtype: parameter dtype (``nncore.get_default_dtype()`` when None).
     Shape:
         input (*, *normalized_shape) -> output of the same shape.
     """
 
     def __init__(self, normalized_shape: Any, eps: float = 1e-5, elementwise_affine: bool = True,
-                 bias: bool = True, dtype: Any = np.float32) -> None:
+                 bias: bool = True, device: Any = None, dtype: Any = None) -> None:
         super().__init__()
+        dtype = factory_dtype("LayerNorm", device, dtype)
         shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(
             normalized_shape)
         if not shape or math.prod(shape) <= 0:

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from nncore import devices, dtypes
 from nncore.tensor import Tensor, as_array
 
 
@@ -33,3 +34,39 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+
+class Buffer(Tensor):
+    """A Tensor that registers as a buffer when assigned to a Module attribute (PyTorch's
+    ``nn.Buffer``).
+
+    Args:
+        data: a Tensor (whose memory the buffer shares) or array; None gives an empty tensor.
+        persistent: include it in the module's ``state_dict``.
+    """
+
+    __slots__ = ("persistent",)
+
+    def __init__(self, data: Any = None, *, persistent: bool = True) -> None:
+        if data is None:
+            data = np.zeros((0,), dtype=np.float32)
+        self._array = as_array(data)
+        self.grad = None
+        self.requires_grad = False
+        self._ctx = None
+        self._version = 0
+        self.persistent = persistent
+        if isinstance(data, Tensor) and data.requires_grad:
+            self.requires_grad_(True)
+
+
+def factory_dtype(op: str, device: Any = None, dtype: Any = None) -> np.dtype:
+    """The NumPy dtype of a layer's parameters from PyTorch's factory kwargs: ``device`` must be
+    the CPU, ``dtype`` None means ``nncore.get_default_dtype()``."""
+    devices.check(device, op)
+    return dtypes.default_numpy() if dtype is None else dtypes.to_numpy(dtype)
+
+
+def empty_parameter(shape: tuple, dtype: np.dtype) -> Parameter:
+    """An uninitialised Parameter (its layer's ``reset_parameters`` fills it)."""
+    return Parameter(np.empty(shape, dtype=dtype))

@@ -8,6 +8,7 @@ how the Functions return outputs and final states together).
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Union
 
 import numpy as np
@@ -15,7 +16,7 @@ import numpy as np
 from nncore import functional as F
 from nncore.nn import init
 from nncore.nn.module import Module
-from nncore.nn.parameter import Parameter
+from nncore.nn.parameter import empty_parameter, factory_dtype
 from nncore.ops.rnn import GRUFn, LSTMFn, RNNFn
 from nncore.tensor import Tensor
 from nncore.tensor_ops.shape import cat, stack
@@ -64,9 +65,14 @@ class RNNBase(Module):
 
     def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, dtype: Any = np.float32) -> None:
+                 bidirectional: bool = False, proj_size: int = 0, device: Any = None,
+                 dtype: Any = None) -> None:
         super().__init__()
         name = type(self).__name__
+        dtype = factory_dtype(name, device, dtype)
+        if proj_size:
+            raise NotImplementedError(f"{name}(proj_size={proj_size}): LSTM projections are not "
+                                      f"supported by nncore")
         if not isinstance(hidden_size, int) or hidden_size <= 0:
             raise ValueError(f"{name}: hidden_size must be a positive integer, got {hidden_size}")
         if not isinstance(input_size, int) or input_size <= 0:
@@ -75,9 +81,15 @@ class RNNBase(Module):
             raise ValueError(f"{name}: num_layers must be a positive integer, got {num_layers}")
         if isinstance(dropout, bool) or not 0 <= dropout <= 1:
             raise ValueError(f"{name}: dropout must be a probability in [0, 1], got {dropout}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(f"dropout option adds dropout after all but last recurrent layer, so "
+                          f"non-zero dropout expects num_layers greater than 1, but got "
+                          f"dropout={dropout} and num_layers={num_layers}", UserWarning,
+                          stacklevel=3)
         self.mode, self.input_size, self.hidden_size = mode, input_size, hidden_size
         self.num_layers, self.bias, self.batch_first = num_layers, bias, batch_first
         self.dropout, self.bidirectional = float(dropout), bidirectional
+        self.proj_size = proj_size
         gate_size = _GATES[mode] * hidden_size
         directions = 2 if bidirectional else 1
         self._flat_names: list[list[str]] = []
@@ -90,12 +102,28 @@ class RNNBase(Module):
                 if bias:
                     shapes += [(f"bias_ih{sfx}", (gate_size,)), (f"bias_hh{sfx}", (gate_size,))]
                 for pname, shape in shapes:
-                    setattr(self, pname, Parameter(np.zeros(shape), dtype=dtype))
+                    setattr(self, pname, empty_parameter(shape, dtype))
                 self._flat_names.append([n for n, _ in shapes])
+        # NOTE: PyTorch's attribute names for the same lists (some user code reads them).
+        self._all_weights = self._flat_names
+        self._flat_weights_names = [n for names in self._flat_names for n in names]
         self.reset_parameters()
 
+    @property
+    def _flat_weights(self) -> list:
+        return [getattr(self, n) for n in self._flat_weights_names]
+
+    @property
+    def all_weights(self) -> list[list]:
+        """The parameters per layer and direction: [[w_ih, w_hh, b_ih, b_hh], ...]."""
+        return [[getattr(self, n) for n in names] for names in self._all_weights]
+
+    def flatten_parameters(self) -> None:
+        """A no-op: PyTorch packs cuDNN's weights here; nncore reads them where they are."""
+
     def reset_parameters(self) -> None:
-        stdv = 1.0 / math.sqrt(self.hidden_size)
+        """Every weight and bias U(-1/sqrt(hidden_size), 1/sqrt(hidden_size))."""
+        stdv = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
         for p in self.parameters():
             init.uniform_(p, -stdv, stdv)
 
@@ -204,20 +232,21 @@ class RNN(RNNBase):
         batch_first: input and output are (N, L, features).
         dropout: dropout on the outputs of each layer but the last (training only).
         bidirectional: also run each layer backwards in time and concatenate.
-        dtype: parameter dtype.
+        device: the CPU (the only device).
+        dtype: parameter dtype (``nncore.get_default_dtype()`` when None).
     Shape:
         input (L, N, H_in) -> output (L, N, D * H), h_n (num_layers * D, N, H).
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
-                 dropout: float = 0.0, bidirectional: bool = False, dtype: Any = np.float32
-                 ) -> None:
+                 dropout: float = 0.0, bidirectional: bool = False, device: Any = None,
+                 dtype: Any = None) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size,
                          hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         dtype)
+                         device=device, dtype=dtype)
         self.nonlinearity = nonlinearity
 
 
@@ -233,7 +262,8 @@ class LSTM(RNNBase):
         batch_first: input and output are (N, L, features).
         dropout: dropout on the outputs of each layer but the last (training only).
         bidirectional: also run each layer backwards in time and concatenate.
-        dtype: parameter dtype.
+        device: the CPU (the only device).
+        dtype: parameter dtype (``nncore.get_default_dtype()`` when None).
     Shape:
         input (L, N, H_in), (h_0, c_0) each (num_layers * D, N, H) -> output (L, N, D * H),
         (h_n, c_n) each (num_layers * D, N, H).
@@ -241,9 +271,9 @@ class LSTM(RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 dtype: Any = np.float32) -> None:
+                 proj_size: int = 0, device: Any = None, dtype: Any = None) -> None:
         super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype)
+                         bidirectional, proj_size, device, dtype)
 
 
 class GRU(RNNBase):
@@ -258,7 +288,8 @@ class GRU(RNNBase):
         batch_first: input and output are (N, L, features).
         dropout: dropout on the outputs of each layer but the last (training only).
         bidirectional: also run each layer backwards in time and concatenate.
-        dtype: parameter dtype.
+        device: the CPU (the only device).
+        dtype: parameter dtype (``nncore.get_default_dtype()`` when None).
     Shape:
         input (L, N, H_in), h_0 (num_layers * D, N, H) -> output (L, N, D * H),
         h_n (num_layers * D, N, H).
@@ -266,9 +297,9 @@ class GRU(RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 dtype: Any = np.float32) -> None:
+                 device: Any = None, dtype: Any = None) -> None:
         super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype)
+                         bidirectional, device=device, dtype=dtype)
 
 
 # ---- cells: one step, the same kernels with T = 1 ---------------------------------------------
@@ -276,9 +307,10 @@ class GRU(RNNBase):
 
 class RNNCellBase(Module):
     def __init__(self, mode: str, input_size: int, hidden_size: int, bias: bool,
-                 dtype: Any) -> None:
+                 device: Any, dtype: Any) -> None:
         super().__init__()
         name = type(self).__name__
+        dtype = factory_dtype(name, device, dtype)
         if not isinstance(input_size, int) or input_size <= 0 or not isinstance(
                 hidden_size, int) or hidden_size <= 0:
             raise ValueError(f"{name}: input_size and hidden_size must be positive integers, "
@@ -286,10 +318,14 @@ class RNNCellBase(Module):
         self.mode, self.input_size, self.hidden_size, self.bias = (mode, input_size,
                                                                    hidden_size, bias)
         g = _GATES[mode] * hidden_size
-        self.weight_ih = Parameter(np.zeros((g, input_size)), dtype=dtype)
-        self.weight_hh = Parameter(np.zeros((g, hidden_size)), dtype=dtype)
-        self.bias_ih = Parameter(np.zeros(g), dtype=dtype) if bias else None
-        self.bias_hh = Parameter(np.zeros(g), dtype=dtype) if bias else None
+        self.weight_ih = empty_parameter((g, input_size), dtype)
+        self.weight_hh = empty_parameter((g, hidden_size), dtype)
+        if bias:
+            self.bias_ih = empty_parameter((g,), dtype)
+            self.bias_hh = empty_parameter((g,), dtype)
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -336,18 +372,18 @@ class RNNCell(RNNCellBase):
     """One Elman RNN step: h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh).
 
     Args:
-        input_size, hidden_size, bias, nonlinearity ('tanh' or 'relu'), dtype.
+        input_size, hidden_size, bias, nonlinearity ('tanh' or 'relu'), device, dtype.
     Shape:
         input (N, H_in) or (H_in,), hx (N, H) or (H,) -> h' (N, H) or (H,).
     """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
-                 nonlinearity: str = "tanh", dtype: Any = np.float32) -> None:
+                 nonlinearity: str = "tanh", device: Any = None, dtype: Any = None) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got "
                              f"{nonlinearity!r}")
         super().__init__("RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU", input_size,
-                         hidden_size, bias, dtype)
+                         hidden_size, bias, device, dtype)
         self.nonlinearity = nonlinearity
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
@@ -358,14 +394,14 @@ class LSTMCell(RNNCellBase):
     """One LSTM step.
 
     Args:
-        input_size, hidden_size, bias, dtype.
+        input_size, hidden_size, bias, device, dtype.
     Shape:
         input (N, H_in), hx (h, c) each (N, H) -> (h', c') each (N, H) (or unbatched).
     """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
-                 dtype: Any = np.float32) -> None:
-        super().__init__("LSTM", input_size, hidden_size, bias, dtype)
+                 device: Any = None, dtype: Any = None) -> None:
+        super().__init__("LSTM", input_size, hidden_size, bias, device, dtype)
 
     def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None
                 ) -> tuple[Tensor, Tensor]:
@@ -377,14 +413,14 @@ class GRUCell(RNNCellBase):
     """One GRU step.
 
     Args:
-        input_size, hidden_size, bias, dtype.
+        input_size, hidden_size, bias, device, dtype.
     Shape:
         input (N, H_in), hx (N, H) -> h' (N, H) (or unbatched).
     """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
-                 dtype: Any = np.float32) -> None:
-        super().__init__("GRU", input_size, hidden_size, bias, dtype)
+                 device: Any = None, dtype: Any = None) -> None:
+        super().__init__("GRU", input_size, hidden_size, bias, device, dtype)
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         return self._step(input, hx)[0]

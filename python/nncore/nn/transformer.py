@@ -1,10 +1,7 @@
-"""Attention and Transformer layers with PyTorch's names, parameter layouts and initialisation:
-MultiheadAttention, TransformerEncoderLayer, TransformerDecoderLayer, TransformerEncoder, and a
-sinusoidal PositionalEncoding.
-
-MultiheadAttention runs the fused native attention kernel when the weights are not asked for
-(``need_weights=False``, as the Transformer layers ask); with ``need_weights=True`` it composes
-matmul, softmax and dropout so the weights come out (and are differentiable), as PyTorch does.
+"""Transformer layers with PyTorch's names, arguments, parameter layouts and initialisation:
+TransformerEncoderLayer, TransformerDecoderLayer, TransformerEncoder, TransformerDecoder,
+Transformer, and a sinusoidal PositionalEncoding (an nncore extension). MultiheadAttention lives
+in ``nncore.nn.attention``.
 """
 
 from __future__ import annotations
@@ -17,256 +14,49 @@ import numpy as np
 
 from nncore import functional as F
 from nncore.nn import init
-from nncore.nn.activation import Dropout
+from nncore.nn.activation import GELU, ReLU
+from nncore.nn.attention import MultiheadAttention
 from nncore.nn.container import ModuleList
+from nncore.nn.dropout import Dropout
 from nncore.nn.linear import Linear
 from nncore.nn.module import Module
 from nncore.nn.norm import LayerNorm
-from nncore.nn.parameter import Parameter
-from nncore.ops.attention import HeadsAttentionFn, additive_mask
-from nncore.random import next_seed
+from nncore.nn.parameter import factory_dtype
 from nncore.tensor import Tensor
 
-_MHA = "MultiheadAttention"
-
-
-def _mask_array(m: Any) -> np.ndarray:
-    return m._array if isinstance(m, Tensor) else np.asarray(m)
-
-
-class MultiheadAttention(Module):
-    """Multi-head attention: softmax(q k^T / sqrt(head_dim) + mask) v per head, heads
-    concatenated and projected.
-
-    Args:
-        embed_dim: model width E (split into ``num_heads`` heads of E / num_heads).
-        num_heads: number of heads; must divide embed_dim.
-        dropout: dropout probability on the attention weights (training only).
-        bias: learn in_proj_bias and out_proj.bias.
-        add_bias_kv, add_zero_attn: accepted only as False (not implemented).
-        kdim, vdim: feature sizes of key and value (default embed_dim); when they differ from
-            embed_dim the projections are q_proj_weight, k_proj_weight, v_proj_weight.
-        batch_first: inputs are (N, L, E) instead of (L, N, E).
-        dtype: parameter dtype (float32 by default).
-    Shape:
-        query (L, N, E), key (S, N, kdim), value (S, N, vdim) ((N, L, E)... when batch_first;
-        (L, E) unbatched) -> output like query, weights (N, L, S) (averaged) or (N, H, L, S).
-    """
-
-    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
-                 add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
-                 vdim: int | None = None, batch_first: bool = False, dtype: Any = np.float32
-                 ) -> None:
-        super().__init__()
-        if embed_dim <= 0 or num_heads <= 0:
-            raise ValueError(f"{_MHA}: embed_dim and num_heads must be positive, got {embed_dim} "
-                             f"and {num_heads}")
-        if embed_dim % num_heads:
-            raise ValueError(f"{_MHA}: embed_dim {embed_dim} is not divisible by num_heads "
-                             f"{num_heads}")
-        if add_bias_kv or add_zero_attn:
-            raise NotImplementedError(f"{_MHA}: add_bias_kv and add_zero_attn are not supported")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"{_MHA}: dropout must be in [0, 1), got {dropout}")
-        self.embed_dim, self.num_heads = embed_dim, num_heads
-        self.head_dim = embed_dim // num_heads
-        self.kdim = kdim if kdim is not None else embed_dim
-        self.vdim = vdim if vdim is not None else embed_dim
-        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
-        self.dropout = dropout
-        self.batch_first = batch_first
-        e = embed_dim
-        if self._qkv_same_embed_dim:
-            self.in_proj_weight = Parameter(np.zeros((3 * e, e)), dtype=dtype)
-            self.register_parameter("q_proj_weight", None)
-            self.register_parameter("k_proj_weight", None)
-            self.register_parameter("v_proj_weight", None)
-        else:
-            self.q_proj_weight = Parameter(np.zeros((e, e)), dtype=dtype)
-            self.k_proj_weight = Parameter(np.zeros((e, self.kdim)), dtype=dtype)
-            self.v_proj_weight = Parameter(np.zeros((e, self.vdim)), dtype=dtype)
-            self.register_parameter("in_proj_weight", None)
-        if bias:
-            self.in_proj_bias = Parameter(np.zeros(3 * e), dtype=dtype)
-        else:
-            self.register_parameter("in_proj_bias", None)
-        self.out_proj = Linear(e, e, bias=bias, dtype=dtype)
-        self._reset_parameters()
-
-    def _reset_parameters(self) -> None:
-        # PyTorch's order and rules: xavier-uniform projections, zero biases; out_proj.weight
-        # keeps Linear's own initialisation.
-        if self._qkv_same_embed_dim:
-            init.xavier_uniform_(self.in_proj_weight)
-        else:
-            init.xavier_uniform_(self.q_proj_weight)
-            init.xavier_uniform_(self.k_proj_weight)
-            init.xavier_uniform_(self.v_proj_weight)
-        if self.in_proj_bias is not None:
-            init.zeros_(self.in_proj_bias)
-            init.zeros_(self.out_proj.bias)
-
-    def extra_repr(self) -> str:
-        return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}, "
-                f"batch_first={self.batch_first}")
-
-    # ---- argument checks and masks ----
-    def _check(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[int, int, int]:
-        """Checks shapes; returns (N, L, S) of the batched (3-D) layout."""
-        for name, t in (("query", query), ("key", key), ("value", value)):
-            if not isinstance(t, Tensor):
-                raise TypeError(f"{_MHA}: {name} must be a Tensor, got {type(t).__name__}")
-        if query.ndim not in (2, 3) or key.ndim != query.ndim or value.ndim != query.ndim:
-            raise ValueError(f"{_MHA}: expected 3-D (batched) or 2-D (unbatched) query, key and "
-                             f"value, got shapes {query.shape}, {key.shape}, {value.shape}")
-        for name, t, size in (("query", query, self.embed_dim), ("key", key, self.kdim),
-                              ("value", value, self.vdim)):
-            if t.shape[-1] != size:
-                raise ValueError(f"{_MHA}: expected {name} with {size} features in the last "
-                                 f"dim, got shape {t.shape}")
-        if query.ndim == 2:
-            n, lq, s = 1, query.shape[0], key.shape[0]
-        else:
-            b = 0 if self.batch_first else 1
-            n, lq, s = query.shape[b], query.shape[1 - b], key.shape[1 - b]
-            if key.shape[b] != n or value.shape[b] != n:
-                raise ValueError(f"{_MHA}: batch sizes differ: query {query.shape}, key "
-                                 f"{key.shape}, value {value.shape} (batch_first="
-                                 f"{self.batch_first})")
-        if value.shape[:-1] != key.shape[:-1]:
-            raise ValueError(f"{_MHA}: key of shape {key.shape} and value of shape {value.shape} "
-                             f"differ in length")
-        if s == 0:
-            raise ValueError(f"{_MHA}: expected at least one key, got key of shape {key.shape}")
-        return n, lq, s
-
-    def _mask(self, attn_mask: Any, key_padding_mask: Any, dtype: np.dtype, n: int, lq: int,
-              s: int, unbatched: bool) -> np.ndarray | None:
-        """attn_mask (L, S) or (N*H, L, S) and key_padding_mask (N, S) (True = hidden, or
-        additive floats) merged into one additive mask (L, S) or (1|N, 1|H, L, S)."""
-        h = self.num_heads
-        merged = None
-        if attn_mask is not None:
-            m = _mask_array(attn_mask)
-            if m.shape == (lq, s):
-                merged = additive_mask(_MHA, m, dtype, (n, h, lq, s), False)
-            elif m.shape == (n * h, lq, s):
-                merged = additive_mask(_MHA, m.reshape(n, h, lq, s), dtype, (n, h, lq, s), False)
-            else:
-                raise ValueError(f"{_MHA}: attn_mask of shape {m.shape} does not match (L, S) = "
-                                 f"{(lq, s)} or (N*num_heads, L, S) = {(n * h, lq, s)}")
-        if key_padding_mask is not None:
-            m = _mask_array(key_padding_mask)
-            expected = (s,) if unbatched else (n, s)
-            if m.shape != expected:
-                raise ValueError(f"{_MHA}: key_padding_mask of shape {m.shape} does not match "
-                                 f"(N, S) = {expected}")
-            kp = additive_mask(_MHA, m.reshape(-1, 1, 1, s), dtype, (n, h, lq, s), False)
-            merged = kp if merged is None else np.ascontiguousarray(merged + kp)
-        return merged
-
-    # ---- forward ----
-    def forward(self, query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Any = None,
-                need_weights: bool = True, attn_mask: Any = None,
-                average_attn_weights: bool = True, is_causal: bool = False
-                ) -> tuple[Tensor, Tensor | None]:
-        """Attention of query over key/value.
-
-        Args:
-            query, key, value: see the class Shape.
-            key_padding_mask: (N, S); True (or -inf) hides a key from every query.
-            need_weights: also return the attention weights (the unfused path).
-            attn_mask: (L, S) or (N*num_heads, L, S); True (or -inf) hides a key.
-            average_attn_weights: average the returned weights over heads.
-            is_causal: hide key j from query i when j > i (with or without attn_mask).
-        Returns:
-            (output, weights or None).
-        """
-        n, lq, s = self._check(query, key, value)
-        unbatched = query.ndim == 2
-        if unbatched:
-            bdim = 0 if self.batch_first else 1
-            query, key, value = (t.unsqueeze(bdim) for t in (query, key, value))
-        mask = self._mask(attn_mask, key_padding_mask, query.dtype, n, lq, s, unbatched)
-        p = self.dropout if self.training else 0.0
-        if need_weights:
-            out, weights = self._unfused(query, key, value, mask, is_causal, p,
-                                         average_attn_weights)
-        else:
-            out, weights = self._fused(query, key, value, mask, is_causal, p), None
-        if unbatched:
-            bdim = 0 if self.batch_first else 1
-            out = out.squeeze(bdim)
-            weights = None if weights is None else weights.squeeze(0)
-        return out, weights
-
-    def _projections(self, query: Tensor, key: Tensor, value: Tensor) -> tuple:
-        e, b = self.embed_dim, self.in_proj_bias
-        bq, bk, bv = (None, None, None) if b is None else (b[:e], b[e:2 * e], b[2 * e:])
-        if self._qkv_same_embed_dim:
-            w = self.in_proj_weight
-            wq, wk, wv = w[:e], w[e:2 * e], w[2 * e:]
-        else:
-            wq, wk, wv = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
-        return F.linear(query, wq, bq), F.linear(key, wk, bk), F.linear(value, wv, bv)
-
-    def _fused(self, query: Tensor, key: Tensor, value: Tensor, mask: np.ndarray | None,
-               is_causal: bool, p: float) -> Tensor:
-        cfg = dict(heads=self.num_heads, seq_first=not self.batch_first, mask=mask,
-                   causal=bool(is_causal), scale=1.0 / math.sqrt(self.head_dim), dropout_p=p,
-                   seed=next_seed() if p > 0 else 0)
-        if self._qkv_same_embed_dim and query is key and key is value:
-            qkv = F.linear(query, self.in_proj_weight, self.in_proj_bias)
-            out = HeadsAttentionFn.apply(qkv, packed=True, **cfg)
-        else:
-            out = HeadsAttentionFn.apply(*self._projections(query, key, value), packed=False,
-                                         **cfg)
-        return self.out_proj(out)
-
-    def _unfused(self, query: Tensor, key: Tensor, value: Tensor, mask: np.ndarray | None,
-                 is_causal: bool, p: float, average: bool) -> tuple[Tensor, Tensor]:
-        q, k, v = self._projections(query, key, value)
-        h, d = self.num_heads, self.head_dim
-
-        def heads(t: Tensor) -> Tensor:  # -> (N, H, L, D)
-            if self.batch_first:
-                return t.reshape(t.shape[0], t.shape[1], h, d).permute(0, 2, 1, 3)
-            return t.reshape(t.shape[0], t.shape[1], h, d).permute(1, 2, 0, 3)
-
-        q, k, v = heads(q), heads(k), heads(v)
-        scores = F.matmul(q, k.transpose(-2, -1)) * (1.0 / math.sqrt(d))
-        lq, s = scores.shape[-2:]
-        if is_causal:
-            causal = np.triu(np.full((lq, s), -np.inf, dtype=scores.dtype), 1)
-            mask = causal if mask is None else mask + causal
-        if mask is not None:
-            scores = scores + Tensor._wrap(mask)
-        weights = F.dropout(F.softmax(scores, dim=-1), p, p > 0)
-        out = F.matmul(weights, v)  # (N, H, L, D)
-        n = out.shape[0]
-        if self.batch_first:
-            out = out.permute(0, 2, 1, 3).reshape(n, lq, h * d)
-        else:
-            out = out.permute(2, 0, 1, 3).reshape(lq, n, h * d)
-        return self.out_proj(out), (weights.mean(dim=1) if average else weights)
+__all__ = ["MultiheadAttention", "PositionalEncoding", "Transformer", "TransformerDecoder",
+           "TransformerDecoderLayer", "TransformerEncoder", "TransformerEncoderLayer"]
 
 
 def _activation(op: str, activation: Any) -> Callable[[Tensor], Tensor]:
-    if activation == "relu":
-        return F.relu
-    if activation == "gelu":
-        return F.gelu
+    if isinstance(activation, str):
+        if activation == "relu":
+            return F.relu
+        if activation == "gelu":
+            return F.gelu
+        raise RuntimeError(f"{op}: activation should be relu/gelu, not {activation}")
     if callable(activation):
         return activation
-    raise ValueError(f"{op}: activation must be 'relu', 'gelu' or a callable, got {activation!r}")
+    raise TypeError(f"{op}: activation must be 'relu', 'gelu' or a callable, got "
+                    f"{type(activation).__name__}")
+
+
+def _relu_or_gelu(activation: Any) -> int:
+    """PyTorch's ``activation_relu_or_gelu`` flag: 1 for ReLU, 2 for GELU, else 0."""
+    if activation is F.relu or isinstance(activation, ReLU):
+        return 1
+    if activation is F.gelu or isinstance(activation, GELU):
+        return 2
+    return 0
 
 
 def _hidden(layer: Module, x: Tensor) -> Tensor:
     """activation(linear1(x)) of a layer's feed-forward block; linear1 and a ReLU run as one
     native op when linear1 is a plain Linear."""
-    if layer.activation is F.relu and type(layer.linear1) is Linear:
+    act = layer.activation
+    if (act is F.relu or type(act) is ReLU) and type(layer.linear1) is Linear:
         return F.linear_relu(x, layer.linear1.weight, layer.linear1.bias)
-    return layer.activation(layer.linear1(x))
+    return act(layer.linear1(x))
 
 
 def _add_norm(norm: Module, x: Tensor, y: Tensor) -> Tensor:
@@ -275,6 +65,29 @@ def _add_norm(norm: Module, x: Tensor, y: Tensor) -> Tensor:
     if type(norm) is LayerNorm and x.shape == y.shape and x.dtype == y.dtype:
         return F.add_layer_norm(x, y, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
     return norm(x + y)
+
+
+def _mask_array(mask: Any) -> np.ndarray:
+    return mask._array if isinstance(mask, Tensor) else np.asarray(mask)
+
+
+def _detect_is_causal_mask(mask: Any, is_causal: bool | None, size: int | None) -> bool:
+    """``is_causal`` when given; otherwise whether ``mask`` is the (size, size) causal mask
+    (-inf, or True, above the diagonal), as PyTorch detects it."""
+    if is_causal is not None or mask is None:
+        return bool(is_causal)
+    m = _mask_array(mask)
+    sz = size if size is not None else m.shape[-2]
+    if m.shape != (sz, sz):
+        return False
+    upper = np.triu(np.ones((sz, sz), dtype=bool), 1)
+    if m.dtype == np.bool_:
+        return bool(np.array_equal(m, upper))
+    return bool(np.all(np.where(upper, m == -np.inf, m == 0)))
+
+
+def _seq_len(x: Tensor, batch_first: bool) -> int:
+    return x.shape[0] if x.ndim == 2 else x.shape[1 if batch_first else 0]
 
 
 class TransformerEncoderLayer(Module):
@@ -286,32 +99,40 @@ class TransformerEncoderLayer(Module):
         nhead: attention heads.
         dim_feedforward: hidden width of the feed-forward block.
         dropout: dropout probability (attention weights, feed-forward, residual branches).
-        activation: "relu", "gelu" or a callable.
+        activation: "relu", "gelu" or a callable (a Module is registered as a child).
         layer_norm_eps: LayerNorm eps.
         batch_first: inputs are (N, L, E) instead of (L, N, E).
         norm_first: pre-norm (LayerNorm before each block) instead of post-norm.
         bias: learn biases in the linear layers and LayerNorms.
-        dtype: parameter dtype.
+        device: the CPU (the only device).
+        dtype: parameter dtype (``nncore.get_default_dtype()`` when None).
     Shape:
-        src (L, N, E) or (N, L, E) when batch_first -> output of the same shape.
+        src (L, N, E), (N, L, E) when batch_first, or (L, E) -> output of the same shape.
     """
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
-                 dropout: float = 0.1, activation: Any = "relu", layer_norm_eps: float = 1e-5,
+                 dropout: float = 0.1, activation: Any = F.relu, layer_norm_eps: float = 1e-5,
                  batch_first: bool = False, norm_first: bool = False, bias: bool = True,
-                 dtype: Any = np.float32) -> None:
+                 device: Any = None, dtype: Any = None) -> None:
         super().__init__()
+        dt = factory_dtype("TransformerEncoderLayer", device, dtype)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
-                                            batch_first=batch_first, dtype=dtype)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
+                                            batch_first=batch_first, dtype=dt)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dt)
         self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dt)
         self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dt)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dt)
         self.dropout1 = Dropout(dropout)
         self.dropout2 = Dropout(dropout)
-        self.activation = _activation("TransformerEncoderLayer", activation)
+        activation = _activation("TransformerEncoderLayer", activation)
+        self.activation_relu_or_gelu = _relu_or_gelu(activation)
+        self.activation = activation
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self.__dict__.setdefault("activation", F.relu)
 
     def forward(self, src: Tensor, src_mask: Any = None, src_key_padding_mask: Any = None,
                 is_causal: bool = False) -> Tensor:
@@ -326,7 +147,7 @@ class TransformerEncoderLayer(Module):
     def _sa_block(self, x: Tensor, attn_mask: Any, key_padding_mask: Any,
                   is_causal: bool) -> Tensor:
         x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
-                           need_weights=False, is_causal=is_causal)[0]
+                           need_weights=False, is_causal=bool(is_causal))[0]
         return self.dropout1(x)
 
     def _ff_block(self, x: Tensor) -> Tensor:
@@ -339,31 +160,36 @@ class TransformerDecoderLayer(Module):
 
     Args:
         d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first,
-        norm_first, bias, dtype: as TransformerEncoderLayer.
+        norm_first, bias, device, dtype: as TransformerEncoderLayer.
     Shape:
         tgt (T, N, E), memory (S, N, E) ((N, T, E), (N, S, E) when batch_first) -> like tgt.
     """
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
-                 dropout: float = 0.1, activation: Any = "relu", layer_norm_eps: float = 1e-5,
+                 dropout: float = 0.1, activation: Any = F.relu, layer_norm_eps: float = 1e-5,
                  batch_first: bool = False, norm_first: bool = False, bias: bool = True,
-                 dtype: Any = np.float32) -> None:
+                 device: Any = None, dtype: Any = None) -> None:
         super().__init__()
+        dt = factory_dtype("TransformerDecoderLayer", device, dtype)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
-                                            batch_first=batch_first, dtype=dtype)
+                                            batch_first=batch_first, dtype=dt)
         self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
-                                                 batch_first=batch_first, dtype=dtype)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
+                                                 batch_first=batch_first, dtype=dt)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dt)
         self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dt)
         self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
-        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dt)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dt)
+        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dt)
         self.dropout1 = Dropout(dropout)
         self.dropout2 = Dropout(dropout)
         self.dropout3 = Dropout(dropout)
         self.activation = _activation("TransformerDecoderLayer", activation)
+
+    def __setstate__(self, state: dict) -> None:
+        state.setdefault("activation", F.relu)
+        super().__setstate__(state)
 
     def forward(self, tgt: Tensor, memory: Tensor, tgt_mask: Any = None, memory_mask: Any = None,
                 tgt_key_padding_mask: Any = None, memory_key_padding_mask: Any = None,
@@ -383,18 +209,24 @@ class TransformerDecoderLayer(Module):
     def _sa_block(self, x: Tensor, attn_mask: Any, key_padding_mask: Any,
                   is_causal: bool) -> Tensor:
         x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
-                           need_weights=False, is_causal=is_causal)[0]
+                           need_weights=False, is_causal=bool(is_causal))[0]
         return self.dropout1(x)
 
     def _mha_block(self, x: Tensor, mem: Tensor, attn_mask: Any, key_padding_mask: Any,
                    is_causal: bool) -> Tensor:
         x = self.multihead_attn(x, mem, mem, attn_mask=attn_mask,
                                 key_padding_mask=key_padding_mask, need_weights=False,
-                                is_causal=is_causal)[0]
+                                is_causal=bool(is_causal))[0]
         return self.dropout2(x)
 
     def _ff_block(self, x: Tensor) -> Tensor:
         return self.dropout3(self.linear2(self.dropout(_hidden(self, x))))
+
+
+def _clones(layer: Module, n: int, op: str) -> ModuleList:
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"{op}: num_layers must be a positive integer, got {n}")
+    return ModuleList(copy.deepcopy(layer) for _ in range(n))
 
 
 class TransformerEncoder(Module):
@@ -405,28 +237,175 @@ class TransformerEncoder(Module):
         encoder_layer: the TransformerEncoderLayer to copy.
         num_layers: number of layers.
         norm: a final normalisation module, or None.
-        enable_nested_tensor, mask_check: accepted for PyTorch compatibility (no effect).
+        enable_nested_tensor, mask_check: accepted for PyTorch compatibility (nncore has no
+            nested-tensor fast path).
     Shape:
         as the layer.
     """
 
-    def __init__(self, encoder_layer: TransformerEncoderLayer, num_layers: int,
-                 norm: Module | None = None, enable_nested_tensor: bool = True,
-                 mask_check: bool = True) -> None:
+    def __init__(self, encoder_layer: Module, num_layers: int, norm: Module | None = None,
+                 enable_nested_tensor: bool = True, mask_check: bool = True) -> None:
         super().__init__()
-        if num_layers < 1:
-            raise ValueError(f"TransformerEncoder: num_layers must be positive, got {num_layers}")
-        self.layers = ModuleList(copy.deepcopy(encoder_layer) for _ in range(num_layers))
+        self.layers = _clones(encoder_layer, num_layers, "TransformerEncoder")
         self.num_layers = num_layers
         self.norm = norm
+        self.enable_nested_tensor = enable_nested_tensor
+        self.use_nested_tensor = False
+        self.mask_check = mask_check
 
     def forward(self, src: Tensor, mask: Any = None, src_key_padding_mask: Any = None,
                 is_causal: bool | None = None) -> Tensor:
+        """Run the layers in turn.
+
+        Args:
+            src: the input sequence.
+            mask: (S, S) or (N * nhead, S, S) attention mask (True or -inf hides a key).
+            src_key_padding_mask: (N, S) or (S,) key padding mask.
+            is_causal: the mask is the causal mask (None: detect it).
+        Returns:
+            Tensor shaped like ``src``.
+        """
+        first = self.layers[0]
+        batch_first = getattr(getattr(first, "self_attn", None), "batch_first", False)
+        causal = _detect_is_causal_mask(mask, is_causal, _seq_len(src, batch_first))
         x = src
         for layer in self.layers:
-            x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask,
-                      is_causal=bool(is_causal))
+            x = layer(x, src_mask=mask, is_causal=causal,
+                      src_key_padding_mask=src_key_padding_mask)
         return self.norm(x) if self.norm is not None else x
+
+
+class TransformerDecoder(Module):
+    """``num_layers`` deep copies of ``decoder_layer``, then an optional final norm.
+
+    Args:
+        decoder_layer: the TransformerDecoderLayer to copy.
+        num_layers: number of layers.
+        norm: a final normalisation module, or None.
+    Shape:
+        as the layer.
+    """
+
+    def __init__(self, decoder_layer: Module, num_layers: int, norm: Module | None = None
+                 ) -> None:
+        super().__init__()
+        self.layers = _clones(decoder_layer, num_layers, "TransformerDecoder")
+        self.num_layers = num_layers
+        self.norm = norm
+
+    def forward(self, tgt: Tensor, memory: Tensor, tgt_mask: Any = None, memory_mask: Any = None,
+                tgt_key_padding_mask: Any = None, memory_key_padding_mask: Any = None,
+                tgt_is_causal: bool | None = None, memory_is_causal: bool = False) -> Tensor:
+        """Run the layers in turn over ``tgt`` with the encoder's ``memory``.
+
+        Returns:
+            Tensor shaped like ``tgt``.
+        """
+        first = self.layers[0]
+        batch_first = getattr(getattr(first, "self_attn", None), "batch_first", False)
+        causal = _detect_is_causal_mask(tgt_mask, tgt_is_causal, _seq_len(tgt, batch_first))
+        x = tgt
+        for layer in self.layers:
+            x = layer(x, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                      tgt_key_padding_mask=tgt_key_padding_mask,
+                      memory_key_padding_mask=memory_key_padding_mask, tgt_is_causal=causal,
+                      memory_is_causal=memory_is_causal)
+        return self.norm(x) if self.norm is not None else x
+
+
+class Transformer(Module):
+    """The encoder-decoder Transformer of "Attention Is All You Need", with PyTorch's arguments
+    and parameter names (so a PyTorch ``state_dict`` loads as it is); every parameter of two or
+    more dims is re-initialised xavier-uniform, as PyTorch does.
+
+    Args:
+        d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first,
+        norm_first, bias: as TransformerEncoderLayer.
+        num_encoder_layers, num_decoder_layers: stack depths.
+        custom_encoder, custom_decoder: modules to use instead of the standard stacks.
+        device: the CPU (the only device).
+        dtype: parameter dtype (``nncore.get_default_dtype()`` when None).
+    Shape:
+        src (S, N, E), tgt (T, N, E) ((N, S, E), (N, T, E) when batch_first; unbatched (S, E),
+        (T, E)) -> output like tgt.
+    """
+
+    def __init__(self, d_model: int = 512, nhead: int = 8, num_encoder_layers: int = 6,
+                 num_decoder_layers: int = 6, dim_feedforward: int = 2048, dropout: float = 0.1,
+                 activation: Any = F.relu, custom_encoder: Any = None, custom_decoder: Any = None,
+                 layer_norm_eps: float = 1e-5, batch_first: bool = False,
+                 norm_first: bool = False, bias: bool = True, device: Any = None,
+                 dtype: Any = None) -> None:
+        super().__init__()
+        dt = factory_dtype("Transformer", device, dtype)
+        if custom_encoder is not None:
+            self.encoder = custom_encoder
+        else:
+            layer = TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout, activation,
+                                            layer_norm_eps, batch_first, norm_first, bias,
+                                            dtype=dt)
+            norm = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dt)
+            self.encoder = TransformerEncoder(layer, num_encoder_layers, norm)
+        if custom_decoder is not None:
+            self.decoder = custom_decoder
+        else:
+            layer = TransformerDecoderLayer(d_model, nhead, dim_feedforward, dropout, activation,
+                                            layer_norm_eps, batch_first, norm_first, bias,
+                                            dtype=dt)
+            norm = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dt)
+            self.decoder = TransformerDecoder(layer, num_decoder_layers, norm)
+        self._reset_parameters()
+        self.d_model, self.nhead, self.batch_first = d_model, nhead, batch_first
+
+    def forward(self, src: Tensor, tgt: Tensor, src_mask: Any = None, tgt_mask: Any = None,
+                memory_mask: Any = None, src_key_padding_mask: Any = None,
+                tgt_key_padding_mask: Any = None, memory_key_padding_mask: Any = None,
+                src_is_causal: bool | None = None, tgt_is_causal: bool | None = None,
+                memory_is_causal: bool = False) -> Tensor:
+        """Encode ``src``, then decode ``tgt`` attending to it.
+
+        Args:
+            src, tgt: the sequences (see the class Shape).
+            src_mask (S, S), tgt_mask (T, T), memory_mask (T, S): attention masks (True or
+                -inf hides a key; float masks are added).
+            src_key_padding_mask (N, S), tgt_key_padding_mask (N, T),
+                memory_key_padding_mask (N, S): keys to ignore.
+            src_is_causal, tgt_is_causal: the mask is causal (None: detect it).
+            memory_is_causal: memory_mask is causal.
+        Returns:
+            Tensor shaped like ``tgt``.
+        """
+        for name, t in (("src", src), ("tgt", tgt)):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"Transformer: {name} must be a Tensor, got {type(t).__name__}")
+        batched = src.ndim == 3
+        b = 0 if self.batch_first else 1
+        if batched and (tgt.ndim != 3 or src.shape[b] != tgt.shape[b]):
+            raise RuntimeError("the batch number of src and tgt must be equal")
+        if src.shape[-1] != self.d_model or tgt.shape[-1] != self.d_model:
+            raise RuntimeError("the feature number of src and tgt must be equal to d_model")
+        memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask,
+                              is_causal=src_is_causal)
+        return self.decoder(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                            tgt_key_padding_mask=tgt_key_padding_mask,
+                            memory_key_padding_mask=memory_key_padding_mask,
+                            tgt_is_causal=tgt_is_causal, memory_is_causal=memory_is_causal)
+
+    @staticmethod
+    def generate_square_subsequent_mask(sz: int, device: Any = None, dtype: Any = None
+                                        ) -> Tensor:
+        """The (sz, sz) causal mask: -inf above the diagonal, 0 elsewhere.
+
+        Returns:
+            A float Tensor (the default dtype when ``dtype`` is None).
+        """
+        dt = factory_dtype("generate_square_subsequent_mask", device, dtype)
+        return Tensor._wrap(np.triu(np.full((sz, sz), -np.inf, dtype=dt), 1))
+
+    def _reset_parameters(self) -> None:
+        for p in self.parameters():
+            if p.dim() > 1:
+                init.xavier_uniform_(p)
 
 
 class PositionalEncoding(Module):
@@ -439,20 +418,23 @@ class PositionalEncoding(Module):
         dropout: dropout probability after the addition.
         max_len: longest sequence supported.
         batch_first: inputs are (N, L, E) instead of (L, N, E).
-        dtype: dtype of the code (a non-persistent buffer ``pe`` of shape (max_len, d_model)).
+        device: the CPU (the only device).
+        dtype: dtype of the code (a non-persistent buffer ``pe`` of shape (max_len, d_model));
+            ``nncore.get_default_dtype()`` when None.
     Shape:
         input (L, N, E) or (N, L, E) -> same shape.
     """
 
     def __init__(self, d_model: int, dropout: float = 0.1, max_len: int = 5000,
-                 batch_first: bool = False, dtype: Any = np.float32) -> None:
+                 batch_first: bool = False, device: Any = None, dtype: Any = None) -> None:
         super().__init__()
+        dt = factory_dtype("PositionalEncoding", device, dtype)
         pos = np.arange(max_len, dtype=np.float64)[:, None]
         div = np.exp(np.arange(0, d_model, 2, dtype=np.float64) * (-math.log(10000.0) / d_model))
         pe = np.zeros((max_len, d_model))
         pe[:, 0::2] = np.sin(pos * div)
         pe[:, 1::2] = np.cos(pos * div[: d_model // 2])
-        self.register_buffer("pe", Tensor(pe, dtype=dtype), persistent=False)
+        self.register_buffer("pe", Tensor._wrap(pe.astype(dt)), persistent=False)
         self.dropout = Dropout(dropout)
         self.batch_first = batch_first
         self.d_model, self.max_len = d_model, max_len

@@ -1,13 +1,16 @@
-"""The activation family: elementwise nonlinearities, softmax/log-softmax and dropout, all native.
+"""The activation family: elementwise nonlinearities, softmax/log-softmax and dropout.
 
-sigmoid, tanh, softmax and log_softmax save their output for backward (the derivative is a
-function of it); relu, leaky_relu and gelu save their input; dropout saves nothing but its seed,
-from which the native backward regenerates the mask.
+relu, leaky_relu, gelu, sigmoid, tanh, softmax, log_softmax and dropout are native: sigmoid,
+tanh, softmax and log_softmax save their output for backward (the derivative is a function of
+it); relu, leaky_relu and gelu save their input; dropout saves nothing but its seed, from which
+the native backward regenerates the mask. The rarer activations (silu, elu, softplus, hardswish,
+...) are NumPy Functions over a shared pattern (design.md: cheap elementwise ops stay in NumPy).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any, Callable
 
 import numpy as np
 
@@ -118,3 +121,147 @@ class DropoutFn(Function):
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         return _C.dropout_backward(contiguous(grad, self.dtype), self.p, self.seed)
+
+
+# ---- NumPy elementwise activations ------------------------------------------------------------
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-x)) without overflow: exp of -|x| only."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    """log(1 + exp(x)) without overflow."""
+    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
+class _PointwiseFn(Function):
+    """``y = f(x, **kw)`` elementwise; backward multiplies by ``df(x, y, **kw)``. Subclasses
+    define the two static methods; x and y are saved."""
+
+    f: Callable[..., np.ndarray]
+    df: Callable[..., np.ndarray]
+
+    def forward(self, x: np.ndarray, **kw: Any) -> np.ndarray:
+        y = np.asarray(self.f(x, **kw)).astype(x.dtype, copy=False)
+        self.kw = kw
+        self.save_for_backward(x, y)
+        return y
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        x, y = self.saved_tensors
+        return (grad * self.df(x, y, **self.kw)).astype(x.dtype, copy=False)
+
+
+def _fn(name: str, f: Callable[..., np.ndarray], df: Callable[..., np.ndarray]) -> type:
+    return type(name, (_PointwiseFn,), {"f": staticmethod(f), "df": staticmethod(df),
+                                        "__doc__": f"NumPy {name[:-2].lower()} (forward and "
+                                                   f"derivative)."})
+
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+ThresholdFn = _fn("ThresholdFn", lambda x, threshold, value: np.where(x <= threshold, value, x),
+                  lambda x, y, threshold, value: x > threshold)
+# NOTE: PyTorch's hardtanh (relu6 too) passes the gradient strictly inside (min_val, max_val).
+HardtanhFn = _fn("HardtanhFn", lambda x, lo, hi: np.clip(x, lo, hi),
+                 lambda x, y, lo, hi: (x > lo) & (x < hi))
+EluFn = _fn("EluFn",
+            lambda x, alpha, scale, input_scale: scale * np.where(
+                x > 0, x, alpha * np.expm1(np.minimum(x, 0) * input_scale)),
+            lambda x, y, alpha, scale, input_scale: scale * np.where(
+                x > 0, 1, alpha * input_scale * np.exp(np.minimum(x, 0) * input_scale)))
+SiluFn = _fn("SiluFn", lambda x: x * _sigmoid(x),
+             lambda x, y: _sigmoid(x) * (1 + x * (1 - _sigmoid(x))))
+MishFn = _fn("MishFn", lambda x: x * np.tanh(_softplus(x)),
+             lambda x, y: np.tanh(_softplus(x)) + x * _sigmoid(x) * (1 - np.tanh(_softplus(x))**2))
+HardswishFn = _fn("HardswishFn", lambda x: x * np.clip(x + 3, 0, 6) / 6,
+                  lambda x, y: np.where(x < -3, 0, np.where(x <= 3, x / 3 + 0.5, 1)))
+HardsigmoidFn = _fn("HardsigmoidFn", lambda x: np.clip(x + 3, 0, 6) / 6,
+                    lambda x, y: ((x > -3) & (x < 3)) / 6)
+SoftplusFn = _fn("SoftplusFn",
+                 lambda x, beta, threshold: np.where(x * beta > threshold, x,
+                                                     _softplus(x * beta) / beta),
+                 lambda x, y, beta, threshold: np.where(x * beta > threshold, 1,
+                                                        _sigmoid(x * beta)))
+SoftsignFn = _fn("SoftsignFn", lambda x: x / (1 + np.abs(x)),
+                 lambda x, y: 1 / (1 + np.abs(x))**2)
+LogSigmoidFn = _fn("LogSigmoidFn", lambda x: np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x))),
+                   lambda x, y: _sigmoid(-x))
+TanhshrinkFn = _fn("TanhshrinkFn", lambda x: x - np.tanh(x), lambda x, y: np.tanh(x)**2)
+HardshrinkFn = _fn("HardshrinkFn", lambda x, lambd: np.where(np.abs(x) <= lambd, 0, x),
+                   lambda x, y, lambd: np.abs(x) > lambd)
+SoftshrinkFn = _fn("SoftshrinkFn",
+                   lambda x, lambd: np.where(x > lambd, x - lambd,
+                                             np.where(x < -lambd, x + lambd, 0)),
+                   lambda x, y, lambd: np.abs(x) > lambd)
+
+
+class RreluFn(Function):
+    """Leaky ReLU with a given slope per element (randomised leaky ReLU in training)."""
+
+    def forward(self, x: np.ndarray, *, slopes: np.ndarray) -> np.ndarray:
+        self.scale = np.where(x <= 0, slopes, 1).astype(x.dtype)
+        return x * self.scale
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return grad * self.scale
+
+
+class PreluFn(Function):
+    """max(0, x) + w * min(0, x) with one learnable slope per channel (dim 1) or one in all."""
+
+    def forward(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        self.wshape = w.shape
+        wb = w.reshape((1, -1) + (1,) * (x.ndim - 2)) if w.size > 1 else w.reshape(())
+        self.save_for_backward(x, wb)
+        return np.where(x > 0, x, wb * x)
+
+    def backward(self, grad: np.ndarray) -> tuple:
+        x, wb = self.saved_tensors
+        dx = np.where(x > 0, grad, wb * grad) if self.needs_input_grad[0] else None
+        dw = None
+        if self.needs_input_grad[1]:
+            g = np.where(x > 0, 0, x * grad)
+            axes = tuple(i for i in range(x.ndim) if i != 1) if wb.ndim else None
+            dw = g.sum(axis=axes).reshape(self.wshape).astype(x.dtype, copy=False)
+        return dx, dw
+
+
+class GluFn(Function):
+    """a * sigmoid(b) of the two halves (a, b) of ``dim``."""
+
+    def forward(self, x: np.ndarray, *, dim: int) -> np.ndarray:
+        a, b = np.split(x, 2, axis=dim)
+        s = _sigmoid(b).astype(x.dtype, copy=False)
+        self.save_for_backward(a, s)
+        self.dim = dim
+        return a * s
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        a, s = self.saved_tensors
+        return np.concatenate([grad * s, grad * a * s * (1 - s)], axis=self.dim)
+
+
+class AlphaDropoutFn(Function):
+    """SELU-preserving dropout: kept elements a * x + alpha' a p, dropped ones
+    alpha' a (p - 1), with alpha' = SELU's -alpha * scale and a = ((alpha'^2 p + 1)(1 - p))^-1/2,
+    so zero-mean unit-variance inputs keep their moments. ``channel_axes`` leading axes share
+    one draw per (sample, channel) (feature alpha dropout) when given."""
+
+    def forward(self, x: np.ndarray, *, p: float, seed: int, channel_axes: int | None
+                ) -> np.ndarray:
+        lead = x.shape if channel_axes is None else x.shape[:channel_axes]
+        keep = _C.dropout_forward(np.ones(lead, dtype=x.dtype), p, seed) != 0
+        keep = keep.reshape(lead + (1,) * (x.ndim - len(lead)))
+        alpha = SELU_ALPHA * SELU_SCALE
+        a = 1.0 / math.sqrt((alpha * alpha * p + 1) * (1 - p))
+        self.scale = (keep * a).astype(x.dtype)
+        shift = ((keep - 1) * alpha * a + alpha * a * p).astype(x.dtype)
+        return x * self.scale + shift
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return grad * self.scale

@@ -150,7 +150,9 @@ class EarlyStopping(Callback):
         if self._improved(value):
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best_weights:
-                self.best_weights = self.model.state_dict()
+                # NOTE: copies: state_dict() shares the parameters' memory (PyTorch's rule).
+                self.best_weights = {k: v.numpy().copy()
+                                     for k, v in self.model.state_dict().items()}
             return
         self.wait += 1
         if self.wait > self.patience:

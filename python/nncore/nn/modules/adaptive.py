@@ -1,0 +1,8 @@
+"""``torch.nn.modules.adaptive``'s names, found in nncore when first used (see ``_lazy``)."""
+
+from nncore.nn.modules._lazy import exports
+
+_NAMES = (
+    "AdaptiveLogSoftmaxWithLoss",
+)
+__getattr__, __dir__ = exports(__name__, _NAMES)
