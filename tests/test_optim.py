@@ -491,8 +491,9 @@ def test_clip_grad_leaves_shared_arrays_alone():
     with pytest.raises(RuntimeError, match="non-finite"):
         a.grad = nc.Tensor([np.inf, 1.0])
         clip_grad_norm_(a, 1.0, error_if_nonfinite=True)
-    with pytest.raises(ValueError, match="clip_value must be >= 0"):
-        clip_grad_value_(a, -1.0)
+    a.grad = nc.Tensor([2.0, -3.0])
+    clip_grad_value_(a, -1.0)  # PyTorch's clamp_min_(1) then clamp_max_(-1): every element -1
+    np.testing.assert_array_equal(a.grad.data, [-1.0, -1.0])
 
 
 def test_clip_grad_value_matches_torch():

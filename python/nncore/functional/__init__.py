@@ -112,11 +112,12 @@ from nncore.functional.activation import (  # noqa: E402
     threshold_,
 )
 from nncore.functional.linear import bilinear  # noqa: E402
+from nncore.functional.rms_norm import rms_norm  # noqa: E402
 
 __all__ += [
     "alpha_dropout", "bilinear", "celu", "celu_", "dropout1d", "dropout3d", "elu", "elu_",
     "feature_alpha_dropout", "glu", "hardshrink", "hardsigmoid", "hardswish", "hardtanh",
     "hardtanh_", "leaky_relu_", "logsigmoid", "mish", "prelu", "relu6", "relu_", "rrelu",
     "rrelu_", "selu", "selu_", "silu", "softmin", "softplus", "softshrink", "softsign",
-    "tanhshrink", "threshold", "threshold_",
+    "tanhshrink", "threshold", "threshold_", "rms_norm",
 ]

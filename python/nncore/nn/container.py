@@ -335,11 +335,14 @@ class ModuleDict(Module):
             self[key] = module
 
 
-def _tensor_line(k: Any, p: Any) -> str:
+def _tensor_line(k: Any, p: Any, type_name: bool) -> str:
+    """One line of ParameterList's (dtype: ``torch.float32``) or ParameterDict's (type name:
+    ``torch.FloatTensor``) repr, as PyTorch prints them."""
     if isinstance(p, Tensor):
         kind = "Parameter" if isinstance(p, Parameter) else "Tensor"
         size = "x".join(str(s) for s in p.shape)
-        return f"  ({k}): {kind} containing: [{p.type()} of size {size}]"
+        what = p.type() if type_name else f"torch.{p.dtype.name}"
+        return f"  ({k}): {kind} containing: [{what} of size {size}]"
     return f"  ({k}): Object of type: {type(p).__name__}"
 
 
@@ -404,7 +407,7 @@ class ParameterList(Module):
         return self
 
     def extra_repr(self) -> str:
-        return "\n".join(_tensor_line(k, p) for k, p in enumerate(self))
+        return "\n".join(_tensor_line(k, p, False) for k, p in enumerate(self))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("ParameterList should not be called.")
@@ -499,7 +502,7 @@ class ParameterDict(Module):
             self[key] = value
 
     def extra_repr(self) -> str:
-        return "\n".join(_tensor_line(k, p) for k, p in self.items())
+        return "\n".join(_tensor_line(k, p, True) for k, p in self.items())
 
     def __call__(self, input: Any) -> Any:
         raise RuntimeError("ParameterDict should not be called.")

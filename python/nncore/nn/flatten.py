@@ -54,8 +54,7 @@ class Unflatten(Module):
                 raise TypeError(f"unflattened_size must be tuple of ints, but found element of "
                                 f"type {type(s).__name__} at pos {i}")
         self.dim = dim
-        self.unflattened_size = tuple(unflattened_size) if isinstance(
-            unflattened_size, list) else unflattened_size
+        self.unflattened_size = unflattened_size
 
     def forward(self, input: Tensor) -> Tensor:
         shape = tuple(input.shape)

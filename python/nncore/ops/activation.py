@@ -138,21 +138,21 @@ def _softplus(x: np.ndarray) -> np.ndarray:
 
 
 class _PointwiseFn(Function):
-    """``y = f(x, **kw)`` elementwise; backward multiplies by ``df(x, y, **kw)``. Subclasses
-    define the two static methods; x and y are saved."""
+    """``y = f(x, **kw)`` elementwise; backward multiplies by ``df(x, **kw)``. Subclasses define
+    the two static methods. Only x is saved (never the output), so the in-place forms
+    (``elu_``...) can take the output's place in the graph."""
 
     f: Callable[..., np.ndarray]
     df: Callable[..., np.ndarray]
 
     def forward(self, x: np.ndarray, **kw: Any) -> np.ndarray:
-        y = np.asarray(self.f(x, **kw)).astype(x.dtype, copy=False)
         self.kw = kw
-        self.save_for_backward(x, y)
-        return y
+        self.save_for_backward(x)
+        return np.asarray(self.f(x, **kw)).astype(x.dtype, copy=False)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        x, y = self.saved_tensors
-        return (grad * self.df(x, y, **self.kw)).astype(x.dtype, copy=False)
+        (x,) = self.saved_tensors
+        return (grad * self.df(x, **self.kw)).astype(x.dtype, copy=False)
 
 
 def _fn(name: str, f: Callable[..., np.ndarray], df: Callable[..., np.ndarray]) -> type:
@@ -165,39 +165,40 @@ SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
 ThresholdFn = _fn("ThresholdFn", lambda x, threshold, value: np.where(x <= threshold, value, x),
-                  lambda x, y, threshold, value: x > threshold)
+                  lambda x, threshold, value: x > threshold)
 # NOTE: PyTorch's hardtanh (relu6 too) passes the gradient strictly inside (min_val, max_val).
 HardtanhFn = _fn("HardtanhFn", lambda x, lo, hi: np.clip(x, lo, hi),
-                 lambda x, y, lo, hi: (x > lo) & (x < hi))
+                 lambda x, lo, hi: (x > lo) & (x < hi))
 EluFn = _fn("EluFn",
             lambda x, alpha, scale, input_scale: scale * np.where(
                 x > 0, x, alpha * np.expm1(np.minimum(x, 0) * input_scale)),
-            lambda x, y, alpha, scale, input_scale: scale * np.where(
+            lambda x, alpha, scale, input_scale: scale * np.where(
                 x > 0, 1, alpha * input_scale * np.exp(np.minimum(x, 0) * input_scale)))
 SiluFn = _fn("SiluFn", lambda x: x * _sigmoid(x),
-             lambda x, y: _sigmoid(x) * (1 + x * (1 - _sigmoid(x))))
+             lambda x: _sigmoid(x) * (1 + x * (1 - _sigmoid(x))))
 MishFn = _fn("MishFn", lambda x: x * np.tanh(_softplus(x)),
-             lambda x, y: np.tanh(_softplus(x)) + x * _sigmoid(x) * (1 - np.tanh(_softplus(x))**2))
+             lambda x: np.tanh(_softplus(x)) + x * _sigmoid(x) * (1 - np.tanh(_softplus(x))**2))
+# NOTE: PyTorch's hardswish derivative is 0 at x <= -3 and 1 at x >= 3 (the kinks included).
 HardswishFn = _fn("HardswishFn", lambda x: x * np.clip(x + 3, 0, 6) / 6,
-                  lambda x, y: np.where(x < -3, 0, np.where(x <= 3, x / 3 + 0.5, 1)))
+                  lambda x: np.where(x <= -3, 0, np.where(x < 3, x / 3 + 0.5, 1)))
 HardsigmoidFn = _fn("HardsigmoidFn", lambda x: np.clip(x + 3, 0, 6) / 6,
-                    lambda x, y: ((x > -3) & (x < 3)) / 6)
+                    lambda x: ((x > -3) & (x < 3)) / 6)
 SoftplusFn = _fn("SoftplusFn",
                  lambda x, beta, threshold: np.where(x * beta > threshold, x,
                                                      _softplus(x * beta) / beta),
-                 lambda x, y, beta, threshold: np.where(x * beta > threshold, 1,
+                 lambda x, beta, threshold: np.where(x * beta > threshold, 1,
                                                         _sigmoid(x * beta)))
 SoftsignFn = _fn("SoftsignFn", lambda x: x / (1 + np.abs(x)),
-                 lambda x, y: 1 / (1 + np.abs(x))**2)
+                 lambda x: 1 / (1 + np.abs(x))**2)
 LogSigmoidFn = _fn("LogSigmoidFn", lambda x: np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x))),
-                   lambda x, y: _sigmoid(-x))
-TanhshrinkFn = _fn("TanhshrinkFn", lambda x: x - np.tanh(x), lambda x, y: np.tanh(x)**2)
+                   lambda x: _sigmoid(-x))
+TanhshrinkFn = _fn("TanhshrinkFn", lambda x: x - np.tanh(x), lambda x: np.tanh(x)**2)
 HardshrinkFn = _fn("HardshrinkFn", lambda x, lambd: np.where(np.abs(x) <= lambd, 0, x),
-                   lambda x, y, lambd: np.abs(x) > lambd)
+                   lambda x, lambd: np.abs(x) > lambd)
 SoftshrinkFn = _fn("SoftshrinkFn",
                    lambda x, lambd: np.where(x > lambd, x - lambd,
                                              np.where(x < -lambd, x + lambd, 0)),
-                   lambda x, y, lambd: np.abs(x) > lambd)
+                   lambda x, lambd: np.abs(x) > lambd)
 
 
 class RreluFn(Function):
