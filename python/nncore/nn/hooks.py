@@ -185,6 +185,107 @@ def run_registration_hooks(store: OrderedDict, module: Any, name: str, value: An
     return value
 
 
+# ---- a module's hook registration (a mixin of nn.Module) -------------------------------------
+
+
+class HooksMixin:
+    """The forward and backward hook registration of ``nn.Module``."""
+
+    _forward_pre_hooks: OrderedDict
+    _forward_pre_hooks_with_kwargs: OrderedDict
+    _forward_hooks: OrderedDict
+    _forward_hooks_with_kwargs: OrderedDict
+    _forward_hooks_always_called: OrderedDict
+    _backward_pre_hooks: OrderedDict
+    _backward_hooks: OrderedDict
+    _is_full_backward_hook: bool | None
+
+    def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """``hook(module, args)`` (``hook(module, args, kwargs)`` with ``with_kwargs``) before
+        every forward; a returned value replaces the arguments.
+
+        Returns:
+            A RemovableHandle.
+        """
+        handle = RemovableHandle(self._forward_pre_hooks,
+                                 extra_dict=self._forward_pre_hooks_with_kwargs)
+        self._forward_pre_hooks[handle.id] = hook
+        if with_kwargs:
+            self._forward_pre_hooks_with_kwargs[handle.id] = True
+        if prepend:
+            self._forward_pre_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_forward_hook(self, hook: Callable, *, prepend: bool = False,
+                              with_kwargs: bool = False, always_call: bool = False
+                              ) -> RemovableHandle:
+        """``hook(module, args, output)`` (``hook(module, args, kwargs, output)`` with
+        ``with_kwargs``) after every forward; a returned value replaces the output.
+        ``always_call`` runs it even when forward raises.
+
+        Returns:
+            A RemovableHandle.
+        """
+        handle = RemovableHandle(self._forward_hooks, extra_dict=[
+            self._forward_hooks_with_kwargs, self._forward_hooks_always_called])
+        self._forward_hooks[handle.id] = hook
+        if with_kwargs:
+            self._forward_hooks_with_kwargs[handle.id] = True
+        if always_call:
+            self._forward_hooks_always_called[handle.id] = True
+        if prepend:
+            self._forward_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_full_backward_pre_hook(self, hook: Callable, prepend: bool = False
+                                        ) -> RemovableHandle:
+        """``hook(module, grad_output)`` when the gradients of the outputs are known; a returned
+        tuple replaces them.
+
+        Returns:
+            A RemovableHandle.
+        """
+        handle = RemovableHandle(self._backward_pre_hooks)
+        self._backward_pre_hooks[handle.id] = hook
+        if prepend:
+            self._backward_pre_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_full_backward_hook(self, hook: Callable, prepend: bool = False
+                                    ) -> RemovableHandle:
+        """``hook(module, grad_input, grad_output)`` when the gradients of the positional
+        tensor inputs are known (of the outputs, when no input requires grad); a returned tuple
+        replaces ``grad_input``.
+
+        Returns:
+            A RemovableHandle.
+        """
+        if self._is_full_backward_hook is False:
+            raise RuntimeError("Cannot use both regular backward hooks and full backward hooks "
+                               "on a single Module. Please use only one of them.")
+        self._is_full_backward_hook = True
+        handle = RemovableHandle(self._backward_hooks)
+        self._backward_hooks[handle.id] = hook
+        if prepend:
+            self._backward_hooks.move_to_end(handle.id, last=False)
+        return handle
+
+    def register_backward_hook(self, hook: Callable) -> RemovableHandle:
+        """PyTorch's deprecated backward hook; nncore gives it the full hook's semantics.
+
+        Returns:
+            A RemovableHandle.
+        """
+        if self._is_full_backward_hook is True:
+            raise RuntimeError("Cannot use both regular backward hooks and full backward hooks "
+                               "on a single Module. Please use only one of them.")
+        self._is_full_backward_hook = False
+        handle = RemovableHandle(self._backward_hooks)
+        self._backward_hooks[handle.id] = hook
+        return handle
+
+
 # ---- full backward hooks ---------------------------------------------------------------------
 
 
