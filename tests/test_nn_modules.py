@@ -541,3 +541,66 @@ def test_layers_take_device_and_dtype_and_follow_the_default_dtype(cls, args) ->
         nc.set_default_dtype(previous)
     with pytest.raises(NotImplementedError, match="cuda"):
         cls(*args, device="cuda")
+
+
+# ---- signatures -----------------------------------------------------------------------------
+
+SIGNATURE_CLASSES = [
+    "Threshold", "ReLU", "RReLU", "Hardtanh", "ReLU6", "Sigmoid", "Hardsigmoid", "Tanh", "SiLU",
+    "Mish", "Hardswish", "ELU", "CELU", "SELU", "GLU", "GELU", "Hardshrink", "LeakyReLU",
+    "LogSigmoid", "Softplus", "Softshrink", "MultiheadAttention", "PReLU", "Softsign",
+    "Tanhshrink", "Softmin", "Softmax", "Softmax2d", "LogSoftmax", "Sequential", "ModuleList",
+    "ModuleDict", "ParameterList", "ParameterDict", "Linear", "Bilinear", "Identity", "Flatten",
+    "Unflatten", "Dropout", "Dropout1d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout",
+    "RMSNorm", "Embedding", "RNNCell", "LSTMCell", "GRUCell", "Transformer",
+    "TransformerEncoder", "TransformerDecoder", "TransformerEncoderLayer",
+    "TransformerDecoderLayer",
+]
+
+
+def _signature(fn) -> list:
+    import inspect
+
+    out = []
+    for p in inspect.signature(fn).parameters.values():
+        default = p.default
+        if callable(default):  # F.relu vs torch's F.relu: compare by name
+            default = default.__name__
+        out.append((p.name, default, p.kind))
+    return out
+
+
+@pytest.mark.parametrize("name", SIGNATURE_CLASSES)
+def test_constructor_and_forward_signatures_match_torch(name) -> None:
+    ours, theirs = getattr(nn, name), getattr(torch.nn, name)
+    assert _signature(ours.__init__) == _signature(theirs.__init__)
+    if "forward" in vars(theirs) and name not in ("ModuleList", "ModuleDict", "ParameterList",
+                                                  "ParameterDict"):
+        assert _signature(ours.forward) == _signature(theirs.forward)
+
+
+def test_functional_init_utils_and_module_method_signatures_match_torch() -> None:
+    for name in ["softmax", "log_softmax", "softmin", "relu", "dropout", "dropout1d",
+                 "dropout3d", "alpha_dropout", "feature_alpha_dropout", "threshold", "hardtanh",
+                 "relu6", "elu", "selu", "celu", "leaky_relu", "rrelu", "glu", "tanhshrink",
+                 "softsign", "silu", "mish", "hardswish", "hardsigmoid", "embedding",
+                 "rms_norm"]:
+        assert _signature(getattr(F, name)) == _signature(getattr(TF, name)), name
+    for name in ["uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
+                 "dirac_", "xavier_uniform_", "xavier_normal_", "kaiming_uniform_",
+                 "kaiming_normal_", "orthogonal_", "sparse_", "calculate_gain"]:
+        assert _signature(getattr(nn.init, name)) == _signature(getattr(torch.nn.init, name))
+    for name in ["clip_grad_norm_", "clip_grad_value_", "parameters_to_vector",
+                 "vector_to_parameters", "get_total_norm", "clip_grads_with_norm_"]:
+        assert _signature(getattr(nn.utils, name)) == _signature(getattr(torch.nn.utils, name))
+    for name in ["pad_sequence", "unpad_sequence", "pack_padded_sequence"]:
+        assert _signature(getattr(nn.utils.rnn, name)) == _signature(
+            getattr(torch.nn.utils.rnn, name))
+    for name in dir(torch.nn.Module):
+        method = getattr(torch.nn.Module, name)
+        if callable(method) and not name.startswith("__") and name not in (
+                "forward", "_call_impl", "_wrapped_call_impl", "_slow_forward") and (
+                not name.startswith("_") or name in ("_apply", "_load_from_state_dict",
+                                                     "_save_to_state_dict", "_named_members")):
+            assert hasattr(nn.Module, name), name
+            assert _signature(getattr(nn.Module, name)) == _signature(method), name

@@ -6,6 +6,7 @@ place (the result is the same, only the input's storage is left untouched).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from nncore import functional as F
@@ -151,11 +152,20 @@ class Hardtanh(Module):
     Args:
         min_val, max_val: the bounds (max_val > min_val).
         inplace: accepted for PyTorch compatibility (computed out of place).
+        min_value, max_value: deprecated spellings of min_val, max_val (warn).
     """
 
-    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False
-                 ) -> None:
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False,
+                 min_value: float | None = None, max_value: float | None = None) -> None:
         super().__init__()
+        if min_value is not None:
+            warnings.warn("keyword argument `min_value` is deprecated and rename to `min_val`",
+                          FutureWarning, stacklevel=2)
+            min_val = min_value
+        if max_value is not None:
+            warnings.warn("keyword argument `max_value` is deprecated and rename to `max_val`",
+                          FutureWarning, stacklevel=2)
+            max_val = max_value
         self.min_val, self.max_val, self.inplace = min_val, max_val, inplace
         if self.max_val <= self.min_val:
             raise AssertionError(f"max_val ({max_val}) must be greater than min_val ({min_val})")

@@ -292,13 +292,13 @@ class Module(HooksMixin, StateDictMixin):
         return mod._buffers[name]
 
     # ---- traversal ----
-    def _named_members(self, get_members: Callable, prefix: str = "", recurse: bool = True,
+    def _named_members(self, get_members_fn: Callable, prefix: str = "", recurse: bool = True,
                        remove_duplicate: bool = True) -> Iterator[tuple[str, Any]]:
         memo: set[int] = set()
         mods = (self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
                 if recurse else [(prefix, self)])
         for mprefix, mod in mods:
-            for k, v in get_members(mod):
+            for k, v in get_members_fn(mod):
                 if v is None or id(v) in memo:
                     continue
                 if remove_duplicate:
@@ -441,6 +441,14 @@ class Module(HooksMixin, StateDictMixin):
     def xpu(self, device: Any = None) -> Module:
         _devices.check("xpu", "Module.xpu")
         return self
+
+    def mtia(self, device: Any = None) -> Module:
+        _devices.check("mtia", "Module.mtia")
+        return self
+
+    def ipu(self, device: Any = None) -> Module:
+        raise NotImplementedError("Module.ipu: IPU devices are not available: nncore runs on the "
+                                  "CPU only")
 
     def type(self, dst_type: Any) -> Module:
         """Cast every parameter and buffer to ``dst_type``."""
