@@ -72,13 +72,25 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
 
 
 def sigmoid(input: Tensor) -> Tensor:
-    """Logistic function 1 / (1 + exp(-x)), elementwise (native)."""
+    """Logistic function 1 / (1 + exp(-x)), elementwise (native).
+
+    Args:
+        input: input of any shape.
+    Returns:
+        Tensor of the shape and dtype of ``input``.
+    """
     check_float("sigmoid", "input", input)
     return A.SigmoidFn.apply(input)
 
 
 def tanh(input: Tensor) -> Tensor:
-    """Hyperbolic tangent, elementwise (native)."""
+    """Hyperbolic tangent, elementwise (native).
+
+    Args:
+        input: input of any shape.
+    Returns:
+        Tensor of the shape and dtype of ``input``.
+    """
     check_float("tanh", "input", input)
     return A.TanhFn.apply(input)
 
@@ -194,6 +206,11 @@ def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
     """Zeroes whole channels of (N, C, L) or (C, L) input with probability ``p``, scaling the
     rest by 1 / (1 - p).
 
+    Args:
+        input: the input (see the summary for its layout).
+        p: probability of dropping a channel, in [0, 1].
+        training: apply it; otherwise ``input`` is returned unchanged.
+        inplace: accepted for PyTorch compatibility (computed out of place).
     Returns:
         Tensor of the shape and dtype of ``input``.
     """
@@ -205,6 +222,11 @@ def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
     """Zeroes whole channels of (N, C, H, W) or (C, H, W) input with probability ``p``, scaling
     the rest by 1 / (1 - p).
 
+    Args:
+        input: the input (see the summary for its layout).
+        p: probability of dropping a channel, in [0, 1].
+        training: apply it; otherwise ``input`` is returned unchanged.
+        inplace: accepted for PyTorch compatibility (computed out of place).
     Returns:
         Tensor of the shape and dtype of ``input``.
     """
@@ -216,6 +238,11 @@ def dropout3d(input: Tensor, p: float = 0.5, training: bool = True, inplace: boo
     """Zeroes whole channels of (N, C, D, H, W) or (C, D, H, W) input with probability ``p``,
     scaling the rest by 1 / (1 - p).
 
+    Args:
+        input: the input (see the summary for its layout).
+        p: probability of dropping a channel, in [0, 1].
+        training: apply it; otherwise ``input`` is returned unchanged.
+        inplace: accepted for PyTorch compatibility (computed out of place).
     Returns:
         Tensor of the shape and dtype of ``input``.
     """
@@ -248,6 +275,11 @@ def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
                           inplace: bool = False) -> Tensor:
     """``alpha_dropout`` of whole channels (dim 1; one draw per sample and channel).
 
+    Args:
+        input: the input (see the summary for its layout).
+        p: probability of dropping a channel, in [0, 1].
+        training: apply it; otherwise ``input`` is returned unchanged.
+        inplace: accepted for PyTorch compatibility (computed out of place).
     Returns:
         Tensor of the shape and dtype of ``input``.
     """
@@ -266,7 +298,16 @@ def feature_alpha_dropout(input: Tensor, p: float = 0.5, training: bool = False,
 
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
-    """x where x > threshold, else ``value``."""
+    """x where x > threshold, else ``value``.
+
+    Args:
+        input: input of any shape.
+        threshold: the threshold.
+        value: the replacement at and below it.
+        inplace: accepted for PyTorch compatibility (computed out of place).
+    Returns:
+        Tensor of the shape and dtype of ``input``.
+    """
     check_float("threshold", "input", input)
     _check_real("threshold", "threshold", threshold)
     _check_real("threshold", "value", value)
@@ -275,7 +316,15 @@ def threshold(input: Tensor, threshold: float, value: float, inplace: bool = Fal
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
              inplace: bool = False) -> Tensor:
-    """x clamped to [min_val, max_val]."""
+    """x clamped to [min_val, max_val] (gradient 1 strictly inside).
+
+    Args:
+        input: input of any shape.
+        min_val, max_val: the bounds.
+        inplace: accepted for PyTorch compatibility (computed out of place).
+    Returns:
+        Tensor of the shape and dtype of ``input``.
+    """
     check_float("hardtanh", "input", input)
     if min_val > max_val:
         raise ValueError("min_val cannot be greater than max_val")
@@ -283,26 +332,56 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
-    """min(max(x, 0), 6)."""
+    """min(max(x, 0), 6).
+
+    Args:
+        input: input of any shape.
+        inplace: accepted for PyTorch compatibility (computed out of place).
+    Returns:
+        Tensor of the shape and dtype of ``input``.
+    """
     check_float("relu6", "input", input)
     return A.HardtanhFn.apply(input, lo=0.0, hi=6.0)
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    """x where x > 0, else alpha * (exp(x) - 1)."""
+    """x where x > 0, else alpha * (exp(x) - 1).
+
+    Args:
+        input: input of any shape.
+        alpha: the negative saturation magnitude.
+        inplace: accepted for PyTorch compatibility (computed out of place).
+    Returns:
+        Tensor of the shape and dtype of ``input``.
+    """
     check_float("elu", "input", input)
     _check_real("elu", "alpha", alpha)
     return A.EluFn.apply(input, alpha=float(alpha), scale=1.0, input_scale=1.0)
 
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
-    """scale * elu(x, alpha) with SELU's constants (alpha ~ 1.6733, scale ~ 1.0507)."""
+    """scale * elu(x, alpha) with SELU's constants (alpha ~ 1.6733, scale ~ 1.0507).
+
+    Args:
+        input: input of any shape.
+        inplace: accepted for PyTorch compatibility (computed out of place).
+    Returns:
+        Tensor of the shape and dtype of ``input``.
+    """
     check_float("selu", "input", input)
     return A.EluFn.apply(input, alpha=A.SELU_ALPHA, scale=A.SELU_SCALE, input_scale=1.0)
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1))."""
+    """max(0, x) + min(0, alpha * (exp(x / alpha) - 1)).
+
+    Args:
+        input: input of any shape.
+        alpha: the negative saturation magnitude (not 0).
+        inplace: accepted for PyTorch compatibility (computed out of place).
+    Returns:
+        Tensor of the shape and dtype of ``input``.
+    """
     check_float("celu", "input", input)
     _check_real("celu", "alpha", alpha)
     if alpha == 0:
@@ -334,8 +413,17 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
 
 def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
           training: bool = False, inplace: bool = False) -> Tensor:
-    """Randomised leaky ReLU: in training each negative element gets a slope drawn from
-    U(lower, upper) (nncore's generator); in eval the slope is (lower + upper) / 2."""
+    """Randomised leaky ReLU: in training each non-positive element gets a slope drawn from
+    U(lower, upper) (nncore's generator); in eval the slope is (lower + upper) / 2.
+
+    Args:
+        input: input of any shape.
+        lower, upper: bounds of the slope distribution.
+        training: draw random slopes.
+        inplace: accepted for PyTorch compatibility (computed out of place).
+    Returns:
+        Tensor of the shape and dtype of ``input``.
+    """
     check_float("rrelu", "input", input)
     if lower > upper:
         raise RuntimeError("Lower bound should be less than or equal to the upper bound")
@@ -346,7 +434,14 @@ def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3,
 
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:
-    """Gated linear unit a * sigmoid(b), a and b the two halves of ``dim``."""
+    """Gated linear unit a * sigmoid(b), a and b the two halves of ``dim``.
+
+    Args:
+        input: input whose ``dim`` has an even size.
+        dim: the dim to halve.
+    Returns:
+        Tensor with ``dim`` halved.
+    """
     check_float("glu", "input", input)
     if input.ndim == 0:
         raise RuntimeError("glu does not support scalars because halving size must be even")
@@ -363,54 +458,122 @@ def _unary(op: str, fn: Any, input: Tensor, **kw: Any) -> Tensor:
 
 
 def logsigmoid(input: Tensor) -> Tensor:
-    """log(sigmoid(x)), computed without overflow."""
+    """log(sigmoid(x)), computed without overflow.
+
+    Args:
+        input: input of any shape.
+    Returns:
+        Tensor of the shape and dtype of ``input``.
+    """
     return _unary("logsigmoid", A.LogSigmoidFn, input)
 
 
 def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
-    """x where |x| > lambd, else 0."""
+    """x where |x| > lambd, else 0.
+
+    Args:
+        input: input of any shape.
+        lambd: the threshold.
+    Returns:
+        Tensor of the shape and dtype of ``input``.
+    """
     return _unary("hardshrink", A.HardshrinkFn, input, lambd=lambd)
 
 
 def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
-    """x - lambd above lambd, x + lambd below -lambd, else 0."""
+    """x - lambd above lambd, x + lambd below -lambd, else 0.
+
+    Args:
+        input: input of any shape.
+        lambd: the threshold (>= 0).
+    Returns:
+        Tensor of the shape and dtype of ``input``.
+    """
     if lambd < 0:
         raise RuntimeError(f"lambda must be greater or equal to 0, but found to be {lambd}.")
     return _unary("softshrink", A.SoftshrinkFn, input, lambd=lambd)
 
 
 def tanhshrink(input: Tensor) -> Tensor:
-    """x - tanh(x)."""
+    """x - tanh(x).
+
+    Args:
+        input: input of any shape.
+    Returns:
+        Tensor of the shape and dtype of ``input``.
+    """
     return _unary("tanhshrink", A.TanhshrinkFn, input)
 
 
 def softsign(input: Tensor) -> Tensor:
-    """x / (1 + |x|)."""
+    """x / (1 + |x|).
+
+    Args:
+        input: input of any shape.
+    Returns:
+        Tensor of the shape and dtype of ``input``.
+    """
     return _unary("softsign", A.SoftsignFn, input)
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    """log(1 + exp(beta * x)) / beta, and x itself where beta * x > threshold."""
+    """log(1 + exp(beta * x)) / beta, and x itself where beta * x > threshold.
+
+    Args:
+        input: input of any shape.
+        beta: the sharpness.
+        threshold: above it the function is the identity.
+    Returns:
+        Tensor of the shape and dtype of ``input``.
+    """
     return _unary("softplus", A.SoftplusFn, input, beta=beta, threshold=threshold)
 
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
-    """x * sigmoid(x) (swish)."""
+    """x * sigmoid(x) (swish).
+
+    Args:
+        input: input of any shape.
+        inplace: accepted for PyTorch compatibility (computed out of place).
+    Returns:
+        Tensor of the shape and dtype of ``input``.
+    """
     return _unary("silu", A.SiluFn, input)
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
-    """x * tanh(softplus(x))."""
+    """x * tanh(softplus(x)).
+
+    Args:
+        input: input of any shape.
+        inplace: accepted for PyTorch compatibility (computed out of place).
+    Returns:
+        Tensor of the shape and dtype of ``input``.
+    """
     return _unary("mish", A.MishFn, input)
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
-    """x * relu6(x + 3) / 6."""
+    """x * relu6(x + 3) / 6.
+
+    Args:
+        input: input of any shape.
+        inplace: accepted for PyTorch compatibility (computed out of place).
+    Returns:
+        Tensor of the shape and dtype of ``input``.
+    """
     return _unary("hardswish", A.HardswishFn, input)
 
 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
-    """relu6(x + 3) / 6."""
+    """relu6(x + 3) / 6.
+
+    Args:
+        input: input of any shape.
+        inplace: accepted for PyTorch compatibility (computed out of place).
+    Returns:
+        Tensor of the shape and dtype of ``input``.
+    """
     return _unary("hardsigmoid", A.HardsigmoidFn, input)
 
 
