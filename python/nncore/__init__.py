@@ -61,8 +61,8 @@ for _module in (_dtypes, _settings, *_MODULES):
 
 # NOTE: subpackages a script may reach as attributes, imported on first use (as scipy.stats):
 # the optional and heavier ones stay out of `import nncore`'s time.
-_LAZY = ("accelerator", "amp", "backends", "cpu", "cuda", "explain", "fairness", "jit",
-         "report", "robust", "serialization", "train")
+_LAZY = ("accelerator", "amp", "backends", "cpu", "cuda", "distributed", "explain", "fairness",
+         "jit", "report", "robust", "serialization", "train")
 
 
 def __getattr__(name: str) -> object:
@@ -70,7 +70,9 @@ def __getattr__(name: str) -> object:
         import importlib
 
         return importlib.import_module(f"nncore.{name}")
-    raise AttributeError(f"module 'nncore' has no attribute {name!r}")
+    from nncore._unsupported import missing
+
+    missing("torch", name, "module 'nncore'")
 
 
 def __dir__() -> list[str]:
