@@ -1,5 +1,5 @@
 """Drop-in norm family: group_norm (on the native layer-norm kernel), instance_norm,
-local_response_norm, rms_norm and their layers against NumPy, float64 finite differences and
+local_response_norm and their layers against NumPy, float64 finite differences and
 PyTorch; signatures of the functional forms; errors."""
 
 from __future__ import annotations
@@ -39,13 +39,6 @@ def lrn_ref(x, size, alpha=1e-4, beta=0.75, k=1.0):
         lo, hi = max(ch - size // 2, 0), min(ch + (size - 1) // 2, c - 1)
         s[:, ch] = sq[:, lo:hi + 1].sum(axis=1)
     return x / (k + alpha / size * s) ** beta
-
-
-def rms_norm_ref(x, normalized_shape, weight=None, eps=None):
-    axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
-    eps = np.finfo(x.dtype).eps if eps is None else eps
-    y = x / np.sqrt((x * x).mean(axis=axes, keepdims=True) + eps)
-    return y if weight is None else y * weight
 
 
 def _specs() -> list[OpSpec]:
@@ -94,24 +87,11 @@ def _specs() -> list[OpSpec]:
         specs.append(OpSpec("local_response_norm", F.local_response_norm, make_lrn, lrn_ref,
                             TF and TF.local_response_norm, dict(size=size, **kw),
                             id=f"local_response_norm-{shape}-{size}-{kw}"))
-    for shape, ns, weight, eps in [((3, 4, 5), (5,), True, 1e-6), ((2, 3, 4), (3, 4), False,
-                                                                    None),
-                                   ((7,), (7,), True, None)]:
-        def make_rms(r, shape=shape, ns=ns, weight=weight):
-            return [r.standard_normal(shape)] + ([r.standard_normal(ns)] if weight else [])
-
-        def rms(mod, ns=ns, eps=eps):
-            return lambda x, *w: mod.rms_norm(x, ns, *w, eps=eps)
-
-        specs.append(OpSpec("rms_norm", rms(F), make_rms, rms(_RefNS),
-                            rms(TF) if torch else None, torch_rtol=1e-4,
-                            id=f"rms_norm-{shape}-{ns}-{weight}-{eps}"))
     return specs
 
 
 class _RefNS:
     group_norm = staticmethod(group_norm_ref)
-    rms_norm = staticmethod(rms_norm_ref)
 
 
 @pytest.mark.parametrize("spec", _specs(), ids=str)
@@ -162,8 +142,6 @@ _LAYERS = [
     ("InstanceNorm3d", (2,), dict(affine=True, track_running_stats=True), (2, 2, 3, 2, 2)),
     ("BatchNorm3d", (3,), {}, (2, 3, 2, 3, 2)),
     ("LocalResponseNorm", (3,), dict(alpha=0.2, beta=0.5, k=1.5), (2, 5, 3, 3)),
-    ("RMSNorm", ((3, 4),), dict(eps=1e-6), (2, 3, 4)),
-    ("RMSNorm", (4,), dict(elementwise_affine=False), (2, 3, 4)),
 ]
 
 
@@ -194,7 +172,7 @@ def test_layers_default_dtype_and_device() -> None:
     nc.set_default_dtype(nc.float64)
     try:
         assert nn.GroupNorm(2, 4).weight.dtype == nc.float64
-        assert nn.RMSNorm(3).weight.dtype == nc.float64
+        assert nn.InstanceNorm2d(3, affine=True).bias.dtype == nc.float64
     finally:
         nc.set_default_dtype(nc.float32)
     with pytest.raises(NotImplementedError, match="GroupNorm: device 'cuda:0'"):
@@ -203,8 +181,7 @@ def test_layers_default_dtype_and_device() -> None:
 
 @pytest.mark.parametrize(("name", "ours"), [
     ("batch_norm", F.batch_norm), ("layer_norm", F.layer_norm), ("group_norm", F.group_norm),
-    ("instance_norm", F.instance_norm), ("local_response_norm", F.local_response_norm),
-    ("rms_norm", F.rms_norm)])
+    ("instance_norm", F.instance_norm), ("local_response_norm", F.local_response_norm)])
 def test_functional_signatures_match_torch(name, ours) -> None:
     pytest.importorskip("torch")
     assert_same_signature(ours, getattr(TF, name))
@@ -258,8 +235,6 @@ def test_instance_norm_feature_mismatch_as_torch() -> None:
          r"InstanceNorm2d: expected 3D or 4D input \(got 2D input"),
         (lambda: F.local_response_norm(nc.zeros(2, 3), 2), ValueError,
          r"local_response_norm: expected 3D or higher dimensionality input \(got 2 dimensions"),
-        (lambda: F.rms_norm(nc.zeros(2, 3), (4,)), ValueError,
-         r"rms_norm: input of shape \(2, 3\) does not end with normalized_shape \(4,\)"),
     ],
 )
 def test_errors(call, error, match) -> None:

@@ -78,7 +78,6 @@ from nncore.functional.norm import (
     instance_norm,
     layer_norm,
     local_response_norm,
-    rms_norm,
 )
 from nncore.functional.vision import (
     fold,
@@ -125,7 +124,7 @@ __all__ += [
     "conv_transpose1d", "conv_transpose2d", "max_pool1d",
     "adaptive_avg_pool3d", "adaptive_max_pool3d", "avg_pool3d", "conv3d", "conv_transpose3d",
     "max_pool3d",
-    "group_norm", "instance_norm", "local_response_norm", "rms_norm",
+    "group_norm", "instance_norm", "local_response_norm",
     "binary_cross_entropy", "cosine_embedding_loss", "cosine_similarity", "fold",
     "gaussian_nll_loss", "hinge_embedding_loss", "huber_loss", "interpolate", "kl_div",
     "margin_ranking_loss", "multilabel_soft_margin_loss", "normalize", "one_hot", "pad",

@@ -1,5 +1,5 @@
-"""Functional forms of the norm family: batch_norm, layer_norm, add_layer_norm, rms_norm,
-group_norm, instance_norm and local_response_norm."""
+"""Functional forms of the norm family: batch_norm, layer_norm, add_layer_norm, group_norm,
+instance_norm and local_response_norm."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from nncore.ops.norm import (
     GroupNormFn,
     LayerNormFn,
     LocalResponseNormFn,
-    RMSNormFn,
 )
 from nncore.tensor import Tensor
 
@@ -292,27 +291,3 @@ def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: flo
         return input
     return LocalResponseNormFn.apply(input, size=int(size), alpha=float(alpha),
                                      beta=float(beta), k=float(k))
-
-
-def rms_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = None,
-             eps: float | None = None) -> Tensor:
-    """x / sqrt(mean(x^2) + eps) * weight over the trailing ``normalized_shape`` dims, as
-    ``torch.nn.functional.rms_norm``.
-
-    Args:
-        input: tensor whose last dims equal ``normalized_shape``.
-        normalized_shape: int or tuple, the trailing dims to normalise over.
-        weight: elementwise scale of shape ``normalized_shape``, or None.
-        eps: added to the mean square; None takes the machine epsilon of the input's dtype.
-    Shape:
-        input (*, *normalized_shape) -> output of the same shape.
-    Returns:
-        Tensor of the input's shape and dtype.
-    """
-    op = "rms_norm"
-    if eps is None:
-        eps = float(np.finfo(input.dtype).eps) if isinstance(input, Tensor) and \
-            input.dtype in FLOAT_DTYPES else 0.0
-    size, params = _layer_norm_args(op, input, normalized_shape, weight, None, eps)
-    return RMSNormFn.apply(input, *params, size=size, has_weight=weight is not None,
-                           eps=float(eps))

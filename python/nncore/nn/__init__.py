@@ -65,7 +65,6 @@ from nncore.nn.norm import (
     InstanceNorm3d,
     LayerNorm,
     LocalResponseNorm,
-    RMSNorm,
 )
 from nncore.nn.parameter import Parameter
 from nncore.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
@@ -115,7 +114,7 @@ __all__ += [
 ]
 __all__ += [
     "BatchNorm3d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
-    "LocalResponseNorm", "RMSNorm",
+    "LocalResponseNorm",
     "BCELoss", "CosineEmbeddingLoss", "GaussianNLLLoss", "HingeEmbeddingLoss", "HuberLoss",
     "KLDivLoss", "MarginRankingLoss", "MultiLabelSoftMarginLoss", "PoissonNLLLoss",
     "SmoothL1Loss", "SoftMarginLoss", "TripletMarginLoss",

@@ -364,41 +364,4 @@ class LocalResponseNorm(Module):
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
 
 
-class RMSNorm(Module):
-    """Root-mean-square normalisation over the trailing ``normalized_shape`` dims
-    (``torch.nn.RMSNorm``).
-
-    Args:
-        normalized_shape: int or tuple, the trailing dims to normalise over.
-        eps: added to the mean square (None: the machine epsilon of the input's dtype).
-        elementwise_affine: learn ``weight`` (init 1).
-        device: CPU only.
-        dtype: parameter dtype (the default dtype when None).
-    Shape:
-        input (*, *normalized_shape) -> output of the same shape.
-    """
-
-    def __init__(self, normalized_shape: Any, eps: float | None = None,
-                 elementwise_affine: bool = True, device: Any = None, dtype: Any = None) -> None:
-        super().__init__()
-        dtype = param_dtype("RMSNorm", device, dtype)
-        shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(
-            normalized_shape)
-        self.normalized_shape = tuple(int(n) for n in shape)
-        self.eps, self.elementwise_affine = eps, elementwise_affine
-        self.register_parameter("weight", Parameter(np.ones(self.normalized_shape, dtype=dtype))
-                                if elementwise_affine else None)
-
-    def reset_parameters(self) -> None:
-        if self.weight is not None:
-            init.ones_(self.weight)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
-
-    def extra_repr(self) -> str:
-        return (f"{self.normalized_shape}, eps={self.eps}, "
-                f"elementwise_affine={self.elementwise_affine}")
-
-
 # ==== end batch_norm 3d, group_norm, instance_norm, local_response_norm ===========================

@@ -214,38 +214,3 @@ class LocalResponseNormFn(Function):
 
 
 # ==== end local_response_norm =====================================================================
-
-
-# ==== rms_norm ====================================================================================
-
-
-class RMSNormFn(Function):
-    """y = x / sqrt(mean(x^2) + eps) * weight over the trailing ``size`` elements (NumPy; weight
-    an optional second input as ``has_weight`` says)."""
-
-    def forward(self, x: np.ndarray, *params: np.ndarray, size: int, has_weight: bool,
-                eps: float) -> np.ndarray:
-        x2 = x.reshape(-1, size)
-        r = 1 / np.sqrt((x2 * x2).mean(axis=1, keepdims=True) + x.dtype.type(eps))
-        y = x2 * r
-        w = params[0].reshape(size) if has_weight else None
-        self.save_for_backward(x2, r, w)
-        self.shape = x.shape, (params[0].shape if has_weight else None)
-        return (y * w if w is not None else y).reshape(x.shape)
-
-    def backward(self, grad: np.ndarray) -> tuple:
-        x2, r, w = self.saved_tensors
-        x_shape, w_shape = self.shape
-        g = grad.reshape(x2.shape)
-        need = self.needs_input_grad
-        out: list = [None]
-        if need[0]:
-            u = g * w if w is not None else g
-            dx = r * u - (r ** 3) * x2 * (u * x2).mean(axis=1, keepdims=True)
-            out[0] = dx.reshape(x_shape)
-        if w is not None:
-            out.append((g * x2 * r).sum(axis=0).reshape(w_shape) if need[1] else None)
-        return tuple(out)
-
-
-# ==== end rms_norm ================================================================================
