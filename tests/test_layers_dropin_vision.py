@@ -1,7 +1,7 @@
 """Drop-in vision and utility ops: pad (every mode, negative pads), interpolate (nearest,
 nearest-exact, linear family, area; size or scale_factor; align_corners), pixel_shuffle,
-unfold/fold, one_hot, normalize, cosine_similarity, pairwise_distance and embedding's options,
-with their layers, against NumPy, float64 finite differences and PyTorch."""
+unfold/fold, one_hot, normalize, cosine_similarity and pairwise_distance, with their layers,
+against NumPy, float64 finite differences and PyTorch."""
 
 from __future__ import annotations
 
@@ -293,32 +293,6 @@ def test_cosine_similarity_of_a_zero_vector_as_torch() -> None:
     np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), atol=1e-15)
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
     np.testing.assert_allclose(y.grad.numpy(), ty.grad.numpy(), atol=1e-15)
-
-
-@pytest.mark.parametrize("kwargs", [dict(max_norm=1.0), dict(max_norm=0.5, norm_type=1.0),
-                                    dict(scale_grad_by_freq=True, padding_idx=2),
-                                    dict(max_norm=2.0, scale_grad_by_freq=True)])
-def test_embedding_options_match_torch(kwargs) -> None:
-    pytest.importorskip("torch")
-    rng, _ = fresh_rng()
-    w = rng.standard_normal((6, 3))
-    idx = rng.integers(0, 6, (4, 5))
-    nw, tw = nc.tensor(w.copy(), requires_grad=True), torch.tensor(w.copy(), requires_grad=True)
-    out, tout = F.embedding(idx, nw, **kwargs), TF.embedding(torch.tensor(idx), tw, **kwargs)
-    g = rng.standard_normal(out.shape)
-    out.backward(g)
-    tout.backward(torch.tensor(g))
-    np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), rtol=1e-12)
-    np.testing.assert_allclose(nw.grad.numpy(), tw.grad.numpy(), rtol=1e-12)
-    # max_norm renormalises the looked-up rows of the weight in place, as PyTorch
-    np.testing.assert_allclose(nw.detach().numpy(), tw.detach().numpy(), rtol=1e-12)
-
-
-def test_embedding_signature_and_sparse() -> None:
-    pytest.importorskip("torch")
-    assert_same_signature(F.embedding, TF.embedding)
-    with pytest.raises(NotImplementedError, match="embedding: sparse=True"):
-        F.embedding(np.array([0]), nc.ones(2, 2), sparse=True)
 
 
 @pytest.mark.parametrize("name", ["pad", "interpolate", "normalize", "unfold", "fold"])

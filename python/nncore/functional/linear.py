@@ -84,20 +84,13 @@ def linear_relu(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor
     return LinearReluFn.apply(x, weight, bias)
 
 
-def embedding(input: Any, weight: Tensor, padding_idx: int | None = None,
-              max_norm: float | None = None, norm_type: float = 2.0,
-              scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
-    """Rows of ``weight`` looked up by integer indices, as ``torch.nn.functional.embedding``.
+def embedding(input: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+    """Rows of ``weight`` looked up by integer indices.
 
     Args:
         input: int64 indices (Tensor or NumPy array) of any shape, each in [0, num_embeddings).
         weight: the embedding matrix, shape (num_embeddings, embedding_dim).
         padding_idx: a row that receives no gradient (negative counts from the end).
-        max_norm: rows looked up whose ``norm_type``-norm exceeds it are first rescaled in
-            place to norm max_norm (PyTorch's renorm: scale max_norm / (norm + 1e-7)).
-        norm_type: the p of the max_norm norm.
-        scale_grad_by_freq: divide each row's gradient by its frequency in ``input``.
-        sparse: sparse gradients are not supported (True raises NotImplementedError).
     Shape:
         input (*), weight (V, D) -> output (*, D).
     Returns:
@@ -125,19 +118,5 @@ def embedding(input: Any, weight: Tensor, padding_idx: int | None = None,
             raise ValueError(f"{op}: padding_idx {padding_idx} is out of range for "
                              f"num_embeddings={rows}")
         pad = int(padding_idx) % rows
-    if sparse:
-        raise NotImplementedError(f"{op}: sparse=True (sparse gradients) is not supported by "
-                                  f"nncore; use sparse=False")
     idx = np.ascontiguousarray(idx, dtype=np.int64)
-    if max_norm is not None and idx.size:
-        rows_used = np.unique(idx)
-        w = weight._array
-        norms = np.linalg.norm(w[rows_used], ord=norm_type, axis=1)
-        big = norms > max_norm
-        if np.any(big):
-            # NOTE: in place and outside autograd, as PyTorch's embedding_renorm_.
-            scale = (max_norm / (norms[big] + 1e-7)).astype(w.dtype)
-            w[rows_used[big]] *= scale[:, None]
-            weight._bump()
-    return EmbeddingFn.apply(weight, indices=idx, padding_idx=pad,
-                             scale_grad_by_freq=bool(scale_grad_by_freq))
+    return EmbeddingFn.apply(weight, indices=idx, padding_idx=pad)

@@ -94,18 +94,13 @@ class MatmulFn(Function):
 
 class EmbeddingFn(Function):
     """weight[indices]: rows gathered by integer indices (a keyword); padding_idx rows get no
-    gradient; with ``scale_grad_by_freq`` each lookup's gradient is divided by how often its
-    index occurs in ``indices`` (PyTorch's option)."""
+    gradient."""
 
-    def forward(self, weight: np.ndarray, *, indices: np.ndarray, padding_idx: int = -1,
-                scale_grad_by_freq: bool = False) -> np.ndarray:
+    def forward(self, weight: np.ndarray, *, indices: np.ndarray, padding_idx: int = -1
+                ) -> np.ndarray:
         self.indices, self.padding_idx, self.rows = indices, padding_idx, weight.shape[0]
-        self.scale_grad_by_freq = scale_grad_by_freq
         return _C.embedding_forward(indices, weight)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        if self.scale_grad_by_freq:
-            counts = np.bincount(self.indices.reshape(-1), minlength=self.rows)
-            grad = grad / counts[self.indices][..., None].astype(grad.dtype)
         return _C.embedding_backward(np.ascontiguousarray(grad), self.indices, self.rows,
                                      self.padding_idx)
