@@ -237,7 +237,7 @@ def test_shape_op_errors(call, match) -> None:
         call()
 
 
-# ---- one_hot, distances, embedding ---------------------------------------------------------
+# ---- one_hot and distances ---------------------------------------------------------------
 
 
 def test_one_hot_matches_torch() -> None:
