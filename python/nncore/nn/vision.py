@@ -155,6 +155,64 @@ class CircularPad2d(_PadNd):
     _mode = "circular"
 
 
+class ConstantPad3d(_PadNd):
+    """Pads the last three dimensions with ``value`` (``torch.nn.ConstantPad3d``).
+
+    Args:
+        padding: int or (left, right, top, bottom, front, back).
+        value: the fill.
+    """
+
+    _dims = 3
+
+    def __init__(self, padding: Any, value: float) -> None:
+        super().__init__(padding, value)
+
+
+class ZeroPad3d(ConstantPad3d):
+    """Pads the last three dimensions with zeros (``torch.nn.ZeroPad3d``).
+
+    Args:
+        padding: int or (left, right, top, bottom, front, back).
+    """
+
+    def __init__(self, padding: Any) -> None:
+        super().__init__(padding, 0.0)
+
+    def extra_repr(self) -> str:
+        return f"{self.padding}"
+
+
+class ReflectionPad3d(_PadNd):
+    """Pads the last three dimensions with their reflection (``torch.nn.ReflectionPad3d``).
+
+    Args:
+        padding: int or a 6-tuple, each smaller than its dimension.
+    """
+
+    _dims, _mode = 3, "reflect"
+
+
+class ReplicationPad3d(_PadNd):
+    """Pads the last three dimensions by repeating their edges (``torch.nn.ReplicationPad3d``).
+
+    Args:
+        padding: int or a 6-tuple.
+    """
+
+    _dims, _mode = 3, "replicate"
+
+
+class CircularPad3d(_PadNd):
+    """Pads the last three dimensions circularly (``torch.nn.CircularPad3d``).
+
+    Args:
+        padding: int or a 6-tuple.
+    """
+
+    _dims, _mode = 3, "circular"
+
+
 # ---- upsampling --------------------------------------------------------------------------------
 
 
