@@ -160,7 +160,7 @@ class WeightedRandomSampler(Sampler[int]):
     Raises:
         ValueError: bad num_samples, replacement or weights shape. RuntimeError (when
             iterating, as PyTorch's multinomial): negative/non-finite weights, a zero sum, or
-            more samples than non-zero weights without replacement.
+            more samples than weights without replacement.
     """
 
     def __init__(self, weights: Sequence[float], num_samples: int, replacement: bool = True,
@@ -183,23 +183,30 @@ class WeightedRandomSampler(Sampler[int]):
 
     def _draw(self) -> np.ndarray:
         w = self.weights
-        if not np.all(np.isfinite(w)) or np.any(w < 0):
-            raise RuntimeError("WeightedRandomSampler: invalid multinomial distribution: weights "
-                               "contain inf, nan or an element < 0")
+        if not np.all(np.isfinite(w)):
+            raise RuntimeError("WeightedRandomSampler: probability tensor contains either `inf`, "
+                               "`nan` or element < 0")
+        if np.any(w < 0):
+            raise RuntimeError("WeightedRandomSampler: invalid multinomial distribution "
+                               "(encountering probability entry < 0)")
         if w.sum() <= 0:
             raise RuntimeError("WeightedRandomSampler: invalid multinomial distribution (sum of "
                                "probabilities <= 0)")
         rng = _numpy_generator(self.generator, "WeightedRandomSampler")
         if self.replacement:
             return rng.choice(len(w), size=self.num_samples, replace=True, p=w / w.sum())
-        if self.num_samples > np.count_nonzero(w):
-            raise RuntimeError(f"WeightedRandomSampler: cannot sample {self.num_samples} indices "
-                               f"without replacement from {np.count_nonzero(w)} non-zero weights")
+        if self.num_samples > len(w):
+            raise RuntimeError(f"WeightedRandomSampler: cannot sample n_sample > "
+                               f"prob_dist.size(-1) samples without replacement "
+                               f"({self.num_samples} > {len(w)})")
         # NOTE: exponential keys E_i / w_i: sorting them draws indices one after another, each
-        # with probability proportional to its weight among those not drawn yet.
-        with np.errstate(divide="ignore"):
-            keys = rng.exponential(size=len(w)) / w
-        return np.argsort(keys, kind="stable")[:self.num_samples]
+        # with probability proportional to its weight among those not drawn yet. Zero weights
+        # come last, in random order, as PyTorch's multinomial returns them once the others
+        # are exhausted.
+        keys = rng.exponential(size=len(w))
+        positive = w > 0
+        keys[positive] /= w[positive]
+        return np.lexsort((keys, ~positive))[:self.num_samples]
 
     def __iter__(self) -> Iterator[int]:
         yield from self._draw().tolist()

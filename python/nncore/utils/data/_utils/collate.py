@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections.abc
 import copy
 import re
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import numpy as np
@@ -85,7 +86,7 @@ def _same_sequence(elem: Any, values: list) -> Any:
         return values
 
 
-def collate(batch: list[Any], *, collate_fn_map: dict[Any, Callable] | None = None) -> Any:
+def collate(batch: Sequence[Any], *, collate_fn_map: dict[Any, Callable] | None = None) -> Any:
     """Collate ``batch`` with per-type functions, recursing into containers.
 
     Args:
@@ -112,12 +113,13 @@ def collate(batch: list[Any], *, collate_fn_map: dict[Any, Callable] | None = No
         return _same_mapping(elem, {k: collate([d[k] for d in batch],
                                                 collate_fn_map=collate_fn_map) for k in elem})
     if _is_namedtuple(elem):
-        return kind(*(collate(list(s), collate_fn_map=collate_fn_map) for s in zip(*batch)))
+        return kind(*(collate(s, collate_fn_map=collate_fn_map) for s in zip(*batch)))
     if isinstance(elem, collections.abc.Sequence):
         size = len(elem)
         if any(len(e) != size for e in batch):
             raise RuntimeError("each element in list of batch should be of equal size")
-        fields = [collate(list(s), collate_fn_map=collate_fn_map) for s in zip(*batch)]
+        # NOTE: fields go down as tuples (strings come back as tuples there, as in PyTorch).
+        fields = [collate(s, collate_fn_map=collate_fn_map) for s in zip(*batch)]
         # NOTE: PyTorch returns a list for tuple samples (its "backwards compatibility").
         return fields if isinstance(elem, tuple) else _same_sequence(elem, fields)
     raise TypeError(_ERR.format(kind))

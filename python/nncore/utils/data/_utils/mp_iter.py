@@ -11,13 +11,12 @@ delivered are removed then.
 
 from __future__ import annotations
 
-import atexit
 import itertools
 import multiprocessing
-import multiprocessing.util  # noqa: F401  (its exit hook must be registered before ours)
 import os
 import queue
 import signal
+import time
 import weakref
 from typing import Any
 
@@ -31,16 +30,42 @@ from nncore.utils.data._utils.worker import (
 )
 from nncore.utils.data.dataloader import _BaseDataLoaderIter
 
-_live: weakref.WeakSet = weakref.WeakSet()
 _ids = itertools.count()
 
 
-@atexit.register
-def _shutdown_all() -> None:
-    # NOTE: runs before multiprocessing's own exit hook (registered earlier), so workers get a
-    # clean stop and their shared files are removed.
-    for it in list(_live):
-        it._shutdown_workers()
+def _shutdown(owner: int, workers: list[Any], index_queues: list[Any], result_queue: Any,
+              done_event: Any, prefix: str) -> None:
+    """Stop the workers, close the queues, remove the iterator's shared files.
+
+    NOTE: a ``weakref.finalize`` of the iterator calls this with the resources themselves, not
+    the iterator: it runs when the iterator is freed even from a reference cycle (a traceback
+    holding it), where the garbage collector could already have closed queues the iterator
+    owned, and at interpreter exit.
+    """
+    if os.getpid() != owner:  # a forked copy of the iterator, in a worker
+        return
+    try:
+        done_event.set()
+        for q in index_queues:
+            try:
+                q.put(None)
+            except (ValueError, OSError):  # already closed (interpreter exit)
+                pass
+        deadline = time.monotonic() + STATUS_CHECK_INTERVAL
+        for w in workers:
+            w.join(timeout=max(0.0, deadline - time.monotonic()))
+        for q in index_queues:
+            q.cancel_join_thread()
+            q.close()
+    finally:
+        for w in workers:
+            if w.is_alive():
+                w.terminate()
+                w.join(timeout=STATUS_CHECK_INTERVAL)
+        result_queue.cancel_join_thread()
+        result_queue.close()
+        # NOTE: after the workers are gone: nothing can write a new file any more.
+        transport.cleanup(prefix)
 
 
 def _describe(w: Any) -> str:
@@ -57,8 +82,6 @@ class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
     """Loads batches in ``num_workers`` processes and yields them in sampler order."""
 
     def __init__(self, loader: Any) -> None:
-        self._shutdown = True  # until the workers exist: __del__ must not touch them
-        self._workers: list[Any] = []
         super().__init__(loader)
         if not self._prefetch_ok(loader.prefetch_factor):
             raise ValueError("DataLoader: prefetch_factor must be greater than 0 with "
@@ -70,9 +93,11 @@ class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
         self._prefix = f"nncore_dl_{self._owner}_{next(_ids)}"
         self._result_queue = ctx.Queue()
         self._done_event = ctx.Event()
-        self._index_queues = []
-        self._shutdown = False
-        _live.add(self)
+        self._index_queues: list[Any] = []
+        self._workers: list[Any] = []
+        self._finalizer = weakref.finalize(self, _shutdown, self._owner, self._workers,
+                                           self._index_queues, self._result_queue,
+                                           self._done_event, self._prefix)
         for i in range(self._num_workers):
             index_queue = ctx.Queue()
             index_queue.cancel_join_thread()
@@ -212,29 +237,4 @@ class _MultiProcessingDataLoaderIter(_BaseDataLoaderIter):
         self._workers_status[worker_id] = False
 
     def _shutdown_workers(self) -> None:
-        if self._shutdown or os.getpid() != self._owner:
-            return
-        self._shutdown = True
-        _live.discard(self)
-        try:
-            self._done_event.set()
-            for i in range(len(self._workers)):
-                if self._persistent_workers or self._workers_status[i]:
-                    self._mark_worker_as_unavailable(i)
-            for w in self._workers:
-                w.join(timeout=STATUS_CHECK_INTERVAL)
-            for q in self._index_queues:
-                q.cancel_join_thread()
-                q.close()
-        finally:
-            for w in self._workers:
-                if w.is_alive():
-                    w.terminate()
-                    w.join(timeout=STATUS_CHECK_INTERVAL)
-            self._result_queue.cancel_join_thread()
-            self._result_queue.close()
-            # NOTE: after the workers are gone: nothing can write a new file any more.
-            transport.cleanup(self._prefix)
-
-    def __del__(self) -> None:
-        self._shutdown_workers()
+        self._finalizer()  # once: later calls do nothing

@@ -157,6 +157,8 @@ def worker_loop(iterable: bool, dataset: Any, index_queue: Any, result_queue: An
             try:
                 r = index_queue.get(timeout=STATUS_CHECK_INTERVAL)
             except queue.Empty:
+                if done_event.is_set():
+                    break  # the main process shut down without reaching us
                 continue
             if isinstance(r, ResumeIteration):
                 result_queue.put((r, None))
