@@ -46,11 +46,9 @@ class IterableDataset(Dataset[T_co], Iterable[T_co]):
 
     With ``DataLoader(num_workers > 0)`` every worker iterates its own copy; use
     ``get_worker_info()`` in ``__iter__`` (or in ``worker_init_fn``) to give each its shard.
-    ``a + b`` is ``ChainDataset([a, b])``.
+    ``a + b`` is ``ChainDataset([a, b])``. A subclass without ``__iter__`` cannot be
+    instantiated (``__iter__`` is abstract, as in PyTorch).
     """
-
-    def __iter__(self) -> Iterator[T_co]:
-        raise NotImplementedError("Subclasses of IterableDataset should implement __iter__.")
 
     def __add__(self, other: Dataset) -> ChainDataset:
         return ChainDataset([self, other])
