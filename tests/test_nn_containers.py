@@ -167,14 +167,22 @@ def test_modules_paths_resolve_to_nncore_classes() -> None:
 
 
 def test_missing_pytorch_classes_raise_not_implemented_and_hasattr_is_false() -> None:
+    import nncore.nn.modules.adaptive as adaptive
     import nncore.nn.modules.fold as fold
 
-    assert not hasattr(fold, "Fold")
-    with pytest.raises(NotImplementedError, match="PyTorch's Fold is not implemented"):
-        fold.Fold  # noqa: B018
+    assert fold.Fold is nn.Fold  # a class added to nncore.nn appears on its modules path
+    assert not hasattr(adaptive, "AdaptiveLogSoftmaxWithLoss")
+    with pytest.raises(NotImplementedError, match="torch.nn.modules.adaptive."
+                                                  "AdaptiveLogSoftmaxWithLoss is not supported"):
+        adaptive.AdaptiveLogSoftmaxWithLoss  # noqa: B018
     with pytest.raises(ImportError):
-        from nncore.nn.modules.fold import Unfold  # noqa: F401
+        from nncore.nn.modules.adaptive import AdaptiveLogSoftmaxWithLoss  # noqa: F401
     with pytest.raises(AttributeError, match="has no attribute 'Nonsense'"):
         nn.modules.linear.Nonsense  # noqa: B018
     with pytest.raises(NotImplementedError, match="weight_norm"):
         nn.utils.weight_norm  # noqa: B018
+    with pytest.raises(NotImplementedError, match="torch.nn.LazyLinear is not supported"):
+        nn.LazyLinear  # noqa: B018
+    with pytest.raises(NotImplementedError, match="torch.nn.functional.ctc_loss is not supported"):
+        nn.functional.ctc_loss  # noqa: B018
+    assert not hasattr(nn, "LazyLinear") and nn.parallel.DataParallel is not None

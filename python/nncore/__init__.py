@@ -16,10 +16,12 @@ if "numpy" not in sys.modules:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from nncore import _C  # noqa: E402
+from nncore.amp import autocast  # noqa: E402
 from nncore.autograd import enable_grad, is_grad_enabled, no_grad  # noqa: E402
 from nncore.devices import device  # noqa: E402
 from nncore.dtypes import *  # noqa: E402,F403
 from nncore.random import manual_seed  # noqa: E402
+from nncore.settings import *  # noqa: E402,F403
 from nncore.tensor import Size, Tensor  # noqa: E402
 from nncore.tensor_ops.creation import *  # noqa: E402,F403
 from nncore.tensor_ops.indexing import *  # noqa: E402,F403
@@ -28,6 +30,7 @@ from nncore.tensor_ops.ordering import *  # noqa: E402,F403
 from nncore.tensor_ops.pointwise import *  # noqa: E402,F403
 from nncore.tensor_ops.reduction import *  # noqa: E402,F403
 from nncore.tensor_ops.shape import *  # noqa: E402,F403
+from nncore.tensor_ops.types import *  # noqa: E402,F403
 
 __version__ = _C.build_info()["version"]
 
@@ -41,19 +44,40 @@ from nncore import _methods  # noqa: E402
 
 _methods.install()
 
-from nncore import data, functional, memory, metrics, nn, onnx, optim, profiler  # noqa: E402
+from nncore import data, functional, memory, metrics, nn, onnx, optim, profiler, utils  # noqa: E402
 from nncore import dtypes as _dtypes  # noqa: E402
+from nncore import settings as _settings  # noqa: E402
 from nncore.data import datasets  # noqa: E402
 from nncore.serialization import load, save  # noqa: E402
 from nncore.tensor_ops import MODULES as _MODULES  # noqa: E402
 
 __all__ = [
-    "Size", "Tensor", "data", "datasets", "device", "enable_grad", "functional",
+    "Size", "Tensor", "autocast", "data", "datasets", "device", "enable_grad", "functional",
     "get_num_threads", "is_grad_enabled", "load", "manual_seed", "memory", "metrics", "nn",
-    "no_grad", "onnx", "optim", "profiler", "save", "set_num_threads",
+    "no_grad", "onnx", "optim", "profiler", "save", "set_num_threads", "utils",
 ]
-for _module in (_dtypes, *_MODULES):
+for _module in (_dtypes, _settings, *_MODULES):
     __all__ += _module.__all__
+
+# NOTE: subpackages a script may reach as attributes, imported on first use (as scipy.stats):
+# the optional and heavier ones stay out of `import nncore`'s time.
+_LAZY = ("accelerator", "amp", "backends", "cpu", "cuda", "distributed", "explain", "fairness",
+         "jit", "report", "robust", "serialization", "train")
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"nncore.{name}")
+    from nncore._unsupported import missing
+
+    missing("torch", name, "module 'nncore'")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 if os.environ.get("NNCORE_PROFILE", "0") not in ("", "0"):
     profiler._profile_script()  # profile the whole script, print the table at exit

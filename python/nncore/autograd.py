@@ -169,17 +169,22 @@ def _owned(a: np.ndarray) -> bool:
             and a.flags.writeable)
 
 
+def _run_hooks(hooks: list, g: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``g`` passed through tensor hooks in order; a hook returning a tensor replaces it."""
+    for hook in list(hooks):
+        new = hook(_make_tensor(g, None))
+        if new is not None:
+            g = np.asarray(new._array if isinstance(new, _Tensor) else new, dtype=dtype)
+    return g
+
+
 def _accumulate(leaf: Tensor, g: np.ndarray) -> None:
     """Add ``g`` into ``leaf.grad`` (PyTorch's AccumulateGrad), then run the leaf's hooks."""
     if type(g) is not np.ndarray or g.dtype != leaf._array.dtype:
         g = np.asarray(g, dtype=leaf._array.dtype)
     hooks = getattr(leaf, "_hooks", None)
     if hooks:
-        for hook in list(hooks.pre):
-            new = hook(_make_tensor(g, None))
-            if new is not None:
-                g = np.asarray(new._array if isinstance(new, _Tensor) else new,
-                               dtype=leaf._array.dtype)
+        g = _run_hooks(hooks.pre, g, leaf._array.dtype)
     if leaf.grad is None:
         leaf.grad = _make_tensor(g, None)
     elif _owned(leaf.grad._array):
@@ -230,6 +235,9 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
         if node.versions != tuple([t._version for t in node.inputs]) or hasattr(
                 node, "output_modified"):
             _check_versions(node)
+        hooks = getattr(node, "grad_hooks", None)
+        if hooks is not None:
+            g = _run_hooks(hooks.pre, g, g.dtype)
         retained = getattr(node, "retained", None)
         if retained is not None:
             retained.grad = _make_tensor(np.array(g), None)

@@ -250,6 +250,13 @@ class Tensor:
 
     __hash__ = object.__hash__
 
+    def __getattr__(self, name: str) -> Any:
+        # NOTE: only reached when normal lookup fails: PyTorch methods nncore lacks raise a clear
+        # NotImplementedError (which is also an AttributeError, so hasattr() still answers).
+        from nncore._unsupported import missing
+
+        missing("torch.Tensor", name, "'Tensor' object")
+
     def __reduce_ex__(self, protocol: Any) -> Any:
         # NOTE: copy.deepcopy and pickling keep the array, requires_grad and nothing of the graph.
         return _rebuild, (type(self), self._array, self.requires_grad)

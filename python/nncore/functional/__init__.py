@@ -19,11 +19,29 @@ from nncore.functional.attention import (
     scaled_dot_product_attention,
 )
 from nncore.functional.conv import (
+    adaptive_avg_pool1d,
     adaptive_avg_pool2d,
+    adaptive_avg_pool3d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    adaptive_max_pool3d,
+    avg_pool1d,
     avg_pool2d,
+    avg_pool3d,
     conv1d,
     conv2d,
+    conv3d,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+    max_pool1d,
     max_pool2d,
+    max_pool3d,
+)
+from nncore.functional.distance import (
+    cosine_similarity,
+    normalize,
+    pairwise_distance,
 )
 from nncore.functional.linear import (
     embedding,
@@ -39,10 +57,36 @@ from nncore.functional.loss import (
     mse_loss,
     nll_loss,
 )
+from nncore.functional.loss_extra import (
+    binary_cross_entropy,
+    cosine_embedding_loss,
+    gaussian_nll_loss,
+    hinge_embedding_loss,
+    huber_loss,
+    kl_div,
+    margin_ranking_loss,
+    multilabel_soft_margin_loss,
+    poisson_nll_loss,
+    smooth_l1_loss,
+    soft_margin_loss,
+    triplet_margin_loss,
+)
 from nncore.functional.norm import (
     add_layer_norm,
     batch_norm,
+    group_norm,
+    instance_norm,
     layer_norm,
+    local_response_norm,
+)
+from nncore.functional.vision import (
+    fold,
+    interpolate,
+    one_hot,
+    pad,
+    pixel_shuffle,
+    pixel_unshuffle,
+    unfold,
 )
 
 __all__ = [
@@ -74,6 +118,18 @@ __all__ = [
     "sigmoid",
     "softmax",
     "tanh",
+]
+__all__ += [
+    "adaptive_avg_pool1d", "adaptive_max_pool1d", "adaptive_max_pool2d", "avg_pool1d",
+    "conv_transpose1d", "conv_transpose2d", "max_pool1d",
+    "adaptive_avg_pool3d", "adaptive_max_pool3d", "avg_pool3d", "conv3d", "conv_transpose3d",
+    "max_pool3d",
+    "group_norm", "instance_norm", "local_response_norm",
+    "binary_cross_entropy", "cosine_embedding_loss", "cosine_similarity", "fold",
+    "gaussian_nll_loss", "hinge_embedding_loss", "huber_loss", "interpolate", "kl_div",
+    "margin_ranking_loss", "multilabel_soft_margin_loss", "normalize", "one_hot", "pad",
+    "pairwise_distance", "pixel_shuffle", "pixel_unshuffle", "poisson_nll_loss",
+    "smooth_l1_loss", "soft_margin_loss", "triplet_margin_loss", "unfold",
 ]
 
 # ---- the rest of the activation family and bilinear (PyTorch's names) ----

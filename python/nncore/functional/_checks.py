@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -42,3 +43,23 @@ def check_dtypes(op: str, input: Tensor, **others: Any) -> None:
 def check_reduction(op: str, reduction: Any) -> None:
     if reduction not in REDUCTIONS:
         raise ValueError(f"{op}: reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
+
+
+def legacy_reduction(size_average: bool | None, reduce: bool | None) -> str:
+    """PyTorch's mapping of the deprecated size_average/reduce flags to a reduction string, with
+    its deprecation warning."""
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    reduction = "none" if not reduce else ("mean" if size_average else "sum")
+    warnings.warn(f"size_average and reduce args will be deprecated, please use "
+                  f"reduction='{reduction}' instead.", UserWarning, stacklevel=3)
+    return reduction
+
+
+def resolve_reduction(op: str, size_average: bool | None, reduce: bool | None,
+                      reduction: Any) -> str:
+    """``reduction``, or the legacy flags' reduction when either is given; checked."""
+    if size_average is not None or reduce is not None:
+        return legacy_reduction(size_average, reduce)
+    check_reduction(op, reduction)
+    return reduction

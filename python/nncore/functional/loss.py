@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from nncore.functional._checks import check_float, check_reduction, check_same_dtype
+from nncore.functional._checks import (
+    check_float,
+    check_same_dtype,
+    resolve_reduction,
+)
 from nncore.ops.loss import (
     BCEWithLogitsFn,
     CrossEntropyFn,
@@ -79,7 +84,8 @@ def _class_weight(op: str, input: Tensor, weight: Tensor | None, classes: int
 
 
 def cross_entropy(input: Tensor, target: Any, weight: Tensor | None = None,
-                  ignore_index: int = -100, reduction: str = "mean",
+                  size_average: bool | None = None, ignore_index: int = -100,
+                  reduce: bool | None = None, reduction: str = "mean",
                   label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy between logits and class indices or class probabilities.
 
@@ -88,6 +94,7 @@ def cross_entropy(input: Tensor, target: Any, weight: Tensor | None = None,
         target: int64 class indices, or float probabilities of the input's shape (Tensor or
             NumPy array); rows whose index equals ``ignore_index`` count for nothing.
         weight: per-class rescaling, shape (C,).
+        size_average, reduce: deprecated (PyTorch's legacy flags); use ``reduction``.
         ignore_index: class-index value to skip (index targets only).
         reduction: 'none', 'mean' (divided by the summed weights of kept targets; by the row
             count for probability targets) or 'sum'.
@@ -100,7 +107,7 @@ def cross_entropy(input: Tensor, target: Any, weight: Tensor | None = None,
     """
     op = "cross_entropy"
     classes = _class_input(op, input)
-    check_reduction(op, reduction)
+    reduction = resolve_reduction(op, size_average, reduce, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing}")
     w = _class_weight(op, input, weight, classes)
@@ -113,14 +120,16 @@ def cross_entropy(input: Tensor, target: Any, weight: Tensor | None = None,
                                 label_smoothing=float(label_smoothing), reduction=reduction)
 
 
-def nll_loss(input: Tensor, target: Any, weight: Tensor | None = None, ignore_index: int = -100,
-             reduction: str = "mean") -> Tensor:
+def nll_loss(input: Tensor, target: Any, weight: Tensor | None = None,
+             size_average: bool | None = None, ignore_index: int = -100,
+             reduce: bool | None = None, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood: -weight[t] * input[t] per row.
 
     Args:
         input: log-probabilities (log_softmax output).
         target: int64 class indices (Tensor or NumPy array).
         weight: per-class rescaling, shape (C,).
+        size_average, reduce: deprecated (PyTorch's legacy flags); use ``reduction``.
         ignore_index: target value to skip.
         reduction: 'none', 'mean' (divided by the summed weights of kept targets) or 'sum'.
     Shape:
@@ -130,54 +139,113 @@ def nll_loss(input: Tensor, target: Any, weight: Tensor | None = None, ignore_in
     """
     op = "nll_loss"
     classes = _class_input(op, input)
-    check_reduction(op, reduction)
+    reduction = resolve_reduction(op, size_average, reduce, reduction)
     w = _class_weight(op, input, weight, classes)
     idx = _class_targets(op, input, target)
     return NLLLossFn.apply(input, target=idx, weight=w, ignore_index=int(ignore_index),
                            reduction=reduction)
 
 
-def _pointwise_loss(op: str, fn: Any, input: Tensor, target: Any, reduction: str) -> Tensor:
+def broadcast_pair(op: str, input: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+    """input and target expanded to one shape; PyTorch's warning when the shapes differ."""
+    if target.shape == input.shape:
+        return input, target
+    try:
+        shape = np.broadcast_shapes(input.shape, target.shape)
+    except ValueError:
+        raise ValueError(f"{op}: target of shape {target.shape} does not match input of shape "
+                         f"{input.shape}") from None
+    warnings.warn(f"Using a target size ({target.shape}) that is different to the input size "
+                  f"({input.shape}). This will likely lead to incorrect results due to "
+                  f"broadcasting. Please ensure they have the same size.", UserWarning,
+                  stacklevel=4)
+    return (input if input.shape == shape else input.expand(*shape),
+            target if target.shape == shape else target.expand(*shape))
+
+
+def float_target(op: str, input: Tensor, target: Any) -> Tensor:
+    """A float target Tensor of the input's dtype (any shape; a NumPy array is converted)."""
+    arr = _target_array(op, target)
+    if arr.dtype.kind != "f":
+        raise TypeError(f"{op}: target must be float32 or float64, got {arr.dtype} with shape "
+                        f"{arr.shape}")
+    if isinstance(target, Tensor):
+        check_same_dtype(op, ("input", input), ("target", target))
+        return target
+    return Tensor._wrap(arr.astype(input.dtype, copy=False))
+
+
+def _weighted(op: str, loss: Tensor, weight: Tensor | None, input: Tensor,
+              reduction: str) -> Tensor:
+    """The elementwise ``loss`` times ``weight`` (the input's shape), reduced; 'mean' divides by
+    the summed weights, as PyTorch's weighted mse_loss and l1_loss."""
+    check_float(op, "weight", weight)
+    if weight.shape != input.shape:
+        raise ValueError(f"{op}: weights and input must have the same size, got weight of shape "
+                         f"{weight.shape} and input of shape {input.shape}")
+    weighted = loss * weight
+    if reduction == "none":
+        return weighted
+    return weighted.sum() / weight.sum() if reduction == "mean" else weighted.sum()
+
+
+def _pointwise_loss(op: str, fn: Any, input: Tensor, target: Any, size_average: bool | None,
+                    reduce: bool | None, reduction: str, weight: Tensor | None) -> Tensor:
     check_float(op, "input", input)
-    check_reduction(op, reduction)
-    t = _float_target(op, input, target)
-    if input._array.size == 0:
+    reduction = resolve_reduction(op, size_average, reduce, reduction)
+    x, t = broadcast_pair(op, input, float_target(op, input, target))
+    if x._array.size == 0:
         raise ValueError(f"{op}: empty input of shape {input.shape}")
-    return fn.apply(input, t, reduction=reduction)
+    if weight is not None:
+        return _weighted(op, fn.apply(x, t, reduction="none"), weight, input, reduction)
+    return fn.apply(x, t, reduction=reduction)
 
 
-def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+def mse_loss(input: Tensor, target: Any, size_average: bool | None = None,
+             reduce: bool | None = None, reduction: str = "mean",
+             weight: Tensor | None = None) -> Tensor:
     """Mean squared error (input - target)^2.
 
     Args:
         input: predictions.
-        target: Tensor or NumPy array of the input's shape.
+        target: Tensor or NumPy array of the input's shape (another shape broadcasts, with
+            PyTorch's warning).
+        size_average, reduce: deprecated (PyTorch's legacy flags); use ``reduction``.
         reduction: 'none', 'mean' or 'sum'.
+        weight: per-element weights of the input's shape; 'mean' then divides by their sum.
     Shape:
         input (*), target (*) the same.
     Returns:
         Scalar Tensor, or the elementwise losses (*) for reduction 'none'.
     """
-    return _pointwise_loss("mse_loss", MSELossFn, input, target, reduction)
+    return _pointwise_loss("mse_loss", MSELossFn, input, target, size_average, reduce,
+                           reduction, weight)
 
 
-def l1_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+def l1_loss(input: Tensor, target: Any, size_average: bool | None = None,
+            reduce: bool | None = None, reduction: str = "mean",
+            weight: Tensor | None = None) -> Tensor:
     """Mean absolute error |input - target|.
 
     Args:
         input: predictions.
-        target: Tensor or NumPy array of the input's shape.
+        target: Tensor or NumPy array of the input's shape (another shape broadcasts, with
+            PyTorch's warning).
+        size_average, reduce: deprecated (PyTorch's legacy flags); use ``reduction``.
         reduction: 'none', 'mean' or 'sum'.
+        weight: per-element weights of the input's shape; 'mean' then divides by their sum.
     Shape:
         input (*), target (*) the same.
     Returns:
         Scalar Tensor, or the elementwise losses (*) for reduction 'none'.
     """
-    return _pointwise_loss("l1_loss", L1LossFn, input, target, reduction)
+    return _pointwise_loss("l1_loss", L1LossFn, input, target, size_average, reduce, reduction,
+                           weight)
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Tensor | None = None,
-                                     reduction: str = "mean",
+                                     size_average: bool | None = None,
+                                     reduce: bool | None = None, reduction: str = "mean",
                                      pos_weight: Tensor | None = None) -> Tensor:
     """Sigmoid + binary cross-entropy in one numerically stable step.
 
@@ -187,6 +255,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Tensor 
         input: logits.
         target: probabilities in [0, 1] of the input's shape (Tensor or NumPy array).
         weight: rescaling broadcast to the input's shape.
+        size_average, reduce: deprecated (PyTorch's legacy flags); use ``reduction``.
         reduction: 'none', 'mean' or 'sum'.
         pos_weight: weight of positive examples per class, shape (C,) or (1,) along the last
             axis.
@@ -197,7 +266,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Tensor 
     """
     op = "binary_cross_entropy_with_logits"
     check_float(op, "input", input)
-    check_reduction(op, reduction)
+    reduction = resolve_reduction(op, size_average, reduce, reduction)
     t = _float_target(op, input, target)
     if input._array.size == 0:
         raise ValueError(f"{op}: empty input of shape {input.shape}")

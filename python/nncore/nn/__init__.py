@@ -13,17 +13,59 @@ from nncore.nn.activation import (
 )
 from nncore.nn.container import Flatten, Identity, ModuleList, Sequential
 from nncore.nn.conv import (
+    AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
+    AdaptiveAvgPool3d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AdaptiveMaxPool3d,
+    AvgPool1d,
     AvgPool2d,
+    AvgPool3d,
     Conv1d,
     Conv2d,
+    Conv3d,
+    ConvTranspose1d,
+    ConvTranspose2d,
+    ConvTranspose3d,
     Dropout2d,
+    MaxPool1d,
     MaxPool2d,
+    MaxPool3d,
 )
+from nncore.nn.distance import CosineSimilarity, PairwiseDistance
 from nncore.nn.linear import Linear
-from nncore.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
+from nncore.nn.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CosineEmbeddingLoss,
+    CrossEntropyLoss,
+    GaussianNLLLoss,
+    HingeEmbeddingLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MarginRankingLoss,
+    MSELoss,
+    MultiLabelSoftMarginLoss,
+    NLLLoss,
+    PoissonNLLLoss,
+    SmoothL1Loss,
+    SoftMarginLoss,
+    TripletMarginLoss,
+)
 from nncore.nn.module import Module
-from nncore.nn.norm import BatchNorm1d, BatchNorm2d, LayerNorm
+from nncore.nn.norm import (
+    BatchNorm1d,
+    BatchNorm2d,
+    BatchNorm3d,
+    GroupNorm,
+    InstanceNorm1d,
+    InstanceNorm2d,
+    InstanceNorm3d,
+    LayerNorm,
+    LocalResponseNorm,
+)
 from nncore.nn.parameter import Parameter
 from nncore.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from nncore.nn.sparse import Embedding
@@ -33,6 +75,30 @@ from nncore.nn.transformer import (
     TransformerDecoderLayer,
     TransformerEncoder,
     TransformerEncoderLayer,
+)
+from nncore.nn.vision import (
+    CircularPad1d,
+    CircularPad2d,
+    CircularPad3d,
+    ConstantPad1d,
+    ConstantPad2d,
+    ConstantPad3d,
+    Fold,
+    PixelShuffle,
+    PixelUnshuffle,
+    ReflectionPad1d,
+    ReflectionPad2d,
+    ReflectionPad3d,
+    ReplicationPad1d,
+    ReplicationPad2d,
+    ReplicationPad3d,
+    Unfold,
+    Upsample,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
+    ZeroPad1d,
+    ZeroPad2d,
+    ZeroPad3d,
 )
 
 __all__ = [
@@ -46,6 +112,24 @@ __all__ = [
 ]
 __all__ += ["LayerNorm", "MultiheadAttention", "PositionalEncoding", "TransformerDecoderLayer",
             "TransformerEncoder", "TransformerEncoderLayer"]
+__all__ += [
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
+    "AdaptiveMaxPool3d", "AvgPool1d", "AvgPool3d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
+    "ConvTranspose3d", "MaxPool1d", "MaxPool3d",
+]
+__all__ += [
+    "BatchNorm3d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
+    "LocalResponseNorm",
+    "BCELoss", "CosineEmbeddingLoss", "GaussianNLLLoss", "HingeEmbeddingLoss", "HuberLoss",
+    "KLDivLoss", "MarginRankingLoss", "MultiLabelSoftMarginLoss", "PoissonNLLLoss",
+    "SmoothL1Loss", "SoftMarginLoss", "TripletMarginLoss",
+    "CosineSimilarity", "PairwiseDistance",
+    "CircularPad1d", "CircularPad2d", "ConstantPad1d", "ConstantPad2d", "Fold", "PixelShuffle",
+    "PixelUnshuffle", "ReflectionPad1d", "ReflectionPad2d", "ReplicationPad1d",
+    "ReplicationPad2d", "Unfold", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d",
+    "ZeroPad1d", "ZeroPad2d", "CircularPad3d", "ConstantPad3d", "ReflectionPad3d",
+    "ReplicationPad3d", "ZeroPad3d",
+]
 
 # ---- the rest of PyTorch's nn namespace (module API, containers, layers, modules paths) ----
 from nncore.nn import hooks  # noqa: E402
@@ -95,3 +179,13 @@ __all__ += [
 ]
 
 from nncore.nn import modules  # noqa: E402  (last: it resolves names from this namespace)
+
+
+def __getattr__(name: str) -> object:
+    if name == "parallel":
+        import importlib
+
+        return importlib.import_module("nncore.nn.parallel")
+    from nncore._unsupported import missing
+
+    missing("torch.nn", name, "module 'nncore.nn'")

@@ -11,9 +11,10 @@ from typing import Any
 
 from nncore import functional as F
 from nncore.nn import init
+from nncore.nn._factory import param_dtype
 from nncore.nn.dropout import Dropout  # noqa: F401  (kept importable from here)
 from nncore.nn.module import Module
-from nncore.nn.parameter import empty_parameter, factory_dtype
+from nncore.nn.parameter import empty_parameter
 from nncore.tensor import Tensor
 
 __all__ = [
@@ -354,7 +355,7 @@ class PReLU(Module):
         super().__init__()
         self.num_parameters = num_parameters
         self.init = init
-        self.weight = empty_parameter((num_parameters,), factory_dtype("PReLU", device, dtype))
+        self.weight = empty_parameter((num_parameters,), param_dtype("PReLU", device, dtype))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

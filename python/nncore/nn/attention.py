@@ -15,9 +15,10 @@ import numpy as np
 
 from nncore import functional as F
 from nncore.nn import init
+from nncore.nn._factory import param_dtype
 from nncore.nn.linear import NonDynamicallyQuantizableLinear
 from nncore.nn.module import Module
-from nncore.nn.parameter import empty_parameter, factory_dtype
+from nncore.nn.parameter import empty_parameter
 from nncore.ops.attention import HeadsAttentionFn, additive_mask
 from nncore.random import next_seed
 from nncore.tensor import Tensor
@@ -56,7 +57,7 @@ class MultiheadAttention(Module):
                  vdim: int | None = None, batch_first: bool = False, device: Any = None,
                  dtype: Any = None) -> None:
         super().__init__()
-        dt = factory_dtype(_MHA, device, dtype)
+        dt = param_dtype(_MHA, device, dtype)
         if embed_dim <= 0 or num_heads <= 0:
             raise ValueError(f"{_MHA}: embed_dim and num_heads must be positive, got {embed_dim} "
                              f"and {num_heads}")

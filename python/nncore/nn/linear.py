@@ -7,8 +7,9 @@ from typing import Any
 
 from nncore import functional as F
 from nncore.nn import init
+from nncore.nn._factory import param_dtype
 from nncore.nn.module import Module
-from nncore.nn.parameter import empty_parameter, factory_dtype
+from nncore.nn.parameter import empty_parameter
 from nncore.tensor import Tensor
 
 __all__ = ["Bilinear", "Identity", "Linear", "NonDynamicallyQuantizableLinear"]
@@ -44,7 +45,7 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  device: Any = None, dtype: Any = None) -> None:
         super().__init__()
-        dt = factory_dtype("Linear", device, dtype)
+        dt = param_dtype("Linear", device, dtype)
         if in_features < 0 or out_features < 0:
             raise RuntimeError(f"Linear: Trying to create tensor with negative dimension: "
                                f"in_features={in_features}, out_features={out_features}")
@@ -93,7 +94,7 @@ class Bilinear(Module):
     def __init__(self, in1_features: int, in2_features: int, out_features: int,
                  bias: bool = True, device: Any = None, dtype: Any = None) -> None:
         super().__init__()
-        dt = factory_dtype("Bilinear", device, dtype)
+        dt = param_dtype("Bilinear", device, dtype)
         self.in1_features, self.in2_features = in1_features, in2_features
         self.out_features = out_features
         self.weight = empty_parameter((out_features, in1_features, in2_features), dt)

@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 
-from nncore import devices, dtypes
 from nncore.tensor import Tensor, as_array
 
 
@@ -58,13 +57,6 @@ class Buffer(Tensor):
         self.persistent = persistent
         if isinstance(data, Tensor) and data.requires_grad:
             self.requires_grad_(True)
-
-
-def factory_dtype(op: str, device: Any = None, dtype: Any = None) -> np.dtype:
-    """The NumPy dtype of a layer's parameters from PyTorch's factory kwargs: ``device`` must be
-    the CPU, ``dtype`` None means ``nncore.get_default_dtype()``."""
-    devices.check(device, op)
-    return dtypes.default_numpy() if dtype is None else dtypes.to_numpy(dtype)
 
 
 def empty_parameter(shape: tuple, dtype: np.dtype) -> Parameter:

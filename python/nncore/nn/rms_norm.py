@@ -8,8 +8,9 @@ import numpy as np
 
 from nncore.functional.rms_norm import rms_norm
 from nncore.nn import init
+from nncore.nn._factory import param_dtype
 from nncore.nn.module import Module
-from nncore.nn.parameter import empty_parameter, factory_dtype
+from nncore.nn.parameter import empty_parameter
 from nncore.tensor import Tensor
 
 __all__ = ["RMSNorm"]
@@ -31,7 +32,7 @@ class RMSNorm(Module):
     def __init__(self, normalized_shape: Any, eps: float | None = None,
                  elementwise_affine: bool = True, device: Any = None, dtype: Any = None) -> None:
         super().__init__()
-        dt = factory_dtype("RMSNorm", device, dtype)
+        dt = param_dtype("RMSNorm", device, dtype)
         shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else \
             tuple(normalized_shape)
         self.normalized_shape = tuple(int(s) for s in shape)

@@ -15,8 +15,9 @@ import numpy as np
 
 from nncore import functional as F
 from nncore.nn import init
+from nncore.nn._factory import param_dtype
 from nncore.nn.module import Module
-from nncore.nn.parameter import empty_parameter, factory_dtype
+from nncore.nn.parameter import empty_parameter
 from nncore.ops.rnn import GRUFn, LSTMFn, RNNFn
 from nncore.tensor import Tensor
 from nncore.tensor_ops.shape import cat, stack
@@ -69,7 +70,7 @@ class RNNBase(Module):
                  dtype: Any = None) -> None:
         super().__init__()
         name = type(self).__name__
-        dtype = factory_dtype(name, device, dtype)
+        dtype = param_dtype(name, device, dtype)
         if proj_size:
             raise NotImplementedError(f"{name}(proj_size={proj_size}): LSTM projections are not "
                                       f"supported by nncore")
@@ -310,7 +311,7 @@ class RNNCellBase(Module):
                  device: Any, dtype: Any) -> None:
         super().__init__()
         name = type(self).__name__
-        dtype = factory_dtype(name, device, dtype)
+        dtype = param_dtype(name, device, dtype)
         if not isinstance(input_size, int) or input_size <= 0 or not isinstance(
                 hidden_size, int) or hidden_size <= 0:
             raise ValueError(f"{name}: input_size and hidden_size must be positive integers, "

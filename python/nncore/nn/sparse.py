@@ -8,8 +8,9 @@ import numpy as np
 
 from nncore import functional as F
 from nncore.nn import init
+from nncore.nn._factory import param_dtype
 from nncore.nn.module import Module
-from nncore.nn.parameter import Parameter, factory_dtype
+from nncore.nn.parameter import Parameter
 from nncore.tensor import Tensor
 
 
@@ -41,7 +42,7 @@ class Embedding(Module):
                  _weight: Any = None, _freeze: bool = False, device: Any = None,
                  dtype: Any = None) -> None:
         super().__init__()
-        dt = factory_dtype("Embedding", device, dtype)
+        dt = param_dtype("Embedding", device, dtype)
         if num_embeddings < 0 or embedding_dim < 0:
             raise ValueError(f"Embedding: sizes must be non-negative, got num_embeddings="
                              f"{num_embeddings}, embedding_dim={embedding_dim}")

@@ -14,6 +14,7 @@ import numpy as np
 
 from nncore import functional as F
 from nncore.nn import init
+from nncore.nn._factory import param_dtype
 from nncore.nn.activation import GELU, ReLU
 from nncore.nn.attention import MultiheadAttention
 from nncore.nn.container import ModuleList
@@ -21,7 +22,6 @@ from nncore.nn.dropout import Dropout
 from nncore.nn.linear import Linear
 from nncore.nn.module import Module
 from nncore.nn.norm import LayerNorm
-from nncore.nn.parameter import factory_dtype
 from nncore.tensor import Tensor
 
 __all__ = ["MultiheadAttention", "PositionalEncoding", "Transformer", "TransformerDecoder",
@@ -115,7 +115,7 @@ class TransformerEncoderLayer(Module):
                  batch_first: bool = False, norm_first: bool = False, bias: bool = True,
                  device: Any = None, dtype: Any = None) -> None:
         super().__init__()
-        dt = factory_dtype("TransformerEncoderLayer", device, dtype)
+        dt = param_dtype("TransformerEncoderLayer", device, dtype)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
                                             batch_first=batch_first, dtype=dt)
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dt)
@@ -170,7 +170,7 @@ class TransformerDecoderLayer(Module):
                  batch_first: bool = False, norm_first: bool = False, bias: bool = True,
                  device: Any = None, dtype: Any = None) -> None:
         super().__init__()
-        dt = factory_dtype("TransformerDecoderLayer", device, dtype)
+        dt = param_dtype("TransformerDecoderLayer", device, dtype)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
                                             batch_first=batch_first, dtype=dt)
         self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
@@ -337,7 +337,7 @@ class Transformer(Module):
                  norm_first: bool = False, bias: bool = True, device: Any = None,
                  dtype: Any = None) -> None:
         super().__init__()
-        dt = factory_dtype("Transformer", device, dtype)
+        dt = param_dtype("Transformer", device, dtype)
         if custom_encoder is not None:
             self.encoder = custom_encoder
         else:
@@ -399,7 +399,7 @@ class Transformer(Module):
         Returns:
             A float Tensor (the default dtype when ``dtype`` is None).
         """
-        dt = factory_dtype("generate_square_subsequent_mask", device, dtype)
+        dt = param_dtype("generate_square_subsequent_mask", device, dtype)
         return Tensor._wrap(np.triu(np.full((sz, sz), -np.inf, dtype=dt), 1))
 
     def _reset_parameters(self) -> None:
@@ -428,7 +428,7 @@ class PositionalEncoding(Module):
     def __init__(self, d_model: int, dropout: float = 0.1, max_len: int = 5000,
                  batch_first: bool = False, device: Any = None, dtype: Any = None) -> None:
         super().__init__()
-        dt = factory_dtype("PositionalEncoding", device, dtype)
+        dt = param_dtype("PositionalEncoding", device, dtype)
         pos = np.arange(max_len, dtype=np.float64)[:, None]
         div = np.exp(np.arange(0, d_model, 2, dtype=np.float64) * (-math.log(10000.0) / d_model))
         pe = np.zeros((max_len, d_model))

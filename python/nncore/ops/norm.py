@@ -1,4 +1,6 @@
-"""The norm family: normalisation over the batch (batch_norm) or the features (layer_norm)."""
+"""The norm family: normalisation over the batch (batch_norm), the features (layer_norm), channel
+groups (group_norm, instance norm as one group per channel) and channel windows (local response
+norm)."""
 
 from __future__ import annotations
 
@@ -121,3 +123,94 @@ class AddLayerNormFn(LayerNormFn):
 
 
 # ==== end layer_norm ==============================================================================
+
+
+# ==== group_norm ==================================================================================
+
+
+class GroupNormFn(Function):
+    """Group normalisation of x (N, C, *): the native layer-norm kernel (no affine) normalises
+    each (sample, group) row of the (N * G, C / G * L) view, then weight and bias (optional
+    inputs, as ``has_weight``/``has_bias`` say) scale and shift per channel. Instance norm is
+    the G = C case."""
+
+    def forward(self, x: np.ndarray, *params: np.ndarray, groups: int, has_weight: bool,
+                has_bias: bool, eps: float) -> np.ndarray:
+        n, c = x.shape[:2]
+        x2 = np.ascontiguousarray(x.reshape(n * groups, -1))
+        y, mean, rstd = _C.layer_norm_forward(x2, None, None, eps)
+        weight = params[0] if has_weight else None
+        y3 = y.reshape(n, c, -1)
+        if weight is not None:
+            y3 *= weight.reshape(c, 1)
+        if has_bias:
+            y3 += params[-1].reshape(c, 1)
+        self.save_for_backward(x2, weight, mean, rstd)
+        self.shape, self.has = x.shape, (has_weight, has_bias)
+        return y.reshape(x.shape)
+
+    def backward(self, grad: np.ndarray) -> tuple:
+        x2, weight, mean, rstd = self.saved_tensors
+        has_weight, has_bias = self.has
+        need = self.needs_input_grad
+        n, c = self.shape[:2]
+        g3 = grad.reshape(n, c, -1)
+        out: list = [None]
+        if has_weight:
+            dw = None
+            if need[1]:
+                xhat = ((x2 - mean[:, None]) * rstd[:, None]).reshape(n, c, -1)
+                dw = (g3 * xhat).sum(axis=(0, 2))
+            out.append(dw)
+        if has_bias:
+            out.append(g3.sum(axis=(0, 2)) if need[-1] else None)
+        if need[0]:
+            dxhat = g3 * weight.reshape(c, 1) if weight is not None else g3
+            dxhat = np.ascontiguousarray(dxhat.reshape(x2.shape))
+            dx = _C.layer_norm_backward(dxhat, x2, None, mean, rstd, True, False, False)[0]
+            out[0] = dx.reshape(self.shape)
+        return tuple(out)
+
+
+# ==== end group_norm ==============================================================================
+
+
+# ==== local_response_norm =========================================================================
+
+
+def _window_sum(v: np.ndarray, before: int, after: int) -> np.ndarray:
+    """s[:, c] = sum of v[:, c - before : c + after + 1] along axis 1, zeros past the ends (one
+    shifted add per offset: exact, and the window is a handful of channels)."""
+    out = np.zeros_like(v)
+    c = v.shape[1]
+    for o in range(-before, after + 1):
+        if o >= 0:
+            out[:, :c - o] += v[:, o:]
+        else:
+            out[:, -o:] += v[:, :c + o]
+    return out
+
+
+class LocalResponseNormFn(Function):
+    """y = x / (k + alpha / size * sum over the channel window of x^2)^beta, the window
+    [c - size // 2, c + (size - 1) // 2] zero-padded (PyTorch's AlexNet-style LRN)."""
+
+    def forward(self, x: np.ndarray, *, size: int, alpha: float, beta: float, k: float
+                ) -> np.ndarray:
+        self.window = (size // 2, (size - 1) // 2)
+        s = k + (alpha / size) * _window_sum(x * x, *self.window)
+        self.save_for_backward(x, s)
+        self.args = size, alpha, beta
+        return x * s ** -beta
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        x, s = self.saved_tensors
+        size, alpha, beta = self.args
+        before, after = self.window
+        # NOTE: x_j lies in the windows of channels c in [j - after, j + before]: the reversed
+        # window gathers their terms.
+        u = _window_sum(grad * x * s ** (-beta - 1), after, before)
+        return grad * s ** -beta - (2 * alpha * beta / size) * x * u
+
+
+# ==== end local_response_norm =====================================================================

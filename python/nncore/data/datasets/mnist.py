@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nncore.data.dataset import TensorDataset
+from nncore.utils.data.dataset import TensorDataset
 
 logger = logging.getLogger("nncore.data")
 

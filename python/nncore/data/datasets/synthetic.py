@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from nncore import random as _random
-from nncore.data.dataset import TensorDataset
+from nncore.utils.data.dataset import TensorDataset
 
 
 def _rng(name: str, seed: int | None) -> np.random.Generator:

@@ -1,14 +1,15 @@
 """The machinery of ``nncore.nn.modules.<name>``: each file lists the classes PyTorch's module of
 that name holds and finds them, when first asked for, in nncore's ``nn`` namespace (or a named
 nncore module). A class added to ``nncore.nn`` later appears here with no edit; a PyTorch class
-nncore lacks raises ``Unsupported`` (an AttributeError and a NotImplementedError naming it)."""
+nncore lacks raises ``nncore._unsupported.UnsupportedError`` (a NotImplementedError naming it and
+an AttributeError, so ``hasattr`` stays False)."""
 
 from __future__ import annotations
 
 import importlib
 from typing import Any, Callable
 
-from nncore.nn._missing import missing
+from nncore._unsupported import UnsupportedError
 
 
 def exports(module: str, names: tuple[str, ...], sources: tuple[str, ...] = ("nncore.nn",)
@@ -30,7 +31,12 @@ def exports(module: str, names: tuple[str, ...], sources: tuple[str, ...] = ("nn
             value = find(name)
             if value is not None:
                 return value
-        raise missing(module, name, names)
+        torch_name = module.replace("nncore.", "torch.", 1)
+        if name in names:
+            raise UnsupportedError(f"{torch_name}.{name} is not supported by nncore yet (nncore "
+                                   f"implements PyTorch's CPU training API; this feature is "
+                                   f"missing)")
+        raise AttributeError(f"module '{module}' has no attribute '{name}'")
 
     def __dir__() -> list[str]:  # noqa: N807
         return sorted(__getattr__("__all__"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nncore.nn._missing import missing
+from nncore._unsupported import missing
 from nncore.nn.utils import rnn
 from nncore.nn.utils.clip_grad import (
     clip_grad_norm,
@@ -22,13 +22,6 @@ __all__ = [
     "get_total_norm", "parameters_to_vector", "rnn", "skip_init", "vector_to_parameters",
 ]
 
-_TORCH_NAMES = (
-    "convert_conv2d_weight_memory_format", "convert_conv3d_weight_memory_format",
-    "fuse_conv_bn_eval", "fuse_conv_bn_weights", "fuse_linear_bn_eval", "fuse_linear_bn_weights",
-    "parametrizations", "parametrize", "prune", "remove_spectral_norm", "remove_weight_norm",
-    "spectral_norm", "stateless", "weight_norm",
-)
-
 
 def __getattr__(name: str) -> Any:
-    raise missing(__name__, name, _TORCH_NAMES)
+    missing("torch.nn.utils", name, f"module '{__name__}'")
