@@ -604,3 +604,13 @@ def test_functional_init_utils_and_module_method_signatures_match_torch() -> Non
                                                      "_save_to_state_dict", "_named_members")):
             assert hasattr(nn.Module, name), name
             assert _signature(getattr(nn.Module, name)) == _signature(method), name
+
+
+def test_log_of_a_tril_mask_is_a_silent_causal_mask() -> None:
+    ones = nc.tensor(np.tril(np.ones((5, 5), np.float32)))
+    mask = nc.log(ones)  # no RuntimeWarning (pytest turns warnings into errors)
+    np.testing.assert_array_equal(mask.numpy(), torch.log(torch.tril(torch.ones(5, 5))).numpy())
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0), 1)
+    x = nc.randn(5, 2, 8)
+    np.testing.assert_allclose(enc(x, mask=mask).numpy(force=True),
+                               enc(x, mask=mask, is_causal=True).numpy(force=True), rtol=1e-6)

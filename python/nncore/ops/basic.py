@@ -95,10 +95,14 @@ class ExpFn(Function):
 class LogFn(Function):
     def forward(self, a: np.ndarray) -> np.ndarray:
         self.save_for_backward(a)
-        return np.log(a)
+        # NOTE: as PyTorch, log(0) is -inf and log(x < 0) nan without a warning (a causal
+        # attention mask is often built as log(tril(ones))).
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(a)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        return grad / self.saved_tensors[0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return grad / self.saved_tensors[0]
 
 
 class SqrtFn(Function):
