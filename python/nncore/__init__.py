@@ -41,7 +41,7 @@ from nncore import _methods  # noqa: E402
 
 _methods.install()
 
-from nncore import data, functional, memory, metrics, nn, onnx, optim, profiler  # noqa: E402
+from nncore import data, functional, linalg, memory, metrics, nn, onnx, optim, profiler  # noqa: E402
 from nncore import dtypes as _dtypes  # noqa: E402
 from nncore.data import datasets  # noqa: E402
 from nncore.serialization import load, save  # noqa: E402
@@ -49,8 +49,8 @@ from nncore.tensor_ops import MODULES as _MODULES  # noqa: E402
 
 __all__ = [
     "Size", "Tensor", "data", "datasets", "device", "enable_grad", "functional",
-    "get_num_threads", "is_grad_enabled", "load", "manual_seed", "memory", "metrics", "nn",
-    "no_grad", "onnx", "optim", "profiler", "save", "set_num_threads",
+    "get_num_threads", "is_grad_enabled", "linalg", "load", "manual_seed", "memory", "metrics",
+    "nn", "no_grad", "onnx", "optim", "profiler", "save", "set_num_threads",
 ]
 for _module in (_dtypes, *_MODULES):
     __all__ += _module.__all__
