@@ -206,20 +206,21 @@ class EinsumFn(Function):
     the output gradient with the others onto its labels, broadcast along labels only it has,
     and written onto its diagonals when a label repeats within it."""
 
-    def forward(self, *arrays: np.ndarray, inputs: list, output: str) -> np.ndarray:
-        self.inputs, self.output = inputs, output
+    def forward(self, *arrays: np.ndarray, subscripts: list, output: str) -> np.ndarray:
+        # NOTE: not self.inputs, which Function.apply sets to the input tensors.
+        self.subscripts, self.output = subscripts, output
         self.save_for_backward(*arrays)
-        eq = ",".join(inputs) + "->" + output
+        eq = ",".join(subscripts) + "->" + output
         return np.asarray(np.einsum(eq, *arrays, optimize=len(arrays) > 2))
 
     def backward(self, grad: np.ndarray) -> tuple:
         arrays = self.saved_tensors
         grads = []
-        for i, (sub, a) in enumerate(zip(self.inputs, arrays)):
+        for i, (sub, a) in enumerate(zip(self.subscripts, arrays)):
             if not self.needs_input_grad[i]:
                 grads.append(None)
                 continue
-            others = [s for j, s in enumerate(self.inputs) if j != i]
+            others = [s for j, s in enumerate(self.subscripts) if j != i]
             seen = set(self.output).union(*others)
             unique = list(dict.fromkeys(sub))
             sizes = {label: a.shape[sub.index(label)] for label in unique}

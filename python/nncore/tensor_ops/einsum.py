@@ -177,7 +177,7 @@ def einsum(*args: Any) -> Tensor:
                 t.expand([sizes[c] for c in s]) for t, s in zip(operands, subs)]
     repeated = any(len(set(s)) != len(s) for s in subs)
     if len(operands) == 1 or repeated or operands[0]._array.dtype not in _NATIVE:
-        return EinsumFn.apply(*operands, inputs=subs, output=out)
+        return EinsumFn.apply(*operands, subscripts=subs, output=out)
     acc, acc_s = operands[0], subs[0]
     for i in range(1, len(operands)):
         later = out + "".join(subs[i + 1:])
