@@ -17,14 +17,18 @@ from nncore.autograd import Function, unbroadcast
 def linear_index(shape: tuple, index: np.ndarray, dim: int) -> np.ndarray:
     """Flat positions in an array of ``shape`` of ``out[i][j][k] = a[i][index[i][j][k]][k]``
     (for dim 1): index's own coordinates on every axis but ``dim``, its values on ``dim``."""
-    strides = np.cumprod((1,) + shape[:0:-1])[::-1]
-    lin = index.astype(np.int64) * strides[dim]
+    strides = [1] * len(shape)
+    for axis in range(len(shape) - 1, 0, -1):
+        strides[axis - 1] = strides[axis] * shape[axis]
+    lin = index.astype(np.int64)
+    if strides[dim] != 1:
+        lin *= strides[dim]
     for axis, n in enumerate(index.shape):
         if axis != dim and n > 1:
             view = [1] * index.ndim
             view[axis] = n
-            lin = lin + (np.arange(n, dtype=np.int64) * strides[axis]).reshape(view)
-    return np.broadcast_to(lin, index.shape)
+            lin += np.arange(0, n * strides[axis], strides[axis], dtype=np.int64).reshape(view)
+    return lin
 
 
 def _leading(a: np.ndarray, shape: tuple) -> np.ndarray:

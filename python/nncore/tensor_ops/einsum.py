@@ -9,6 +9,8 @@ operands contract left to right the same way. The rest (one operand, diagonals s
 
 from __future__ import annotations
 
+import functools
+import math
 import string
 from typing import Any
 
@@ -92,10 +94,10 @@ def _parse(equation: str, shapes: list[tuple]) -> tuple[list[str], str]:
     return expanded, out
 
 
-def _sizes(subs: list[str], operands: list[Tensor]) -> dict:
+def _sizes(subs: list[str], shapes: tuple) -> dict:
     sizes: dict[str, int] = {}
-    for i, (sub, t) in enumerate(zip(subs, operands)):
-        for c, n in zip(sub, t.shape):
+    for i, (sub, shape) in enumerate(zip(subs, shapes)):
+        for c, n in zip(sub, shape):
             seen = sizes.get(c, 1)
             if n != seen and n != 1 and seen != 1:
                 raise RuntimeError(f"einsum(): subscript {c} has size {n} for operand {i} which "
@@ -104,47 +106,66 @@ def _sizes(subs: list[str], operands: list[Tensor]) -> dict:
     return sizes
 
 
-def _permuted(t: Tensor, sub: str, order: str) -> Tensor:
+def _perm(sub: str, order: str) -> tuple | None:
     perm = tuple(sub.index(c) for c in order)
-    return t if perm == tuple(range(len(perm))) else t.permute(perm)
+    return None if perm == tuple(range(len(perm))) else perm
 
 
-def _sum_lone(t: Tensor, sub: str, other: str, keep: str) -> tuple:
-    """t with the labels neither ``other`` nor ``keep`` has summed out."""
-    lone = tuple(i for i, c in enumerate(sub) if c not in other and c not in keep)
-    if not lone:
-        return t, sub
-    return (basic.SumFn.apply(t, axis=lone, keepdim=False),
-            "".join(c for i, c in enumerate(sub) if i not in lone))
+def _lone(sub: str, other: str, keep: str) -> tuple:
+    """(axes of sub that neither ``other`` nor ``keep`` has, or None; the labels left)."""
+    axes = tuple(i for i, c in enumerate(sub) if c not in other and c not in keep)
+    return (axes or None), "".join(c for i, c in enumerate(sub) if i not in axes)
 
 
-def _pair(a: Tensor, sa: str, b: Tensor, sb: str, keep: str, sizes: dict) -> tuple:
-    """a (labels sa) and b (sb) contracted onto the labels of ``keep`` they have, as one
-    batched GEMM (or a broadcast product when nothing is contracted). Returns (tensor, labels).
-    """
-    a, sa = _sum_lone(a, sa, sb, keep)
-    b, sb = _sum_lone(b, sb, sa, keep)
+def _pair_plan(sa: str, sb: str, keep: str, sizes: dict) -> tuple:
+    """How a (labels sa) and b (sb) contract onto the labels of ``keep`` they have: summed
+    axes, permutations and shapes for one batched GEMM (a broadcast product when nothing is
+    contracted). Returns (step, labels of the result)."""
+    sum_a, sa = _lone(sa, sb, keep)
+    sum_b, sb = _lone(sb, sa, keep)
     batch = "".join(c for c in sa if c in sb and c in keep)
     contracted = "".join(c for c in sa if c in sb and c not in keep)
     a_kept = "".join(c for c in sa if c not in sb)
     b_kept = "".join(c for c in sb if c not in sa)
-    out_labels = batch + a_kept + b_kept
+    out = batch + a_kept + b_kept
+
+    def sizes_of(labels: str) -> list:
+        return [sizes[c] for c in labels]
+
     if not contracted:
-        a2 = _permuted(a, sa, batch + a_kept).reshape(
-            [sizes[c] for c in batch + a_kept] + [1] * len(b_kept))
-        b2 = _permuted(b, sb, batch + b_kept).reshape(
-            [sizes[c] for c in batch] + [1] * len(a_kept) + [sizes[c] for c in b_kept])
-        return basic.MulFn.apply(a2, b2), out_labels
+        shape_a = tuple(sizes_of(batch + a_kept) + [1] * len(b_kept))
+        shape_b = tuple(sizes_of(batch) + [1] * len(a_kept) + sizes_of(b_kept))
+        return (sum_a, _perm(sa, batch + a_kept), shape_a, sum_b, _perm(sb, batch + b_kept),
+                shape_b, None), out
+    nb, m, k, n = (math.prod(sizes_of(x)) for x in (batch, a_kept, contracted, b_kept))
+    lead = (nb,) if nb > 1 else ()
+    return (sum_a, _perm(sa, batch + a_kept + contracted), lead + (m, k), sum_b,
+            _perm(sb, batch + contracted + b_kept), lead + (k, n), tuple(sizes_of(out))), out
 
-    def size(labels: str) -> int:
-        return int(np.prod([sizes[c] for c in labels]))
 
-    nb, m, k, n = size(batch), size(a_kept), size(contracted), size(b_kept)
-    a3 = _permuted(a, sa, batch + a_kept + contracted).reshape(nb, m, k)
-    b3 = _permuted(b, sb, batch + contracted + b_kept).reshape(nb, k, n)
-    y = MatmulFn.apply(a3, b3) if nb > 1 else MatmulFn.apply(a3.reshape(m, k),
-                                                              b3.reshape(k, n))
-    return y.reshape([sizes[c] for c in out_labels]), out_labels
+@functools.lru_cache(maxsize=512)
+def _plan(equation: str, shapes: tuple, native: bool) -> tuple:
+    """(subscripts, output, expanded shapes, GEMM steps or None, final permutation) of one
+    equation at given shapes; cached, so a training loop parses each einsum once."""
+    subs, out = _parse(equation, list(shapes))
+    sizes = _sizes(subs, shapes)
+    expand = tuple(None if shape == tuple(sizes[c] for c in sub) else
+                   tuple(sizes[c] for c in sub) for sub, shape in zip(subs, shapes))
+    if len(subs) == 1 or not native or any(len(set(sub)) != len(sub) for sub in subs):
+        return subs, out, expand, None, None
+    steps, acc = [], subs[0]
+    for i in range(1, len(subs)):
+        step, acc = _pair_plan(acc, subs[i], out + "".join(subs[i + 1:]), sizes)
+        steps.append(step)
+    return subs, out, expand, tuple(steps), _perm(acc, out)
+
+
+def _prepared(t: Tensor, axes: tuple | None, perm: tuple | None, shape: tuple) -> Tensor:
+    if axes is not None:
+        t = basic.SumFn.apply(t, axis=axes, keepdim=False)
+    if perm is not None:
+        t = basic.PermuteFn.apply(t, axes=perm)
+    return t if tuple(t._array.shape) == shape else basic.ReshapeFn.apply(t, shape=shape)
 
 
 def einsum(*args: Any) -> Tensor:
@@ -168,18 +189,24 @@ def einsum(*args: Any) -> Tensor:
             raise TypeError(f"einsum(): operand {i} must be a Tensor, not {type(t).__name__}")
     if not operands:
         raise RuntimeError("einsum(): must provide at least one operand")
-    if len({t._array.dtype for t in operands}) > 1:
+    dtype = operands[0]._array.dtype
+    if any(t._array.dtype != dtype for t in operands):
         raise RuntimeError(f"einsum(): expected all operands to have the same dtype, got "
                            f"{[str(t.dtype) for t in operands]}")
-    subs, out = _parse(equation, [tuple(t.shape) for t in operands])
-    sizes = _sizes(subs, operands)
-    operands = [t if tuple(t.shape) == tuple(sizes[c] for c in s) else
-                t.expand([sizes[c] for c in s]) for t, s in zip(operands, subs)]
-    repeated = any(len(set(s)) != len(s) for s in subs)
-    if len(operands) == 1 or repeated or operands[0]._array.dtype not in _NATIVE:
-        return EinsumFn.apply(*operands, subscripts=subs, output=out)
-    acc, acc_s = operands[0], subs[0]
-    for i in range(1, len(operands)):
-        later = out + "".join(subs[i + 1:])
-        acc, acc_s = _pair(acc, acc_s, operands[i], subs[i], later, sizes)
-    return _permuted(acc, acc_s, out)
+    subs, out, expand, steps, final = _plan(
+        equation, tuple(t._array.shape for t in operands), dtype in _NATIVE)
+    operands = [t if e is None else t.expand(e) for t, e in zip(operands, expand)]
+    if steps is None:
+        return EinsumFn.apply(*operands, subscripts=list(subs), output=out)
+    acc = operands[0]
+    for b, (sum_a, perm_a, shape_a, sum_b, perm_b, shape_b, out_shape) in zip(operands[1:],
+                                                                                steps):
+        a2 = _prepared(acc, sum_a, perm_a, shape_a)
+        b2 = _prepared(b, sum_b, perm_b, shape_b)
+        if out_shape is None:
+            acc = basic.MulFn.apply(a2, b2)
+        else:
+            acc = MatmulFn.apply(a2, b2)
+            if acc._array.shape != out_shape:
+                acc = basic.ReshapeFn.apply(acc, shape=out_shape)
+    return acc if final is None else basic.PermuteFn.apply(acc, axes=final)

@@ -48,14 +48,15 @@ def _index(op: str, index: Any, kinds: str = "int32/int64") -> np.ndarray:
 def _out_of_bounds(op: str, idx: np.ndarray, n: int, dim: int, error: type = RuntimeError,
                    negative_ok: bool = False) -> np.ndarray:
     """idx checked against a dimension of size n (negatives wrapped when allowed), as int64."""
-    if idx.size:
-        lo = -n if negative_ok else 0
-        bad = idx[(idx < lo) | (idx >= n)]
-        if bad.size:
-            raise error(f"{op}: index {int(bad.flat[0])} is out of bounds for dimension {dim} "
-                        f"with size {n}")
+    if not idx.size:
+        return idx.astype(np.int64, copy=False)
+    lo = -n if negative_ok else 0
+    low, high = idx.min(), idx.max()
+    if low < lo or high >= n:
+        bad = int(idx[(idx < lo) | (idx >= n)].flat[0])
+        raise error(f"{op}: index {bad} is out of bounds for dimension {dim} with size {n}")
     idx = idx.astype(np.int64, copy=False)
-    return np.where(idx < 0, idx + n, idx) if negative_ok and idx.size else idx
+    return idx + (idx < 0) * n if negative_ok and low < 0 else idx
 
 
 def _along_dim(op: str, input: Tensor, dim: int, index: Any) -> tuple[int, np.ndarray]:
