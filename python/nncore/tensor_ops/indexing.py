@@ -357,41 +357,53 @@ def masked_scatter(input: Tensor, mask: Any, source: Tensor) -> Tensor:
 # ---- in-place methods --------------------------------------------------------------------
 
 
+# NOTE: each in-place method is its out-of-place function made this tensor's value by
+# Tensor._inplace (PyTorch's rules: a leaf requiring grad refuses, autograd takes the history).
+
+
 def scatter_(input: Tensor, dim: int, index: Any, src: Any = None, value: Any = None, *,
              reduce: str | None = None) -> Tensor:
+    """In-place ``scatter``."""
     return input._inplace("scatter_", lambda: scatter(input, dim, index, src, value,
                                                       reduce=reduce))
 
 
 def scatter_add_(input: Tensor, dim: int, index: Any, src: Tensor) -> Tensor:
+    """In-place ``scatter_add``."""
     return input._inplace("scatter_add_", lambda: scatter_add(input, dim, index, src))
 
 
 def scatter_reduce_(input: Tensor, dim: int, index: Any, src: Tensor, reduce: str, *,
                     include_self: bool = True) -> Tensor:
+    """In-place ``scatter_reduce``."""
     return input._inplace("scatter_reduce_", lambda: scatter_reduce(
         input, dim, index, src, reduce, include_self=include_self))
 
 
 def index_add_(input: Tensor, dim: int, index: Any, source: Tensor, *, alpha: Any = 1
                ) -> Tensor:
+    """In-place ``index_add``."""
     return input._inplace("index_add_", lambda: index_add(input, dim, index, source,
                                                           alpha=alpha))
 
 
 def index_copy_(input: Tensor, dim: int, index: Any, source: Tensor) -> Tensor:
+    """In-place ``index_copy``."""
     return input._inplace("index_copy_", lambda: index_copy(input, dim, index, source))
 
 
 def index_fill_(input: Tensor, dim: int, index: Any, value: Any) -> Tensor:
+    """In-place ``index_fill``."""
     return input._inplace("index_fill_", lambda: index_fill(input, dim, index, value))
 
 
 def masked_fill_(input: Tensor, mask: Any, value: Any) -> Tensor:
+    """In-place ``masked_fill``."""
     return input._inplace("masked_fill_", lambda: masked_fill(input, mask, value))
 
 
 def masked_scatter_(input: Tensor, mask: Any, source: Tensor) -> Tensor:
+    """In-place ``masked_scatter``."""
     return input._inplace("masked_scatter_", lambda: masked_scatter(input, mask, source))
 
 

@@ -324,6 +324,7 @@ def repeat_interleave(input: Tensor, repeats: Any = None, dim: int | None = None
 
 
 def reshape(input: Tensor, shape: Sequence[int]) -> Tensor:
+    """``input.reshape(shape)``: a view when the memory allows, else a copy (one -1 allowed)."""
     return input.reshape(shape)
 
 
@@ -333,6 +334,7 @@ def ravel(input: Tensor) -> Tensor:
 
 
 def flatten(input: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Dimensions start_dim..end_dim merged into one."""
     return input.flatten(start_dim, end_dim)
 
 
@@ -352,18 +354,22 @@ def unflatten(input: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
 
 
 def squeeze(input: Tensor, dim: Any = None) -> Tensor:
+    """Size-1 dimensions removed (all of them, or those of ``dim``, an int or tuple)."""
     return input.squeeze(dim)
 
 
 def unsqueeze(input: Tensor, dim: int) -> Tensor:
+    """A size-1 dimension inserted at ``dim``."""
     return input.unsqueeze(dim)
 
 
 def permute(input: Tensor, dims: Sequence[int]) -> Tensor:
+    """The dimensions reordered by ``dims`` (a view)."""
     return input.permute(dims)
 
 
 def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
+    """Dimensions dim0 and dim1 swapped (a view)."""
     return input.transpose(dim0, dim1)
 
 
@@ -371,6 +377,7 @@ swapaxes = swapdims = transpose
 
 
 def t(input: Tensor) -> Tensor:
+    """A matrix transposed (0-D and 1-D tensors as they are)."""
     return input.t()
 
 
