@@ -180,6 +180,10 @@ def test_split_views_share_memory_and_copies_do_not() -> None:
     d = x.diagonal()
     d[:] = 0.0
     assert x[1, 1].item() == 0.0  # diagonal is a writable view, as PyTorch's
+    v = nc.arange(3.0)
+    first = next(iter(v))  # a 0-d view, as PyTorch's, not a NumPy scalar copy
+    assert first.shape == () and np.shares_memory(first.numpy(), v.numpy())
+    assert v.unbind()[2].item() == 2.0 and nc.select(v, 0, -1).shape == ()
 
 
 def test_semantics_match_torch(tch) -> None:

@@ -166,7 +166,8 @@ def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
     """The slices along ``dim``, each without that dimension."""
     d = _wrap_dim("unbind", dim, input.ndim)
     lead = (slice(None),) * d
-    return _pieces(input, [lead + (i,) for i in range(input.shape[d])])
+    # NOTE: the Ellipsis makes NumPy return a 0-d view for a 1-D input, not a scalar copy.
+    return _pieces(input, [lead + (i, Ellipsis) for i in range(input.shape[d])])
 
 
 def narrow(input: Tensor, dim: int, start: Any, length: int) -> Tensor:
@@ -190,7 +191,7 @@ def select(input: Tensor, dim: int, index: int) -> Tensor:
     if not -n <= index < n:
         raise IndexError(f"select(): index {index} out of range for tensor of size "
                          f"{list(input.shape)} at dimension {d}")
-    return basic.GetItemFn.apply(input, index=(slice(None),) * d + (int(index) % n,))
+    return basic.GetItemFn.apply(input, index=(slice(None),) * d + (int(index) % n, Ellipsis))
 
 
 # ---- reordering and repeating --------------------------------------------------------------
