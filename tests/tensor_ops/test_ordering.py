@@ -267,3 +267,17 @@ def test_native_kernel_checks_its_arguments() -> None:
         nc._C.topk_backward(np.ones((1, 1), np.float32), np.array([[0]], np.int32), 3)
     with pytest.raises(ValueError, match=r"\[topk\] n = 1 is smaller than k = 2"):
         nc._C.topk_backward(np.ones((1, 2), np.float32), np.array([[0, 0]]), 1)
+
+
+def test_max_min_with_dim_ties_and_nan_match_torch(tch) -> None:
+    # max/min live in tensor_ops.reduction; their ordering semantics are PyTorch's too: the
+    # first index among ties, NaN propagating, the full reduction's gradient shared by ties.
+    a = np.array([[1.0, 3, 3, 2], [np.nan, 1, np.nan, 5], [2, 2, 2, 2]], np.float32)
+    for name in ("max", "min"):
+        ours, theirs = getattr(nc.tensor(a), name)(1), getattr(tch.tensor(a), name)(1)
+        np.testing.assert_array_equal(ours.values.numpy(), theirs.values.numpy())
+        np.testing.assert_array_equal(ours.indices.numpy(), theirs.indices.numpy())
+    x, tx = nc.tensor(a[[0, 2]], requires_grad=True), tch.tensor(a[[0, 2]], requires_grad=True)
+    x.max().backward()
+    tx.max().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.numpy())
