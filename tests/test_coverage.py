@@ -1,5 +1,5 @@
-"""Every native kernel in nncore._C is covered: ops by an OpSpec in tests/ops, optimizer steps
-by tests/test_optim.py's NATIVE_STEPS."""
+"""Every native kernel in nncore._C is covered: ops by an OpSpec in tests/ops or tests/tensor_ops,
+optimizer steps by tests/test_optim.py's NATIVE_STEPS."""
 
 from __future__ import annotations
 
@@ -8,15 +8,17 @@ import pkgutil
 
 import nncore as nc
 import ops
+import tensor_ops
 
 NOT_KERNELS = {"build_info", "get_num_threads", "set_num_threads"}
 
 
 def _spec_names() -> set[str]:
     names = set()
-    for info in pkgutil.iter_modules(ops.__path__):
-        module = importlib.import_module(f"ops.{info.name}")
-        names |= {spec.name for spec in getattr(module, "SPECS", [])}
+    for package in (ops, tensor_ops):
+        for info in pkgutil.iter_modules(package.__path__):
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            names |= {spec.name for spec in getattr(module, "SPECS", [])}
     return names
 
 
@@ -31,7 +33,8 @@ def test_every_native_op_has_a_spec() -> None:
     assert kernels == {f"{op}_{kind}" for op in ops_with_pairs for kind in ("forward", "backward")
                        } | steps, "a native function is neither an op pair nor an optimizer step"
     missing = ops_with_pairs - _spec_names()
-    assert not missing, f"native ops without an OpSpec in tests/ops: {sorted(missing)}"
+    assert not missing, f"native ops without an OpSpec in tests/ops or tests/tensor_ops: " \
+        f"{sorted(missing)}"
     if steps:
         import test_optim
 

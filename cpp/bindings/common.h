@@ -105,5 +105,6 @@ void bind_norm(py::module_& m);
 void bind_profiler(py::module_& m);
 void bind_attention(py::module_& m);
 void bind_rnn(py::module_& m);
+void bind_sort(py::module_& m);
 
 }  // namespace nnc

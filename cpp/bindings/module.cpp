@@ -80,4 +80,5 @@ PYBIND11_MODULE(_C, m) {
   nnc::bind_profiler(m);
   nnc::bind_attention(m);
   nnc::bind_rnn(m);
+  nnc::bind_sort(m);
 }

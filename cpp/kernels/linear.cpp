@@ -225,9 +225,11 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* 
 namespace {
 
 // NOTE: many small products in a batch scale better one-per-thread than with Eigen's threaded
-// GEMM on each (which barely parallelises small matrices).
+// GEMM on each (which barely parallelises small matrices). Below the work grain a team costs
+// more than the products (einsum's (6, 4, 5) @ (6, 5, 6) took 0.6 ms at 2 threads on a loaded
+// machine, 1 us serial).
 bool batch_in_parallel(const MatmulShape& s) {
-  return s.batch >= 2 * get_num_threads() && get_num_threads() > 1;
+  return s.batch >= 2 * get_num_threads() && run_parallel(s.batch * s.m * s.n * s.k);
 }
 
 }  // namespace

@@ -44,7 +44,18 @@ from nncore import _methods  # noqa: E402
 
 _methods.install()
 
-from nncore import data, functional, memory, metrics, nn, onnx, optim, profiler, utils  # noqa: E402
+from nncore import (  # noqa: E402
+    data,
+    functional,
+    linalg,
+    memory,
+    metrics,
+    nn,
+    onnx,
+    optim,
+    profiler,
+    utils,
+)
 from nncore import dtypes as _dtypes  # noqa: E402
 from nncore import settings as _settings  # noqa: E402
 from nncore.data import datasets  # noqa: E402
@@ -53,8 +64,8 @@ from nncore.tensor_ops import MODULES as _MODULES  # noqa: E402
 
 __all__ = [
     "Size", "Tensor", "autocast", "data", "datasets", "device", "enable_grad", "functional",
-    "get_num_threads", "is_grad_enabled", "load", "manual_seed", "memory", "metrics", "nn",
-    "no_grad", "onnx", "optim", "profiler", "save", "set_num_threads", "utils",
+    "get_num_threads", "is_grad_enabled", "linalg", "load", "manual_seed", "memory", "metrics",
+    "nn", "no_grad", "onnx", "optim", "profiler", "save", "set_num_threads", "utils",
 ]
 for _module in (_dtypes, _settings, *_MODULES):
     __all__ += _module.__all__
