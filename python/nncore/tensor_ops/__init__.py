@@ -3,6 +3,19 @@ one module per kind. Each function takes and returns Tensors. A module's ``__all
 ``import nncore`` re-exports; its ``METHODS`` the functions that are also Tensor methods
 (installed by ``nncore._methods``)."""
 
-from nncore.tensor_ops import creation, indexing, linalg, ordering, pointwise, reduction, shape
+from nncore.tensor_ops import (
+    comparison,
+    creation,
+    indexing,
+    inplace,
+    linalg,
+    ordering,
+    pointwise,
+    reduction,
+    sampling,
+    shape,
+    transcendental,
+)
 
-MODULES = (creation, indexing, linalg, ordering, pointwise, reduction, shape)
+MODULES = (creation, sampling, indexing, linalg, ordering, pointwise, transcendental, comparison,
+           reduction, inplace, shape)
