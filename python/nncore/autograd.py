@@ -331,7 +331,9 @@ def _check_versions(ctx: Function) -> None:
             f"inplace operation: the output of {type(ctx).__name__} (shape {modified}) was "
             f"changed after the op saved it; clone() it before the in-place change")
     for t, v in zip(ctx.inputs, ctx.versions):
-        if t._version != v and any(
+        # NOTE: an input that an in-place op rebound to this op's own output (``x.exp_()``)
+        # holds the output this op saved; writes into it after the op set output_modified.
+        if t._version != v and t._ctx is not ctx and any(
                 isinstance(s, np.ndarray) and np.may_share_memory(s, t._array) for s in saved):
             raise RuntimeError(
                 f"one of the variables needed for gradient computation has been modified by "

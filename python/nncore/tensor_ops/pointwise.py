@@ -7,6 +7,7 @@ functions are in ``transcendental.py``, comparisons in ``comparison.py``.
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any
 
@@ -16,7 +17,10 @@ from nncore import autograd
 from nncore import tensor as _tensor_module
 from nncore.ops import _promote, basic
 from nncore.ops import pointwise as pw
+from nncore.ops import unary as un
 from nncore.tensor import Tensor
+
+_quiet = functools.partial(np.errstate, all="ignore")
 
 __all__ = [
     "abs", "absolute", "add", "addcdiv", "addcmul", "ceil", "clamp", "clamp_max", "clamp_min",
@@ -61,7 +65,7 @@ def sub(input: Any, other: Any, *, alpha: Any = 1, out: Any = None) -> Tensor:
     """input - alpha * other (see ``add``); bool tensors raise, as in PyTorch."""
     no_out("sub", out)
     a, b = _promote.operands(input, other, "sub")
-    if a._array.dtype.kind == "b":
+    if _has_bool(input, other):
         raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. "
                            "If you are trying to invert a mask, use the `~` or `logical_not()` "
                            "operator instead.")
@@ -83,6 +87,16 @@ def mul(input: Any, other: Any, *, out: Any = None) -> Tensor:
 multiply = mul
 
 
+def _has_bool(*xs: Any) -> bool:
+    return any(isinstance(x, (bool, np.bool_)) or (isinstance(x, Tensor)
+                                                   and x._array.dtype.kind == "b") for x in xs)
+
+
+def _no_bool(op: str, kernel: str, a: Tensor) -> None:
+    if a._array.dtype.kind == "b":
+        raise NotImplementedError(f"{op}: \"{kernel}\" not implemented for 'Bool'")
+
+
 def _int_zero_divisor(op: str, b: Tensor) -> None:
     if b._array.dtype.kind in "iub" and not np.all(b._array):
         raise RuntimeError(f"{op}: ZeroDivisionError (integer division by zero)")
@@ -102,10 +116,12 @@ def div(input: Any, other: Any, *, rounding_mode: str | None = None, out: Any = 
         if d.kind not in "fc":
             f = _promote.floating(d)
             a, b = _promote.cast(a, f), _promote.cast(b, f)
-        return basic.DivFn.apply(a, b)
+        with _quiet():  # x / 0 is inf or nan without a warning, as in PyTorch
+            return basic.DivFn.apply(a, b)
     if rounding_mode not in ("trunc", "floor"):
         raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but "
                          f"found '{rounding_mode}'")
+    _no_bool("div", f"div_{rounding_mode}_cpu", a)
     _int_zero_divisor("div", b)
     return pw.DivRoundFn.apply(a, b, mode=rounding_mode)
 
@@ -122,6 +138,7 @@ def floor_divide(input: Any, other: Any, *, out: Any = None) -> Tensor:
     """floor(input / other) (PyTorch's ``//``); not differentiable."""
     no_out("floor_divide", out)
     a, b = _promote.operands(input, other, "floor_divide")
+    _no_bool("floor_divide", "div_floor_cpu", a)
     _int_zero_divisor("floor_divide", b)
     return pw.FloorDivideFn.apply(a, b)
 
@@ -130,6 +147,7 @@ def remainder(input: Any, other: Any, *, out: Any = None) -> Tensor:
     """input - other * floor(input / other): the sign of the divisor (Python's ``%``)."""
     no_out("remainder", out)
     a, b = _promote.operands(input, other, "remainder")
+    _no_bool("remainder", "remainder_cpu", a)
     _int_zero_divisor("remainder", b)
     return pw.RemainderFn.apply(a, b)
 
@@ -138,6 +156,7 @@ def fmod(input: Any, other: Any, *, out: Any = None) -> Tensor:
     """input - other * trunc(input / other): the sign of the dividend (C's fmod)."""
     no_out("fmod", out)
     a, b = _promote.operands(input, other, "fmod")
+    _no_bool("fmod", "fmod_cpu", a)
     _int_zero_divisor("fmod", b)
     return pw.FmodFn.apply(a, b)
 
@@ -157,6 +176,10 @@ def pow(input: Any, exponent: Any, *, out: Any = None) -> Tensor:  # noqa: A001
                 raise RuntimeError("Integers to negative integer powers are not allowed.")
             return pw.PowScalarFn.apply(input, exponent=exponent)
     a, b = _promote.operands(input, exponent, "pow")
+    if a._array.dtype.kind == "b":
+        if isinstance(exponent, Tensor):
+            _no_bool("pow", "pow", a)
+        return Tensor._wrap(np.power(a._array.astype(np.int8), int(exponent)).astype(bool))
     if a._array.dtype.kind in "iub" and np.any(b._array < 0):
         raise RuntimeError("Integers to negative integer powers are not allowed.")
     return pw.PowFn.apply(a, b)
@@ -200,7 +223,7 @@ absolute = abs
 def reciprocal(input: Tensor, *, out: Any = None) -> Tensor:
     """1 / input (integers give the default float dtype)."""
     no_out("reciprocal", out)
-    return pw.ReciprocalFn.apply(_promote.float_input("reciprocal", input))
+    return un.ReciprocalFn.apply(_promote.float_input("reciprocal", input))
 
 
 def square(input: Tensor, *, out: Any = None) -> Tensor:
@@ -209,35 +232,36 @@ def square(input: Tensor, *, out: Any = None) -> Tensor:
     t = _promote.tensor("square", input)
     if t._array.dtype.kind == "b":
         t = _promote.cast(t, np.dtype(np.int64))
-    return pw.SquareFn.apply(t)
+    return un.SquareFn.apply(t)
 
 
 def sqrt(input: Tensor, *, out: Any = None) -> Tensor:
     """Square root (integers give the default float dtype; negatives give nan)."""
     no_out("sqrt", out)
-    return basic.SqrtFn.apply(_promote.float_input("sqrt", input))
+    return un.SqrtFn.apply(_promote.float_input("sqrt", input))
 
 
 def rsqrt(input: Tensor, *, out: Any = None) -> Tensor:
     """1 / sqrt(input)."""
     no_out("rsqrt", out)
-    return pw.RsqrtFn.apply(_promote.float_input("rsqrt", input))
+    return un.RsqrtFn.apply(_promote.float_input("rsqrt", input))
 
 
 def _step(op: str, input: Tensor, f: Any) -> Tensor:
     t = _promote.tensor(op, input)
-    if t._array.dtype.kind in "iub":
+    _no_bool(op, f"{op}_vml_cpu", t)
+    if t._array.dtype.kind in "iu":
         return Tensor._wrap(t._array.copy())
-    return pw.StepFn.apply(t, f=f)
+    return un.StepFn.apply(t, f=f)
 
 
 def sign(input: Tensor, *, out: Any = None) -> Tensor:
     """-1, 0 or 1 by the sign of each element (zero gradient)."""
     no_out("sign", out)
     t = _promote.tensor("sign", input)
-    if t._array.dtype.kind in "iu":
-        return Tensor._wrap(np.sign(t._array))
-    return _step("sign", t, np.sign)
+    if t._array.dtype.kind in "iub":
+        return Tensor._wrap(np.sign(t._array) if t._array.dtype.kind != "b" else t._array.copy())
+    return un.StepFn.apply(t, f=np.sign)
 
 
 sgn = sign
@@ -273,7 +297,7 @@ def round(input: Tensor, *, decimals: int = 0, out: Any = None) -> Tensor:  # no
     if t._array.dtype.kind in "iub":
         raise NotImplementedError(f"\"round_cpu\" not implemented for '{t.dtype}' with "
                                   f"decimals={decimals}")
-    return pw.StepFn.apply(t, f=lambda a: np.round(a, decimals))
+    return un.StepFn.apply(t, f=lambda a: np.round(a, decimals))
 
 
 def frac(input: Tensor, *, out: Any = None) -> Tensor:
@@ -282,7 +306,7 @@ def frac(input: Tensor, *, out: Any = None) -> Tensor:
     t = _promote.tensor("frac", input)
     if t._array.dtype.kind not in "fc":
         raise NotImplementedError(f"\"frac_cpu\" not implemented for '{t.dtype}'")
-    return pw.FracFn.apply(t)
+    return un.FracFn.apply(t)
 
 
 def clamp(input: Tensor, min: Any = None, max: Any = None, *,  # noqa: A002
@@ -390,7 +414,7 @@ def binary_inplace(self: Tensor, op: str, ufunc: Any, other: Any, alpha: Any = 1
     except OverflowError:
         return False  # a Python int out of the dtype's range: _inplace wraps it as PyTorch
     except ValueError:
-        raise RuntimeError(f"{op}: output with shape {tuple(arr.shape)} doesn't match the "
+        raise RuntimeError(f"{op}: output with shape {list(arr.shape)} doesn't match the "
                            f"broadcast shape {broadcast_shape(arr.shape, np.shape(b))}"
                            ) from None
     self._bump()

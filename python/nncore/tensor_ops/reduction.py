@@ -219,13 +219,19 @@ def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False,
 def logsumexp(input: Tensor, dim: Any, keepdim: bool = False, *, out: Any = None) -> Tensor:
     """log(sum(exp(input))) over ``dim``, computed stably (shifted by the maximum)."""
     no_out("logsumexp", out)
+    if dim is None:
+        raise TypeError("logsumexp(): argument 'dim' (position 2) must be tuple of ints, not "
+                        "NoneType")
     t = _promote.float_input("logsumexp", input)
     return red.LogSumExpFn.apply(t, axis=dims("logsumexp", dim, t.ndim), keepdim=keepdim)
 
 
 def _logical_reduce(op: str, f: Any, input: Tensor, dim: Any, keepdim: bool) -> Tensor:
     t = _promote.tensor(op, input)
-    r = np.asarray(f(t._array, axis=dims(op, dim, t.ndim), keepdims=keepdim))
+    if isinstance(dim, (tuple, list)) and not dim:
+        r = t._array.astype(bool)  # PyTorch reduces over no dim at all here
+    else:
+        r = np.asarray(f(t._array, axis=dims(op, dim, t.ndim), keepdims=keepdim))
     # NOTE: PyTorch keeps uint8 for uint8 inputs (its pre-bool convention).
     return Tensor._wrap(r.astype(np.uint8) if t._array.dtype == np.uint8 else r)
 
@@ -360,6 +366,8 @@ def aminmax(input: Tensor, *, dim: Any = None, keepdim: bool = False, out: Any =
 def _arg(op: str, f: Any, input: Tensor, dim: Any, keepdim: bool) -> Tensor:
     t = _promote.tensor(op, input)
     a = t._array
+    if a.dtype.kind == "b":
+        raise RuntimeError(f"{op}(): does not support bool input")
     if dim is None:
         r = f(a.reshape(-1))
         return Tensor._wrap(np.full((1,) * a.ndim if keepdim else (), r, np.int64))
@@ -385,6 +393,8 @@ def median(input: Tensor, dim: Any = None, keepdim: bool = False, *, out: Any = 
     the chosen element."""
     no_out("median", out)
     t = _promote.tensor("median", input)
+    if t._array.dtype.kind == "b":
+        raise NotImplementedError("median: \"median_cpu\" not implemented for 'Bool'")
     if dim is None:
         if t._array.size == 0:
             return Tensor._wrap(np.asarray(np.nan, t._array.dtype))

@@ -11,6 +11,7 @@ import numpy as np
 from nncore import dtypes, functional
 from nncore.ops import _promote, basic
 from nncore.ops import pointwise as pw
+from nncore.ops import unary as un
 from nncore.tensor import Tensor
 from nncore.tensor_ops.pointwise import no_out
 
@@ -23,6 +24,9 @@ __all__ = [
 METHODS = tuple(__all__)
 
 
+_NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _float(op: str, input: Any) -> Tensor:
     return _promote.float_input(op, input)
 
@@ -30,79 +34,81 @@ def _float(op: str, input: Any) -> Tensor:
 def exp(input: Tensor, *, out: Any = None) -> Tensor:
     """e ** input."""
     no_out("exp", out)
-    return basic.ExpFn.apply(_float("exp", input))
+    t = _float("exp", input)
+    with np.errstate(over="ignore"):  # overflow gives inf without a warning, as in PyTorch
+        return basic.ExpFn.apply(t)
 
 
 def exp2(input: Tensor, *, out: Any = None) -> Tensor:
     """2 ** input."""
     no_out("exp2", out)
-    return pw.Exp2Fn.apply(_float("exp2", input))
+    return un.Exp2Fn.apply(_float("exp2", input))
 
 
 def expm1(input: Tensor, *, out: Any = None) -> Tensor:
     """exp(input) - 1, accurate near 0."""
     no_out("expm1", out)
-    return pw.Expm1Fn.apply(_float("expm1", input))
+    return un.Expm1Fn.apply(_float("expm1", input))
 
 
 def log(input: Tensor, *, out: Any = None) -> Tensor:
     """Natural logarithm (-inf at 0, nan below)."""
     no_out("log", out)
-    return basic.LogFn.apply(_float("log", input))
+    return un.LogFn.apply(_float("log", input))
 
 
 def log2(input: Tensor, *, out: Any = None) -> Tensor:
     """Base-2 logarithm."""
     no_out("log2", out)
-    return pw.Log2Fn.apply(_float("log2", input))
+    return un.Log2Fn.apply(_float("log2", input))
 
 
 def log10(input: Tensor, *, out: Any = None) -> Tensor:
     """Base-10 logarithm."""
     no_out("log10", out)
-    return pw.Log10Fn.apply(_float("log10", input))
+    return un.Log10Fn.apply(_float("log10", input))
 
 
 def log1p(input: Tensor, *, out: Any = None) -> Tensor:
     """log(1 + input), accurate near 0."""
     no_out("log1p", out)
-    return pw.Log1pFn.apply(_float("log1p", input))
+    return un.Log1pFn.apply(_float("log1p", input))
 
 
 def sin(input: Tensor, *, out: Any = None) -> Tensor:
     """Sine."""
     no_out("sin", out)
-    return pw.SinFn.apply(_float("sin", input))
+    return un.SinFn.apply(_float("sin", input))
 
 
 def cos(input: Tensor, *, out: Any = None) -> Tensor:
     """Cosine."""
     no_out("cos", out)
-    return pw.CosFn.apply(_float("cos", input))
+    return un.CosFn.apply(_float("cos", input))
 
 
 def tan(input: Tensor, *, out: Any = None) -> Tensor:
     """Tangent."""
     no_out("tan", out)
-    return pw.TanFn.apply(_float("tan", input))
+    return un.TanFn.apply(_float("tan", input))
 
 
 def asin(input: Tensor, *, out: Any = None) -> Tensor:
     """Inverse sine (nan outside [-1, 1])."""
     no_out("asin", out)
-    return pw.AsinFn.apply(_float("asin", input))
+    return un.AsinFn.apply(_float("asin", input))
 
 
 def acos(input: Tensor, *, out: Any = None) -> Tensor:
     """Inverse cosine (nan outside [-1, 1])."""
     no_out("acos", out)
-    return pw.AcosFn.apply(_float("acos", input))
+    return un.AcosFn.apply(_float("acos", input))
 
 
 def atan(input: Tensor, *, out: Any = None) -> Tensor:
     """Inverse tangent."""
     no_out("atan", out)
-    return pw.AtanFn.apply(_float("atan", input))
+    return un.AtanFn.apply(_float("atan", input))
 
 
 def atan2(input: Tensor, other: Tensor, *, out: Any = None) -> Tensor:
@@ -117,31 +123,31 @@ def atan2(input: Tensor, other: Tensor, *, out: Any = None) -> Tensor:
 def sinh(input: Tensor, *, out: Any = None) -> Tensor:
     """Hyperbolic sine."""
     no_out("sinh", out)
-    return pw.SinhFn.apply(_float("sinh", input))
+    return un.SinhFn.apply(_float("sinh", input))
 
 
 def cosh(input: Tensor, *, out: Any = None) -> Tensor:
     """Hyperbolic cosine."""
     no_out("cosh", out)
-    return pw.CoshFn.apply(_float("cosh", input))
+    return un.CoshFn.apply(_float("cosh", input))
 
 
 def asinh(input: Tensor, *, out: Any = None) -> Tensor:
     """Inverse hyperbolic sine."""
     no_out("asinh", out)
-    return pw.AsinhFn.apply(_float("asinh", input))
+    return un.AsinhFn.apply(_float("asinh", input))
 
 
 def acosh(input: Tensor, *, out: Any = None) -> Tensor:
     """Inverse hyperbolic cosine (nan below 1)."""
     no_out("acosh", out)
-    return pw.AcoshFn.apply(_float("acosh", input))
+    return un.AcoshFn.apply(_float("acosh", input))
 
 
 def atanh(input: Tensor, *, out: Any = None) -> Tensor:
     """Inverse hyperbolic tangent (nan outside [-1, 1])."""
     no_out("atanh", out)
-    return pw.AtanhFn.apply(_float("atanh", input))
+    return un.AtanhFn.apply(_float("atanh", input))
 
 
 arcsin, arccos, arctan, arctan2 = asin, acos, atan, atan2
@@ -151,40 +157,47 @@ arcsinh, arccosh, arctanh = asinh, acosh, atanh
 def tanh(input: Tensor, *, out: Any = None) -> Tensor:
     """Hyperbolic tangent (the native kernel of ``nncore.functional.tanh``)."""
     no_out("tanh", out)
-    return functional.tanh(_float("tanh", input))
+    t = _float("tanh", input)
+    return functional.tanh(t) if t._array.dtype in _NATIVE else un.TanhFn.apply(t)
 
 
 def sigmoid(input: Tensor, *, out: Any = None) -> Tensor:
     """1 / (1 + exp(-input)) (the native kernel of ``nncore.functional.sigmoid``)."""
     no_out("sigmoid", out)
-    return functional.sigmoid(_float("sigmoid", input))
+    t = _float("sigmoid", input)
+    return functional.sigmoid(t) if t._array.dtype in _NATIVE else un.SigmoidFn.apply(t)
 
 
 def relu(input: Tensor) -> Tensor:
     """max(input, 0); integer tensors stay integer (not differentiable), floats run the
     native kernel."""
     t = _promote.tensor("relu", input)
-    if t._array.dtype.kind in "iu":
+    d = t._array.dtype
+    if d in _NATIVE:
+        return functional.relu(t)
+    if d.kind == "b":
+        raise RuntimeError("relu: Boolean inputs not supported for relu")
+    if d.kind in "iu":
         return Tensor._wrap(np.maximum(t._array, 0))
-    return functional.relu(t)
+    return basic.ClampFn.apply(t, min=0, max=None)
 
 
 def erf(input: Tensor, *, out: Any = None) -> Tensor:
     """Error function 2/sqrt(pi) * integral_0^x exp(-t^2) dt."""
     no_out("erf", out)
-    return pw.ErfFn.apply(_float("erf", input))
+    return un.ErfFn.apply(_float("erf", input))
 
 
 def erfinv(input: Tensor, *, out: Any = None) -> Tensor:
     """Inverse error function (±inf at ±1, nan outside [-1, 1])."""
     no_out("erfinv", out)
-    return pw.ErfinvFn.apply(_float("erfinv", input))
+    return un.ErfinvFn.apply(_float("erfinv", input))
 
 
 def logit(input: Tensor, eps: float | None = None, *, out: Any = None) -> Tensor:
     """log(p / (1 - p)), with p clamped to [eps, 1 - eps] when ``eps`` is given."""
     no_out("logit", out)
-    return pw.LogitFn.apply(_float("logit", input), eps=eps)
+    return un.LogitFn.apply(_float("logit", input), eps=eps)
 
 
 def nan_to_num(input: Tensor, nan: float = 0.0, posinf: float | None = None,
@@ -197,5 +210,5 @@ def nan_to_num(input: Tensor, nan: float = 0.0, posinf: float | None = None,
     if d.kind not in "fc":
         return Tensor._wrap(t._array.copy())
     info = dtypes.finfo(d)
-    return pw.NanToNumFn.apply(t, nan=nan, posinf=info.max if posinf is None else posinf,
+    return un.NanToNumFn.apply(t, nan=nan, posinf=info.max if posinf is None else posinf,
                                neginf=info.min if neginf is None else neginf)
