@@ -35,7 +35,7 @@ def _fresh_seed() -> int:
 
 
 def _checked_seed(seed: Any) -> int:
-    if isinstance(seed, (np.ndarray,)) or not isinstance(seed, (int, float, str, np.number)):
+    if not isinstance(seed, (int, float, str, np.number)):
         raise TypeError(f"manual_seed: expected an integer seed, got {type(seed).__name__}")
     try:
         s = int(seed)

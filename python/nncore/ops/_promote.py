@@ -63,8 +63,11 @@ def operands(a: Any, b: Any, op: str = "op") -> tuple[Any, Any]:
             if ad == b._array.dtype:
                 return a, b
         elif isinstance(b, (int, float)) and ad.kind in "fc" and not isinstance(b, bool):
-            # NOTE: the hot case (x * 0.5): the number takes the tensor's dtype.
+            # NOTE: the hot cases (x * 0.5, 1 - x): the number takes the tensor's dtype.
             return a, constant(b, ad)
+    elif (isinstance(a, (int, float)) and not isinstance(a, bool) and isinstance(b, tensor_t)
+          and b._array.dtype.kind in "fc"):
+        return constant(a, b._array.dtype), b
     d = result(op, a, b)
     return _as(a, d), _as(b, d)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from nncore import autograd
+from nncore import autograd, dtypes
 from nncore import tensor as _tensor_module
 from nncore.ops import _promote, basic
 from nncore.ops import pointwise as pw
@@ -397,12 +397,15 @@ def binary_inplace(self: Tensor, op: str, ufunc: Any, other: Any, alpha: Any = 1
                                                           and other.requires_grad)):
         return False
     arr = self._array
-    d = _promote.result(op, self, other)
+    d = arr.dtype
+    if not (d.kind in "fc" and (isinstance(other, (int, float)) and not isinstance(other, bool)
+                                or isinstance(other, Tensor) and other._array.dtype == d)):
+        d = _promote.result(op, self, other)
     if floating:
         d = _promote.floating(d)
     if not np.can_cast(d, arr.dtype, casting="same_kind"):
-        raise RuntimeError(f"{op}: result type {Tensor._wrap(np.empty(0, d)).dtype!r} can't "
-                           f"be cast to the desired output type {self.dtype!r}")
+        raise RuntimeError(f"{op}: result type {dtypes.from_numpy(d)!r} can't be cast to the "
+                           f"desired output type {self.dtype!r}")
     b = other._array if isinstance(other, Tensor) else other
     if alpha != 1:
         _check_alpha(op, arr.dtype, alpha)
