@@ -46,7 +46,7 @@ def _run(seed, schedule, epochs, ckdir, resume=None):
     history = fit(model, nn.CrossEntropyLoss(), opt, tl, vl, epochs=epochs, scheduler=sched,
                   scheduler_interval=schedule, callbacks=[stopper, ModelCheckpoint(ckdir)],
                   resume_from=resume, progress=False)
-    return model, opt, history, stopper, nrandom.get_rng_state()["bit_generator"]
+    return model, opt, history, stopper, nrandom.get_rng_state_dict()["bit_generator"]
 
 
 @pytest.mark.parametrize("schedule", ["epoch", "batch"])

@@ -103,6 +103,15 @@ class Tokens(nn.Module):
         return pooled, mixed.amax(dim=(1, 2)).sigmoid()
 
 
+class Elementwise(nn.Module):
+    """The namespace math of nncore.tensor_ops: scalar powers, alpha, maximum, trigonometry."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = nncore.add(x, x.sin() ** 2, alpha=-0.5) + nncore.maximum(x.cos(), x.atan())
+        h = nncore.minimum(h, x.erf()) * x.tanh().asinh() + x.abs().add(1).reciprocal()
+        return nncore.sub(h, x.sinh().tan(), alpha=2) + x.clamp(-0.5, 0.5).asin()
+
+
 BASIC_CASES = {
     "linear": (lambda: nn.Linear(5, 7), lambda b: (randn(b, 5),)),
     "linear-3d": (lambda: nn.Linear(5, 7), lambda b: (randn(b, 4, 5),)),
@@ -115,6 +124,7 @@ BASIC_CASES = {
                     lambda b: (randn(b, 9),)),
     "residual": (Residual, lambda b: (randn(b, 12),)),
     "tokens": (Tokens, lambda b: (randn(b, 4, 6),)),
+    "elementwise": (Elementwise, lambda b: (randn(b, 7),)),
 }
 
 

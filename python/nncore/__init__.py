@@ -17,19 +17,37 @@ if "numpy" not in sys.modules:
 
 from nncore import _C  # noqa: E402
 from nncore.amp import autocast  # noqa: E402
-from nncore.autograd import enable_grad, is_grad_enabled, no_grad  # noqa: E402
+from nncore.autograd import (  # noqa: E402
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from nncore.devices import device  # noqa: E402
 from nncore.dtypes import *  # noqa: E402,F403
-from nncore.random import manual_seed  # noqa: E402
+from nncore.random import (  # noqa: E402
+    Generator,
+    default_generator,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    seed,
+    set_rng_state,
+)
 from nncore.settings import *  # noqa: E402,F403
 from nncore.tensor import Size, Tensor  # noqa: E402
+from nncore.tensor_ops.comparison import *  # noqa: E402,F403
 from nncore.tensor_ops.creation import *  # noqa: E402,F403
 from nncore.tensor_ops.indexing import *  # noqa: E402,F403
 from nncore.tensor_ops.linalg import *  # noqa: E402,F403
 from nncore.tensor_ops.ordering import *  # noqa: E402,F403
 from nncore.tensor_ops.pointwise import *  # noqa: E402,F403
 from nncore.tensor_ops.reduction import *  # noqa: E402,F403
+from nncore.tensor_ops.sampling import *  # noqa: E402,F403
 from nncore.tensor_ops.shape import *  # noqa: E402,F403
+from nncore.tensor_ops.transcendental import *  # noqa: E402,F403
 from nncore.tensor_ops.types import *  # noqa: E402,F403
 
 __version__ = _C.build_info()["version"]
@@ -45,6 +63,7 @@ from nncore import _methods  # noqa: E402
 _methods.install()
 
 from nncore import (  # noqa: E402
+    autograd,
     data,
     functional,
     linalg,
@@ -63,9 +82,12 @@ from nncore.serialization import load, save  # noqa: E402
 from nncore.tensor_ops import MODULES as _MODULES  # noqa: E402
 
 __all__ = [
-    "Size", "Tensor", "autocast", "data", "datasets", "device", "enable_grad", "functional",
-    "get_num_threads", "is_grad_enabled", "linalg", "load", "manual_seed", "memory", "metrics",
-    "nn", "no_grad", "onnx", "optim", "profiler", "save", "set_num_threads", "utils",
+    "Generator", "Size", "Tensor", "autocast", "autograd", "data", "datasets",
+    "default_generator", "device", "enable_grad", "functional", "get_num_threads",
+    "get_rng_state", "inference_mode", "initial_seed", "is_grad_enabled",
+    "is_inference_mode_enabled", "linalg", "load", "manual_seed", "memory", "metrics", "nn",
+    "no_grad", "onnx", "optim", "profiler", "save", "seed", "set_grad_enabled",
+    "set_num_threads", "set_rng_state", "utils",
 ]
 for _module in (_dtypes, _settings, *_MODULES):
     __all__ += _module.__all__

@@ -8,7 +8,9 @@ for Tensors and records the node when any input requires grad.
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -30,9 +32,82 @@ def is_grad_enabled() -> bool:
     return _grad_enabled
 
 
-class _GradMode:
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
+_inference_mode = False
+
+
+def is_inference_mode_enabled() -> bool:
+    """Whether an ``inference_mode()`` block is active."""
+    return _inference_mode
+
+
+def _set_modes(grad: bool, inference: bool) -> None:
+    global _grad_enabled, _inference_mode
+    _grad_enabled, _inference_mode = grad, inference
+
+
+class _ModeContext:
+    """A context manager that also decorates functions (and generator functions, whose every
+    step then runs inside the mode), as PyTorch's grad-mode classes."""
+
+    def __enter__(self) -> None:
+        raise NotImplementedError
+
+    def __exit__(self, *exc: object) -> None:
+        raise NotImplementedError
+
+    def clone(self) -> _ModeContext:
+        return type(self)()
+
+    def __call__(self, fn: Callable) -> Callable:
+        if inspect.isgeneratorfunction(fn):
+            return _wrap_generator(self.clone, fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self.clone():
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+def _wrap_generator(make: Callable[[], _ModeContext], fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        gen = fn(*args, **kwargs)
+        try:
+            with make():
+                response = gen.send(None)
+            while True:
+                try:
+                    request = yield response
+                except GeneratorExit:
+                    with make():
+                        gen.close()
+                    raise
+                except BaseException as e:
+                    with make():
+                        response = gen.throw(e)
+                else:
+                    with make():
+                        response = gen.send(request)
+        except StopIteration as stop:
+            return stop.value
+
+    return wrapper
+
+
+class _GradMode(_ModeContext):
+    """Grad mode set to ``enabled`` inside the block; usable bare as a decorator
+    (``@no_grad`` as well as ``@no_grad()``), as in PyTorch 2."""
+
+    enabled = True
+
+    def __new__(cls, orig_func: Callable | None = None) -> Any:
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)
+
+    def __init__(self, orig_func: Callable | None = None) -> None:
         self.prev = True
 
     def __enter__(self) -> None:
@@ -44,27 +119,77 @@ class _GradMode:
         global _grad_enabled
         _grad_enabled = self.prev
 
-    def __call__(self, fn: Callable) -> Callable:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with type(self)():
-                return fn(*args, **kwargs)
-
-        return wrapper
-
 
 class no_grad(_GradMode):  # noqa: N801 (PyTorch's name)
     """Context manager and decorator that stops recording operations for backward."""
 
-    def __init__(self) -> None:
-        super().__init__(False)
+    enabled = False
 
 
 class enable_grad(_GradMode):  # noqa: N801
     """Context manager and decorator that turns recording back on inside ``no_grad``."""
 
-    def __init__(self) -> None:
-        super().__init__(True)
+    enabled = True
+
+
+class set_grad_enabled(_ModeContext):  # noqa: N801
+    """Turn recording on or off: as a call it takes effect at once
+    (``nncore.set_grad_enabled(False)``); as a context manager or decorator it restores the
+    previous mode at the end.
+
+    Args:
+        mode: True to record operations, False not to.
+    """
+
+    def __init__(self, mode: bool) -> None:
+        global _grad_enabled
+        self.prev = _grad_enabled
+        self.mode = bool(mode)
+        _grad_enabled = self.mode
+
+    def clone(self) -> set_grad_enabled:
+        return type(self)(self.mode)
+
+    def __call__(self, fn: Callable) -> Callable:
+        global _grad_enabled
+        _grad_enabled = self.prev  # as a decorator, the mode applies inside the function only
+        return super().__call__(fn)
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc: object) -> None:
+        global _grad_enabled
+        _grad_enabled = self.prev
+
+
+class inference_mode(_ModeContext):  # noqa: N801
+    """Context manager and decorator for inference: no operation is recorded (as ``no_grad``)
+    and ``is_inference_mode_enabled()`` is True. ``inference_mode(False)`` turns both back.
+    Unlike PyTorch, tensors made inside are ordinary tensors (no "inference tensor" checks).
+
+    Args:
+        mode: True to enter inference mode, False to leave it inside an outer one.
+    """
+
+    def __new__(cls, mode: Any = True) -> Any:
+        if isinstance(mode, bool):
+            return super().__new__(cls)
+        return cls()(mode)
+
+    def __init__(self, mode: bool = True) -> None:
+        self.mode = mode
+        self.prev = (True, False)
+
+    def clone(self) -> inference_mode:
+        return type(self)(self.mode)
+
+    def __enter__(self) -> None:
+        self.prev = (_grad_enabled, _inference_mode)
+        _set_modes(not self.mode, self.mode)
+
+    def __exit__(self, *exc: object) -> None:
+        _set_modes(*self.prev)
 
 
 class Function:
@@ -137,12 +262,13 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad
 
 
-def _topological_order(root: Any) -> list[Any]:
+def _topological_order(roots: list[Any]) -> list[Any]:
     # NOTE: iterative depth-first search, so a graph 10,000 ops deep never meets the recursion
-    # limit (an RNN unrolled over a long sequence). Nodes are Functions and leaf Tensors.
+    # limit (an RNN unrolled over a long sequence). Nodes are Functions and leaf Tensors; each
+    # node comes after every node it was computed from.
     order: list[Any] = []
     visited: set[int] = set()
-    stack: list[tuple[Any, bool]] = [(root, False)]
+    stack: list[tuple[Any, bool]] = [(root, False) for root in reversed(roots)]
     while stack:
         node, done = stack.pop()
         if done:
@@ -169,12 +295,14 @@ def _owned(a: np.ndarray) -> bool:
             and a.flags.writeable)
 
 
-def _run_hooks(hooks: list, g: np.ndarray, dtype: np.dtype) -> np.ndarray:
+def _run_hooks(hooks: list[Callable], g: np.ndarray, dtype: np.dtype | None = None
+               ) -> np.ndarray:
     """``g`` passed through tensor hooks in order; a hook returning a tensor replaces it."""
     for hook in list(hooks):
         new = hook(_make_tensor(g, None))
         if new is not None:
-            g = np.asarray(new._array if isinstance(new, _Tensor) else new, dtype=dtype)
+            g = np.asarray(new._array if isinstance(new, _Tensor) else new,
+                           dtype=g.dtype if dtype is None else dtype)
     return g
 
 
@@ -210,7 +338,9 @@ def _check_versions(ctx: Function) -> None:
             f"inplace operation: the output of {type(ctx).__name__} (shape {modified}) was "
             f"changed after the op saved it; clone() it before the in-place change")
     for t, v in zip(ctx.inputs, ctx.versions):
-        if t._version != v and any(
+        # NOTE: an input that an in-place op rebound to this op's own output (``x.exp_()``)
+        # holds the output this op saved; writes into it after the op set output_modified.
+        if t._version != v and t._ctx is not ctx and any(
                 isinstance(s, np.ndarray) and np.may_share_memory(s, t._array) for s in saved):
             raise RuntimeError(
                 f"one of the variables needed for gradient computation has been modified by "
@@ -223,23 +353,41 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
     """Accumulate d(root)/d(leaf) * grad into ``.grad`` of every leaf that requires grad."""
     if type(grad) is not np.ndarray:
         grad = np.asarray(grad)
-    start = root._ctx if root._ctx is not None else root
-    grads: dict[int, np.ndarray] = {id(start): grad}
-    for node in reversed(_topological_order(start)):
+    _run([(root._ctx if root._ctx is not None else root, grad)], retain_graph, None)
+
+
+def _run(starts: list[tuple[Any, np.ndarray]], retain_graph: bool,
+         capture: dict[int, Any] | None) -> None:
+    """The backward walk from ``starts`` (node, gradient) pairs. Without ``capture`` gradients
+    accumulate into the leaves; with it (``grad()``), the gradients reaching the nodes keyed in
+    ``capture`` are stored there, no ``.grad`` changes and only the part of the graph between
+    the outputs and those nodes runs."""
+    grads: dict[int, np.ndarray] = {}
+    for node, g in starts:
+        key = id(node)
+        grads[key] = grads.pop(key) + g if key in grads else g
+    order = _topological_order([node for node, _ in starts])
+    upstream = None if capture is None else _upstream(order, capture)
+    for node in reversed(order):
         g = grads.pop(id(node), None)
         if g is None:
             continue
-        if not isinstance(node, Function):
+        is_fn = isinstance(node, Function)
+        if is_fn and "grad_hooks" in node.__dict__:
+            g = _run_hooks(node.grad_hooks.pre, g)
+        if capture is not None:
+            if id(node) in capture:
+                capture[id(node)] = g
+            if not is_fn or id(node) not in upstream:
+                continue
+        elif not is_fn:
             _accumulate(node, g)
             continue
         if node.versions != tuple([t._version for t in node.inputs]) or hasattr(
                 node, "output_modified"):
             _check_versions(node)
-        hooks = getattr(node, "grad_hooks", None)
-        if hooks is not None:
-            g = _run_hooks(hooks.pre, g, g.dtype)
         retained = getattr(node, "retained", None)
-        if retained is not None:
+        if retained is not None and capture is None:
             retained.grad = _make_tensor(np.array(g), None)
         if getattr(node, "released", False):
             raise RuntimeError(
@@ -262,6 +410,106 @@ def backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None
                 grads[key] = grads.pop(key) + pg if key in grads else pg
         if not retain_graph:
             _release(node)
+
+
+def _upstream(order: list[Any], capture: dict[int, Any]) -> set[int]:
+    """Ids of the Functions with a captured node among their ancestors (whose backward
+    ``grad()`` must run)."""
+    reaches: set[int] = set(capture)
+    up: set[int] = set()
+    for node in order:  # ancestors first
+        if isinstance(node, Function) and any(
+                need and id(p) in reaches for p, need in zip(node.parents,
+                                                              node.needs_input_grad)):
+            up.add(id(node))
+            reaches.add(id(node))
+    return up
+
+
+def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool | None = None,
+         create_graph: bool = False, only_inputs: bool = True, allow_unused: bool | None = None,
+         is_grads_batched: bool = False, materialize_grads: bool = False) -> tuple[Any, ...]:
+    """Gradients of ``outputs`` with respect to ``inputs``, returned instead of accumulated
+    into ``.grad`` (``torch.autograd.grad``).
+
+    Args:
+        outputs: a Tensor or a sequence of Tensors.
+        inputs: a Tensor or a sequence of Tensors (leaves or intermediate results) that
+            require grad.
+        grad_outputs: the gradient of each output (None: 1 for single-element outputs).
+        retain_graph: keep what the graph saved, for another backward through it.
+        allow_unused: return None (zeros with ``materialize_grads``) for an input the outputs
+            do not depend on, instead of raising.
+    Returns:
+        A tuple with one gradient (or None) per input.
+    Raises:
+        RuntimeError: an output or input that does not require grad; an unused input.
+        NotImplementedError: ``create_graph`` or ``is_grads_batched``.
+    """
+    if create_graph:
+        raise NotImplementedError("autograd.grad(create_graph=True): higher-order gradients are "
+                                  "not supported by nncore")
+    if is_grads_batched:
+        raise NotImplementedError("autograd.grad(is_grads_batched=True) is not supported by "
+                                  "nncore")
+    outs = _as_tuple(outputs, "outputs")
+    ins = _as_tuple(inputs, "inputs")
+    if grad_outputs is None:
+        gouts: tuple = (None,) * len(outs)
+    else:
+        gouts = _as_tuple(grad_outputs, "grad_outputs", allow_none=True)
+        if len(gouts) != len(outs):
+            raise RuntimeError(f"grad requires one grad_output per output: got "
+                               f"{len(gouts)} grad_outputs and {len(outs)} outputs")
+    starts = []
+    for i, (out, g) in enumerate(zip(outs, gouts)):
+        if not out.requires_grad:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not have "
+                               f"a grad_fn")
+        if g is None:
+            if out._array.size != 1:
+                raise RuntimeError(f"grad can be implicitly created only for scalar outputs, "
+                                   f"got shape {tuple(out._array.shape)}")
+            g = np.ones_like(out._array)
+        else:
+            g = np.asarray(g._array if isinstance(g, _Tensor) else g, dtype=out._array.dtype)
+            if g.shape != out._array.shape:
+                raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of "
+                                   f"{g.shape} and output[{i}] has a shape of "
+                                   f"{tuple(out._array.shape)}.")
+        starts.append((out._ctx if out._ctx is not None else out, g))
+    for i, t in enumerate(ins):
+        if not t.requires_grad:
+            raise RuntimeError(f"One of the differentiated Tensors (input {i}) does not require "
+                               f"grad")
+    keys = [id(t._ctx if t._ctx is not None else t) for t in ins]
+    capture: dict[int, Any] = dict.fromkeys(keys)
+    _run(starts, bool(retain_graph), capture)
+    result = []
+    for t, key in zip(ins, keys):
+        g = capture[key]
+        if g is None:
+            if not (allow_unused or materialize_grads):
+                raise RuntimeError("One of the differentiated Tensors appears to not have been "
+                                   "used in the graph. Set allow_unused=True if this is the "
+                                   "desired behavior.")
+            result.append(_make_tensor(np.zeros_like(t._array), None) if materialize_grads
+                          else None)
+        else:
+            result.append(_make_tensor(np.asarray(g, dtype=t._array.dtype), None))
+    return tuple(result)
+
+
+def _as_tuple(x: Any, name: str, allow_none: bool = False) -> tuple:
+    if isinstance(x, _Tensor) or (allow_none and x is None):
+        return (x,)
+    if not isinstance(x, Sequence):
+        raise TypeError(f"grad: {name} must be a Tensor or a sequence of Tensors, got "
+                        f"{type(x).__name__}")
+    for item in x:
+        if not (isinstance(item, _Tensor) or (allow_none and item is None)):
+            raise TypeError(f"grad: {name} must hold Tensors, got {type(item).__name__}")
+    return tuple(x)
 
 
 def _release(node: Function) -> None:

@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "bfloat16", "bool", "cdouble", "cfloat", "complex64", "complex128", "double", "dtype",
-    "finfo", "float", "float16", "float32", "float64", "get_default_dtype", "half", "iinfo",
-    "int", "int8", "int16", "int32", "int64", "long", "set_default_dtype", "short", "uint8",
+    "bfloat16", "bool", "can_cast", "cdouble", "cfloat", "complex64", "complex128", "double",
+    "dtype", "finfo", "float", "float16", "float32", "float64", "get_default_dtype", "half",
+    "iinfo", "int", "int8", "int16", "int32", "int64", "long", "promote_types", "result_type",
+    "set_default_dtype", "short", "uint8",
 ]
 
 _builtin_bool, _builtin_int, _builtin_float = bool, int, float
@@ -171,3 +172,92 @@ def finfo(d: Any = None) -> np.finfo:
 def iinfo(d: Any) -> np.iinfo:
     """Machine limits of an integer dtype (``max``, ``min``, ``bits``)."""
     return np.iinfo(to_numpy(d))
+
+
+# ---- type promotion (PyTorch's rules, which differ from NumPy's) ----------------------------
+# NOTE: PyTorch ranks operands in three tiers: tensors with dimensions, 0-d tensors, then Python
+# numbers. A lower tier decides the result only when it brings a higher category (bool < integer
+# < floating < complex): float32 tensor + float64 0-d tensor is float32, int tensor + 2.5 is the
+# default float dtype. NumPy 2 would give float64 for both.
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+
+
+def _promote(a: np.dtype, b: np.dtype) -> np.dtype:
+    if a == b:
+        return a
+    ca, cb = _CATEGORY[a.kind], _CATEGORY[b.kind]
+    if ca == cb or (ca + cb == 5):  # same category, or float with complex
+        return np.promote_types(a, b)
+    # NOTE: across categories the higher one wins as it is (int64 + float16 is float16).
+    return a if ca > cb else b
+
+
+def _combine(higher: np.dtype | None, lower: np.dtype | None) -> np.dtype | None:
+    """PyTorch's combine_categories: ``higher`` (a stronger tier) keeps its type unless
+    ``lower`` belongs to a higher category."""
+    if higher is None:
+        return lower
+    if lower is None:
+        return higher
+    hk, lk = higher.kind, lower.kind
+    if hk == "c":
+        return higher
+    if lk == "c":
+        return np.promote_types(higher, lower) if hk == "f" else lower
+    if hk == "f":
+        return higher
+    if hk == "b" or lk == "f":
+        return _promote(higher, lower)
+    return higher
+
+
+def scalar_numpy(x: Any) -> np.dtype:
+    """The dtype a Python number takes in an operation with tensors: bool, int64, the default
+    float dtype, or the matching complex dtype."""
+    if isinstance(x, (_builtin_bool, np.bool_)):
+        return np.dtype(np.bool_)
+    if isinstance(x, (_builtin_int, np.integer)):
+        return np.dtype(np.int64)
+    if isinstance(x, (_builtin_float, np.floating)):
+        return _default._np
+    if isinstance(x, (complex, np.complexfloating)):
+        return np.dtype(np.complex64 if _default._np == np.float32 else np.complex128)
+    raise TypeError(f"expected a Tensor or a number, got {type(x).__name__}")
+
+
+def result_numpy(*operands: Any) -> np.dtype:
+    """The NumPy dtype of an elementwise op over ``operands`` (Tensors, NumPy arrays or Python
+    numbers) by PyTorch's promotion rules."""
+    tiers: list[np.dtype | None] = [None, None, None]
+    for x in operands:
+        arr = getattr(x, "_array", None)
+        if arr is None and isinstance(x, np.ndarray):
+            arr = x
+        if arr is not None:
+            tier, d = (0 if arr.ndim else 1), arr.dtype
+        else:
+            tier, d = 2, scalar_numpy(x)
+        tiers[tier] = d if tiers[tier] is None else _promote(tiers[tier], d)
+    out = _combine(tiers[0], _combine(tiers[1], tiers[2]))
+    if out is None:
+        raise TypeError("result_type: expected at least one operand")
+    return out
+
+
+def promote_types(type1: Any, type2: Any) -> dtype:
+    """The smallest dtype both ``type1`` and ``type2`` cast to without leaving their
+    categories (``torch.promote_types``): int64 with float16 gives float16, uint8 with int8
+    int16."""
+    return from_numpy(_promote(to_numpy(type1), to_numpy(type2)))
+
+
+def result_type(tensor1: Any, tensor2: Any) -> dtype:
+    """The dtype of an arithmetic op between two Tensors or numbers (``torch.result_type``)."""
+    return from_numpy(result_numpy(tensor1, tensor2))
+
+
+def can_cast(from_: Any, to: Any) -> _builtin_bool:
+    """Whether PyTorch's casting rules allow ``from_`` into ``to`` (no float to integer, no
+    complex to real, nothing but bool into bool), as ``torch.can_cast``."""
+    a, b = to_numpy(from_), to_numpy(to)
+    return _CATEGORY[a.kind] <= _CATEGORY[b.kind]

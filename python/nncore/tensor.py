@@ -431,53 +431,58 @@ class Tensor:
             arr = arr.astype(self._array.dtype)
         return Tensor._wrap(arr)
 
+    # NOTE: arithmetic operators are the namespace functions (``a + b`` is ``nncore.add(a, b)``),
+    # which apply PyTorch's type promotion.
     def __add__(self, o: Any) -> Tensor:
-        return basic.AddFn.apply(self, self._other(o))
+        return _ops.add(self, o)
 
     def __radd__(self, o: Any) -> Tensor:
-        return basic.AddFn.apply(self._other(o), self)
+        return _ops.add(o, self)
 
     def __sub__(self, o: Any) -> Tensor:
-        return basic.SubFn.apply(self, self._other(o))
+        return _ops.sub(self, o)
 
     def __rsub__(self, o: Any) -> Tensor:
-        return basic.SubFn.apply(self._other(o), self)
+        return _ops.sub(o, self)
 
     def __mul__(self, o: Any) -> Tensor:
-        return basic.MulFn.apply(self, self._other(o))
+        return _ops.mul(self, o)
 
     def __rmul__(self, o: Any) -> Tensor:
-        return basic.MulFn.apply(self._other(o), self)
+        return _ops.mul(o, self)
 
     def __truediv__(self, o: Any) -> Tensor:
-        return basic.DivFn.apply(self, self._other(o))
+        return _ops.div(self, o)
 
     def __rtruediv__(self, o: Any) -> Tensor:
-        return basic.DivFn.apply(self._other(o), self)
+        return _ops.div(o, self)
 
     def __floordiv__(self, o: Any) -> Tensor:
-        return Tensor._wrap(np.floor_divide(self._array, self._other(o)._array))
+        return _ops.floor_divide(self, o)
 
     def __rfloordiv__(self, o: Any) -> Tensor:
-        return Tensor._wrap(np.floor_divide(self._other(o)._array, self._array))
+        return _ops.floor_divide(o, self)
 
     def __mod__(self, o: Any) -> Tensor:
-        return Tensor._wrap(np.mod(self._array, self._other(o)._array))
+        return _ops.remainder(self, o)
+
+    def __rmod__(self, o: Any) -> Tensor:
+        return _ops.remainder(o, self)
 
     def __pow__(self, o: Any) -> Tensor:
-        return basic.PowFn.apply(self, self._other(o))
+        return _ops.pow(self, o)
 
     def __rpow__(self, o: Any) -> Tensor:
-        return basic.PowFn.apply(self._other(o), self)
+        return _ops.pow(o, self)
 
     def __neg__(self) -> Tensor:
-        return basic.NegFn.apply(self)
+        return _ops.neg(self)
 
     def __pos__(self) -> Tensor:
         return self
 
     def __abs__(self) -> Tensor:
-        return basic.AbsFn.apply(self)
+        return _ops.abs(self)
 
     def __matmul__(self, o: Any) -> Tensor:
         from nncore.functional.linear import matmul
@@ -577,17 +582,37 @@ class Tensor:
                 s, self._array) for s in getattr(ctx, "saved_tensors", ())):
             ctx.output_modified = tuple(self._array.shape)
 
+    # NOTE: the in-place methods (nncore.tensor_ops.inplace) write straight into memory when no
+    # gradient is involved (``p -= lr * p.grad`` under no_grad).
     def __iadd__(self, o: Any) -> Tensor:
-        return self._inplace("add_", lambda: self + o)
+        return self.add_(o)
 
     def __isub__(self, o: Any) -> Tensor:
-        return self._inplace("sub_", lambda: self - o)
+        return self.sub_(o)
 
     def __imul__(self, o: Any) -> Tensor:
-        return self._inplace("mul_", lambda: self * o)
+        return self.mul_(o)
 
     def __itruediv__(self, o: Any) -> Tensor:
-        return self._inplace("div_", lambda: self / o)
+        return self.div_(o)
+
+    def __ifloordiv__(self, o: Any) -> Tensor:
+        return self.floor_divide_(o)
+
+    def __imod__(self, o: Any) -> Tensor:
+        return self.remainder_(o)
+
+    def __ipow__(self, o: Any) -> Tensor:
+        return self.pow_(o)
+
+    def __iand__(self, o: Any) -> Tensor:
+        return self._inplace("bitwise_and_", lambda: self & o)
+
+    def __ior__(self, o: Any) -> Tensor:
+        return self._inplace("bitwise_or_", lambda: self | o)
+
+    def __ixor__(self, o: Any) -> Tensor:
+        return self._inplace("bitwise_xor_", lambda: self ^ o)
 
     def __setitem__(self, index: Any, value: Any) -> None:
         idx = plain_index(index)
@@ -730,6 +755,9 @@ class Tensor:
 
 
 autograd._Tensor = Tensor
+# NOTE: set by nncore.tensor_ops.pointwise, whose functions the operators call (the two modules
+# need each other); a module global keeps an operator's cost to one lookup.
+_ops: Any = None
 
 
 def _rebuild(cls: type, array: np.ndarray, requires_grad: bool) -> Tensor:

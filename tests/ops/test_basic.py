@@ -187,5 +187,6 @@ def test_seeded_factories_repeat() -> None:
     a = nc.randn(4, 5).detach().numpy().copy()
     nc.manual_seed(3)
     np.testing.assert_array_equal(a, nc.randn(4, 5).detach().numpy())
+    assert nc.manual_seed(-1).initial_seed() == 2**64 - 1  # negative seeds wrap, as PyTorch's
     with pytest.raises(ValueError, match="manual_seed"):
-        nc.manual_seed(-1)
+        nc.manual_seed(2**64)

@@ -85,6 +85,22 @@ def _clamp(g: Graph, c: Call) -> str:
     return g.op("Clip", [g.value(x)] + bounds)
 
 
+def _pow_scalar(g: Graph, c: Call) -> str:
+    x = c.args[0]
+    return g.op("Pow", [g.value(x), g.scalar(c.kwargs["exponent"], x.dtype)])
+
+
+def _add_scaled(g: Graph, c: Call) -> str:
+    x, y = c.args
+    scaled = g.op("Mul", [g.value(y), g.scalar(c.kwargs["alpha"], y.dtype)])
+    return g.op("Add", [g.value(x), scaled])
+
+
+def _maximum(g: Graph, c: Call) -> str:
+    op_type = "Min" if c.kwargs["minimum"] else "Max"
+    return g.op(op_type, [g.value(c.args[0]), g.value(c.args[1])])
+
+
 def _where(g: Graph, c: Call) -> str:
     cond = g.const(np.asarray(c.kwargs["condition"], dtype=bool), "condition")
     return g.op("Where", [cond, g.value(c.args[0]), g.value(c.args[1])])
@@ -240,6 +256,22 @@ FUNCTION_CONVERTERS: dict[str, Callable[[Graph, Call], Any]] = {
     "LogFn": _unary("Log"),
     "SqrtFn": _unary("Sqrt"),
     "AbsFn": _unary("Abs"),
+    "PowScalarFn": _pow_scalar,
+    "AddScaledFn": _add_scaled,
+    "MaximumFn": _maximum,
+    "ReciprocalFn": _unary("Reciprocal"),
+    "SinFn": _unary("Sin"),
+    "CosFn": _unary("Cos"),
+    "TanFn": _unary("Tan"),
+    "AsinFn": _unary("Asin"),
+    "AcosFn": _unary("Acos"),
+    "AtanFn": _unary("Atan"),
+    "SinhFn": _unary("Sinh"),
+    "CoshFn": _unary("Cosh"),
+    "AsinhFn": _unary("Asinh"),
+    "AcoshFn": _unary("Acosh"),
+    "AtanhFn": _unary("Atanh"),
+    "ErfFn": _unary("Erf"),
     "ClampFn": _clamp,
     "WhereFn": _where,
     "CastFn": _cast,

@@ -4,14 +4,19 @@ one module per kind. Each function takes and returns Tensors. A module's ``__all
 (installed by ``nncore._methods``)."""
 
 from nncore.tensor_ops import (
+    comparison,
     creation,
     indexing,
+    inplace,
     linalg,
     ordering,
     pointwise,
     reduction,
+    sampling,
     shape,
+    transcendental,
     types,
 )
 
-MODULES = (creation, indexing, linalg, ordering, pointwise, reduction, shape, types)
+MODULES = (creation, sampling, indexing, linalg, ordering, pointwise, transcendental, comparison,
+           reduction, inplace, shape, types)

@@ -1,8 +1,8 @@
-"""Tensor creation: ``tensor``, ``from_numpy``, ``zeros``, ``randn``... with PyTorch's signatures.
+"""Tensor creation: ``tensor``, ``from_numpy``, ``zeros``, ``eye``, ``linspace``... and the
+``new_*`` methods, with PyTorch's signatures. Random factories are in ``sampling.py``.
 
 Every factory takes ``dtype=`` (the default dtype for floats), ``device=`` (the CPU only) and
-``requires_grad=``; random ones draw from the generator ``nncore.manual_seed`` seeds, or from
-``generator=``.
+``requires_grad=``.
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ from nncore import dtypes
 from nncore.tensor import Tensor, _checked_shape, as_array
 
 __all__ = [
-    "arange", "as_tensor", "empty", "empty_like", "from_numpy", "full", "full_like", "ones",
-    "ones_like", "rand", "rand_like", "randint", "randn", "randn_like", "tensor", "zeros",
-    "zeros_like",
+    "arange", "as_tensor", "empty", "empty_like", "eye", "from_numpy", "full", "full_like",
+    "linspace", "logspace", "ones", "ones_like", "tensor", "zeros", "zeros_like",
 ]
-METHODS = ()
+METHODS = ("new_empty", "new_full", "new_ones", "new_tensor", "new_zeros")
 
 
 def _finish(arr: np.ndarray, requires_grad: bool, device: Any, op: str) -> Tensor:
@@ -134,70 +133,6 @@ def full_like(input: Tensor, fill_value: Any, *, dtype: Any = None, layout: Any 
                  requires_grad)
 
 
-def _generator(generator: Any) -> np.random.Generator:
-    if generator is not None:
-        return generator._numpy()
-    from nncore.random import default_generator
-
-    return default_generator()
-
-
-def randn(*size: Any, generator: Any = None, out: Any = None, dtype: Any = None,
-          layout: Any = None, device: Any = None, requires_grad: bool = False,
-          pin_memory: bool = False) -> Tensor:
-    """Standard normal samples."""
-    d = _dtype(dtype)
-    arr = _generator(generator).standard_normal(_size("randn", size)).astype(d)
-    return _finish(arr, requires_grad, device, "randn")
-
-
-def rand(*size: Any, generator: Any = None, out: Any = None, dtype: Any = None,
-         layout: Any = None, device: Any = None, requires_grad: bool = False,
-         pin_memory: bool = False) -> Tensor:
-    """Uniform samples in [0, 1)."""
-    d = _dtype(dtype)
-    arr = _generator(generator).random(_size("rand", size)).astype(d)
-    return _finish(arr, requires_grad, device, "rand")
-
-
-def randn_like(input: Tensor, *, dtype: Any = None, layout: Any = None, device: Any = None,
-               requires_grad: bool = False, memory_format: Any = None) -> Tensor:
-    return randn(input._array.shape, dtype=input._array.dtype if dtype is None else dtype,
-                 device=device, requires_grad=requires_grad)
-
-
-def rand_like(input: Tensor, *, dtype: Any = None, layout: Any = None, device: Any = None,
-              requires_grad: bool = False, memory_format: Any = None) -> Tensor:
-    return rand(input._array.shape, dtype=input._array.dtype if dtype is None else dtype,
-                device=device, requires_grad=requires_grad)
-
-
-def randint(*args: Any, size: Any = None, generator: Any = None, out: Any = None,
-            dtype: Any = None, layout: Any = None, device: Any = None,
-            requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
-    """Integers uniform in [low, high): ``randint(high, size)`` or ``randint(low, high, size)``
-    (int64 unless ``dtype`` says otherwise)."""
-    if size is None:
-        if not args:
-            raise TypeError("randint: missing the size argument")
-        *bounds, size = args
-    else:
-        bounds = list(args)
-    if len(bounds) == 1:
-        low, high = 0, bounds[0]
-    elif len(bounds) == 2:
-        low, high = bounds
-    else:
-        raise TypeError(f"randint: expected (high, size) or (low, high, size), got {args!r:.80}")
-    low, high = int(low), int(high)
-    if low >= high:
-        raise RuntimeError(f"randint: random_ expects 'from' to be less than 'to', but got "
-                           f"from={low} >= to={high}")
-    shape = _size("randint", (size,))
-    arr = _generator(generator).integers(low, high, size=shape).astype(_dtype(dtype, np.int64))
-    return _finish(arr, requires_grad, device, "randint")
-
-
 def arange(start: Any, end: Any = None, step: Any = 1, *, out: Any = None, dtype: Any = None,
            layout: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
     """Values from ``start`` to ``end`` (exclusive) by ``step``: int64 when all three are
@@ -215,3 +150,100 @@ def arange(start: Any, end: Any = None, step: Any = 1, *, out: Any = None, dtype
     arr = (vals[0] + np.arange(max(n, 0), dtype=np.float64 if d.kind == "f" else np.int64)
            * vals[2]).astype(d)
     return _finish(arr, requires_grad, device, "arange")
+
+
+def _number(op: str, name: str, x: Any) -> Any:
+    if isinstance(x, Tensor):
+        if x._array.size != 1:
+            raise RuntimeError(f"{op}: {name} must be a number or a 1-element tensor, got shape "
+                               f"{tuple(x._array.shape)}")
+        return x._array.item()
+    return x
+
+
+def eye(n: int, m: int | None = None, *, out: Any = None, dtype: Any = None, layout: Any = None,
+        device: Any = None, requires_grad: bool = False, pin_memory: bool = False) -> Tensor:
+    """An n x m matrix (n x n when m is None) with ones on the diagonal."""
+    n = int(n)
+    m = n if m is None else int(m)
+    if n < 0 or m < 0:
+        raise RuntimeError(f"eye: n and m must be non-negative, got n={n}, m={m}")
+    return _finish(np.eye(n, m, dtype=_dtype(dtype)), requires_grad, device, "eye")
+
+
+def _linspace(op: str, start: Any, end: Any, steps: Any) -> np.ndarray:
+    start, end = _number(op, "start", start), _number(op, "end", end)
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)):
+        raise TypeError(f"{op}(): argument 'steps' must be int, not {type(steps).__name__}")
+    steps = int(steps)
+    if steps < 0:
+        raise RuntimeError(f"{op}: number of steps must be non-negative")
+    if steps == 1:
+        return np.array([start], dtype=np.float64)
+    i = np.arange(steps, dtype=np.float64)
+    step = (end - start) / max(steps - 1, 1)
+    # NOTE: PyTorch's formula: the first half counts up from start, the second down from end,
+    # so both ends are exact.
+    return np.where(i < steps // 2, start + step * i, end - step * (steps - 1 - i))
+
+
+def linspace(start: Any, end: Any, steps: int, *, out: Any = None, dtype: Any = None,
+             layout: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end`` inclusive (the default float
+    dtype; an integer ``dtype`` truncates)."""
+    arr = _linspace("linspace", start, end, steps)
+    return _finish(arr.astype(_dtype(dtype)), requires_grad, device, "linspace")
+
+
+def logspace(start: Any, end: Any, steps: int, base: float = 10.0, *, out: Any = None,
+             dtype: Any = None, layout: Any = None, device: Any = None,
+             requires_grad: bool = False) -> Tensor:
+    """``base ** linspace(start, end, steps)``."""
+    arr = np.power(float(base), _linspace("logspace", start, end, steps))
+    return _finish(arr.astype(_dtype(dtype)), requires_grad, device, "logspace")
+
+
+# ---- Tensor.new_* : factories taking this tensor's dtype ----------------------------------
+
+
+def _new(self: Tensor, op: str, size: tuple, fill: Any, dtype: Any, device: Any,
+         requires_grad: bool) -> Tensor:
+    d = self._array.dtype if dtype is None else dtypes.to_numpy(dtype)
+    return _finish(np.full(_size(op, size), fill, d), requires_grad, device, op)
+
+
+def new_zeros(self: Tensor, *size: Any, dtype: Any = None, device: Any = None,
+              requires_grad: bool = False, layout: Any = None, pin_memory: bool = False
+              ) -> Tensor:
+    """Zeros of the given size in this tensor's dtype (unless ``dtype`` is given)."""
+    return _new(self, "new_zeros", size, 0, dtype, device, requires_grad)
+
+
+def new_ones(self: Tensor, *size: Any, dtype: Any = None, device: Any = None,
+             requires_grad: bool = False, layout: Any = None, pin_memory: bool = False
+             ) -> Tensor:
+    """Ones of the given size in this tensor's dtype (unless ``dtype`` is given)."""
+    return _new(self, "new_ones", size, 1, dtype, device, requires_grad)
+
+
+def new_empty(self: Tensor, *size: Any, dtype: Any = None, device: Any = None,
+              requires_grad: bool = False, layout: Any = None, pin_memory: bool = False
+              ) -> Tensor:
+    """A tensor of the given size in this tensor's dtype (zero-filled, see ``empty``)."""
+    return _new(self, "new_empty", size, 0, dtype, device, requires_grad)
+
+
+def new_full(self: Tensor, size: Any, fill_value: Any, *, dtype: Any = None,
+             device: Any = None, requires_grad: bool = False, layout: Any = None,
+             pin_memory: bool = False) -> Tensor:
+    """``fill_value`` everywhere, in this tensor's dtype (unless ``dtype`` is given)."""
+    return _new(self, "new_full", (size,), _number("new_full", "fill_value", fill_value), dtype,
+                device, requires_grad)
+
+
+def new_tensor(self: Tensor, data: Any, *, dtype: Any = None, device: Any = None,
+               requires_grad: bool = False, layout: Any = None, pin_memory: bool = False
+               ) -> Tensor:
+    """A copy of ``data`` in this tensor's dtype (unless ``dtype`` is given)."""
+    d = self._array.dtype if dtype is None else dtype
+    return tensor(data, dtype=d, device=device, requires_grad=requires_grad)

@@ -128,7 +128,7 @@ def save_checkpoint(
         "scheduler": None if scheduler is None else {
             "class": type(scheduler).__name__,
             "state": _encode(scheduler.state_dict(), arrays, "scheduler.state_dict()")},
-        "rng": _random.get_rng_state(),
+        "rng": _random.get_rng_state_dict(),
         "loaders": {name: loader.state_dict() for name, loader in (loaders or {}).items()
                     if loader is not None and hasattr(loader, "state_dict")},
         "callbacks": {key: _encode(cb.state_dict(), arrays, f"{key}.state_dict()")
@@ -259,5 +259,5 @@ def load_checkpoint(
         if key in saved_cbs:
             cb.load_state_dict(_decode(saved_cbs[key], tensors))
     if restore_rng:
-        _random.set_rng_state(state["rng"])
+        _random.set_rng_state_dict(state["rng"])
     return {"epoch": int(state["epoch"]), "extra": _decode(state["extra"], tensors)}
