@@ -75,7 +75,10 @@ def _axes(op: str, dim: Any, ndim: int) -> tuple[int, ...] | None:
     if dim is None:
         return None
     dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
-    if not dims:
+    if not dims or ndim == 0:
+        # NOTE: a 0-d tensor's only dimension (0 or -1) is every element.
+        for d in dims:
+            _wrap_dim(op, d, ndim)
         return None
     return tuple(_wrap_dim(op, d, ndim) for d in dims)
 

@@ -396,7 +396,7 @@ def test_zero_dim_inputs() -> None:
     (lambda x: x.take(nc.tensor([12])), IndexError, "tried to access index 12 on a tensor of 12"),
     (lambda x: x.take_along_dim(nc.tensor([[5]]), 1), RuntimeError, "index 5 is out of bounds"),
     (lambda x: x.masked_fill(nc.tensor([1, 0, 1, 0]), 2.0), RuntimeError,
-     "expected BoolTensor for mask"),
+     "masked_fill_ only supports boolean masks"),
     (lambda x: x.masked_fill(nc.ones(2, dtype=nc.bool), 2.0), RuntimeError,
      "must be broadcastable"),
     (lambda x: x.masked_select(nc.tensor([1, 0, 1, 0])), RuntimeError, "expected BoolTensor"),

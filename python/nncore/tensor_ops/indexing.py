@@ -309,6 +309,9 @@ def index_fill(input: Tensor, dim: int, index: Any, value: Any) -> Tensor:
 def _mask(op: str, mask: Any) -> np.ndarray:
     arr = mask._array if isinstance(mask, Tensor) else np.asarray(mask)
     if arr.dtype != np.bool_:
+        if op.startswith("masked_fill"):  # PyTorch's wording differs between the two
+            raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with "
+                               f"dtype {arr.dtype}")
         raise RuntimeError(f"{op}: expected BoolTensor for mask (only boolean masks are "
                            f"supported), but got mask with dtype {arr.dtype}")
     return arr

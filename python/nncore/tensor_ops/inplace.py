@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from nncore import autograd
-from nncore.ops import _promote, basic
+from nncore.ops import _promote
 from nncore.ops import pointwise as pw
 from nncore.tensor import Tensor
 from nncore.tensor_ops import comparison as cmp
@@ -171,31 +171,6 @@ def copy_(self: Tensor, src: Tensor, non_blocking: bool = False) -> Tensor:
     return self
 
 
-def masked_fill_(self: Tensor, mask: Tensor, value: Any) -> Tensor:
-    """``value`` where ``mask`` (bool, broadcastable to this tensor) is True."""
-    m = _promote.tensor("masked_fill_", mask, "mask")._array
-    if m.dtype != np.bool_:
-        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
-                           f"{mask.dtype}")
-    if isinstance(value, Tensor) and value.ndim != 0:
-        raise RuntimeError(f"masked_fill_ only supports a 0-dimensional value tensor, but got "
-                           f"tensor with {value.ndim} dimension(s).")
-    arr = self._array
-    try:
-        where = np.broadcast_to(m, arr.shape)
-    except ValueError:
-        raise RuntimeError(f"masked_fill_: the mask of shape {list(m.shape)} does not broadcast "
-                           f"to the tensor's shape {list(arr.shape)}") from None
-    if _recorded(self, value):
-        v = value if isinstance(value, Tensor) else _promote.constant(value, arr.dtype)
-        v = _promote.cast(v, arr.dtype)
-        return self._inplace("masked_fill_", lambda: basic.WhereFn.apply(v, self, condition=m))
-    if not arr.flags.writeable:
-        return self._inplace("masked_fill_", lambda: self)  # raises the expand-view error
-    v = value._array if isinstance(value, Tensor) else value
-    np.copyto(arr, np.asarray(v).astype(arr.dtype), where=where)
-    self._bump()
-    return self
 
 
 def _make(name: str, fn: Callable[..., Tensor]) -> Callable[..., Tensor]:

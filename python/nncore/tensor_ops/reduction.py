@@ -19,8 +19,7 @@ from nncore.tensor_ops.pointwise import no_out
 
 __all__ = [
     "all", "amax", "amin", "aminmax", "any", "argmax", "argmin", "count_nonzero", "cumprod",
-    "cumsum", "logsumexp", "max", "mean", "median", "min", "mode", "nanmean", "nansum", "norm",
-    "prod", "std", "std_mean", "sum", "var", "var_mean",
+    "cumsum", "logsumexp", "max", "mean", "median", "min", "mode", "nanmean", "nansum", "prod", "std", "std_mean", "sum", "var", "var_mean",
 ]
 METHODS = tuple(n for n in __all__ if n not in ("std_mean", "var_mean"))
 
@@ -192,28 +191,6 @@ def var_mean(input: Tensor, dim: Any = None, unbiased: Any = None, keepdim: bool
             mean(input, dim2, keepdim))
 
 
-def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False,
-         out: Any = None, dtype: Any = None) -> Tensor:
-    """Vector p-norm over ``dim`` (every element when None), as ``torch.norm``.
-
-    Args:
-        p: a number (2, 1, inf, -inf, 0, or any other), or 'fro' (the 2-norm).
-        dim: an int or a tuple of ints.
-    Raises:
-        NotImplementedError: p='nuc' (the nuclear matrix norm).
-        RuntimeError: integer inputs.
-    """
-    no_out("norm", out)
-    t = _input("norm", input, dtype)
-    if isinstance(p, str):
-        if p != "fro":
-            raise NotImplementedError(f"norm(p={p!r}): only vector norms and 'fro' are "
-                                      f"supported by nncore")
-        p = 2
-    if t._array.dtype.kind not in "fc":
-        raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as "
-                           f"input. Got {t.dtype}")
-    return red.NormFn.apply(t, p=float(p), axis=dims("norm", dim, t.ndim), keepdim=keepdim)
 
 
 def logsumexp(input: Tensor, dim: Any, keepdim: bool = False, *, out: Any = None) -> Tensor:
