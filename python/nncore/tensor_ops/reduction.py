@@ -19,7 +19,8 @@ from nncore.tensor_ops.pointwise import no_out
 
 __all__ = [
     "all", "amax", "amin", "aminmax", "any", "argmax", "argmin", "count_nonzero", "cumprod",
-    "cumsum", "logsumexp", "max", "mean", "median", "min", "mode", "nanmean", "nansum", "prod", "std", "std_mean", "sum", "var", "var_mean",
+    "cumsum", "logsumexp", "max", "mean", "median", "min", "mode", "nanmean", "nansum", "prod",
+    "std", "std_mean", "sum", "var", "var_mean",
 ]
 METHODS = tuple(n for n in __all__ if n not in ("std_mean", "var_mean"))
 
