@@ -22,6 +22,7 @@ import numpy as np
 from nncore import random as _random
 from nncore.nn.module import Module
 from nncore.serialization import _DTYPES, load, load_metadata, save
+from nncore.tensor import Tensor
 
 __all__ = ["load_checkpoint", "save_checkpoint"]
 
@@ -31,6 +32,8 @@ VERSION = 1
 
 # ---- a JSON encoding of state dicts, arrays kept aside as tensors ----
 def _encode(obj: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
+    if isinstance(obj, Tensor):  # optimizer state dicts hold Tensors, as PyTorch's do
+        obj = obj.detach().numpy()
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     if isinstance(obj, np.ndarray):
