@@ -1,6 +1,6 @@
 """The optim family: fused native steps against their NumPy references and torch.optim, state_dict
-round trips, learning-rate schedules, gradient clipping, and argument errors. (The Optimizer
-API, LBFGS and PyTorch state dicts: test_optim_dropin.py.)"""
+round trips, gradient clipping, and argument errors. (Schedules: test_lr_scheduler.py; the
+Optimizer API, LBFGS and PyTorch state dicts: test_optim_dropin.py.)"""
 
 from __future__ import annotations
 
@@ -418,86 +418,6 @@ def test_native_step_checks_everything_before_updating():
     with pytest.raises(TypeError, match=r"grads\[1\]"):
         _sgd(params, [_f32(3), np.ones(2)])
     np.testing.assert_array_equal(params[0], 1.0)
-
-
-# ---- schedulers ------------------------------------------------------------------------------
-
-
-def _metric(epoch):
-    return [5, 4, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2.5, 1][epoch % 15] + (epoch // 15) * 0.1
-
-
-SCHEDULERS = [
-    ("StepLR", dict(step_size=7, gamma=0.5)),
-    ("MultiStepLR", dict(milestones=[3, 8, 8, 20], gamma=0.3)),
-    ("ExponentialLR", dict(gamma=0.9)),
-    ("CosineAnnealingLR", dict(T_max=10, eta_min=0.001)),
-    ("CosineAnnealingLR", dict(T_max=7)),
-    ("LambdaLR", dict(lr_lambda=lambda e: 1.0 / (1 + e))),
-    ("LambdaLR", dict(lr_lambda=[lambda e: 0.95 ** e, lambda e: 1 + (e % 4)])),
-    ("ReduceLROnPlateau", dict(factor=0.5, patience=2, cooldown=1, min_lr=0.004)),
-    ("ReduceLROnPlateau", dict(mode="max", factor=0.2, patience=1, threshold=0.5,
-                               threshold_mode="abs", min_lr=[0.0, 0.02])),
-]
-
-
-def _two_group_sgd(module, params):
-    return module.SGD([{"params": params[:1]}, {"params": params[1:], "lr": 0.05}], lr=0.1)
-
-
-def _sched_step(sched, epoch):
-    if type(sched).__name__ == "ReduceLROnPlateau":
-        sched.step(_metric(epoch))
-    else:
-        sched.step()
-
-
-@pytest.mark.parametrize(("name", "kwargs"), SCHEDULERS,
-                         ids=[f"{n}-{i}" for i, (n, _) in enumerate(SCHEDULERS)])
-def test_scheduler_matches_torch_for_30_epochs(name, kwargs):
-    pytest.importorskip("torch")
-    opt = _two_group_sgd(optim, [Parameter(np.ones(2)), Parameter(np.ones(3))])
-    t_opt = _two_group_sgd(torch.optim, [torch.ones(2, requires_grad=True),
-                                         torch.ones(3, requires_grad=True)])
-    sched = getattr(lr_scheduler, name)(opt, **kwargs)
-    t_sched = getattr(torch.optim.lr_scheduler, name)(t_opt, **kwargs)
-    assert sched.get_last_lr() == pytest.approx(t_sched.get_last_lr(), rel=1e-12)
-    for epoch in range(30):
-        opt.step()
-        t_opt.step()
-        _sched_step(sched, epoch)
-        _sched_step(t_sched, epoch)
-        expected = t_sched.get_last_lr()
-        assert sched.get_last_lr() == pytest.approx(expected, rel=1e-12, abs=1e-15), epoch
-        assert [g["lr"] for g in opt.param_groups] == pytest.approx(expected, rel=1e-12)
-
-
-@pytest.mark.parametrize(("name", "kwargs"), SCHEDULERS[::2],
-                         ids=[n for n, _ in SCHEDULERS[::2]])
-def test_scheduler_state_dict_resumes(name, kwargs):
-    def make():
-        opt = _two_group_sgd(optim, [Parameter(np.ones(2)), Parameter(np.ones(3))])
-        return opt, getattr(lr_scheduler, name)(opt, **kwargs)
-
-    opt, sched = make()
-    for epoch in range(12):
-        _sched_step(sched, epoch)
-    opt2, sched2 = make()
-    opt2.load_state_dict(copy.deepcopy(opt.state_dict()))
-    sched2.load_state_dict(copy.deepcopy(sched.state_dict()))
-    assert "optimizer" not in sched.state_dict()
-    for epoch in range(12, 25):
-        _sched_step(sched, epoch)
-        _sched_step(sched2, epoch)
-        assert sched2.get_last_lr() == sched.get_last_lr()
-        assert [g["lr"] for g in opt2.param_groups] == sched.get_last_lr()
-
-
-def test_scheduler_closed_form_epoch_jump():
-    opt = optim.SGD([Parameter(np.ones(2))], lr=1.0)
-    sched = lr_scheduler.CosineAnnealingLR(opt, T_max=10)
-    sched.step(5)
-    assert sched.get_last_lr() == [pytest.approx(0.5)]
 
 
 # ---- gradient utilities ----------------------------------------------------------------------
