@@ -533,3 +533,32 @@ def test_lbfgs_bad_line_search_and_missing_closure():
         optim.LBFGS([w]).step(None)
     with pytest.raises(ValueError, match="doesn't support per-parameter options"):
         optim.LBFGS([w]).add_param_group({"params": [Parameter(np.ones(1))]})
+
+
+@pytest.mark.parametrize("name", [n for n in OPTIMIZERS if n != "SparseAdam"])
+def test_training_checkpoint_resumes_bit_identically(tmp_path, name):
+    """Every optimizer's state (scalars such as NAdam's mu_product, LBFGS's flat history)
+    survives save_checkpoint / load_checkpoint."""
+    from nncore.train.checkpoint import load_checkpoint, save_checkpoint
+
+    nc.manual_seed(0)
+    x = nc.randn(5, 3)
+    models = [nc.nn.Linear(3, 2) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    opts = [getattr(optim, name)(m.parameters(), lr=0.01) for m in models]
+
+    def closure(model, opt):
+        opt.zero_grad()
+        loss = (model(x) ** 2).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(2):
+        opts[0].step(lambda: closure(models[0], opts[0]))
+    save_checkpoint(tmp_path / "o.ckpt", models[0], opts[0], epoch=1)
+    load_checkpoint(tmp_path / "o.ckpt", models[1], opts[1])
+    for model, opt in zip(models, opts):
+        for _ in range(2):
+            opt.step(lambda model=model, opt=opt: closure(model, opt))
+    for p, q in zip(models[0].parameters(), models[1].parameters()):
+        np.testing.assert_array_equal(p.detach().numpy(), q.detach().numpy())

@@ -163,7 +163,11 @@ class LBFGS(Optimizer):
         super().__init__(params, defaults)
         if len(self.param_groups) != 1:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
-        self._params = self.param_groups[0]["params"]
+
+    @property
+    def _params(self) -> list[Any]:
+        # NOTE: read from the group, not stored, so copies and unpickled optimizers keep it.
+        return self.param_groups[0]["params"]
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         if self.param_groups:

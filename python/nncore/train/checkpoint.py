@@ -196,10 +196,13 @@ def _check_optimizer(path: str, optimizer: Any, saved: dict[str, Any]) -> dict[s
     params = {}
     for g, s in zip(optimizer.param_groups, groups):
         params.update(zip(s["params"], g["params"]))
+    # NOTE: 0-d values are per-parameter scalars (step, NAdam's mu_product); LBFGS keeps flat
+    # vectors of all parameters instead of parameter-shaped state.
+    shaped = getattr(optimizer, "_param_shaped_state", True)
     for index, values in sd["state"].items():
         p = params.get(index)
         for key, value in values.items():
-            if p is not None and key != "step" and isinstance(value, np.ndarray) \
+            if shaped and p is not None and isinstance(value, np.ndarray) and value.ndim \
                     and value.shape != p.shape:
                 raise ValueError(f"load_checkpoint: optimizer state {key!r} of parameter "
                                  f"{index} has shape {value.shape}, the parameter {p.shape}")
