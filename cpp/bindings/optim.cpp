@@ -180,6 +180,141 @@ void adagrad_step_py(const py::list& params, const py::list& grads, const py::li
   }
 }
 
+template <class T>
+void adadelta_step_py(const py::list& params, const py::list& grads, const py::list& square_avgs,
+                      const py::list& acc_deltas, const AdadeltaOptions& o) {
+  const char* op = "adadelta_step";
+  auto p = gather<T>(op, "params", params, params, true);
+  auto g = gather<T>(op, "grads", grads, params, false);
+  auto s = gather<T>(op, "square_avgs", square_avgs, params, true);
+  auto acc = gather<T>(op, "acc_deltas", acc_deltas, params, true);
+  {
+    py::gil_scoped_release nogil;
+    // Per element: decay (2), two averages (4 each), delta (5), update (2); reads p, g, s, acc,
+    // writes p, s, acc.
+    const int64_t n = total_numel(p);
+    NNC_PROFILE("adadelta.step", double(n) * (15 + (o.weight_decay != 0 ? 2 : 0)),
+                sizeof(T) * 7.0 * double(n), std::vector<int64_t>{n});
+    for (size_t i = 0; i < p.ptr.size(); ++i)
+      adadelta_step<T>(p.ptr[i], g.ptr[i], s.ptr[i], acc.ptr[i], p.numel[i], o);
+  }
+}
+
+template <class T>
+void adamax_step_py(const py::list& params, const py::list& grads, const py::list& exp_avgs,
+                    const py::list& exp_infs, const std::vector<double>& steps,
+                    const AdamaxOptions& o) {
+  const char* op = "adamax_step";
+  auto p = gather<T>(op, "params", params, params, true);
+  auto g = gather<T>(op, "grads", grads, params, false);
+  auto m = gather<T>(op, "exp_avgs", exp_avgs, params, true);
+  auto u = gather<T>(op, "exp_infs", exp_infs, params, true);
+  check_steps(op, steps, params.size());
+  {
+    py::gil_scoped_release nogil;
+    // Per element: decay (2), m (3), u (4), update (3); reads p, g, m, u, writes p, m, u.
+    const int64_t n = total_numel(p);
+    NNC_PROFILE("adamax.step", double(n) * (10 + (o.weight_decay != 0 ? 2 : 0)),
+                sizeof(T) * 7.0 * double(n), std::vector<int64_t>{n});
+    for (size_t i = 0; i < p.ptr.size(); ++i)
+      adamax_step<T>(p.ptr[i], g.ptr[i], m.ptr[i], u.ptr[i], steps[i], p.numel[i], o);
+  }
+}
+
+template <class T>
+void nadam_step_py(const py::list& params, const py::list& grads, const py::list& exp_avgs,
+                   const py::list& exp_avg_sqs, const std::vector<double>& mu_products,
+                   const std::vector<double>& steps, const NadamOptions& o) {
+  const char* op = "nadam_step";
+  auto p = gather<T>(op, "params", params, params, true);
+  auto g = gather<T>(op, "grads", grads, params, false);
+  auto m = gather<T>(op, "exp_avgs", exp_avgs, params, true);
+  auto v = gather<T>(op, "exp_avg_sqs", exp_avg_sqs, params, true);
+  check_steps(op, steps, params.size());
+  NNC_CHECK(mu_products.size() == params.size(), op, "mu_products: expected ", params.size(),
+            " values (one per param), got ", mu_products.size());
+  {
+    py::gil_scoped_release nogil;
+    // Per element: decay (2), m (3), v (4), denominator (3), two updates (3 each); reads p, g,
+    // m, v, writes p, m, v.
+    const int64_t n = total_numel(p);
+    NNC_PROFILE("nadam.step", double(n) * (16 + (o.weight_decay != 0 ? 2 : 0)),
+                sizeof(T) * 7.0 * double(n), std::vector<int64_t>{n});
+    for (size_t i = 0; i < p.ptr.size(); ++i)
+      nadam_step<T>(p.ptr[i], g.ptr[i], m.ptr[i], v.ptr[i], steps[i], mu_products[i],
+                    p.numel[i], o);
+  }
+}
+
+template <class T>
+void radam_step_py(const py::list& params, const py::list& grads, const py::list& exp_avgs,
+                   const py::list& exp_avg_sqs, const std::vector<double>& steps,
+                   const RadamOptions& o) {
+  const char* op = "radam_step";
+  auto p = gather<T>(op, "params", params, params, true);
+  auto g = gather<T>(op, "grads", grads, params, false);
+  auto m = gather<T>(op, "exp_avgs", exp_avgs, params, true);
+  auto v = gather<T>(op, "exp_avg_sqs", exp_avg_sqs, params, true);
+  check_steps(op, steps, params.size());
+  {
+    py::gil_scoped_release nogil;
+    // Per element: decay (2), m (3), v (4), rectified update (8); reads p, g, m, v, writes p,
+    // m, v.
+    const int64_t n = total_numel(p);
+    NNC_PROFILE("radam.step", double(n) * (15 + (o.weight_decay != 0 ? 2 : 0)),
+                sizeof(T) * 7.0 * double(n), std::vector<int64_t>{n});
+    for (size_t i = 0; i < p.ptr.size(); ++i)
+      radam_step<T>(p.ptr[i], g.ptr[i], m.ptr[i], v.ptr[i], steps[i], p.numel[i], o);
+  }
+}
+
+template <class T>
+void asgd_step_py(const py::list& params, const py::list& grads, const py::list& axs,
+                  const std::vector<double>& etas, const std::vector<double>& mus,
+                  const AsgdOptions& o) {
+  const char* op = "asgd_step";
+  auto p = gather<T>(op, "params", params, params, true);
+  auto g = gather<T>(op, "grads", grads, params, false);
+  auto ax = gather<T>(op, "axs", axs, params, true);
+  NNC_CHECK(etas.size() == params.size() && mus.size() == params.size(), op,
+            "etas, mus: expected ", params.size(), " values each (one per param), got ",
+            etas.size(), " and ", mus.size());
+  {
+    py::gil_scoped_release nogil;
+    // Per element: decay (2), update (3), average (3); reads p, g, ax, writes p, ax.
+    const int64_t n = total_numel(p);
+    NNC_PROFILE("asgd.step", double(n) * (6 + (o.weight_decay != 0 ? 2 : 0)),
+                sizeof(T) * 5.0 * double(n), std::vector<int64_t>{n});
+    for (size_t i = 0; i < p.ptr.size(); ++i)
+      asgd_step<T>(p.ptr[i], g.ptr[i], ax.ptr[i], etas[i], mus[i], p.numel[i], o);
+  }
+}
+
+template <class T>
+void rprop_step_py(const py::list& params, const py::list& grads, const py::list& prevs,
+                   const py::list& step_sizes, const RpropOptions& o) {
+  const char* op = "rprop_step";
+  auto p = gather<T>(op, "params", params, params, true);
+  auto g = gather<T>(op, "grads", grads, params, false);
+  auto prev = gather<T>(op, "prevs", prevs, params, true);
+  auto ss = gather<T>(op, "step_sizes", step_sizes, params, true);
+  {
+    py::gil_scoped_release nogil;
+    // Per element: sign change (1), step size (3), update (2); reads p, g, prev, step, writes
+    // p, prev, step.
+    const int64_t n = total_numel(p);
+    NNC_PROFILE("rprop.step", double(n) * 6, sizeof(T) * 7.0 * double(n),
+                std::vector<int64_t>{n});
+    for (size_t i = 0; i < p.ptr.size(); ++i)
+      rprop_step<T>(p.ptr[i], g.ptr[i], prev.ptr[i], ss.ptr[i], p.numel[i], o);
+  }
+}
+
+void check_betas(const char* op, double beta1, double beta2) {
+  NNC_CHECK(beta1 >= 0 && beta1 < 1, op, "invalid beta1: ", beta1, " (expected in [0, 1))");
+  NNC_CHECK(beta2 >= 0 && beta2 < 1, op, "invalid beta2: ", beta2, " (expected in [0, 1))");
+}
+
 }  // namespace
 
 void bind_optim(py::module_& m) {
@@ -270,6 +405,124 @@ void bind_optim(py::module_& m) {
       py::arg("lr_decay"), py::arg("weight_decay"), py::arg("eps"), py::arg("maximize"),
       "Adagrad step over every param in place (torch.optim.Adagrad); state_sums start at "
       "initial_accumulator_value; steps[i]: step count of param i including this step.");
+  m.def(
+      "adadelta_step",
+      [](const py::list& params, const py::list& grads, const py::list& square_avgs,
+         const py::list& acc_deltas, double lr, double rho, double eps, double weight_decay,
+         bool maximize) {
+        const char* op = "adadelta_step";
+        check_non_negative(op, "lr", lr);
+        NNC_CHECK(rho >= 0 && rho <= 1, op, "invalid rho: ", rho, " (expected in [0, 1])");
+        check_non_negative(op, "eps", eps);
+        check_non_negative(op, "weight_decay", weight_decay);
+        const AdadeltaOptions o{lr, rho, eps, weight_decay, maximize};
+        dispatch_params(op, params, [&](auto t) {
+          adadelta_step_py<decltype(t)>(params, grads, square_avgs, acc_deltas, o);
+        });
+      },
+      py::arg("params"), py::arg("grads"), py::arg("square_avgs"), py::arg("acc_deltas"),
+      py::arg("lr"), py::arg("rho"), py::arg("eps"), py::arg("weight_decay"), py::arg("maximize"),
+      "Adadelta step over every param in place (torch.optim.Adadelta).");
+  m.def(
+      "adamax_step",
+      [](const py::list& params, const py::list& grads, const py::list& exp_avgs,
+         const py::list& exp_infs, const std::vector<double>& steps, double lr, double beta1,
+         double beta2, double eps, double weight_decay, bool maximize) {
+        const char* op = "adamax_step";
+        check_non_negative(op, "lr", lr);
+        check_non_negative(op, "eps", eps);
+        check_non_negative(op, "weight_decay", weight_decay);
+        check_betas(op, beta1, beta2);
+        const AdamaxOptions o{lr, beta1, beta2, eps, weight_decay, maximize};
+        dispatch_params(op, params, [&](auto t) {
+          adamax_step_py<decltype(t)>(params, grads, exp_avgs, exp_infs, steps, o);
+        });
+      },
+      py::arg("params"), py::arg("grads"), py::arg("exp_avgs"), py::arg("exp_infs"),
+      py::arg("steps"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
+      py::arg("weight_decay"), py::arg("maximize"),
+      "Adamax step over every param in place (torch.optim.Adamax); steps[i]: step count of "
+      "param i including this step.");
+  m.def(
+      "nadam_step",
+      [](const py::list& params, const py::list& grads, const py::list& exp_avgs,
+         const py::list& exp_avg_sqs, const std::vector<double>& mu_products,
+         const std::vector<double>& steps, double lr, double beta1, double beta2, double eps,
+         double weight_decay, double momentum_decay, bool decoupled_weight_decay,
+         bool maximize) {
+        const char* op = "nadam_step";
+        check_non_negative(op, "lr", lr);
+        check_non_negative(op, "eps", eps);
+        check_non_negative(op, "weight_decay", weight_decay);
+        check_non_negative(op, "momentum_decay", momentum_decay);
+        check_betas(op, beta1, beta2);
+        const NadamOptions o{lr, beta1, beta2, eps, weight_decay, momentum_decay,
+                             decoupled_weight_decay, maximize};
+        dispatch_params(op, params, [&](auto t) {
+          nadam_step_py<decltype(t)>(params, grads, exp_avgs, exp_avg_sqs, mu_products, steps, o);
+        });
+      },
+      py::arg("params"), py::arg("grads"), py::arg("exp_avgs"), py::arg("exp_avg_sqs"),
+      py::arg("mu_products"), py::arg("steps"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"),
+      py::arg("eps"), py::arg("weight_decay"), py::arg("momentum_decay"),
+      py::arg("decoupled_weight_decay"), py::arg("maximize"),
+      "NAdam step over every param in place (torch.optim.NAdam); mu_products[i]: product of the "
+      "momentum coefficients of param i including this step's; steps[i]: its step count.");
+  m.def(
+      "radam_step",
+      [](const py::list& params, const py::list& grads, const py::list& exp_avgs,
+         const py::list& exp_avg_sqs, const std::vector<double>& steps, double lr, double beta1,
+         double beta2, double eps, double weight_decay, bool decoupled_weight_decay,
+         bool maximize) {
+        const char* op = "radam_step";
+        check_non_negative(op, "lr", lr);
+        check_non_negative(op, "eps", eps);
+        check_non_negative(op, "weight_decay", weight_decay);
+        check_betas(op, beta1, beta2);
+        const RadamOptions o{lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay,
+                             maximize};
+        dispatch_params(op, params, [&](auto t) {
+          radam_step_py<decltype(t)>(params, grads, exp_avgs, exp_avg_sqs, steps, o);
+        });
+      },
+      py::arg("params"), py::arg("grads"), py::arg("exp_avgs"), py::arg("exp_avg_sqs"),
+      py::arg("steps"), py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
+      py::arg("weight_decay"), py::arg("decoupled_weight_decay"), py::arg("maximize"),
+      "RAdam step over every param in place (torch.optim.RAdam); steps[i]: step count of param "
+      "i including this step.");
+  m.def(
+      "asgd_step",
+      [](const py::list& params, const py::list& grads, const py::list& axs,
+         const std::vector<double>& etas, const std::vector<double>& mus, double lambd,
+         double weight_decay, bool maximize) {
+        const char* op = "asgd_step";
+        check_non_negative(op, "weight_decay", weight_decay);
+        const AsgdOptions o{lambd, weight_decay, maximize};
+        dispatch_params(op, params, [&](auto t) {
+          asgd_step_py<decltype(t)>(params, grads, axs, etas, mus, o);
+        });
+      },
+      py::arg("params"), py::arg("grads"), py::arg("axs"), py::arg("etas"), py::arg("mus"),
+      py::arg("lambd"), py::arg("weight_decay"), py::arg("maximize"),
+      "ASGD step over every param in place (torch.optim.ASGD); etas[i], mus[i]: param i's "
+      "current step size and averaging weight (the caller updates them afterwards).");
+  m.def(
+      "rprop_step",
+      [](const py::list& params, const py::list& grads, const py::list& prevs,
+         const py::list& step_sizes, double etaminus, double etaplus, double step_size_min,
+         double step_size_max, bool maximize) {
+        const char* op = "rprop_step";
+        NNC_CHECK(0 < etaminus && etaminus < 1 && 1 < etaplus, op, "invalid eta values: ",
+                  etaminus, ", ", etaplus, " (expected 0 < etaminus < 1 < etaplus)");
+        const RpropOptions o{etaminus, etaplus, step_size_min, step_size_max, maximize};
+        dispatch_params(op, params, [&](auto t) {
+          rprop_step_py<decltype(t)>(params, grads, prevs, step_sizes, o);
+        });
+      },
+      py::arg("params"), py::arg("grads"), py::arg("prevs"), py::arg("step_sizes"),
+      py::arg("etaminus"), py::arg("etaplus"), py::arg("step_size_min"), py::arg("step_size_max"),
+      py::arg("maximize"),
+      "Rprop step over every param in place (torch.optim.Rprop); step_sizes start at lr.");
 }
 
 }  // namespace nnc

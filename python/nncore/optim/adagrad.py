@@ -21,7 +21,10 @@ class Adagrad(Optimizer):
         weight_decay: L2 penalty added to the gradient.
         initial_accumulator_value: starting value of the sum of squared gradients.
         eps: added to the denominator for numerical stability.
+        foreach, fused: PyTorch's implementation switches; nncore always runs its fused native
+            step (both True is a RuntimeError, as in PyTorch).
         maximize: maximize the objective instead of minimizing it.
+        differentiable: must be False (autograd through the step is not supported).
 
     State per parameter (created here, as in PyTorch): ``step``, ``sum``.
     """
@@ -30,10 +33,11 @@ class Adagrad(Optimizer):
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-2, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
-                 eps: float = 1e-10, *, maximize: bool = False) -> None:
-        defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                        initial_accumulator_value=initial_accumulator_value, eps=eps,
-                        maximize=maximize)
+                 eps: float = 1e-10, foreach: bool | None = None, *, maximize: bool = False,
+                 differentiable: bool = False, fused: bool | None = None) -> None:
+        defaults = dict(lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+                        initial_accumulator_value=initial_accumulator_value, foreach=foreach,
+                        maximize=maximize, differentiable=differentiable, fused=fused)
         super().__init__(params, defaults)
         for group in self.param_groups:
             for p in group["params"]:

@@ -1,4 +1,4 @@
-"""Optimizer: PyTorch's base class (param groups, per-parameter state, state_dict).
+"""Optimizer: PyTorch's base class (param groups, per-parameter state, state_dict, hooks).
 
 State lives in NumPy arrays owned here; each subclass updates all parameters of a group with one
 fused native call (``nncore._C.<opt>_step``) and keeps a short NumPy ``_step_reference`` with the
@@ -7,14 +7,22 @@ same signature, which the tests hold the native step to.
 
 from __future__ import annotations
 
+import copy
+import functools
+import itertools
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, MutableMapping
 from typing import Any, Callable
 
 import numpy as np
 
+from nncore import dtypes
 from nncore.autograd import enable_grad
 from nncore.tensor import Tensor
+
+__all__ = ["Optimizer", "register_optimizer_step_post_hook", "register_optimizer_step_pre_hook",
+           "required"]
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -25,6 +33,48 @@ class _RequiredParameter:
 
 
 required = _RequiredParameter()
+
+
+class _RemovableHandle:
+    """Returned by every ``register_*_hook``; ``remove()`` unregisters the hook."""
+
+    _next_id = itertools.count()
+
+    def __init__(self, hooks: OrderedDict) -> None:
+        self.id = next(self._next_id)
+        self._hooks = hooks
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+    def __enter__(self) -> _RemovableHandle:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+
+_global_step_pre_hooks: OrderedDict[int, Callable] = OrderedDict()
+_global_step_post_hooks: OrderedDict[int, Callable] = OrderedDict()
+
+
+def _register(hooks: OrderedDict, hook: Callable, prepend: bool = False) -> _RemovableHandle:
+    handle = _RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    if prepend:
+        hooks.move_to_end(handle.id, last=False)
+    return handle
+
+
+def register_optimizer_step_pre_hook(hook: Callable) -> _RemovableHandle:
+    """Run ``hook(optimizer, args, kwargs)`` before every optimizer's ``step`` (PyTorch's global
+    hook); it may return new ``(args, kwargs)``. Returns a handle with ``remove()``."""
+    return _register(_global_step_pre_hooks, hook)
+
+
+def register_optimizer_step_post_hook(hook: Callable) -> _RemovableHandle:
+    """Run ``hook(optimizer, args, kwargs)`` after every optimizer's ``step``."""
+    return _register(_global_step_post_hooks, hook)
 
 
 class ParamState(MutableMapping):
@@ -62,6 +112,13 @@ class ParamState(MutableMapping):
     def __repr__(self) -> str:
         return f"ParamState({len(self)} parameters)"
 
+    # NOTE: ids change when parameters are copied or unpickled, so pickle the pairs only.
+    def __getstate__(self) -> list[tuple[Tensor, dict[str, Any]]]:
+        return list(self._items.values())
+
+    def __setstate__(self, items: list[tuple[Tensor, dict[str, Any]]]) -> None:
+        self._items = {id(p): (p, s) for p, s in items}
+
 
 def _fma(a: Any, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """a * x + y rounded once: the fused multiply-add the native kernels use where PyTorch's CPU
@@ -85,20 +142,105 @@ def _check_non_negative(opt: str, name: str, value: float) -> None:
         raise ValueError(f"{opt}: invalid {name} {value!r} (expected >= 0)")
 
 
+def _check_betas(opt: str, betas: Any) -> None:
+    if len(betas) != 2:
+        raise ValueError(f"{opt}: betas must be a pair, got {betas!r}")
+    for i, beta in enumerate(betas):
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"{opt}: invalid beta parameter at index {i}: {beta} "
+                             f"(expected in [0, 1))")
+
+
+def _scalar_dtype() -> np.dtype:
+    """PyTorch's dtype of scalar optimizer state (NAdam's mu_product, ASGD's eta and mu):
+    float64 when the default dtype is float64, else float32. Their rounding shows in results."""
+    return np.dtype(np.float64) if dtypes.default_numpy() == np.float64 else np.dtype(np.float32)
+
+
+def _as_array(value: Any) -> np.ndarray | None:
+    """The array inside an nncore Tensor, NumPy array or torch tensor; None for other values."""
+    if isinstance(value, Tensor):
+        return value._array
+    if isinstance(value, np.ndarray):
+        return value
+    if hasattr(value, "detach") and hasattr(value, "__array__"):  # a torch.Tensor
+        return np.asarray(value.detach().cpu())
+    return None
+
+
+def _pack(value: Any) -> Any:
+    """State values as PyTorch hands them out: arrays as Tensors (sharing memory), containers
+    packed recursively."""
+    if isinstance(value, np.ndarray):
+        return Tensor._wrap(value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_pack(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _pack(v) for k, v in value.items()}
+    return value
+
+
+def _with_step_hooks(step: Callable) -> Callable:
+    """Wraps an optimizer's ``step``: marks the optimizer as stepped (the learning-rate
+    schedulers check it) and runs the global and per-optimizer pre and post hooks once, also
+    when a subclass's step calls its parent's."""
+
+    @functools.wraps(step)
+    def wrapper(self: Optimizer, *args: Any, **kwargs: Any) -> Any:
+        if self.__dict__.get("_in_step", False):
+            return step(self, *args, **kwargs)
+        self._opt_called = True
+        self._in_step = True
+        try:
+            own_pre = self.__dict__.get("_optimizer_step_pre_hooks", {})
+            for hook in [*_global_step_pre_hooks.values(), *own_pre.values()]:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError(f"{type(self).__name__}.step: a step pre-hook must "
+                                           f"return None or a tuple (new_args, new_kwargs), "
+                                           f"got {result!r:.80}")
+                    args, kwargs = result
+            out = step(self, *args, **kwargs)
+            own_post = self.__dict__.get("_optimizer_step_post_hooks", {})
+            for hook in [*own_post.values(), *_global_step_post_hooks.values()]:
+                hook(self, args, kwargs)
+            return out
+        finally:
+            self._in_step = False
+
+    wrapper._nncore_hooked = True  # type: ignore[attr-defined]
+    return wrapper
+
+
 class Optimizer:
     """Base class of every optimizer (PyTorch's API).
 
     Args:
-        params: an iterable of Parameters, or of dicts each holding ``"params"`` and per-group
-            hyperparameters overriding ``defaults``.
+        params: an iterable of Parameters, of ``(name, Parameter)`` pairs (``named_parameters()``)
+            or of dicts each holding ``"params"`` and per-group hyperparameters overriding
+            ``defaults``.
         defaults: default hyperparameters of every group.
     """
+
+    # State keys holding one number per parameter (0-d arrays) rather than a parameter-shaped
+    # array; "step" is always one.
+    _scalar_state: tuple[str, ...] = ()
+    # Whether state arrays must have their parameter's shape (LBFGS keeps flat vectors).
+    _param_shaped_state = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        step = cls.__dict__.get("step")
+        if step is not None and not getattr(step, "_nncore_hooked", False):
+            cls.step = _with_step_hooks(step)
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         if isinstance(params, Tensor):
             raise TypeError(f"{type(self).__name__}: params should be an iterable of Tensors or "
                             f"dicts, got a Tensor")
         self.defaults = defaults
+        self._init_hooks()
         self.state = ParamState()
         self.param_groups: list[dict[str, Any]] = []
         groups = list(params)
@@ -109,6 +251,19 @@ class Optimizer:
         for group in groups:
             self.add_param_group(group)
 
+    def _init_hooks(self) -> None:
+        for name in ("step_pre", "step_post", "state_dict_pre", "state_dict_post",
+                     "load_state_dict_pre", "load_state_dict_post"):
+            self.__dict__.setdefault(f"_optimizer_{name}_hooks", OrderedDict())
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"defaults": self.defaults, "state": self.state,
+                "param_groups": self.param_groups}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_hooks()
+
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
         for i, group in enumerate(self.param_groups):
@@ -116,16 +271,67 @@ class Optimizer:
             lines.extend(f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params")
         return "\n".join(lines) + "\n)"
 
+    # ---- hooks ----
+    def register_step_pre_hook(self, hook: Callable) -> _RemovableHandle:
+        """Run ``hook(optimizer, args, kwargs)`` before each ``step``; it may return new
+        ``(args, kwargs)``. Returns a handle with ``remove()``."""
+        return _register(self._optimizer_step_pre_hooks, hook)
+
+    def register_step_post_hook(self, hook: Callable) -> _RemovableHandle:
+        """Run ``hook(optimizer, args, kwargs)`` after each ``step``."""
+        return _register(self._optimizer_step_post_hooks, hook)
+
+    def register_state_dict_pre_hook(self, hook: Callable,
+                                     prepend: bool = False) -> _RemovableHandle:
+        """Run ``hook(optimizer)`` before ``state_dict`` builds its result."""
+        return _register(self._optimizer_state_dict_pre_hooks, hook, prepend)
+
+    def register_state_dict_post_hook(self, hook: Callable,
+                                      prepend: bool = False) -> _RemovableHandle:
+        """Run ``hook(optimizer, state_dict)``; a returned dict replaces the state dict."""
+        return _register(self._optimizer_state_dict_post_hooks, hook, prepend)
+
+    def register_load_state_dict_pre_hook(self, hook: Callable,
+                                          prepend: bool = False) -> _RemovableHandle:
+        """Run ``hook(optimizer, state_dict)`` before loading; a returned dict is loaded
+        instead."""
+        return _register(self._optimizer_load_state_dict_pre_hooks, hook, prepend)
+
+    def register_load_state_dict_post_hook(self, hook: Callable,
+                                           prepend: bool = False) -> _RemovableHandle:
+        """Run ``hook(optimizer)`` after ``load_state_dict``."""
+        return _register(self._optimizer_load_state_dict_post_hooks, hook, prepend)
+
     # ---- groups ----
     def _validate_group(self, group: dict[str, Any]) -> None:
         """Raise ValueError for invalid hyperparameters of ``group`` (subclasses)."""
 
+    def _check_flags(self, group: dict[str, Any]) -> None:
+        """PyTorch's implementation switches: ``foreach`` and ``fused`` both select nncore's
+        fused native step; ``capturable`` and ``differentiable`` have no CPU meaning here."""
+        name = type(self).__name__
+        if group.get("fused") and group.get("foreach"):
+            raise RuntimeError(f"{name}: `fused` and `foreach` cannot be `True` together.")
+        if group.get("differentiable"):
+            raise NotImplementedError(f"{name}: differentiable=True (autograd through the "
+                                      f"optimizer step) is not supported by nncore")
+        if group.get("capturable"):
+            raise NotImplementedError(f"{name}: capturable=True (CUDA graph capture) is not "
+                                      f"supported: nncore runs on the CPU")
+
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         """Add a group of parameters with its own hyperparameters (missing ones from defaults).
+        As in PyTorch, ``param_group`` itself becomes the group (completed in place).
 
         Args:
-            param_group: dict with ``"params"`` (a Parameter or an ordered iterable of them) and
-                optional hyperparameters.
+            param_group: dict with ``"params"`` (a Parameter, an ordered iterable of them, or of
+                ``(name, Parameter)`` pairs) and optional hyperparameters.
+
+        Raises:
+            TypeError: for a non-dict group, a set of params, or a non-float / non-Tensor param.
+            ValueError: for a missing required hyperparameter, an invalid value, a non-leaf
+                param, a param already in another group, or groups mixing named and unnamed
+                params.
         """
         name = type(self).__name__
         if not isinstance(param_group, dict):
@@ -137,6 +343,12 @@ class Optimizer:
             raise TypeError(f"{name}: parameters need to be in an ordered collection (the order "
                             f"of a set changes between runs); use a list instead")
         params = list(params)
+        names = [p[0] for p in params if isinstance(p, tuple)]
+        if names:
+            if len(names) != len(params):
+                raise ValueError(f"{name}: all optimizer params should be with/without names. "
+                                 f"Some param names are missing")
+            params = [p[1] for p in params]
         for p in params:
             if not isinstance(p, Tensor):
                 raise TypeError(f"{name}: can only optimize Tensors, but one of the params is "
@@ -146,19 +358,25 @@ class Optimizer:
                                 f"{p._array.dtype} with shape {p.shape}")
             if not p.is_leaf:
                 raise ValueError(f"{name}: can't optimize a non-leaf Tensor")
-        group = dict(param_group)
+        group = param_group
         group["params"] = params
+        if names:
+            group["param_names"] = names
         for key, default in self.defaults.items():
             if default is required and key not in group:
                 raise ValueError(f"{name}: parameter group didn't specify a value of required "
                                  f"optimization parameter {key}")
             group.setdefault(key, default)
+        self._check_flags(group)
         self._validate_group(group)
         ids = {id(p) for p in params}
         if len(ids) != len(params):
             warnings.warn(f"{name}: a parameter group contains duplicate parameters",
                           stacklevel=3)
         for other in self.param_groups:
+            if ("param_names" in other) != ("param_names" in group):
+                raise ValueError(f"{name}: all optimizer param groups should be with/without "
+                                 f"names")
             if any(id(p) in ids for p in other["params"]):
                 raise ValueError(f"{name}: some parameters appear in more than one parameter "
                                  f"group")
@@ -191,6 +409,9 @@ class Optimizer:
         for group in self.param_groups:
             for params, grads, states in self._batches(group):
                 self._group_step(group, params, grads, states)
+            for p in group["params"]:
+                if p.grad is not None:
+                    p._bump()  # an in-place update, as PyTorch counts it
         return loss
 
     def _group_step(self, group: dict[str, Any], params: list[np.ndarray],
@@ -222,8 +443,11 @@ class Optimizer:
 
     # ---- checkpoints ----
     def state_dict(self) -> dict[str, Any]:
-        """``{"state": {index: {name: array}}, "param_groups": [{..., "params": [index]}]}``,
-        parameters numbered in group order as PyTorch does. Arrays are the live buffers."""
+        """PyTorch's format: ``{"state": {index: {name: Tensor}}, "param_groups": [{...,
+        "params": [index]}]}``, parameters numbered in group order. The Tensors share memory with
+        the live state (copy the dict to keep a snapshot)."""
+        for hook in list(self._optimizer_state_dict_pre_hooks.values()):
+            hook(self)
         index: dict[int, int] = {}
         groups = []
         for group in self.param_groups:
@@ -232,18 +456,30 @@ class Optimizer:
                 index.setdefault(id(p), len(index))
             packed["params"] = [index[id(p)] for p in group["params"]]
             groups.append(packed)
-        state = {index[id(p)]: s for p, s in self.state.items() if s and id(p) in index}
-        return {"state": state, "param_groups": groups}
+        state = {index[id(p)]: _pack(s) for p, s in self.state.items() if s and id(p) in index}
+        result = {"state": state, "param_groups": groups}
+        for hook in list(self._optimizer_state_dict_post_hooks.values()):
+            out = hook(self, result)
+            if out is not None:
+                result = out
+        return result
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Load hyperparameters and state saved by ``state_dict`` (arrays are copied into the
-        parameters' dtype).
+        """Load hyperparameters and state saved by ``state_dict`` (nncore's or PyTorch's, with
+        nncore Tensors, NumPy arrays or torch tensors as values); arrays are copied into the
+        parameters' dtype.
 
         Raises:
-            ValueError: when the groups or their sizes differ from this optimizer's.
+            ValueError: when the groups or their sizes differ from this optimizer's, or a state
+                array does not have its parameter's shape.
         """
         name = type(self).__name__
-        saved = state_dict["param_groups"]
+        state_dict = dict(state_dict)
+        for hook in list(self._optimizer_load_state_dict_pre_hooks.values()):
+            out = hook(self, state_dict)
+            if out is not None:
+                state_dict = out
+        saved = copy.deepcopy(state_dict["param_groups"])
         if len(saved) != len(self.param_groups):
             raise ValueError(f"{name}.load_state_dict: loaded state dict has {len(saved)} "
                              f"parameter groups, the optimizer has {len(self.param_groups)}")
@@ -255,23 +491,45 @@ class Optimizer:
         by_index = {}
         for g, s in zip(self.param_groups, saved):
             by_index.update(zip(s["params"], g["params"]))
-        self.state = ParamState()
+        state = ParamState()
         for key, values in state_dict["state"].items():
-            if key not in by_index:
-                continue
-            p = by_index[key]
-            self.state[p] = {k: self._load_value(k, v, p) for k, v in values.items()}
-        self.param_groups = [{**s, "params": g["params"]}
-                             for g, s in zip(self.param_groups, saved)]
+            p = by_index.get(key)
+            if p is not None:
+                state[p] = {k: self._load_value(k, v, p) for k, v in values.items()}
+        groups = []
+        for g, s in zip(self.param_groups, saved):
+            s["params"] = g["params"]
+            if "param_names" in g and "param_names" not in s:
+                s["param_names"] = g["param_names"]
+            for k, default in self.defaults.items():  # keys newer than the checkpoint
+                s.setdefault(k, default)
+            groups.append(s)
+        self.state = state
+        self.param_groups = groups
+        for hook in list(self._optimizer_load_state_dict_post_hooks.values()):
+            hook(self)
 
-    @staticmethod
-    def _load_value(key: str, value: Any, param: Tensor) -> Any:
-        if value is None:
-            return None
+    def _load_value(self, key: Any, value: Any, param: Tensor) -> Any:
+        """One saved state value as this optimizer keeps it: "step" a float64 0-d array, other
+        scalar state a 0-d float array, parameter state a C-contiguous copy in the parameter's
+        dtype; containers converted item by item, other values kept."""
+        if isinstance(value, (list, tuple)):
+            return type(value)(self._load_value(None, v, param) for v in value)
+        if isinstance(value, dict):
+            return {k: self._load_value(k, v, param) for k, v in value.items()}
+        arr = _as_array(value)
         if key == "step":
-            return np.array(float(np.asarray(value)), dtype=np.float64)
-        arr = np.asarray(value._array if isinstance(value, Tensor) else value)
-        if arr.shape != param.shape:
-            raise ValueError(f"load_state_dict: state {key!r} has shape {arr.shape}, its "
-                             f"parameter has shape {param.shape}")
+            return np.array(float(value if arr is None else arr), dtype=np.float64)
+        if key in self._scalar_state:
+            if arr is None or arr.dtype not in _FLOAT_DTYPES:
+                arr = np.asarray(float(value if arr is None else arr), dtype=_scalar_dtype())
+            return np.array(arr, copy=True)
+        if arr is None:
+            return value
+        if self._param_shaped_state and key is not None and arr.shape != param.shape:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: state {key!r} has shape "
+                             f"{arr.shape}, its parameter has shape {tuple(param.shape)}")
         return np.array(arr, dtype=param._array.dtype, order="C", copy=True)
+
+
+Optimizer.step = _with_step_hooks(Optimizer.step)  # type: ignore[method-assign]

@@ -23,6 +23,9 @@ class RMSprop(Optimizer):
         momentum: momentum factor.
         centered: normalise by an estimate of the gradient's variance.
         maximize: maximize the objective instead of minimizing it.
+        foreach: PyTorch's implementation switch; nncore always runs its fused native step.
+        capturable, differentiable: must be False (CUDA graphs and autograd through the step
+            are not supported).
 
     State per parameter: ``step``, ``square_avg``, ``momentum_buffer`` (momentum > 0),
     ``grad_avg`` (centered).
@@ -32,9 +35,11 @@ class RMSprop(Optimizer):
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
-                 centered: bool = False, maximize: bool = False) -> None:
-        defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                        momentum=momentum, centered=centered, maximize=maximize)
+                 centered: bool = False, capturable: bool = False, foreach: bool | None = None,
+                 maximize: bool = False, differentiable: bool = False) -> None:
+        defaults = dict(lr=lr, momentum=momentum, alpha=alpha, eps=eps, centered=centered,
+                        weight_decay=weight_decay, capturable=capturable, foreach=foreach,
+                        maximize=maximize, differentiable=differentiable)
         super().__init__(params, defaults)
 
     def _validate_group(self, group: dict[str, Any]) -> None:

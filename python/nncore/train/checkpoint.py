@@ -22,6 +22,7 @@ import numpy as np
 from nncore import random as _random
 from nncore.nn.module import Module
 from nncore.serialization import _DTYPES, load, load_metadata, save
+from nncore.tensor import Tensor
 
 __all__ = ["load_checkpoint", "save_checkpoint"]
 
@@ -31,6 +32,8 @@ VERSION = 1
 
 # ---- a JSON encoding of state dicts, arrays kept aside as tensors ----
 def _encode(obj: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
+    if isinstance(obj, Tensor):  # optimizer state dicts hold Tensors, as PyTorch's do
+        obj = obj.detach().numpy()
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
     if isinstance(obj, np.ndarray):
@@ -193,10 +196,13 @@ def _check_optimizer(path: str, optimizer: Any, saved: dict[str, Any]) -> dict[s
     params = {}
     for g, s in zip(optimizer.param_groups, groups):
         params.update(zip(s["params"], g["params"]))
+    # NOTE: 0-d values are per-parameter scalars (step, NAdam's mu_product); LBFGS keeps flat
+    # vectors of all parameters instead of parameter-shaped state.
+    shaped = getattr(optimizer, "_param_shaped_state", True)
     for index, values in sd["state"].items():
         p = params.get(index)
         for key, value in values.items():
-            if p is not None and key != "step" and isinstance(value, np.ndarray) \
+            if shaped and p is not None and isinstance(value, np.ndarray) and value.ndim \
                     and value.shape != p.shape:
                 raise ValueError(f"load_checkpoint: optimizer state {key!r} of parameter "
                                  f"{index} has shape {value.shape}, the parameter {p.shape}")
