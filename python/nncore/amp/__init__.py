@@ -97,8 +97,10 @@ class GradScaler:
         self._device = str(device)
         self._enabled = bool(enabled)
         if self._enabled and devices.device(device).type != "cpu":
+            # NOTE: point the warning at the user's line, through _CudaGradScaler's __init__.
+            depth = 3 if isinstance(self, _CudaGradScaler) else 2
             warnings.warn("torch.cuda.amp.GradScaler is enabled, but CUDA is not available.  "
-                          "Disabling.", stacklevel=2)
+                          "Disabling.", stacklevel=depth)
             self._enabled = False
         if growth_factor <= 1.0:
             raise ValueError("The growth factor must be > 1.0.")
