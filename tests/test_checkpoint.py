@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 import nncore as nc
-from nncore import nn, optim, serialization
+from nncore import nn, optim
 from nncore import random as nrandom
 from nncore.data import DataLoader
 from nncore.data.datasets import make_classification
+from nncore.serialization import _safetensors
 from nncore.train import (
     EarlyStopping,
     ModelCheckpoint,
@@ -230,7 +231,7 @@ def test_exception_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path,
             f.write(memoryview(arr.reshape(-1).view(np.uint8)))
             raise KeyboardInterrupt  # the user pressed Ctrl-C mid-write
 
-    monkeypatch.setattr(serialization, "_write_arrays", broken)
+    monkeypatch.setattr(_safetensors, "_write_arrays", broken)
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(path, model, epoch=2)
     monkeypatch.undo()

@@ -21,7 +21,8 @@ import numpy as np
 
 from nncore import random as _random
 from nncore.nn.module import Module
-from nncore.serialization import _DTYPES, load, load_metadata, save
+from nncore.serialization import load_metadata, load_safetensors, save_safetensors
+from nncore.serialization._safetensors import _DTYPES
 from nncore.tensor import Tensor
 
 __all__ = ["load_checkpoint", "save_checkpoint"]
@@ -140,8 +141,8 @@ def save_checkpoint(
     }
     tensors = {f"model/{k}": v for k, v in weights.items()}
     tensors.update(arrays)
-    save(tensors, path, metadata={"format": FORMAT, "version": str(VERSION),
-                                  FORMAT: json.dumps(state)})
+    save_safetensors(tensors, path, metadata={"format": FORMAT, "version": str(VERSION),
+                                              FORMAT: json.dumps(state)})
 
 
 def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -158,7 +159,7 @@ def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     except json.JSONDecodeError as e:
         raise ValueError(f"load_checkpoint: {path!r} has corrupt checkpoint metadata ({e})"
                          ) from None
-    return state, load(path)
+    return state, load_safetensors(path)
 
 
 def _check_model(path: str, model: Module, state: dict[str, Any],
