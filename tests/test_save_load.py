@@ -71,6 +71,14 @@ class Stack(list):
     pass
 
 
+class Called:
+    def __init__(self, v: int) -> None:
+        self.v = v
+
+    def __reduce__(self) -> tuple:
+        return (Called, (self.v,))
+
+
 class Net(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -277,6 +285,16 @@ def test_plain_classes_need_the_allow_list() -> None:
     assert nc.serialization.get_safe_globals() == []
 
 
+def test_calling_a_class_on_load_needs_trust() -> None:
+    # NOTE: even weights_only=False never calls a class it was not told to trust: files are
+    # rebuilt with cls.__new__ and state, except value classes (enums, datetime, deque...).
+    with pytest.raises(pickle.UnpicklingError, match="rebuilds a test_save_load.Called by "
+                                                     "calling its class"):
+        _roundtrip(Called(5), weights_only=False)
+    with nc.serialization.safe_globals([Called]):
+        assert _roundtrip(Called(5)).v == 5
+
+
 def test_objects_that_cannot_be_saved() -> None:
     def local() -> None:
         pass
@@ -479,25 +497,96 @@ def test_torch_signature_arguments(tmp_path) -> None:
         nc.load(buf, fix_imports=True)
 
 
-def test_new_files_respect_the_umask(tmp_path) -> None:
-    old = os.umask(0o022)
-    try:
-        nc.save({"a": 1}, tmp_path / "a.pt")
-        os.umask(0o077)
-        nc.save({"a": 1}, tmp_path / "b.pt")
-    finally:
-        os.umask(old)
-    assert os.stat(tmp_path / "a.pt").st_mode & 0o777 == 0o644
-    assert os.stat(tmp_path / "b.pt").st_mode & 0o777 == 0o600
-    os.chmod(tmp_path / "a.pt", 0o640)
-    nc.save({"a": 2}, tmp_path / "a.pt")  # a replaced file keeps its mode
-    assert os.stat(tmp_path / "a.pt").st_mode & 0o777 == 0o640
-    assert nc.load(tmp_path / "a.pt") == {"a": 2}
-
-
 def test_nncore_serialization_is_reachable() -> None:
     assert nc.serialization is sys.modules["nncore.serialization"]
     assert nc.save is nc.serialization.save and nc.load is nc.serialization.load
     for name in ("add_safe_globals", "get_safe_globals", "clear_safe_globals", "safe_globals",
                  "save_safetensors", "load_safetensors", "load_metadata"):
         assert callable(getattr(nc.serialization, name)), name
+
+
+_STORED = {"w": np.ones(2, np.float32), "i": np.arange(2)}
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"$nope": 1}', "unknown node"),
+    ('{"$tensor": "w", "$tuple": []}', "unknown node"),
+    ('{"$memo": 3}', "refers to nothing before it"),
+    ('{"a": {"$id": 0}, "b": {"$id": 0}}', "repeated \\$id"),
+    ('{"$tensor": "missing"}', "stored array 'missing' the file does not hold"),
+    ('{"$tensor": "w", "requires_grad": 1}', "requires_grad=1"),
+    ('{"$tensor": "i", "requires_grad": true}', "requires_grad=True for a int64"),
+    ('{"$tensor": "w", "class": ["builtins", "dict"]}', "not a Tensor subclass"),
+    ('{"$dict": [[[1], 2]]}', "unhashable"),
+    ('{"$dict": [[1]]}', "pairs"),
+    ('{"$set": [[1]]}', "unhashable"),
+    ('{"$ndarray": "w", "dtype": "O"}', "cannot be loaded"),
+    ('{"$ndarray": "w", "dtype": "<c8", "shape": [5]}', "need 40"),
+    ('{"$ndarray": "w", "dtype": "<i8"}', "cannot be int64"),
+    ('{"$ndarray": "w", "dtype": "zz"}', "bad NumPy dtype"),
+    ('{"$npscalar": "<f4", "hex": "zz"}', "npscalar bytes"),
+    ('{"$npscalar": "<f4", "hex": "00"}', "has 1 bytes"),
+    ('{"$float": "1.0"}', "nan, inf or -inf"),
+    ('{"$complex": [1, "x"]}', "real, imag"),
+    ('{"$global": "os.system"}', "\\[module, qualname\\]"),
+    ('[1, {"$tuple": 3}]', "must be a list"),
+    ('{"$bytes": "!!"}', "base64"),
+    ('{"$device": "gpu"}', "\\$device"),
+    ('{"$dtype": "Tensor"}', "unknown dtype"),
+    ('{"$range": [0, 5, 0]}', "range"),
+    ('{"$object": ["builtins", "int"], "state": {"a": 1}}', "cannot set the state of a int"),
+    ('{"$object": ["nncore.tensor", "Tensor"]}', "cannot be rebuilt as an object"),
+    ('{"$object": ["builtins", "list"], "kwargs": 3}', "kwargs must be a dict"),
+    ('not json', "not JSON"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+])
+def test_corrupt_object_trees_raise_value_error(tmp_path, text, message) -> None:
+    path = tmp_path / "bad.pt"
+    nc.serialization.save_safetensors(_STORED, path, metadata={"nncore.version": "1",
+                                                               "nncore.object": text})
+    with pytest.raises(ValueError, match=message):
+        nc.load(path)
+
+
+def test_other_versions_pickles_and_junk_are_refused(tmp_path) -> None:
+    path = tmp_path / "x.pt"
+    nc.serialization.save_safetensors(_STORED, path, metadata={"nncore.version": "2",
+                                                               "nncore.object": "1"})
+    with pytest.raises(ValueError, match="format version '2'; this nncore reads version 1"):
+        nc.load(path)
+    path.write_bytes(pickle.dumps({"a": 1}, protocol=2))
+    with pytest.raises(ValueError, match="is a pickle .* nncore never unpickles"):
+        nc.load(path)
+    path.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(ValueError, match="not a valid PyTorch file: not a valid zip archive"):
+        nc.load(path)
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match="fewer than the 8-byte header length"):
+        nc.load(path)
+
+
+def test_truncated_and_bit_flipped_files_never_crash() -> None:
+    obj = {"model": collections.OrderedDict(w=nc.randn(3, 4), b=nc.zeros(4)),
+           "optimizer": {"state": {0: {"step": 3, "m": np.ones(3)}},
+                         "param_groups": [{"lr": 0.1, "betas": (0.9, 0.99), "params": [0]}]},
+           "cfg": (1, "x", None, float("nan")), "p": nn.Parameter(nc.ones(2)), "s": {1, 2}}
+    buf = io.BytesIO()
+    nc.save(obj, buf)
+    raw = buf.getvalue()
+    for cut in range(len(raw)):
+        with pytest.raises(ValueError):
+            nc.load(io.BytesIO(raw[:cut]))
+    (n,) = struct.unpack("<Q", raw[:8])
+    rng = np.random.default_rng(0)
+    outcomes: collections.Counter = collections.Counter()
+    for _ in range(600):
+        data = bytearray(raw)
+        for _ in range(int(rng.integers(1, 3))):
+            pos = int(rng.integers(0, 8 + n)) if rng.random() < 0.9 else int(rng.integers(len(raw)))
+            data[pos] ^= 1 << int(rng.integers(8))
+        try:
+            nc.load(io.BytesIO(bytes(data)))
+            outcomes["loaded"] += 1
+        except (ValueError, pickle.UnpicklingError) as e:
+            outcomes[type(e).__name__] += 1
+    assert outcomes["ValueError"] > 300 and outcomes["loaded"] > 0

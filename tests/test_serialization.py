@@ -4,6 +4,7 @@ and file permissions."""
 
 from __future__ import annotations
 
+import collections
 import io
 import json
 import os
@@ -210,3 +211,54 @@ def test_killed_process_never_leaves_a_partial_file(tmp_path) -> None:
     assert proc.returncode == -9, proc.stderr.decode()
     assert path.read_bytes() == before
     np.testing.assert_array_equal(load_safetensors(path)["w"], np.arange(4.0))
+
+
+def test_new_files_respect_the_umask(tmp_path) -> None:
+    old = os.umask(0o022)
+    try:
+        nc.save({"a": 1}, tmp_path / "a.pt")
+        os.umask(0o077)
+        nc.save({"a": 1}, tmp_path / "b.pt")
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "a.pt").st_mode & 0o777 == 0o644
+    assert os.stat(tmp_path / "b.pt").st_mode & 0o777 == 0o600
+    os.chmod(tmp_path / "a.pt", 0o640)
+    nc.save({"a": 2}, tmp_path / "a.pt")  # a replaced file keeps its mode
+    assert os.stat(tmp_path / "a.pt").st_mode & 0o777 == 0o640
+    assert nc.load(tmp_path / "a.pt") == {"a": 2}
+
+
+def test_safetensors_package_interop(tmp_path) -> None:
+    st = pytest.importorskip("safetensors")
+    from safetensors.numpy import load_file, save_file
+
+    sd = collections.OrderedDict([
+        ("fc.weight", nc.randn(4, 3)), ("fc.bias", nc.zeros(4, dtype=nc.float64)),
+        ("steps", nc.tensor(3)), ("mask", nc.tensor([True, False])),
+        ("half", nc.ones(2, 2, dtype=nc.float16)), ("bytes", nc.arange(5, dtype=nc.uint8))])
+    ours = tmp_path / "m.safetensors"
+    nc.save(sd, ours)
+    theirs = load_file(str(ours))
+    assert sorted(theirs) == sorted(sd)
+    for k, v in sd.items():
+        assert theirs[k].dtype == v._array.dtype and theirs[k].tobytes() == v._array.tobytes()
+    with st.safe_open(str(ours), framework="np") as f:
+        meta = f.metadata()
+    assert meta["nncore.version"] == "1" and json.loads(meta["nncore.object"])["$odict"][0] == \
+        ["fc.weight", {"$tensor": "fc.weight"}]
+    nc.save({"model": sd, "optimizer": {"state": {0: {"exp_avg": np.ones(3)}}}},
+            tmp_path / "nested.safetensors")
+    assert sorted(load_file(str(tmp_path / "nested.safetensors"))) == sorted(
+        [f"model.{k}" for k in sd] + ["optimizer.state.0.exp_avg"])
+    arrays = {"a": np.arange(6, dtype=np.int32).reshape(2, 3), "b": np.ones(3, np.float16),
+              "c": np.array(2.5)}
+    save_file(arrays, str(tmp_path / "theirs.safetensors"), metadata={"format": "np"})
+    back = nc.load(tmp_path / "theirs.safetensors")
+    assert sorted(back) == sorted(arrays) and all(type(v) is nc.Tensor for v in back.values())
+    for k, v in arrays.items():
+        assert back[k]._array.dtype == v.dtype and back[k]._array.tobytes() == v.tobytes()
+    save_file({"u": np.zeros(2, np.uint16)}, str(tmp_path / "u16.safetensors"))
+    with pytest.raises(TypeError, match="dtype uint16, which nncore tensors cannot hold.*"
+                                        "load_safetensors"):
+        nc.load(tmp_path / "u16.safetensors")

@@ -12,6 +12,7 @@ from typing import Any, Callable
 import numpy as np
 
 from nncore import devices, dtypes
+from nncore.serialization._globals import Resolver
 from nncore.tensor import Size, Tensor, _rebuild
 
 _SCALAR_TYPES = (type(None), bool, int, str)
@@ -22,11 +23,12 @@ class Decoder:
 
     Args:
         arrays: stored array name -> loaded array.
-        resolve: ``(module, qualname) -> object``, raising for names not allowed.
+        resolve: names -> objects (raising for names not allowed), and which classes may be
+            called.
         where: the file, for messages.
     """
 
-    def __init__(self, arrays: dict[str, np.ndarray], resolve: Callable[[str, str], Any],
+    def __init__(self, arrays: dict[str, np.ndarray], resolve: Resolver,
                  where: str) -> None:
         self.arrays = arrays
         self.resolve = resolve
@@ -298,6 +300,8 @@ class Decoder:
         if type(kwargs) is not dict:
             raise self.bad("kwargs must be a dict")
         if "$call" in node:
+            if not self.resolve.may_call(cls):
+                raise self.resolve.refuse_call(cls, self.where)
             obj = cls(*args, **kwargs)
         else:
             obj = cls.__new__(cls, *args, **kwargs)

@@ -11,7 +11,13 @@ files from a trusted source).
 from __future__ import annotations
 
 import collections
+import datetime
+import decimal
+import enum
+import fractions
+import functools
 import importlib
+import pathlib
 import pickle
 from typing import Any
 
@@ -145,12 +151,37 @@ def import_global(module: str, qualname: str) -> Any:
     return obj
 
 
+# NOTE: classes whose constructor only builds a value (no I/O, no calls of their arguments):
+# loading may call them when their __reduce__ asks for it. Enums (a call is a member lookup)
+# and pathlib's paths (no file system access) are admitted by kind.
+_VALUE_CLASSES = frozenset({
+    collections.deque, collections.defaultdict, collections.OrderedDict, collections.Counter,
+    datetime.date, datetime.time, datetime.datetime, datetime.timedelta, datetime.timezone,
+    decimal.Decimal, fractions.Fraction, functools.partial})
+
+
 class Resolver:
     """Turns the names in one file into objects, by the allow-list or by import."""
 
     def __init__(self, weights_only: bool) -> None:
         self.weights_only = weights_only
         self.allowed = allowed() if weights_only else {}
+        self._trusted = {id(e[0] if isinstance(e, tuple) else e) for e in _user}
+
+    def may_call(self, cls: type) -> bool:
+        """Whether loading may call ``cls(...)`` (not just ``cls.__new__``): value classes,
+        enums, paths, and classes the user allow-listed (so trusted), whatever
+        ``weights_only`` says."""
+        return (cls in _VALUE_CLASSES or issubclass(cls, (enum.Enum, pathlib.PurePath))
+                or id(cls) in self._trusted)
+
+    def refuse_call(self, cls: type, where: str) -> pickle.UnpicklingError:
+        name = global_name(cls)
+        return pickle.UnpicklingError(
+            f"load: {where} rebuilds a {name} by calling its class (its __reduce__ asks for "
+            f"it), and nncore.load only calls classes that build plain values or that you "
+            f"allow-list, even with weights_only=False: if you trust it, use "
+            f"nncore.serialization.add_safe_globals([{name}]) or safe_globals([{name}])")
 
     def __call__(self, module: str, qualname: str) -> Any:
         name = f"{module}.{qualname}"

@@ -3,7 +3,7 @@
 A ``torch.save`` file is a zip archive: ``<name>/data.pkl`` (a pickle of the object, whose tensors
 refer to storages by key), ``<name>/data/<key>`` (each storage's raw bytes) and ``byteorder``.
 Unpickling with Python's ``pickle`` calls whatever functions the file names, so this module
-interprets the pickle opcodes itself: a small stack machine in which a name (``GLOBAL``) can
+interprets the pickle opcodes itself (``_unpickler.py``): a stack machine in which a name can
 only become one of the handlers below (PyTorch's tensor and Parameter rebuild functions, its
 storage and dtype names, ``torch.Size``, ``torch.device``, ``OrderedDict``, sets, NumPy arrays
 and scalars) or a class the caller's allow-list admits (``weights_only=True``) or that imports
@@ -17,7 +17,6 @@ from __future__ import annotations
 import collections
 import io
 import re
-import struct
 import zipfile
 from typing import Any, Callable
 
@@ -26,6 +25,8 @@ import numpy as np
 from nncore import devices, dtypes
 from nncore.nn.parameter import Parameter
 from nncore.serialization._decoder import set_state
+from nncore.serialization._globals import Resolver
+from nncore.serialization._unpickler import Call, Machine
 from nncore.tensor import Size, Tensor, _rebuild
 
 _STORAGES = {
@@ -46,13 +47,6 @@ _TORCH_DTYPES = {
 # NOTE: PyTorch dtypes NumPy (and so nncore) has no tensors of.
 _OTHER_DTYPES = re.compile(r"(u?int[1-7]|uint(16|32|64)|float8_\w+|float4_\w+|complex32|chalf"
                            r"|q(u)?int\w+|bits\w+)$")
-
-
-class _Call:
-    """A handler the pickle may call (REDUCE)."""
-
-    def __init__(self, name: str, fn: Callable[..., Any]) -> None:
-        self.name, self.fn = name, fn
 
 
 class _Marker:
@@ -83,24 +77,24 @@ class TorchReader:
         locate: ``(array, location) -> array`` applying ``map_location`` (raises for devices
             other than the CPU).
         resolve: ``(module, name) -> class or function`` for names outside PyTorch, raising
-            ``pickle.UnpicklingError`` when not allowed.
+            ``pickle.UnpicklingError`` when not allowed; also says which classes may be called.
         encoding: how protocol-0/1 ``str`` values of Python 2 pickles are decoded.
     """
 
     def __init__(self, data: bytes, where: str, locate: Callable[[np.ndarray, str], np.ndarray],
-                 resolve: Callable[[str, str], Any], encoding: str = "utf-8") -> None:
+                 resolve: Resolver, encoding: str = "utf-8") -> None:
         self.where, self.locate, self.resolve, self.encoding = where, locate, resolve, encoding
         try:
             self.zip = zipfile.ZipFile(io.BytesIO(data))
             names = self.zip.namelist()
         except (zipfile.BadZipFile, ValueError, OSError) as e:
             raise self.bad(f"not a valid zip archive ({e})") from None
+        if any(n.endswith("/constants.pkl") and n.count("/") == 1 for n in names):
+            raise ValueError(f"load: {where} is a TorchScript archive (torch.jit.save); nncore "
+                             f"cannot run TorchScript: save the model's state_dict() with "
+                             f"torch.save instead")
         pkl = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1]
         if len(pkl) != 1:
-            if any(n.endswith("/constants.pkl") for n in names):
-                raise ValueError(f"load: {where} is a TorchScript archive (torch.jit.save); "
-                                 f"nncore cannot run TorchScript: save the model's "
-                                 f"state_dict() with torch.save instead")
             raise self.bad("the archive has no <name>/data.pkl record")
         self.prefix = pkl[0][:-len("data.pkl")]
         order = self._record("byteorder", optional=True)
@@ -186,6 +180,17 @@ class TorchReader:
                 raise self.bad("a NumPy scalar needs a dtype and its bytes")
             return np.frombuffer(raw, dtype=d, count=1)[0]
 
+        def frombuffer(raw: Any, d: Any, shape: Any, order: Any) -> np.ndarray:
+            if not isinstance(raw, (bytes, bytearray)) or not isinstance(d, np.dtype) \
+                    or order not in ("C", "F"):
+                raise self.bad("numpy _frombuffer needs bytes, a dtype, a shape and an order")
+            d = self._np_dtype(d.str)
+            shape = self._ints(shape, "NumPy shape")
+            if len(raw) != int(np.prod(shape)) * d.itemsize:
+                raise self.bad(f"NumPy array of shape {shape} and dtype {d} with {len(raw)} "
+                               f"bytes")
+            return np.frombuffer(raw, dtype=d).reshape(shape, order=order).copy(order="K")
+
         def builtin(kind: type) -> Callable[..., Any]:
             def make(*args: Any) -> Any:
                 try:
@@ -195,32 +200,32 @@ class TorchReader:
             return make
 
         out: dict[str, Any] = {
-            "torch._utils._rebuild_tensor": _Call("_rebuild_tensor", self._tensor_v1),
-            "torch._utils._rebuild_tensor_v2": _Call("_rebuild_tensor_v2", self._tensor_v2),
-            "torch._utils._rebuild_tensor_v3": _Call("_rebuild_tensor_v3", self._tensor_v3),
-            "torch._utils._rebuild_parameter": _Call("_rebuild_parameter", self._parameter),
-            "torch._utils._rebuild_parameter_with_state": _Call(
+            "torch._utils._rebuild_tensor": Call("_rebuild_tensor", self._tensor_v1),
+            "torch._utils._rebuild_tensor_v2": Call("_rebuild_tensor_v2", self._tensor_v2),
+            "torch._utils._rebuild_tensor_v3": Call("_rebuild_tensor_v3", self._tensor_v3),
+            "torch._utils._rebuild_parameter": Call("_rebuild_parameter", self._parameter),
+            "torch._utils._rebuild_parameter_with_state": Call(
                 "_rebuild_parameter_with_state", self._parameter),
-            "torch._tensor._rebuild_from_type_v2": _Call("_rebuild_from_type_v2",
+            "torch._tensor._rebuild_from_type_v2": Call("_rebuild_from_type_v2",
                                                          self._from_type),
             "torch.storage.UntypedStorage": _Marker("torch.storage.UntypedStorage", None),
             "torch.Tensor": _Marker("torch.Tensor", Tensor),
             "torch.nn.parameter.Parameter": _Marker("torch.nn.parameter.Parameter", Parameter),
-            "torch.Size": _Call("torch.Size", lambda dims=(): Size(self._ints(dims, "Size"))),
-            "torch.device": _Call("torch.device", builtin(devices.device)),
-            "collections.OrderedDict": _Call("OrderedDict", builtin(collections.OrderedDict)),
-            "collections.Counter": _Call("Counter", builtin(collections.Counter)),
-            "_codecs.encode": _Call("_codecs.encode", codecs_encode),
+            "torch.Size": Call("torch.Size", lambda dims=(): Size(self._ints(dims, "Size"))),
+            "torch.device": Call("torch.device", builtin(devices.device)),
+            "collections.OrderedDict": Call("OrderedDict", builtin(collections.OrderedDict)),
+            "collections.Counter": Call("Counter", builtin(collections.Counter)),
+            "_codecs.encode": Call("_codecs.encode", codecs_encode),
             "numpy.ndarray": _Marker("numpy.ndarray"),
-            "numpy.dtype": _Call("numpy.dtype", np_dtype),
+            "numpy.dtype": Call("numpy.dtype", np_dtype),
         }
-        for mod in ("builtins", "__builtin__"):
-            for kind in (set, frozenset, complex, slice, range):
-                out[f"{mod}.{kind.__name__}"] = _Call(kind.__name__, builtin(kind))
-            out[f"{mod}.bytearray"] = _Call("bytearray", new_bytearray)
-        for mod in ("numpy.core.multiarray", "numpy._core.multiarray"):
-            out[f"{mod}._reconstruct"] = _Call("_reconstruct", reconstruct)
-            out[f"{mod}.scalar"] = _Call("scalar", np_scalar)
+        for kind in (set, frozenset, complex, slice, range):
+            out[f"builtins.{kind.__name__}"] = Call(kind.__name__, builtin(kind))
+        out["builtins.bytearray"] = Call("bytearray", new_bytearray)
+        for core in ("numpy.core", "numpy._core"):
+            out[f"{core}.multiarray._reconstruct"] = Call("_reconstruct", reconstruct)
+            out[f"{core}.multiarray.scalar"] = Call("scalar", np_scalar)
+            out[f"{core}.numeric._frombuffer"] = Call("_frombuffer", frombuffer)
         return out
 
     def _np_dtype(self, name: Any) -> np.dtype:
@@ -341,7 +346,7 @@ class TorchReader:
         return self._make(data._array, requires_grad, Parameter)
 
     def _from_type(self, func: Any, new_type: Any, args: Any, state: Any) -> Tensor:
-        if not isinstance(func, _Call) or not isinstance(new_type, _Marker) \
+        if not isinstance(func, Call) or not isinstance(new_type, _Marker) \
                 or not isinstance(args, tuple):
             raise self.bad("_rebuild_from_type_v2 of an unknown function or type")
         t = func.fn(*args)
@@ -395,215 +400,7 @@ class TorchReader:
     # ---- the pickle machine ----
     def load(self) -> Any:
         """The archive's object."""
-        result = _Machine(self, self._record("data.pkl")).run()
+        result = Machine(self, self._record("data.pkl")).run()
         if self.pending:
             raise self.bad("a NumPy object was never completed (BUILD missing)")
         return result
-
-
-class _Machine:
-    """The pickle opcodes of protocols 2-5 that ``torch.save`` emits, executed on data only."""
-
-    def __init__(self, reader: TorchReader, data: bytes) -> None:
-        self.r, self.data, self.pos = reader, data, 0
-        self.stack: list[Any] = []
-        self.marks: list[int] = []
-        self.memo: dict[int, Any] = {}
-
-    def take(self, n: int) -> bytes:
-        if n < 0 or self.pos + n > len(self.data):
-            raise self.r.bad("data.pkl ends in the middle of an opcode")
-        out = self.data[self.pos:self.pos + n]
-        self.pos += n
-        return out
-
-    def num(self, fmt: str) -> int:
-        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
-
-    def pop(self) -> Any:
-        if not self.stack or (self.marks and len(self.stack) <= self.marks[-1]):
-            raise self.r.bad("data.pkl pops an empty stack")
-        return self.stack.pop()
-
-    def pop_mark(self) -> list[Any]:
-        if not self.marks:
-            raise self.r.bad("data.pkl uses a MARK it never set")
-        start = self.marks.pop()
-        items = self.stack[start:]
-        del self.stack[start:]
-        return items
-
-    def top(self) -> Any:
-        if not self.stack:
-            raise self.r.bad("data.pkl reads an empty stack")
-        return self.stack[-1]
-
-    def text(self, n: int) -> str:
-        try:
-            return self.take(n).decode("utf-8", "surrogatepass")
-        except UnicodeDecodeError as e:
-            raise self.r.bad(f"a string is not UTF-8 ({e})") from None
-
-    def call(self, func: Any, args: Any) -> Any:
-        if not isinstance(args, tuple):
-            raise self.r.bad("REDUCE with arguments that are not a tuple")
-        if isinstance(func, _Call):
-            try:
-                return func.fn(*args)
-            except TypeError as e:
-                raise self.r.bad(f"{func.name}{args!r:.80}: {e}") from None
-        if isinstance(func, type) and func in self.r.classes:
-            return func(*args)
-        raise self.r.bad(f"the pickle calls {func!r:.80}, which is not a class it may build")
-
-    def set_items(self, target: Any, items: list[Any]) -> None:
-        if not isinstance(target, dict) or len(items) % 2:
-            raise self.r.bad("SETITEMS on a non-dict or with an odd number of items")
-        for k, v in zip(items[::2], items[1::2]):
-            try:
-                target[k] = v
-            except TypeError as e:
-                raise self.r.bad(f"a dict key: {e}") from None
-
-    def run(self) -> Any:  # noqa: C901 (one branch per opcode)
-        while True:
-            op = self.take(1)
-            push = self.stack.append
-            if op == b"\x80":  # PROTO
-                if self.num("<B") > 5:
-                    raise self.r.bad("pickle protocol above 5")
-            elif op == b"\x95":  # FRAME
-                self.num("<Q")
-            elif op == b".":  # STOP
-                return self.pop()
-            elif op == b"(":
-                self.marks.append(len(self.stack))
-            elif op == b"0":
-                self.pop()
-            elif op == b"1":
-                self.pop_mark()
-            elif op == b"2":
-                push(self.top())
-            elif op == b"N":
-                push(None)
-            elif op in (b"\x88", b"\x89"):
-                push(op == b"\x88")
-            elif op == b"J":
-                push(self.num("<i"))
-            elif op == b"K":
-                push(self.num("<B"))
-            elif op == b"M":
-                push(self.num("<H"))
-            elif op in (b"\x8a", b"\x8b"):  # LONG1, LONG4
-                n = self.num("<B" if op == b"\x8a" else "<i")
-                push(int.from_bytes(self.take(n), "little", signed=True))
-            elif op == b"G":
-                push(self.num(">d"))
-            elif op in (b"X", b"\x8c", b"\x8d"):  # BINUNICODE, SHORT_, 8
-                push(self.text(self.num({b"X": "<I", b"\x8c": "<B", b"\x8d": "<Q"}[op])))
-            elif op in (b"B", b"C", b"\x8e", b"\x96"):  # BINBYTES, SHORT_, 8, BYTEARRAY8
-                raw = self.take(self.num({b"B": "<I", b"C": "<B", b"\x8e": "<Q",
-                                          b"\x96": "<Q"}[op]))
-                push(bytearray(raw) if op == b"\x96" else raw)
-            elif op in (b"T", b"U"):  # Python 2 str
-                raw = self.take(self.num("<i" if op == b"T" else "<B"))
-                push(raw if self.r.encoding == "bytes" else raw.decode(self.r.encoding))
-            elif op == b")":
-                push(())
-            elif op == b"t":
-                push(tuple(self.pop_mark()))
-            elif op in (b"\x85", b"\x86", b"\x87"):
-                n = op[0] - 0x84
-                items = [self.pop() for _ in range(n)][::-1]
-                push(tuple(items))
-            elif op == b"]":
-                push([])
-            elif op == b"l":
-                push(self.pop_mark())
-            elif op in (b"a", b"e"):  # APPEND, APPENDS
-                items = [self.pop()] if op == b"a" else self.pop_mark()
-                target = self.top()
-                if not isinstance(target, list):
-                    raise self.r.bad("APPEND to a non-list")
-                target.extend(items)
-            elif op == b"}":
-                push({})
-            elif op == b"d":
-                d: dict = {}
-                self.set_items(d, self.pop_mark())
-                push(d)
-            elif op in (b"s", b"u"):  # SETITEM, SETITEMS
-                if op == b"s":
-                    v = self.pop()
-                    items = [self.pop(), v]
-                else:
-                    items = self.pop_mark()
-                self.set_items(self.top(), items)
-            elif op == b"\x8f":
-                push(set())
-            elif op == b"\x90":  # ADDITEMS
-                items = self.pop_mark()
-                target = self.top()
-                if not isinstance(target, set):
-                    raise self.r.bad("ADDITEMS to a non-set")
-                try:
-                    target.update(items)
-                except TypeError as e:
-                    raise self.r.bad(f"a set item: {e}") from None
-            elif op == b"\x91":  # FROZENSET
-                try:
-                    push(frozenset(self.pop_mark()))
-                except TypeError as e:
-                    raise self.r.bad(f"a frozenset item: {e}") from None
-            elif op == b"c":  # GLOBAL
-                module = self.line()
-                push(self.r.find(module, self.line()))
-            elif op == b"\x93":  # STACK_GLOBAL
-                name, module = self.pop(), self.pop()
-                if not isinstance(name, str) or not isinstance(module, str):
-                    raise self.r.bad("STACK_GLOBAL of non-strings")
-                push(self.r.find(module, name))
-            elif op == b"R":
-                args = self.pop()
-                push(self.call(self.pop(), args))
-            elif op in (b"\x81", b"\x92"):  # NEWOBJ, NEWOBJ_EX
-                kwargs = self.pop() if op == b"\x92" else {}
-                args, cls = self.pop(), self.pop()
-                if not (isinstance(cls, type) and cls in self.r.classes
-                        and isinstance(args, tuple) and isinstance(kwargs, dict)):
-                    raise self.r.bad(f"NEWOBJ of {cls!r:.80}, not a class it may build")
-                push(cls.__new__(cls, *args, **kwargs))
-            elif op == b"b":  # BUILD
-                state = self.pop()
-                inst = self.pop()
-                new = self.r.build(inst, state)
-                if new is not inst:
-                    for k, v in self.memo.items():
-                        if v is inst:
-                            self.memo[k] = new
-                push(new)
-            elif op == b"Q":  # BINPERSID
-                push(self.r.load_storage(self.pop()))
-            elif op in (b"h", b"j"):  # BINGET, LONG_BINGET
-                key = self.num("<B" if op == b"h" else "<I")
-                if key not in self.memo:
-                    raise self.r.bad(f"memo entry {key} read before it was written")
-                push(self.memo[key])
-            elif op in (b"q", b"r"):  # BINPUT, LONG_BINPUT
-                self.memo[self.num("<B" if op == b"q" else "<I")] = self.top()
-            elif op == b"\x94":  # MEMOIZE
-                self.memo[len(self.memo)] = self.top()
-            else:
-                raise self.r.bad(f"unsupported pickle opcode {op!r} at byte {self.pos - 1} "
-                                 f"(protocols 2-5 are read)")
-
-    def line(self) -> str:
-        end = self.data.find(b"\n", self.pos)
-        if end < 0:
-            raise self.r.bad("GLOBAL without a newline")
-        try:
-            text = self.data[self.pos:end].decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise self.r.bad(f"GLOBAL is not UTF-8 ({e})") from None
-        self.pos = end + 1
-        return text
