@@ -537,6 +537,9 @@ _STORED = {"w": np.ones(2, np.float32), "i": np.arange(2)}
     ('{"$object": ["builtins", "int"], "state": {"a": 1}}', "cannot set the state of a int"),
     ('{"$object": ["nncore.tensor", "Tensor"]}', "cannot be rebuilt as an object"),
     ('{"$object": ["builtins", "list"], "kwargs": 3}', "kwargs must be a dict"),
+    ('{"$object": ["builtins", "int"], "args": [[1]]}', "cannot rebuild a int from its"),
+    ('{"$ndarray": "w", "dtype": ["<f4"]}', "dtype must be a string"),
+    ('{"$ndarray": "w", "dtype": "<f4", "shape": [[2]]}', "not a list of sizes"),
     ('not json', "not JSON"),
     ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
 ])

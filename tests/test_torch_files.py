@@ -238,3 +238,28 @@ def test_torch_reads_nncore_flat_files_through_safetensors(tmp_path) -> None:
     back = torch.load(path)  # PyTorch 2.13 hands *.safetensors paths to the safetensors package
     for key, value in sd.items():
         np.testing.assert_array_equal(back[key].numpy(), value._array)
+
+
+def test_damaged_torch_pickles_raise_clear_errors() -> None:
+    raw = _torch_bytes({"model": torch.nn.Linear(3, 2).state_dict(), "step": 3,
+                        "opt": {"betas": (0.9, 0.99)}, "view": torch.arange(6.0)[1::2],
+                        "np": np.ones(2), "dev": torch.device("cpu"), "b": b"x"})
+    with zipfile.ZipFile(io.BytesIO(raw)) as z:
+        records = {n: z.read(n) for n in z.namelist()}
+    name = next(n for n in records if n.endswith("/data.pkl"))
+    rng = np.random.default_rng(0)
+    outcomes: collections.Counter = collections.Counter()
+    for _ in range(300):
+        data = bytearray(records[name])
+        for _ in range(int(rng.integers(1, 3))):
+            data[int(rng.integers(len(data)))] ^= 1 << int(rng.integers(8))
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as z:
+            for n, v in records.items():
+                z.writestr(n, bytes(data) if n == name else v)
+        try:
+            _load(buf.getvalue())
+            outcomes["loaded"] += 1
+        except (ValueError, pickle.UnpicklingError, NotImplementedError) as e:
+            outcomes[type(e).__name__] += 1
+    assert outcomes["ValueError"] > 150 and outcomes["loaded"] > 0

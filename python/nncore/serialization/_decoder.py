@@ -98,7 +98,7 @@ class Decoder:
     def _np_dtype(self, value: Any) -> np.dtype:
         try:
             d = np.dtype(self._str(value, "dtype"))
-        except TypeError as e:
+        except (TypeError, ValueError, OverflowError) as e:
             raise self.bad(f"bad NumPy dtype {value!r}: {e}") from None
         if d.hasobject or d.fields is not None or d.subdtype is not None or d.kind == "V":
             raise self.bad(f"NumPy dtype {d} cannot be loaded")
@@ -116,14 +116,15 @@ class Decoder:
         d, shape = node.get("dtype"), node.get("shape")
         if d is None and shape is None:
             return base
-        key = (name, d, None if shape is None else tuple(self._list(shape, "shape")))
+        np_d = self._np_dtype(d)
+        if shape is not None and not all(type(n) is int and n >= 0
+                                         for n in self._list(shape, "shape")):
+            raise self.bad(f"array shape {shape!r:.80} is not a list of sizes")
+        key = (name, np_d.str, None if shape is None else tuple(shape))
         arr = self._views.get(key)
         if arr is not None:
             return arr
-        np_d = self._np_dtype(d)
         if shape is not None:
-            if not all(type(n) is int and n >= 0 for n in shape):
-                raise self.bad(f"array shape {shape!r:.80} is not a list of sizes")
             size = math.prod(shape) * np_d.itemsize
             if base.dtype != np.uint8 or base.ndim != 1 or base.size != size:
                 raise self.bad(f"stored array {name!r} has {base.size} bytes, dtype {np_d} and "
@@ -299,12 +300,13 @@ class Decoder:
         kwargs = self.decode(node.get("kwargs", {}))
         if type(kwargs) is not dict:
             raise self.bad("kwargs must be a dict")
-        if "$call" in node:
-            if not self.resolve.may_call(cls):
-                raise self.resolve.refuse_call(cls, self.where)
-            obj = cls(*args, **kwargs)
-        else:
-            obj = cls.__new__(cls, *args, **kwargs)
+        if "$call" in node and not self.resolve.may_call(cls):
+            raise self.resolve.refuse_call(cls, self.where)
+        try:
+            obj = cls(*args, **kwargs) if "$call" in node else cls.__new__(cls, *args, **kwargs)
+        except TypeError as e:
+            raise self.bad(f"cannot rebuild a {cls.__qualname__} from its arguments ({e})"
+                           ) from e
         self._register(node, obj)
         if "items" in node:
             items = [self.decode(v) for v in self._list(node["items"], "items")]

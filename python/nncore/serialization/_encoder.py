@@ -79,7 +79,7 @@ def _drop_hooks(state: Any) -> Any:
     # hook containers are saved empty (so the rebuilt Module has them), as its tensors' are.
     if not isinstance(state, dict):
         return state
-    return {k: type(v)() if isinstance(k, str) and "hooks" in k
+    return {k: type(v)() if isinstance(k, str) and k.startswith("_") and "hooks" in k
             and isinstance(v, (dict, list)) else v for k, v in state.items()}
 
 
@@ -120,7 +120,7 @@ class Encoder:
         if t is devices.device:
             return {"$device": str(obj)}
         if t is Size:
-            return {"$size": list(obj)}
+            return {"$size": [int(n) for n in obj]}
         if t is slice:
             return {"$slice": [self.encode(v, path) for v in (obj.start, obj.stop, obj.step)]}
         if t is range:
@@ -236,7 +236,7 @@ class Encoder:
             return list(items)
         try:
             return sorted(items)
-        except TypeError:
+        except (TypeError, ValueError, RuntimeError):  # unorderable (or tensor) elements
             return list(items)
 
     def _storage(self, arr: np.ndarray, path: tuple) -> tuple[str, dict[str, Any]]:

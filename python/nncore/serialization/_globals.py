@@ -141,6 +141,9 @@ def import_global(module: str, qualname: str) -> Any:
     Raises:
         ModuleNotFoundError, AttributeError: when it does not exist.
     """
+    if not all(part.isidentifier() for part in module.split(".")):
+        # NOTE: importlib would take a leading "." as a relative import.
+        raise ModuleNotFoundError(f"No module named {module!r}")
     obj = importlib.import_module(module)
     for part in qualname.split("."):
         try:

@@ -154,14 +154,16 @@ class TorchReader:
 
     def _handlers(self) -> dict[str, Any]:
         def codecs_encode(text: Any, encoding: Any = "utf-8") -> bytes:
-            if not isinstance(text, str) or encoding not in ("latin1", "latin-1", "utf-8"):
+            if not (isinstance(text, str) and isinstance(encoding, str)
+                    and encoding in ("latin1", "latin-1", "utf-8")):
                 raise self.bad(f"_codecs.encode({text!r:.40}, {encoding!r})")
             return text.encode(encoding)
 
         def new_bytearray(*args: Any) -> bytearray:
             if len(args) == 0 or (len(args) == 1 and isinstance(args[0], bytes)):
                 return bytearray(*args)
-            if len(args) == 2 and isinstance(args[0], str) and args[1] in ("latin-1", "latin1"):
+            if len(args) == 2 and isinstance(args[0], str) and isinstance(args[1], str) \
+                    and args[1] in ("latin-1", "latin1"):
                 return bytearray(args[0], args[1])
             raise self.bad(f"bytearray{args!r:.60}")
 
@@ -182,7 +184,7 @@ class TorchReader:
 
         def frombuffer(raw: Any, d: Any, shape: Any, order: Any) -> np.ndarray:
             if not isinstance(raw, (bytes, bytearray)) or not isinstance(d, np.dtype) \
-                    or order not in ("C", "F"):
+                    or not isinstance(order, str) or order not in ("C", "F"):
                 raise self.bad("numpy _frombuffer needs bytes, a dtype, a shape and an order")
             d = self._np_dtype(d.str)
             shape = self._ints(shape, "NumPy shape")
@@ -195,7 +197,7 @@ class TorchReader:
             def make(*args: Any) -> Any:
                 try:
                     return kind(*args)
-                except (TypeError, ValueError) as e:
+                except (TypeError, ValueError, RuntimeError) as e:
                     raise self.bad(f"{kind.__name__}{args!r:.60}: {e}") from None
             return make
 
@@ -241,10 +243,15 @@ class TorchReader:
     # ---- storages and tensors ----
     def load_storage(self, pid: Any) -> _Storage:
         """BINPERSID: ``('storage', storage type, key, location, numel)``."""
-        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"
+        if not (isinstance(pid, tuple) and len(pid) == 5 and isinstance(pid[0], str)
+                and pid[0] == "storage"
                 and isinstance(pid[1], _Marker) and isinstance(pid[2], str)
                 and isinstance(pid[3], str) and type(pid[4]) is int and pid[4] >= 0):
             raise self.bad(f"unexpected persistent id {pid!r:.80}")
+        try:
+            devices.device(pid[3])
+        except (RuntimeError, TypeError):
+            raise self.bad(f"storage location {pid[3]!r:.40} is not a device") from None
         return _Storage(pid[2], pid[1].value, pid[3], pid[4])
 
     def _storage_array(self, s: _Storage, dtype: np.dtype) -> np.ndarray:
@@ -309,10 +316,13 @@ class TorchReader:
         return _rebuild(cls, arr, requires_grad)
 
     def _check_metadata(self, metadata: Any) -> None:
-        if metadata:
+        if metadata is None or (isinstance(metadata, dict) and not metadata):
+            return
+        if isinstance(metadata, dict):
             raise NotImplementedError(f"load: {self.where} holds a tensor with metadata "
                                       f"{metadata!r:.80} (conjugate/negative views), which "
                                       f"nncore does not read")
+        raise self.bad(f"tensor metadata {type(metadata).__name__}")
 
     def _tensor_v1(self, storage: Any, offset: Any, size: Any, stride: Any) -> Tensor:
         return self._tensor_v2(storage, offset, size, stride, False, None)
@@ -358,11 +368,13 @@ class TorchReader:
         return t
 
     def _no_attributes(self, state: Any) -> None:
-        if state:
-            names = sorted(state) if isinstance(state, dict) else state
-            raise NotImplementedError(f"load: {self.where} holds a tensor with Python "
-                                      f"attributes {names!r:.80}, which nncore tensors cannot "
-                                      f"carry: delete them before torch.save")
+        if state is None or (isinstance(state, dict) and not state):
+            return
+        if not (isinstance(state, dict) and all(isinstance(k, str) for k in state)):
+            raise self.bad(f"tensor state {type(state).__name__}")
+        raise NotImplementedError(f"load: {self.where} holds a tensor with Python attributes "
+                                  f"{sorted(state)!r:.80}, which nncore tensors cannot carry: "
+                                  f"delete them before torch.save")
 
     # ---- BUILD ----
     def build(self, inst: Any, state: Any) -> Any:
@@ -382,8 +394,8 @@ class TorchReader:
 
     def _finish(self, inst: _Pending, state: Any) -> Any:
         if inst.kind == "dtype":
-            if not (isinstance(state, tuple) and len(state) >= 5 and state[1] in "<>|="
-                    and state[2:5] == (None, None, None)):
+            if not (isinstance(state, tuple) and len(state) >= 5 and isinstance(state[1], str)
+                    and state[1] in ("<", ">", "|", "=") and all(x is None for x in state[2:5])):
                 raise self.bad(f"NumPy dtype state {state!r:.80}")
             return inst.value.newbyteorder(state[1]) if state[1] in "<>" else inst.value
         if not (isinstance(state, tuple) and len(state) == 5 and isinstance(state[2], np.dtype)
