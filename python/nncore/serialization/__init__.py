@@ -13,14 +13,19 @@ Tensors (dtype, shape, ``requires_grad``; a Parameter stays a Parameter), ``nnco
 ``nncore.device`` values, classes and functions by name, and objects of importable classes
 (their ``__getstate__``/``__dict__``/slots, as pickle takes them; Modules keep parameters,
 buffers, submodules and ``training``, and lose hooks). An object referenced twice loads as one
-object (tied weights stay tied; tensors over the same memory load over one array).
+object (tied weights stay tied); tensors and arrays over the same memory with the same layout
+load over one array, while partial views (``x[1:]`` saved next to ``x``) are stored as copies.
 
 Loading never unpickles and never evaluates anything: objects are rebuilt by ``cls.__new__``
-and their state (or by calling their own class, when their ``__reduce__`` asks for it: enums,
-``deque``), and with ``weights_only=True`` (the default, as in PyTorch 2.6+) only classes and
-functions of the allow-list (``add_safe_globals``, ``safe_globals``) may be named; NumPy arrays
-and scalars are data here and need no allow-listing. ``torch.save`` zip files are read by a
-pickle interpreter that only knows PyTorch's tensor rebuild functions (``_torch_file.py``).
+and their state (``__setstate__`` or the instance dict); a class is called only when its
+``__reduce__`` asks for it and it builds plain values (enums, ``deque``, ``datetime``, paths) or
+the user allow-listed it. With ``weights_only=True`` (the default, as in PyTorch 2.6+) only
+classes and functions of the allow-list (``add_safe_globals``, ``safe_globals``) may be named
+and nothing is imported; NumPy arrays and scalars are data here and need no allow-listing. With
+``weights_only=False`` named modules are imported (which runs their code) and their classes'
+``__new__``/``__setstate__`` run: only for trusted files; a name that no longer exists raises
+ModuleNotFoundError/AttributeError, as pickle does. ``torch.save`` zip files are read by a pickle
+interpreter that only knows PyTorch's tensor rebuild functions (``_torch_file.py``).
 """
 
 from __future__ import annotations
