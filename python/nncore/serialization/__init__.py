@@ -161,7 +161,7 @@ def load(f: Any, map_location: Any = None, pickle_module: Any = None, *,
          weights_only: bool | None = None, mmap: bool | None = None,
          **pickle_load_args: Any) -> Any:
     """Load an object saved by ``nncore.save`` or ``torch.save``, or the tensors of any
-    safetensors file, as ``torch.load``; nothing in the file is executed.
+    safetensors file, as ``torch.load``; the file is never unpickled or evaluated.
 
     Args:
         f: a path or a binary file object with ``read`` (read from its position).
