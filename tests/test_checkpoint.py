@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 import nncore as nc
-from nncore import nn, optim, serialization
+from nncore import nn, optim
 from nncore import random as nrandom
 from nncore.data import DataLoader
 from nncore.data.datasets import make_classification
+from nncore.serialization import _safetensors
 from nncore.train import (
     EarlyStopping,
     ModelCheckpoint,
@@ -159,6 +160,17 @@ def test_scheduler_and_optimizer_state_roundtrip(tmp_path, make) -> None:
                                       opt2.state[q]["momentum_buffer"])
 
 
+def test_tensor_values_in_saved_states_roundtrip(tmp_path) -> None:
+    # NOTE: PyTorch-style state dicts (an optimizer's moments and "step") hold Tensors.
+    model = nn.Linear(3, 2)
+    extra = {"step": nc.tensor(4.0), "moments": [nc.ones(2, 3), nc.zeros(2, requires_grad=True)]}
+    save_checkpoint(tmp_path / "c.ckpt", model, epoch=1, extra=extra)
+    back = load_checkpoint(tmp_path / "c.ckpt", nn.Linear(3, 2))["extra"]
+    assert type(back["step"]) is nc.Tensor and back["step"].item() == 4.0
+    np.testing.assert_array_equal(back["moments"][0].numpy(), np.ones((2, 3), np.float32))
+    assert back["moments"][1].requires_grad and not back["step"].requires_grad
+
+
 def _mlp(hidden: int = 8, depth: int = 2) -> nn.Module:
     layers = [nn.Linear(4, hidden), nn.ReLU()]
     for _ in range(depth - 2):
@@ -230,7 +242,7 @@ def test_exception_while_writing_a_checkpoint_keeps_the_previous_one(tmp_path,
             f.write(memoryview(arr.reshape(-1).view(np.uint8)))
             raise KeyboardInterrupt  # the user pressed Ctrl-C mid-write
 
-    monkeypatch.setattr(serialization, "_write_arrays", broken)
+    monkeypatch.setattr(_safetensors, "_write_arrays", broken)
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(path, model, epoch=2)
     monkeypatch.undo()

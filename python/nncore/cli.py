@@ -204,7 +204,7 @@ def _recipe_model_and_data(run_dir: str, data: str | None, examples: int) -> tup
     from pathlib import Path
 
     from nncore.data import DataLoader
-    from nncore.serialization import load
+    from nncore.serialization import load_safetensors
     from nncore.train.recipes import RECIPES
 
     run = Path(run_dir)
@@ -217,7 +217,7 @@ def _recipe_model_and_data(run_dir: str, data: str | None, examples: int) -> tup
     if recipe is None or recipe.data is not None or not weights.is_file():
         return None, None, None
     model = recipe.build()
-    model.load_state_dict(load(weights))
+    model.load_state_dict(load_safetensors(weights))
     _, test, _ = _mnist_splits(data, int(hparams.get("seed", 0)))
     batch = next(iter(DataLoader(test, batch_size=examples)))
     return model.eval(), batch[0], batch[1]

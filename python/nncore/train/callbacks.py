@@ -216,7 +216,7 @@ class ModelCheckpoint(Callback):
         os.makedirs(self.dirpath, exist_ok=True)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        from nncore.serialization import save
+        from nncore.serialization import save_safetensors
         from nncore.train.checkpoint import save_checkpoint
 
         if self.save_best:
@@ -224,9 +224,9 @@ class ModelCheckpoint(Callback):
             better = value < self.best if self.mode == "min" else value > self.best
             if better:
                 self.best, self.best_epoch = value, epoch
-                save(self.model.state_dict(), self.best_path,
-                     metadata={"epoch": str(epoch + 1), "monitor": self.monitor,
-                               "value": repr(value), "logs": json.dumps(logs)})
+                save_safetensors(self.model.state_dict(), self.best_path,
+                                 metadata={"epoch": str(epoch + 1), "monitor": self.monitor,
+                                           "value": repr(value), "logs": json.dumps(logs)})
         if self.save_last:
             ctx = self.context
             save_checkpoint(self.last_path, self.model, self.optimizer, self.scheduler,

@@ -21,7 +21,8 @@ import numpy as np
 
 from nncore import random as _random
 from nncore.nn.module import Module
-from nncore.serialization import _DTYPES, load, load_metadata, save
+from nncore.serialization import load_metadata, load_safetensors, save_safetensors
+from nncore.serialization._safetensors import _DTYPES
 from nncore.tensor import Tensor
 
 __all__ = ["load_checkpoint", "save_checkpoint"]
@@ -32,10 +33,12 @@ VERSION = 1
 
 # ---- a JSON encoding of state dicts, arrays kept aside as tensors ----
 def _encode(obj: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
-    if isinstance(obj, Tensor):  # optimizer state dicts hold Tensors, as PyTorch's do
-        obj = obj.detach().numpy()
     if obj is None or isinstance(obj, (bool, int, float, str)):
         return obj
+    if isinstance(obj, Tensor):
+        # NOTE: PyTorch-style state dicts hold Tensors (an optimizer's "step" included).
+        node = _encode(obj._array, arrays, where)
+        return {"__tensor__": node["__array__"], "requires_grad": obj.requires_grad}
     if isinstance(obj, np.ndarray):
         if obj.dtype not in _DTYPES.values() and obj.dtype.newbyteorder("<") not in \
                 _DTYPES.values():
@@ -58,7 +61,7 @@ def _encode(obj: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
     if isinstance(obj, list):
         return [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]
     raise TypeError(f"save_checkpoint: {where} is a {type(obj).__name__}, which a checkpoint "
-                    f"cannot hold (JSON values, tuples, Counters and NumPy arrays only)")
+                    f"cannot hold (JSON values, tuples, Counters, NumPy arrays and Tensors only)")
 
 
 def _decode(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
@@ -68,6 +71,9 @@ def _decode(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
         return obj
     if "__array__" in obj:
         return arrays[obj["__array__"]]
+    if "__tensor__" in obj:
+        t = Tensor._wrap(arrays[obj["__tensor__"]])
+        return t.requires_grad_(True) if obj["requires_grad"] else t
     if "__scalar__" in obj:
         return np.dtype(obj["__scalar__"]).type(obj["value"])
     if "__counter__" in obj:
@@ -140,8 +146,8 @@ def save_checkpoint(
     }
     tensors = {f"model/{k}": v for k, v in weights.items()}
     tensors.update(arrays)
-    save(tensors, path, metadata={"format": FORMAT, "version": str(VERSION),
-                                  FORMAT: json.dumps(state)})
+    save_safetensors(tensors, path, metadata={"format": FORMAT, "version": str(VERSION),
+                                              FORMAT: json.dumps(state)})
 
 
 def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -158,7 +164,7 @@ def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     except json.JSONDecodeError as e:
         raise ValueError(f"load_checkpoint: {path!r} has corrupt checkpoint metadata ({e})"
                          ) from None
-    return state, load(path)
+    return state, load_safetensors(path)
 
 
 def _check_model(path: str, model: Module, state: dict[str, Any],
@@ -202,8 +208,8 @@ def _check_optimizer(path: str, optimizer: Any, saved: dict[str, Any]) -> dict[s
     for index, values in sd["state"].items():
         p = params.get(index)
         for key, value in values.items():
-            if shaped and p is not None and isinstance(value, np.ndarray) and value.ndim \
-                    and value.shape != p.shape:
+            if shaped and p is not None and isinstance(value, (np.ndarray, Tensor)) \
+                    and value.ndim and tuple(value.shape) != tuple(p.shape):
                 raise ValueError(f"load_checkpoint: optimizer state {key!r} of parameter "
                                  f"{index} has shape {value.shape}, the parameter {p.shape}")
     return sd

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from nncore.serialization import atomic_write, save
+from nncore.serialization import atomic_write, save_safetensors
 
 __all__ = ["RunRecorder", "compare_runs", "dataset_fingerprint", "environment", "find_runs",
            "list_runs", "model_summary", "read_run", "show_run"]
@@ -209,8 +209,9 @@ class RunRecorder:
         """Final weights, the profiler's kernel table, and the final status."""
         if history.epoch:
             self.epoch_end(history)
-        save(self.model.state_dict(), self._p("weights.safetensors"),
-             metadata={"run": os.path.basename(os.path.abspath(self.dir)), "status": status})
+        save_safetensors(self.model.state_dict(), self._p("weights.safetensors"),
+                         metadata={"run": os.path.basename(os.path.abspath(self.dir)),
+                                   "status": status})
         if profiler is not None:
             summary = getattr(profiler, "summary", None)
             if not callable(summary):
