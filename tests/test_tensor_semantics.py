@@ -324,3 +324,14 @@ def test_hooks_and_retain_grad_match_torch() -> None:
     handle.remove()
     (p * 3).sum().backward()
     assert calls == [[3.0, 3.0]] and p.grad.tolist() == [6.0, 6.0]
+
+
+def test_integer_index_gives_a_0d_view_usable_as_data():
+    x = nc.tensor([1, 2, 3])
+    one = x[1]
+    assert isinstance(one._array, np.ndarray) and one.shape == ()
+    one.fill_(7)  # a view, as PyTorch: the write reaches x
+    assert x.tolist() == [1, 7, 3]
+    # nested lists of 0-d tensors convert (generate.py's ``Tensor([[word_idx]])``)
+    assert nc.Tensor([[one]]).long().tolist() == [[7]]
+    assert isinstance(nc.tensor([1.0, 2.0]).sum()._array, np.ndarray)

@@ -241,7 +241,9 @@ _Tensor: Any = None
 
 def _make_tensor(data: np.ndarray, ctx: Function | None) -> Tensor:
     t = _Tensor.__new__(_Tensor)
-    t._array = data
+    # NOTE: NumPy gives scalars (np.float32, not 0-d arrays) for full reductions and integer
+    # indexing; a Tensor always holds an ndarray (in-place ops, __array__ and views need one).
+    t._array = data if type(data) is np.ndarray else np.asarray(data)
     t.grad = None
     t.requires_grad = ctx is not None
     t._ctx = ctx

@@ -256,7 +256,12 @@ class ExpandFn(Function):
 class GetItemFn(Function):
     def forward(self, a: np.ndarray, *, index: Any) -> np.ndarray:
         self.args = a.shape, a.dtype, index
-        return a[index]
+        out = a[index]
+        if type(out) is not np.ndarray and _is_basic_index(index):
+            # NOTE: integer indexing down to one element gives a NumPy scalar; a trailing
+            # Ellipsis gives the 0-d view PyTorch returns (writes through it reach ``a``).
+            out = a[(*index, Ellipsis) if isinstance(index, tuple) else (index, Ellipsis)]
+        return out
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         shape, dtype, index = self.args
