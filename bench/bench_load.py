@@ -66,12 +66,16 @@ def _contenders(images: np.ndarray, labels: np.ndarray) -> dict:
 
 
 def _time_round(name: str, step, steps: int, default_threads: int) -> float:
+    """Samples/s over `steps` steps, or fewer (at least 3) when they take over 0.5 s: PyTorch
+    under load runs a step in tens of milliseconds."""
     nc.set_num_threads(1 if name == "1 thread" else default_threads)
     step(0)  # warm: the first step after a change of thread count
     t0 = time.perf_counter()
-    for i in range(steps):
-        step(i)
-    return steps * BATCH / (time.perf_counter() - t0)
+    done = 0
+    while done < steps and (done < 3 or time.perf_counter() - t0 < 0.5):
+        step(done)
+        done += 1
+    return done * BATCH / (time.perf_counter() - t0)
 
 
 def run(spinners: int, rounds: int, steps: int, images: np.ndarray, labels: np.ndarray,

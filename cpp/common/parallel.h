@@ -59,11 +59,17 @@ void parallel_for(int64_t n, int team, const F& f) {
     return;
   }
   if (n > detail::kMaxChunks) {
+    // Consecutive indices grouped into at most kMaxChunks chunks (not a recursive call: each
+    // level would instantiate parallel_for for a new lambda type, without end).
     const int64_t per = (n + detail::kMaxChunks - 1) / detail::kMaxChunks;
     auto grouped = [&](int64_t g, int slot) {
       for (int64_t i = g * per; i < n && i < (g + 1) * per; ++i) f(i, slot);
     };
-    parallel_for((n + per - 1) / per, team, grouped);
+    using G = decltype(grouped);
+    detail::run_chunks(
+        (n + per - 1) / per, team,
+        [](const void* ctx, int64_t i, int slot) { (*static_cast<const G*>(ctx))(i, slot); },
+        &grouped);
     return;
   }
   detail::run_chunks(
