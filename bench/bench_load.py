@@ -43,7 +43,8 @@ def _contenders(images: np.ndarray, labels: np.ndarray) -> dict:
     ours = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
     theirs = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.ReLU(),
                                  torch.nn.Linear(128, 10))
-    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k: torch.from_numpy(v.detach().numpy().copy())
+                            for k, v in ours.state_dict().items()})
     opt_nc = optim.SGD(ours.parameters(), lr=0.01, momentum=0.9)
     opt_t = torch.optim.SGD(theirs.parameters(), lr=0.01, momentum=0.9)
     batches = len(images) // BATCH
