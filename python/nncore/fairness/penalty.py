@@ -154,7 +154,8 @@ class FairnessPenalty(Module):
 
     Shape:
         input ``(N,)``, ``(N, 1)`` or ``(N, 2)``; target as ``loss`` expects; sensitive
-        ``(N,)``. Output: scalar.
+        ``(N,)``. Output: scalar. A ``(N, 1)`` input with ``(N,)`` targets is flattened for
+        ``loss``.
     """
 
     accepts_batch_extras = True
@@ -177,7 +178,11 @@ class FairnessPenalty(Module):
 
     def forward(self, input: Tensor, target: Any, sensitive_features: Any,
                 sample_weight: Any = None) -> Tensor:
-        task = self.loss(input, target)
+        scores = input
+        t_shape = target.shape if hasattr(target, "shape") else np.shape(target)
+        if input.ndim == 2 and input.shape[1] == 1 and len(t_shape) == 1:
+            scores = input.reshape(-1)   # one logit per row against (N,) targets
+        task = self.loss(scores, target)
         if sample_weight is not None:
             w = as_numpy(sample_weight)
             if task.ndim == 0:
