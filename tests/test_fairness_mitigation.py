@@ -352,3 +352,26 @@ def test_exponentiated_gradient_bad_input():
         reweighing(y, np.zeros(4))
     with pytest.raises(ValueError, match="NaN"):
         reweighing(y, np.array([0, 1, np.nan, 0, 1, 0]))
+
+
+def test_penalty_takes_sample_weights_and_fit_validates_weighted_batches():
+    (xt, yt, at), (xv, yv, av), _ = DATASETS["synthetic"]()
+    w = reweighing(yt, at).astype(np.float32)
+    loss = FairnessPenalty(nn.BCEWithLogitsLoss(reduction="none"), weight=1.0)
+    nncore.manual_seed(0)
+    model = module_fn(4)()
+    train = DataLoader(TensorDataset(*tensors(xt, yt.astype(np.float32), at, w)), batch_size=200)
+    val = DataLoader(TensorDataset(*tensors(xv, yv.astype(np.float32), av)), batch_size=300)
+    hist = fit(model, loss, optim.Adam(model.parameters(), lr=0.03), train, val_loader=val,
+               epochs=2, metrics=[], progress=False)
+    assert np.isfinite(hist.history["val_loss"]).all()
+    # The weighted task loss is the mean of weight * per-sample loss, as written by hand.
+    out = model(nncore.from_numpy(xt))
+    bce = nn.BCEWithLogitsLoss(reduction="none")(out.reshape(-1), nncore.from_numpy(
+        yt.astype(np.float32)))
+    expected = (bce * nncore.from_numpy(w)).mean() + fairness.demographic_parity_gap(out, at)
+    got = loss(out, nncore.from_numpy(yt.astype(np.float32)), at, w)
+    np.testing.assert_allclose(got.item(), expected.item(), rtol=1e-6)
+    with pytest.raises(ValueError, match="reduction='none'"):
+        FairnessPenalty(nn.BCEWithLogitsLoss())(out, nncore.from_numpy(
+            yt.astype(np.float32)), at, w)

@@ -193,3 +193,37 @@ def test_nnclassifier_is_reproducible():
     a = NNClassifier(module_fn(4), epochs=5).fit(xt, yt).decision_function(xt)
     b = NNClassifier(module_fn(4), epochs=5).fit(xt, yt).decision_function(xt)
     np.testing.assert_array_equal(a, b)
+
+
+def test_threshold_optimizer_takes_two_class_outputs_and_several_features():
+    s, y, a = _scores(3, False)
+    sex = (np.arange(400) % 2)
+    # A two-class model: softmax([0, s])[1] = sigmoid(s), a monotone map of s.
+    two = ThresholdOptimizer(lambda X: np.stack([np.zeros(len(X)), X], 1)).fit(
+        s, y, sensitive_features=a)
+    direct = ThresholdOptimizer().fit(1 / (1 + np.exp(-s)), y, sensitive_features=a)
+    np.testing.assert_allclose(two.predict_proba(s, sensitive_features=a),
+                               direct.predict_proba(1 / (1 + np.exp(-s)), sensitive_features=a))
+    # Intersections of two features, as a mapping or an (N, 2) array: the same groups.
+    both = ThresholdOptimizer(constraints="equalized_odds").fit(
+        s, y, sensitive_features={"a": a, "sex": sex})
+    np.testing.assert_array_equal(
+        both.predict_proba(s, sensitive_features={"a": a, "sex": sex}),
+        both.predict_proba(s, sensitive_features=np.stack([a, sex], 1)))
+    assert len(both.groups_) == 6
+
+
+def test_cli_report_shows_the_mitigation(tmp_path, capsys):
+    from nncore import cli
+
+    _, _, (xs, ys, a_s) = DATASETS["synthetic"]()
+    base = _baseline("synthetic")
+    to = ThresholdOptimizer(base.model_).fit(xs, ys, sensitive_features=a_s)
+    audit = MitigationAudit("threshold_optimizer", xs, ys, a_s, baseline=base.model_,
+                            constraint="demographic_parity")
+    audit.evaluate(to.predict(xs, sensitive_features=a_s, random_state=0))
+    audit.save(tmp_path)
+    assert cli.main(["report", str(tmp_path)]) == 0
+    page = (tmp_path / "report.html").read_text()
+    assert "Method: threshold_optimizer, constraint demographic_parity" in page
+    assert "selection_rate[0]" in page and "selection_rate[1]" in page

@@ -140,6 +140,11 @@ def tradeoff_curve(scores: Any, y: Any, grid: np.ndarray, flip: bool = False,
             "operator0": ho[idx], "p1": p1, "threshold1": ht[nxt], "operator1": ho[nxt]}
 
 
+def _key(k: Any) -> Any:
+    """A group key comparable after a save/load round trip (tuples come back as lists)."""
+    return tuple(k) if isinstance(k, list) else k
+
+
 def _apply_rule(s: np.ndarray, threshold: float, operator: int) -> np.ndarray:
     return (s > threshold) if operator == 1 else (s < threshold)
 
@@ -308,24 +313,21 @@ class ThresholdOptimizer(Module):
         op = "ThresholdOptimizer.predict_proba"
         self._check_fitted(op)
         s = self.scores(X)
-        sf = as_numpy(sensitive_features)
-        if sf.ndim != 1 or len(sf) != len(s):
-            raise ValueError(f"{op}: sensitive_features must have shape ({len(s)},), got "
-                             f"{sf.shape}")
+        index, keys = groups(op, sensitive_features, len(s), min_groups=1)
+        known = {_key(k): g for g, k in enumerate(self.groups_)}
+        unknown = [k for k in keys if _key(k) not in known]
+        if unknown:
+            raise ValueError(f"{op}: sensitive_features holds groups {unknown[:5]} that were "
+                             f"not seen in fit (known: {self.groups_})")
+        fitted = np.array([known[_key(k)] for k in keys])[index]
         r = self.rules_
         out = np.zeros(len(s))
-        seen = np.zeros(len(s), dtype=bool)
-        for g, key in enumerate(self.groups_):
-            rows = sf == key
-            seen |= rows
+        for g in np.unique(fitted):
+            rows = fitted == g
             sg = s[rows]
             prob = (r["p0"][g] * _apply_rule(sg, r["threshold0"][g], int(r["operator0"][g])) +
                     r["p1"][g] * _apply_rule(sg, r["threshold1"][g], int(r["operator1"][g])))
             out[rows] = r["p_ignore"][g] * r["constant"][g] + (1 - r["p_ignore"][g]) * prob
-        if not seen.all():
-            unknown = np.unique(sf[~seen])[:5].tolist()
-            raise ValueError(f"{op}: sensitive_features holds groups {unknown} that were not "
-                             f"seen in fit (known: {self.groups_})")
         return out
 
     def predict(self, X: Any, *, sensitive_features: Any, random_state: Any = None
