@@ -273,7 +273,7 @@ def test_penalty_bad_input():
 def test_exponentiated_gradient_on_nncore_models_cuts_its_gap(name, constraint, cost):
     (xt, yt, at), _, _ = DATASETS[name]()
     xs = heldout(name)[0]
-    est = NNClassifier(module_fn(xt.shape[1]), epochs=100, lr=0.03)
+    est = NNClassifier(module_fn(xt.shape[1]), epochs=60, lr=0.05)
     eg = ExponentiatedGradient(est, constraint, max_iter=15).fit(xt, yt, sensitive_features=at)
     assert np.isclose(eg.weights_.sum(), 1) and all(
         isinstance(p, NNClassifier) or hasattr(p, "value") for p in eg.predictors_)
@@ -286,19 +286,18 @@ def _quiet(fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
-@pytest.mark.parametrize("constraint", ["demographic_parity", "equalized_odds",
-                                        "true_positive_rate_parity"])
+@pytest.mark.parametrize("constraint", ["demographic_parity", "equalized_odds"])
 def test_exponentiated_gradient_matches_fairlearn_with_the_same_oracle(constraint):
     red = pytest.importorskip("fairlearn.reductions")
     from sklearn.linear_model import LogisticRegression
 
-    (xt, yt, at), _, _ = DATASETS["synthetic"](seed=2, n=500)
+    (xt, yt, at), _, _ = DATASETS["synthetic"](seed=2, n=400)
     moment = {"demographic_parity": red.DemographicParity,
               "equalized_odds": red.EqualizedOdds,
               "true_positive_rate_parity": red.TruePositiveRateParity}[constraint]
-    ref = _quiet(red.ExponentiatedGradient(LogisticRegression(), moment(), max_iter=30).fit,
+    ref = _quiet(red.ExponentiatedGradient(LogisticRegression(), moment(), max_iter=12).fit,
                  xt, yt, sensitive_features=at)
-    ours = ExponentiatedGradient(LogisticRegression(), constraint, max_iter=30).fit(
+    ours = ExponentiatedGradient(LogisticRegression(), constraint, max_iter=12).fit(
         xt, yt, sensitive_features=at)
     assert ours.best_iter_ == ref.best_iter_ and ours.n_oracle_calls_ == ref.n_oracle_calls_
     np.testing.assert_allclose(ours.predict_proba(xt), _quiet(ref._pmf_predict, xt)[:, 1],
@@ -314,7 +313,9 @@ def test_moments_match_fairlearn():
     y, a = rng.integers(0, 2, 60), rng.integers(0, 3, 60)
     pred = rng.integers(0, 2, 60).astype(np.float64)
     for ours, ref in ((fairness.moments.DemographicParity(), red.DemographicParity()),
-                      (fairness.moments.EqualizedOdds(), red.EqualizedOdds())):
+                      (fairness.moments.EqualizedOdds(), red.EqualizedOdds()),
+                      (fairness.moments.TruePositiveRateParity(),
+                       red.TruePositiveRateParity())):
         ours.load_data(y, a)
         _quiet(ref.load_data, np.zeros((60, 1)), pd.Series(y), sensitive_features=a)
         np.testing.assert_allclose(ours.gamma(pred),
