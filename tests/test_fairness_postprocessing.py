@@ -227,3 +227,17 @@ def test_cli_report_shows_the_mitigation(tmp_path, capsys):
     page = (tmp_path / "report.html").read_text()
     assert "Method: threshold_optimizer, constraint demographic_parity" in page
     assert "selection_rate[0]" in page and "selection_rate[1]" in page
+
+
+def test_unsupported_fairlearn_options_say_so():
+    from nncore.fairness import ExponentiatedGradient
+
+    with pytest.raises(NotImplementedError, match="tol"):
+        ThresholdOptimizer(tol=0.05)
+    with pytest.raises(NotImplementedError, match="prefit=False"):
+        ThresholdOptimizer(prefit=False)
+    est = NNClassifier(module_fn(4))
+    with pytest.raises(NotImplementedError, match="error rate objective"):
+        ExponentiatedGradient(est, "demographic_parity", objective=object())
+    with pytest.raises(NotImplementedError, match="sample_weight_name"):
+        ExponentiatedGradient(est, "demographic_parity", sample_weight_name="w")

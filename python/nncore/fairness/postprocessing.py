@@ -163,8 +163,11 @@ class ThresholdOptimizer(Module):
             ``"true_negative_rate"``.
         grid_size: the constraint value is searched on ``grid_size + 1`` points of [0, 1].
         flip: also allow ``score < threshold`` rules.
+        prefit: must be True (the model is trained before; fairlearn's ``prefit=False``
+            refit is not supported).
         predict_method: ``"auto"`` (the positive-class probability for ``(N, 2)`` outputs,
             the raw score otherwise), ``"predict_proba"``, or ``"decision_function"``.
+        tol: must be None (fairlearn's relaxed constraints are not supported).
 
     ``forward(X, sensitive_features)`` returns the probability of a positive prediction per
     sample (a Tensor); ``predict`` draws the randomised 0/1 decision.
@@ -172,9 +175,16 @@ class ThresholdOptimizer(Module):
 
     def __init__(self, estimator: Module | Callable[[Any], Any] | None = None, *,
                  constraints: str = "demographic_parity", objective: str = "accuracy_score",
-                 grid_size: int = 1000, flip: bool = False, predict_method: str = "auto") -> None:
+                 grid_size: int = 1000, flip: bool = False, prefit: bool = True,
+                 predict_method: str = "auto", tol: float | None = None) -> None:
         super().__init__()
         op = "ThresholdOptimizer"
+        if not prefit:
+            raise NotImplementedError(f"{op}: prefit=False (fitting the estimator inside fit) "
+                                      f"is not supported; train the nncore model first")
+        if tol is not None:
+            raise NotImplementedError(f"{op}: fairlearn's relaxed constraints (tol) are not "
+                                      f"supported")
         if constraints != "equalized_odds" and constraints not in SIMPLE_CONSTRAINTS:
             raise ValueError(f"{op}: constraints must be 'equalized_odds' or one of "
                              f"{sorted(SIMPLE_CONSTRAINTS)}, got {constraints!r}")

@@ -240,20 +240,30 @@ class ExponentiatedGradient:
         constraints: ``"demographic_parity"``, ``"equalized_odds"``, ``"equal_opportunity"``
             (true positive rate parity), ``"false_positive_rate_parity"``, or a
             ``moments.UtilityParity`` instance (with its ``difference_bound``).
+        objective: None or ``moments.ErrorRate()`` (the only objective supported).
         eps: bound of ``|lambda|_1`` is ``1 / eps``.
         max_iter: iterations at most. nu: convergence threshold on the duality gap (None:
             from the first model's error spread, as fairlearn). eta0: initial step size.
         run_linprog_step: also solve the LP over the models found so far at every step.
+        sample_weight_name: must be ``"sample_weight"``.
 
     Attributes (after ``fit``):
         predictors_: the trained models. weights_: their mixture weights ``(T,)``.
         best_gap_, best_iter_, last_iter_, n_oracle_calls_.
     """
 
-    def __init__(self, estimator: Any, constraints: str | UtilityParity, *, eps: float = 0.01,
-                 max_iter: int = 50, nu: float | None = None, eta0: float = 2.0,
-                 run_linprog_step: bool = True) -> None:
+    def __init__(self, estimator: Any, constraints: str | UtilityParity, *,
+                 objective: Any = None, eps: float = 0.01, max_iter: int = 50,
+                 nu: float | None = None, eta0: float = 2.0, run_linprog_step: bool = True,
+                 sample_weight_name: str = "sample_weight") -> None:
         op = "ExponentiatedGradient"
+        if objective is not None and not isinstance(objective, ErrorRate):
+            raise NotImplementedError(f"{op}: only the error rate objective is supported, got "
+                                      f"{type(objective).__name__}")
+        if sample_weight_name != "sample_weight":
+            raise NotImplementedError(f"{op}: the estimator's fit must take sample_weight "
+                                      f"(sample_weight_name={sample_weight_name!r} is not "
+                                      f"supported)")
         if not (callable(getattr(estimator, "fit", None)) and
                 callable(getattr(estimator, "predict", None))):
             raise TypeError(f"{op}: estimator needs fit(X, y, sample_weight) and predict(X), "
