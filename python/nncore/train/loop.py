@@ -34,6 +34,7 @@ class History(Callback):
         history: ``{"loss": [...], "val_loss": [...], "accuracy": [...], ...}``, one entry per
             epoch (NaN where a quantity was missing that epoch).
         epoch: the 0-based indices of the recorded epochs.
+        mitigation: the bias-mitigation audit record of ``fit(..., mitigation=...)``, or None.
     """
 
     order = -100
@@ -41,6 +42,7 @@ class History(Callback):
     def __init__(self) -> None:
         self.history: dict[str, list[float]] = {}
         self.epoch: list[int] = []
+        self.mitigation: dict[str, Any] | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         n = len(self.epoch)
@@ -131,15 +133,47 @@ def _default_metrics(y: np.ndarray) -> list[tuple[str, Metric]]:
     return [("accuracy", METRICS["accuracy"])] if y.dtype.kind in "iu" and y.ndim == 1 else []
 
 
-def _unpack(name: str, batch: Any) -> tuple[Any, Tensor]:
+def _unpack(name: str, batch: Any) -> tuple[Any, Tensor, tuple]:
+    """(input, target, extras): extras are the items after the target (per-sample weights, or
+    what a loss with ``accepts_batch_extras`` takes, e.g. the sensitive feature)."""
     try:
-        x, y = batch
+        x, y, *extras = batch
     except (TypeError, ValueError):
         what = f"a {type(batch).__name__} of {len(batch)}" if hasattr(batch, "__len__") else \
             type(batch).__name__
-        raise ValueError(f"{name}: each batch must be an (input, target) pair, got {what}"
-                         ) from None
-    return x, y
+        raise ValueError(f"{name}: each batch must be an (input, target) pair (or (input, "
+                         f"target, weight)), got {what}") from None
+    return x, y, tuple(extras)
+
+
+def _batch_loss(name: str, loss_fn: Callable[..., Tensor], out: Any, y: Any,
+                extras: tuple) -> Tensor:
+    """``loss_fn(out, y)``; with a third batch item, the mean of per-sample losses times their
+    weights (the loss must use ``reduction='none'``), unless the loss takes the extra items
+    itself (``accepts_batch_extras``, as ``fairness.FairnessPenalty``)."""
+    if not extras:
+        return loss_fn(out, y)
+    if getattr(loss_fn, "accepts_batch_extras", False):
+        return loss_fn(out, y, *extras)
+    if len(extras) != 1:
+        raise ValueError(f"{name}: a batch of {2 + len(extras)} items; (input, target, weight) "
+                         f"gives per-sample weights, and more items need a loss that accepts "
+                         f"them (accepts_batch_extras, e.g. fairness.FairnessPenalty)")
+    w = extras[0]
+    w = w._array if isinstance(w, Tensor) else np.asarray(w)
+    per = loss_fn(out, y)
+    if per.ndim == 0:
+        raise ValueError(f"{name}: batches carry per-sample weights (input, target, weight), so "
+                         f"loss_fn must return one loss per sample (reduction='none'); it "
+                         f"returned a scalar")
+    if w.ndim != 1 or per.shape[0] != w.shape[0]:
+        raise ValueError(f"{name}: per-sample weights of shape {w.shape} do not match the "
+                         f"{per.shape[0]} per-sample losses")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError(f"{name}: per-sample weights must be finite and non-negative")
+    if per.ndim > 1:
+        per = per.reshape(per.shape[0], -1).mean(1)
+    return (per * Tensor._wrap(w.astype(np.dtype(per.dtype), copy=False))).mean()
 
 
 def _compute(metrics: list[tuple[str, Metric]], ys: list[np.ndarray], outs: list[np.ndarray],
@@ -190,7 +224,10 @@ def train_epoch(
         model: the network (put in train mode).
         loss_fn: ``loss_fn(outputs, targets)`` returning a scalar Tensor (mean over the batch).
         optimizer: an ``nncore.optim`` optimizer.
-        loader: iterable of ``(input, target)`` with ``len``.
+        loader: iterable of ``(input, target)`` with ``len``; ``(input, target, weight)``
+            batches weight each sample's loss (``loss_fn`` with ``reduction='none'``; the batch
+            loss is the mean of ``weight * loss``), and a loss with ``accepts_batch_extras``
+            (``fairness.FairnessPenalty``) receives every item after the target.
         metrics: names from ``METRICS`` or callables ``fn(y_true, outputs) -> float`` over the
             epoch's NumPy arrays; None: accuracy when targets are integer labels.
         scheduler: stepped after every batch (a per-step schedule), or None.
@@ -217,11 +254,11 @@ def train_epoch(
     last = len(loader) - 1
     start = time.perf_counter()
     for step, batch in enumerate(loader):
-        x, y = _unpack("train_epoch", batch)
+        x, y, extras = _unpack("train_epoch", batch)
         if batch_transform is not None:
             x, y = batch_transform(x, y)
         out = model(x)
-        loss = loss_fn(out, y)
+        loss = _batch_loss("train_epoch", loss_fn, out, y, extras)
         optimizer.zero_grad()
         loss.backward()
         if params is not None:
@@ -286,13 +323,13 @@ def evaluate(
     total = seen = 0.0
     try:
         for batch in loader:
-            x, y = _unpack("evaluate", batch)
+            x, y, extras = _unpack("evaluate", batch)
             if bar is not None:
                 bar.update()
             out = model(x)
             n = len(y)
             if loss_fn is not None:
-                total += float(loss_fn(out, y)._array) * n
+                total += float(_batch_loss("evaluate", loss_fn, out, y, extras)._array) * n
             seen += n
             outs.append(out._array)
             ys.append(y._array)
@@ -346,6 +383,31 @@ def _check_fit_args(model: Any, optimizer: Any, train_loader: Any, epochs: Any,
                         f"{callbacks!r:.120}")
 
 
+def _mitigation_name(mitigation: Any) -> str | None:
+    """The method named by a ``fairness.MitigationAudit`` or an audit record; None for None."""
+    if mitigation is None:
+        return None
+    name = mitigation.get("method") if isinstance(mitigation, dict) else \
+        getattr(mitigation, "method", None)
+    auditable = isinstance(mitigation, dict) or callable(getattr(mitigation, "evaluate", None))
+    if not isinstance(name, str) or not auditable:
+        raise TypeError(f"fit: mitigation must be a fairness.MitigationAudit or its record "
+                        f"dict, got {type(mitigation).__name__}")
+    return name
+
+
+def _audit(mitigation: Any, model: Module, run_dir: Any) -> dict[str, Any] | None:
+    """Evaluate the trained model for a ``MitigationAudit`` and write ``mitigation.json``."""
+    if mitigation is None:
+        return None
+    from nncore.fairness.audit import write_record
+
+    record = mitigation if isinstance(mitigation, dict) else mitigation.evaluate(model)
+    if run_dir is not None:
+        write_record(run_dir, record)
+    return record
+
+
 def fit(
     model: Module,
     loss_fn: Callable[[Any, Tensor], Tensor],
@@ -365,6 +427,7 @@ def fit(
     profiler: Any = None,
     resume_from: str | os.PathLike | None = None,
     progress: bool = True,
+    mitigation: Any = None,
 ) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_loader``, validating after each.
 
@@ -375,7 +438,8 @@ def fit(
 
     Args:
         model, loss_fn, optimizer: as in ``train_epoch``.
-        train_loader: iterable of ``(input, target)`` batches with ``len`` (a ``DataLoader``).
+        train_loader: iterable of ``(input, target)`` batches with ``len`` (a ``DataLoader``),
+            or ``(input, target, weight)`` for per-sample loss weights (see ``train_epoch``).
         val_loader: batches for validation after every epoch, or None.
         epochs: total epochs (a resumed run continues up to this count).
         metrics: as in ``train_epoch``; computed on training and validation data.
@@ -392,6 +456,11 @@ def fit(
             optimizer, scheduler, RNG and loader states, callbacks and history are restored and
             training continues after its epoch, bit-identical to an uninterrupted run.
         progress: tqdm bars and a summary line per epoch; False for silence.
+        mitigation: a ``fairness.MitigationAudit`` (or its ``record`` dict): the bias
+            mitigation this run applies. At the end the trained model is audited on the
+            audit's held-out data; with ``run_dir`` the record (method, metrics before and
+            after, accuracy cost) is written to ``mitigation.json`` and named in
+            ``hparams.json``. The record is also ``history.mitigation``.
 
     Returns:
         The ``History`` of every epoch (including those before ``resume_from``).
@@ -408,6 +477,7 @@ def fit(
         raise TypeError(f"fit: hparams must be a dict, got {type(hparams).__name__}")
     callbacks = list(callbacks)
     _resolve_metrics("fit", metrics)
+    mitigation_name = _mitigation_name(mitigation)
     history = History()
     cbs = sorted([history, *callbacks], key=lambda c: c.order)
     loaders = {"train": train_loader, "val": val_loader}
@@ -427,7 +497,9 @@ def fit(
                                      extra={"scheduler_interval": scheduler_interval,
                                             "clip_grad_norm": clip_grad_norm,
                                             "resumed_from": None if resume_from is None
-                                            else os.fspath(resume_from)})
+                                            else os.fspath(resume_from),
+                                            **({"mitigation": mitigation_name}
+                                               if mitigation_name else {})})
     batch_sched = scheduler if scheduler_interval == "batch" else None
     try:
         for cb in cbs:
@@ -468,6 +540,7 @@ def fit(
             recorder.finish(history, status="failed", profiler=profiler,
                             error="".join(traceback.format_exception_only(type(e), e)).strip())
         raise
+    history.mitigation = _audit(mitigation, model, run_dir)
     if recorder is not None:
         stopped = state["epoch"] < epochs
         recorder.finish(history, status="stopped early" if stopped else "completed",
