@@ -50,7 +50,8 @@ __all__ = [
     "all_gather_object", "all_reduce", "barrier", "broadcast", "broadcast_object_list",
     "destroy_process_group", "get_backend", "get_node_local_rank", "get_rank", "get_world_size",
     "group", "init_process_group", "is_available", "is_gloo_available", "is_initialized",
-    "is_mpi_available", "is_nccl_available", "is_torchelastic_launched", "new_group",
+    "is_mpi_available", "is_nccl_available", "is_torchelastic_launched", "launched_world_size",
+    "new_group",
     "reduce_scatter", "reduce_scatter_tensor",
 ]
 
@@ -79,6 +80,18 @@ def is_nccl_available() -> bool:
 def is_torchelastic_launched() -> bool:
     """Whether torchrun started this process (it sets ``TORCHELASTIC_RUN_ID``)."""
     return os.environ.get("TORCHELASTIC_RUN_ID") is not None
+
+
+def launched_world_size() -> int:
+    """How many processes the launcher started, read from its environment before any MPI
+    call: ``WORLD_SIZE``, MPICH/Intel MPI's ``PMI_SIZE``, Open MPI's ``OMPI_COMM_WORLD_SIZE``,
+    PMIx's ``PMIX_SIZE`` or Slurm's ``SLURM_STEP_NUM_TASKS`` (1 when none is set)."""
+    for key in ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE",
+                "SLURM_STEP_NUM_TASKS"):
+        value = os.environ.get(key, "")
+        if value.isdigit():
+            return int(value)
+    return 1
 
 
 def init_process_group(backend: str | None = None, init_method: str | None = None,
