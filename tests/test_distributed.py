@@ -44,8 +44,10 @@ def _mpiexec() -> list[str] | None:
 MPIEXEC = _mpiexec()
 
 
-def run(case: str, timeout: float = 60) -> tuple[int, str, float]:
-    """(exit code, stdout + stderr, seconds) of ``mpiexec -n 2 ... workers.py case``."""
+def run(case: str, timeout: float = 60, argv: list[str] | None = None,
+        tmp: Path | None = None) -> tuple[int, str, float]:
+    """(exit code, stdout + stderr, seconds) of ``mpiexec -n 2 python workers.py case`` (or of
+    ``mpiexec -n 2 python <argv>``)."""
     if MPIEXEC is None:
         if os.environ.get("CI"):
             pytest.fail("mpi4py/mpiexec missing under CI: the [test] extra must install [mpi]")
@@ -54,8 +56,11 @@ def run(case: str, timeout: float = 60) -> tuple[int, str, float]:
     package_root = str(Path(nc.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     env["NNCORE_NUM_THREADS"] = "1"
+    if tmp is not None:
+        env["NNCORE_TEST_DIR"] = str(tmp)
     start = time.monotonic()
-    proc = subprocess.Popen([*MPIEXEC, "-n", "2", sys.executable, str(WORKERS), case],
+    proc = subprocess.Popen([*MPIEXEC, "-n", "2", sys.executable,
+                             *(argv or [str(WORKERS), case])],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             stdin=subprocess.DEVNULL, env=env, start_new_session=True)
     try:
@@ -67,12 +72,24 @@ def run(case: str, timeout: float = 60) -> tuple[int, str, float]:
     return proc.returncode, out, time.monotonic() - start
 
 
-def test_collectives_ddp_equivalence_no_sync_sampler_on_two_ranks():
+def test_collectives_ddp_equivalence_no_sync_sampler_on_two_ranks(tmp_path):
     # NOTE: one launch runs every passing case (collectives, DDP vs one process on the
     # concatenated batch in float64 and float32, no_sync, buffers, unused parameters, the
-    # shape check at wrap time, the sampler's partition): see workers.case_ok.
-    code, out, _ = run("ok")
+    # shape check at wrap time, the sampler's partition, fit): see workers.case_ok.
+    code, out, _ = run("ok", tmp=tmp_path)
     assert code == 0 and "OK ok" in out, out
+
+
+def test_mpiexec_nncore_train_mnist_mlp(tmp_path):
+    code, out, _ = run("train", timeout=120, tmp=tmp_path, argv=[
+        "-m", "nncore.cli", "train", "mnist-mlp", "--epochs", "1", "--quiet",
+        "--checkpoint-dir", str(tmp_path / "ckpt")])
+    assert code == 0, out
+    assert "(32 per rank x 2 MPI ranks)" in out, out
+    lines = [ln for ln in out.splitlines() if ln.startswith("final test accuracy")]
+    assert len(lines) == 1, out  # rank 0 alone reports
+    assert float(lines[0].split()[3].rstrip("%")) > 90, out
+    assert sorted(os.listdir(tmp_path / "ckpt")) == ["best.safetensors", "last.ckpt"]
 
 
 def test_raising_rank_aborts_the_job():
@@ -111,6 +128,20 @@ def test_without_a_process_group():
         dist.new_group([0])
     assert repr(dist.ReduceOp.SUM) == "<RedOpType.SUM: 0>"
     assert not dist.is_nccl_available()
+
+
+def test_sync_batchnorm_without_a_group_is_batchnorm():
+    nc.manual_seed(0)
+    x = nc.randn(5, 3, 4)
+    sync, plain = nn.SyncBatchNorm(3), nn.BatchNorm1d(3)
+    np.testing.assert_array_equal(sync(x).detach().numpy(), plain(x).detach().numpy())
+    np.testing.assert_array_equal(sync.running_var.numpy(), plain.running_var.numpy())
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2))
+    converted = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    assert isinstance(converted[1], nn.SyncBatchNorm)
+    assert converted[1].weight is model[1].weight
+    with pytest.raises(NotImplementedError, match="process_group"):
+        nn.SyncBatchNorm(3, process_group=object())
 
 
 def test_reduce_op_names_match_torch():

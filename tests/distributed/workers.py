@@ -162,6 +162,39 @@ def case_buffers_unused() -> None:
         assert "Expected to have finished reduction" in str(e)
 
 
+def case_sync_batchnorm() -> None:
+    """SyncBatchNorm under DDP equals BatchNorm on the concatenated batch in one process
+    (weights, gradients through the statistics, running statistics)."""
+    r, w = dist.get_rank(), dist.get_world_size()
+
+    def net() -> nn.Module:
+        nc.manual_seed(3)
+        return nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3), nn.ReLU(), nn.Flatten(),
+                             nn.Linear(12, 5), nn.BatchNorm1d(5), nn.Linear(5, 2)).double()
+
+    model = DDP(nn.SyncBatchNorm.convert_sync_batchnorm(net()))
+    assert isinstance(model.module[1], nn.SyncBatchNorm)
+    ref = net()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    ref_opt = optim.SGD(ref.parameters(), lr=0.1)
+    rng = np.random.default_rng(11)
+    B = 3  # odd, so the per-rank means differ from the global one
+    for _ in range(4):
+        x = rng.standard_normal((B * w, 2, 4, 4))
+        y = rng.integers(0, 2, B * w)
+        opt.zero_grad()
+        F.cross_entropy(model(nc.tensor(x[r * B:(r + 1) * B])),
+                        nc.tensor(y[r * B:(r + 1) * B])).backward()
+        opt.step()
+        ref_opt.zero_grad()
+        F.cross_entropy(ref(nc.tensor(x)), nc.tensor(y)).backward()
+        ref_opt.step()
+    mine, theirs = model.module.state_dict(), ref.state_dict()
+    for key in theirs:
+        err = np.abs(mine[key].numpy() - theirs[key].numpy()).max()
+        assert err < 1e-10, f"{key}: {err}"
+
+
 def case_mismatch() -> None:
     r = dist.get_rank()
     try:
@@ -188,9 +221,37 @@ def case_sampler() -> None:
                 assert sorted(flat.tolist()) == list(range(n))  # exact partition
 
 
+def case_fit() -> None:
+    """fit takes a DDP model and sharded loaders: same history everywhere, rank 0 writes."""
+    from nncore.train import ModelCheckpoint, fit
+    from nncore.utils.data import DataLoader, TensorDataset
+
+    r = dist.get_rank()
+    base = os.environ["NNCORE_TEST_DIR"]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((90, 13)).astype(np.float32)
+    ds = TensorDataset(nc.tensor(x), nc.tensor((x[:, 0] > 0).astype(np.int64)))
+    model = DDP(mlp(r, np.float32))
+    train = DataLoader(ds, batch_size=8, sampler=DistributedSampler(ds, seed=1))
+    val = DataLoader(ds, batch_size=32, sampler=DistributedSampler(ds, shuffle=False))
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    ckpt = ModelCheckpoint(os.path.join(base, f"ckpt{r}"))
+    hist = fit(model, nn.CrossEntropyLoss(), opt, train, val, epochs=2, callbacks=[ckpt],
+               run_dir=os.path.join(base, f"run{r}"), progress=False)
+    every: list = [None] * dist.get_world_size()
+    dist.all_gather_object(every, hist.history)
+    assert every[0] == every[1] and len(hist.history["loss"]) == 2
+    assert train.sampler.epoch == 1  # fit called set_epoch
+    written = os.listdir(os.path.join(base, f"ckpt{r}"))
+    assert (sorted(written) == ["best.safetensors", "last.ckpt"]) if r == 0 else written == []
+    assert os.path.isdir(os.path.join(base, f"run{r}")) == (r == 0)
+    saved = nc.load(os.path.join(base, "ckpt0", "best.safetensors"))
+    assert "0.weight" in saved  # the wrapped module's names, loadable without DDP
+
+
 def case_ok() -> None:
     for case in (case_collectives, case_ddp, case_no_sync, case_buffers_unused, case_mismatch,
-                 case_sampler):
+                 case_sampler, case_fit, case_sync_batchnorm):
         case()
 
 

@@ -18,10 +18,12 @@ Buckets follow the reverse order of ``parameters()`` (the order backward produce
 for a feed-forward model): the first holds at most 1 MiB so communication starts early, the
 others ``bucket_cap_mb`` (25 MiB by default).
 
-Batch norm: like PyTorch's ``BatchNorm`` under DDP, each rank normalises with its own batch's
-statistics, and with ``broadcast_buffers=True`` rank 0's running statistics are copied to
-every rank before each training forward, so evaluation uses the same running statistics
-everywhere. (``nn.SyncBatchNorm``, statistics over the global batch, is not implemented.)
+Batch norm, PyTorch's two choices: a plain ``BatchNorm`` normalises with each rank's own batch
+statistics, and with ``broadcast_buffers=True`` rank 0's running statistics are copied to every
+rank before each training forward, so evaluation uses the same running statistics everywhere;
+``nn.SyncBatchNorm.convert_sync_batchnorm(model)`` normalises with the global batch's
+statistics (the same result as one process on the concatenated batch, at one allgather per
+layer in forward and one allreduce in backward).
 """
 
 from __future__ import annotations
