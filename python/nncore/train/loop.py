@@ -68,6 +68,44 @@ class History(Callback):
         return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
 
 
+# ---- data parallel (nncore.distributed) ----
+def _world() -> Any:
+    """The default process group when one with several ranks is running, else None."""
+    from nncore.distributed import _core
+
+    grp = _core.current()
+    return grp if grp is not None and grp.size > 1 else None
+
+
+def _sharded(loader: Any) -> bool:
+    """Whether ``loader`` reads one rank's shard (a ``DistributedSampler``), so an epoch's
+    results are the union of every rank's."""
+    from nncore.utils.data.distributed import DistributedSampler
+
+    return _world() is not None and isinstance(getattr(loader, "sampler", None),
+                                               DistributedSampler)
+
+
+def _combine(total: float, seen: float, ys: list[np.ndarray], outs: list[np.ndarray]
+             ) -> tuple[float, float, list[np.ndarray], list[np.ndarray]]:
+    """Loss sum, sample count and kept outputs of every rank (rank order), on every rank."""
+    from nncore import distributed as dist
+
+    sums = np.array([total, seen], dtype=np.float64)
+    dist.all_reduce(sums)
+    parts: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, (ys, outs))
+    return (float(sums[0]), float(sums[1]), [y for p in parts for y in p[0]],
+            [o for p in parts for o in p[1]])
+
+
+def _unwrap(model: Module) -> Module:
+    """The module inside a ``DistributedDataParallel`` wrapper (what checkpoints hold)."""
+    from nncore.nn.parallel.distributed import DistributedDataParallel
+
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
 # ---- metrics ----
 def _labels(name: str, y: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(true labels, predicted labels) from class logits ``(N, C)`` or one binary logit."""
@@ -240,7 +278,9 @@ def train_epoch(
 
     Returns:
         ``{"loss", <metrics>..., "samples_per_s", "time"}`` for the epoch, the loss weighted by
-        batch size.
+        batch size. When ``loader`` reads one shard per rank (a ``DistributedSampler`` under a
+        process group) the loss and metrics are those of every rank's samples together, and
+        samples/s counts all ranks.
     """
     model.train()
     resolved = _resolve_metrics("train_epoch", metrics)
@@ -280,6 +320,8 @@ def train_epoch(
             if step % 20 == 0 or step == last:
                 _postfix(bar, total, seen, start)
     elapsed = time.perf_counter() - start
+    if _sharded(loader):
+        total, seen, ys, outs = _combine(total, seen, ys, outs)
     if resolved is None:
         resolved = _default_metrics(ys[0]) if ys else []
     logs = {"loss": total / max(seen, 1), **_compute(resolved, ys, outs, "")}
@@ -312,7 +354,8 @@ def evaluate(
         prefix: prepended to every key (``"val_"`` in ``fit``).
 
     Returns:
-        ``{prefix + "loss": ..., prefix + metric: ...}``.
+        ``{prefix + "loss": ..., prefix + metric: ...}``; over every rank's shard when the
+        loader has a ``DistributedSampler`` (then every rank must call it).
     """
     resolved = _resolve_metrics("evaluate", metrics)
     was_training = model.training
@@ -337,6 +380,8 @@ def evaluate(
         model.train(was_training)
         if bar is not None:
             bar.close()
+    if _sharded(loader):
+        total, seen, ys, outs = _combine(total, seen, ys, outs)
     if seen == 0:
         raise ValueError("evaluate: the loader yielded no samples")
     if resolved is None:
@@ -408,6 +453,16 @@ def _audit(mitigation: Any, model: Module, run_dir: Any) -> dict[str, Any] | Non
     return record
 
 
+def _rank0_logs(logs: dict[str, float]) -> dict[str, float]:
+    """Rank 0's logs on every rank: early stopping and plateau decisions must agree, or one
+    rank would stop while the others wait for it."""
+    from nncore import distributed as dist
+
+    box = [logs]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def fit(
     model: Module,
     loss_fn: Callable[[Any, Tensor], Tensor],
@@ -462,6 +517,12 @@ def fit(
             after, accuracy cost) is written to ``mitigation.json`` and named in
             ``hparams.json``. The record is also ``history.mitigation``.
 
+    Data parallel: pass a ``DistributedDataParallel`` model and loaders with a
+    ``DistributedSampler`` under ``mpiexec``. ``fit`` calls the sampler's ``set_epoch`` every
+    epoch, combines every rank's results, hands every rank rank 0's logs (so callbacks decide
+    alike everywhere), and only rank 0 prints, writes the run record and checkpoints (of the
+    wrapped module, loadable without DDP).
+
     Returns:
         The ``History`` of every epoch (including those before ``resume_from``).
     """
@@ -478,21 +539,25 @@ def fit(
     callbacks = list(callbacks)
     _resolve_metrics("fit", metrics)
     mitigation_name = _mitigation_name(mitigation)
+    world = _world()
+    if world is not None and world.rank != 0:
+        progress, run_dir = False, None
+    saved = _unwrap(model)
     history = History()
     cbs = sorted([history, *callbacks], key=lambda c: c.order)
     loaders = {"train": train_loader, "val": val_loader}
-    state = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "epoch": 0,
+    state = {"model": saved, "optimizer": optimizer, "scheduler": scheduler, "epoch": 0,
              "loaders": loaders, "history": history, "callbacks": cbs}
     for cb in cbs:
         cb.set_context(state)
         cb.stop_training = False
     start_epoch = 0
     if resume_from is not None:
-        start_epoch = _ckpt.load_checkpoint(resume_from, model, optimizer, scheduler,
+        start_epoch = _ckpt.load_checkpoint(resume_from, saved, optimizer, scheduler,
                                             loaders=loaders, callbacks=cbs)["epoch"]
     recorder = None
     if run_dir is not None:
-        recorder = _runs.RunRecorder(run_dir, model, optimizer, scheduler, train_loader,
+        recorder = _runs.RunRecorder(run_dir, saved, optimizer, scheduler, train_loader,
                                      loss_fn=loss_fn, epochs=epochs, hparams=hparams,
                                      extra={"scheduler_interval": scheduler_interval,
                                             "clip_grad_norm": clip_grad_norm,
@@ -508,12 +573,17 @@ def fit(
             state["epoch"] = epoch
             for cb in cbs:
                 cb.on_epoch_begin(epoch, {})
+            for loader in (train_loader, val_loader):
+                if callable(getattr(getattr(loader, "sampler", None), "set_epoch", None)):
+                    loader.sampler.set_epoch(epoch)
             logs = train_epoch(model, loss_fn, optimizer, train_loader, metrics=metrics,
                                scheduler=batch_sched, clip_grad_norm=clip_grad_norm,
                                callbacks=cbs, batch_transform=batch_transform,
                                progress=progress, desc=f"epoch {epoch + 1}/{epochs}")
             if val_loader is not None:
                 logs.update(evaluate(model, loss_fn, val_loader, metrics=metrics, prefix="val_"))
+            if world is not None:
+                logs = _rank0_logs(logs)
             if scheduler is not None and batch_sched is None:
                 if isinstance(scheduler, ReduceLROnPlateau):
                     if plateau_monitor not in logs:
