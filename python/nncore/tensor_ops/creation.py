@@ -146,7 +146,13 @@ def arange(start: Any, end: Any = None, step: Any = 1, *, out: Any = None, dtype
         is_int = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in vals)
         dtype = np.int64 if is_int else dtypes.default_numpy()
     d = dtypes.to_numpy(dtype)
-    n = int(np.ceil((vals[1] - vals[0]) / vals[2]))
+    span = (vals[1] - vals[0]) / vals[2]
+    # NOTE: a non-finite bound or a count past any array is PyTorch's "invalid size" error,
+    # not an OverflowError from int() or np.arange.
+    if not np.isfinite(span) or span > 2**48 or max(abs(vals[0]), abs(vals[1])) >= 2**63:
+        raise RuntimeError(f"arange: invalid size, possible overflow? (start={vals[0]!r}, "
+                           f"end={vals[1]!r}, step={vals[2]!r})")
+    n = int(np.ceil(span))
     arr = (vals[0] + np.arange(max(n, 0), dtype=np.float64 if d.kind == "f" else np.int64)
            * vals[2]).astype(d)
     return _finish(arr, requires_grad, device, "arange")
