@@ -167,6 +167,10 @@ def test_failure_inside_a_load_state_dict_rolls_everything_back(saved, monkeypat
         load_checkpoint(path, model, opt, sched)
     monkeypatch.undo()
     assert _snapshot(model, opt, sched) == before
+    # The optimizer's own objects are back (its state, its groups), and it still steps.
+    assert type(opt.state).__name__ == "ParamState"
+    model(nc.randn(2, 5)).sum().backward()
+    opt.step()
 
 
 def test_optimizer_load_state_dict_validates_before_changing() -> None:

@@ -204,7 +204,7 @@ def public_case(r: random.Random, nc: Any, np: Any) -> tuple[str, Callable[[], A
         ("transpose", lambda: x4.transpose(i(), i())),
         ("roll", lambda: x3.roll(i(), i())),
         ("index_select", lambda: x3.index_select(i(), nc.tensor([i()]))),
-        ("gather", lambda: x3.gather(i(), nc.zeros(*x3.shape, dtype=nc.int64) + i())),
+        ("gather", lambda: x3.gather(i(), nc.full(x3.shape, i(), dtype=nc.int64))),
         ("unfold", lambda: x3.unfold(i(), i(), i())),
         ("diagonal", lambda: x4.diagonal(i(), i(), i())),
         ("tril", lambda: x4.tril(i())),

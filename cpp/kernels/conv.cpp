@@ -56,8 +56,8 @@ Conv2dShape conv2d_shape(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k, 
   stride_w = std::min(stride_w, wp);
   const int64_t oh = (hp - ekh) / stride_h + 1, ow = (wp - ekw) / stride_w + 1;
   // The kernels' buffers: the output, the zero-padded input and the im2col columns.
-  checked_numel(op, "output", {n, k, oh, ow});
   checked_numel(op, "padding", {n, c, hp, wp});
+  checked_numel(op, "output", {n, k, oh, ow});
   checked_numel(op, "output", {c, kh, kw, oh, ow});
   return {n, c, h, w, k, kh, kw, oh, ow, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups};
 }

@@ -407,8 +407,7 @@ class _Undo:
     def attributes(self, obj: Any) -> None:
         # NOTE: load_state_dict of optimizers and schedulers rebinds attributes (new state,
         # new groups) rather than editing them, so the previous objects are the snapshot.
-        saved = {k: (v.copy() if isinstance(v, (dict, list)) else v)
-                 for k, v in vars(obj).items()}
+        saved = dict(vars(obj))
         self.steps.append(lambda: (vars(obj).clear(), vars(obj).update(saved)))
 
     def stateful(self, obj: Any) -> None:
