@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/check.h"
+#include "common/checked.h"
 #include "common/parallel.h"
 #include "kernels/linear.h"
 
@@ -40,13 +41,25 @@ Conv2dShape conv2d_shape(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k, 
             k, " must both be divisible by groups=", groups, ": input ", xs, ", weight ", ws);
   NNC_CHECK(wc * groups == c, op, "weight of shape ", ws, " expects ", wc * groups,
             " input channels (groups=", groups, "), but input of shape ", xs, " has ", c);
-  const int64_t ekh = (kh - 1) * dil_h + 1, ekw = (kw - 1) * dil_w + 1;
-  const int64_t hp = h + 2 * pad_h, wp = w + 2 * pad_w;
+  // NOTE: checked, so a huge padding or dilation is an error here instead of a wrapped size
+  // (padding 2^63-1 once made hp negative and the padded copy wrote past its buffer).
+  const int64_t ekh = checked_add(op, "dilation", checked_mul(op, "dilation", kh - 1, dil_h), 1);
+  const int64_t ekw = checked_add(op, "dilation", checked_mul(op, "dilation", kw - 1, dil_w), 1);
+  const int64_t hp = checked_add(op, "padding", h, checked_mul(op, "padding", 2, pad_h));
+  const int64_t wp = checked_add(op, "padding", w, checked_mul(op, "padding", 2, pad_w));
   NNC_CHECK(ekh <= hp && ekw <= wp, op, "kernel (", ekh, ", ", ekw,
             ") (dilated) is larger than the padded input (", hp, ", ", wp, "): input ", xs,
             ", weight ", ws);
-  return {n, c, h, w, k, kh, kw, (hp - ekh) / stride_h + 1, (wp - ekw) / stride_w + 1,
-          stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups};
+  // NOTE: a stride past the padded input gives one output position, as the padded size does;
+  // clamped so the kernels' window arithmetic (pad + stride) cannot overflow.
+  stride_h = std::min(stride_h, hp);
+  stride_w = std::min(stride_w, wp);
+  const int64_t oh = (hp - ekh) / stride_h + 1, ow = (wp - ekw) / stride_w + 1;
+  // The kernels' buffers: the output, the zero-padded input and the im2col columns.
+  checked_numel(op, "padding", {n, c, hp, wp});
+  checked_numel(op, "output", {n, k, oh, ow});
+  checked_numel(op, "output", {c, kh, kw, oh, ow});
+  return {n, c, h, w, k, kh, kw, oh, ow, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups};
 }
 
 namespace {
@@ -1193,8 +1206,12 @@ namespace {
 
 // PyTorch's pooling_output_shape: floor or ceil division, and a last window must start inside
 // the input or its left padding.
-int64_t pool_out(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dil, bool ceil_mode) {
-  const int64_t num = in + 2 * pad - dil * (k - 1) - 1 + (ceil_mode ? stride - 1 : 0);
+// Checked: a huge kernel, dilation or stride is an error, never a wrapped output size.
+int64_t pool_out(const char* op, int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dil,
+                 bool ceil_mode) {
+  const int64_t span = checked_mul(op, "dilation", dil, k - 1);
+  const int64_t padded = checked_add(op, "padding", in, checked_mul(op, "padding", 2, pad));
+  const int64_t num = checked_add(op, "stride", padded - span - 1, ceil_mode ? stride - 1 : 0);
   int64_t out = (num >= 0 ? num / stride : -((-num + stride - 1) / stride)) + 1;
   if (ceil_mode && (out - 1) * stride >= in + pad) --out;
   return out;
@@ -1241,11 +1258,19 @@ Pool2dShape pool2d_shape(const char* op, int64_t planes, int64_t h, int64_t w, i
   NNC_CHECK(pad_h >= 0 && pad_w >= 0 && pad_h <= kh / 2 && pad_w <= kw / 2, op, "padding (",
             pad_h, ", ", pad_w, ") must be non-negative and at most half the kernel (", kh, ", ",
             kw, ")");
-  const int64_t oh = pool_out(h, kh, pad_h, stride_h, dil_h, ceil_mode);
-  const int64_t ow = pool_out(w, kw, pad_w, stride_w, dil_w, ceil_mode);
+  // NOTE: a stride past the padded input gives one window either way; clamped so the window
+  // arithmetic (o * stride - pad, stride - 1 in ceil mode) cannot overflow.
+  const int64_t hp = checked_add(op, "padding", h, checked_mul(op, "padding", 2, pad_h));
+  const int64_t wp = checked_add(op, "padding", w, checked_mul(op, "padding", 2, pad_w));
+  stride_h = std::min(stride_h, hp);
+  stride_w = std::min(stride_w, wp);
+  const int64_t oh = pool_out(op, h, kh, pad_h, stride_h, dil_h, ceil_mode);
+  const int64_t ow = pool_out(op, w, kw, pad_w, stride_w, dil_w, ceil_mode);
   NNC_CHECK(oh > 0 && ow > 0, op, "kernel (", kh, ", ", kw, ") with dilation (", dil_h, ", ",
             dil_w, ") and padding (", pad_h, ", ", pad_w, ") is larger than the input (", h, ", ",
             w, "): output size (", oh, ", ", ow, ") is too small");
+  // NOTE: bounds the work estimates (planes * oh * ow * window) and avg pooling's divisor.
+  checked_numel(op, "kernel_size", {planes, oh, ow, kh, kw});
   return {planes, h, w, oh, ow, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w};
 }
 
