@@ -71,8 +71,11 @@ def test_older_numpy_without_level_names() -> None:
 def test_source_build_single_module() -> None:
     assert _isa.choose("", AVX512_CPU, set(), "avx512")[0] == "_C"
     assert _isa.choose("avx512", AVX512_CPU, set(), "avx512")[0] == "_C"
-    # NOTE: with the pair present as well (a developer's tree), NNCORE_ISA picks from the pair.
+    # With the pair beside it, the pair wins (_C may be -march=native for a newer CPU), unless
+    # this CPU runs none of the pair.
+    assert _isa.choose("", AVX2_CPU, PAIR, "avx512")[0] == "_C_avx2"
     assert _isa.choose("avx2", AVX512_CPU, PAIR, "avx512")[0] == "_C_avx2"
+    assert _isa.choose("", OLD_CPU, PAIR, "baseline")[0] == "_C"
     with pytest.raises(ImportError, match="a single module built for avx512.*NNCORE_ISA_PAIR"):
         _isa.choose("avx2", AVX512_CPU, set(), "avx512")
 

@@ -3,7 +3,11 @@ install that this CPU runs, in a fresh process with NNCORE_ISA set, train an MLP
 the MNIST sample shipped in the package and run a conv / 2x2 max-pool / attention step (the
 kernels whose vector code differs by ISA). Exits non-zero on any failure.
 
-    python tools/smoke_test.py
+    python tools/smoke_test.py                 every runnable module, a process each
+    python tools/smoke_test.py --in-process    the module import picks, in this process (for an
+                                               emulator such as qemu-x86_64 -cpu Haswell, whose
+                                               child processes would run natively)
+    python tools/smoke_test.py --in-process --expect-isa avx2
 """
 
 from __future__ import annotations
@@ -48,6 +52,16 @@ assert acc > 0.85, acc
 
 def main() -> int:
     """Run the training check under every runnable module; 0 when all pass."""
+    args = sys.argv[1:]
+    if "--in-process" in args:
+        expect = args[args.index("--expect-isa") + 1] if "--expect-isa" in args else None
+        exec(compile(TRAIN, "<smoke>", "exec"), {})
+        from nncore import _isa
+
+        if expect is not None and _isa.loaded()["isa"] != expect:
+            print(f"expected ISA {expect}, loaded {_isa.describe()}")
+            return 1
+        return 0
     import nncore as nc
     from nncore import _isa
 

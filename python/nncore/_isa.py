@@ -6,8 +6,8 @@ CPU and the operating system can run (NumPy's CPU feature table: cpuid and XCR0,
 does not save the AVX-512 registers counts as no AVX-512). ``NNCORE_ISA=avx2|avx512`` asks for one;
 a CPU that cannot run it raises ImportError instead of dying of SIGILL. A source build
 (``pip install .``) has one module, ``_C``, built for the machine that compiled it; it is loaded
-when ``NNCORE_ISA`` is unset (or ``auto``) and also answers ``NNCORE_ISA`` when it was built for
-the ISA asked.
+when no module of the pair is there (or none this CPU runs), and answers ``NNCORE_ISA`` when it
+was built for the ISA asked.
 """
 
 from __future__ import annotations
@@ -102,12 +102,14 @@ def choose(requested: str, features: dict[str, bool], available: set[str],
                           f"{', '.join(names)} (or auto)")
     can = runnable(features) if features else None
     if req in ("", "auto"):
-        if single is not None:
-            return "_C", "the single module of a source build"
+        # NOTE: the pair wins over a source build's _C beside it: _C may be built for a newer
+        # CPU than this one (-march=native), and its ISA is unknown until it is loaded.
         for isa, module, _, _ in PAIR:
             if module in available and (can is None or isa in can):
                 return module, ("best this CPU runs" if can is not None
                                 else "CPU features unknown (no NumPy table)")
+        if single is not None:
+            return "_C", "the single module of a source build"
         raise ImportError(
             "nncore: this CPU cannot run any of nncore's native modules "
             f"({', '.join(m for _, m, _, _ in PAIR if m in available) or 'none installed'}); "
@@ -141,12 +143,16 @@ def load() -> ModuleType:
     req = requested.strip().lower()
     available = {m for _, m, _, _ in PAIR if _has_module(m)}
     # NOTE: a source build's _C is imported only when it may be the answer.
-    wanted = next((m for isa, m, _, _ in PAIR if isa == req), None)
-    single_mod = (_import("_C") if _has_module("_C") and wanted not in available else None)
+    features = cpu_features()
+    if req in ("", "auto"):
+        can = runnable(features) if features else [isa for isa, *_ in PAIR]
+        need_single = not any(m in available for isa, m, _, _ in PAIR if isa in can)
+    else:
+        need_single = next((m for isa, m, _, _ in PAIR if isa == req), None) not in available
+    single_mod = _import("_C") if need_single and _has_module("_C") else None
     single = single_mod.build_info().get("isa") if single_mod is not None else None
     if single_mod is not None and single is None:
         single = "baseline"
-    features = cpu_features()
     name, reason = choose(requested, features, available, single)
     module = single_mod if name == "_C" else _import(name)
     sys.modules["nncore._C"] = module
