@@ -113,12 +113,17 @@ def rows() -> list[tuple[str, float, Callable[[], None]]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--native", help="a source build's _C*.so (default: nncore's own _C)")
+    parser.add_argument("--label", default="native",
+                        help="the baseline's name in the table (e.g. portable)")
     parser.add_argument("--quick", action="store_true", help="fewer rounds")
     parser.add_argument("--json", default=os.path.join(os.path.dirname(__file__), "results",
                                                        "bench_isa.json"))
     args = parser.parse_args()
     mods = load_modules(args.native)
+    if "native" in mods:
+        mods = {(args.label if n == "native" else n): m for n, m in mods.items()}
     names = list(mods)
+    base = args.label if args.label in mods else None
     rounds, min_time = (8, 0.3) if args.quick else (40, 1.6)
     table, records = [], []
     for label, gflop, fn in rows():
@@ -138,8 +143,8 @@ def main() -> None:
         med = {n: statistics.median(t) for n, t in times.items()}
         # NOTE: the ratio is the median of per-round ratios: a round's modules ran within a
         # fraction of a second of each other, so the VM's drift (up to 2x over minutes) cancels.
-        ratio = {n: statistics.median(b / t for b, t in zip(times["native"], times[n]))
-                 for n in names if "native" in times and n != "native"}
+        ratio = {n: statistics.median(b / t for b, t in zip(times[base], times[n]))
+                 for n in names if base and n != base}
         cells = [label]
         for n in names:
             cell = f"{med[n] * 1e3:.3f}"
@@ -150,10 +155,10 @@ def main() -> None:
             cells.append(cell)
         table.append(cells)
         records.append({"row": label, "gflop": gflop, "ms": {n: med[n] * 1e3 for n in names},
-                        "native_over": ratio})
+                        "baseline_over": ratio})
     use(nc._C)
-    print_table("ms per call, 1 thread; xR = median over rounds of native time / this "
-                "module's time (>1: faster)",
+    print_table("ms per call, 1 thread; xR = median over rounds of the baseline's "
+                "time / this module's time (>1: faster)",
                 ["row"] + [f"{n} ({mods[n].build_info()['target']})" for n in names], table)
     write_json(args.json, {"rows": records, "modules": {n: mods[n].build_info()["flags"]
                                                        for n in names}})
