@@ -159,7 +159,8 @@ def main() -> None:
     use(nc._C)
     print_table("ms per call, 1 thread; xR = median over rounds of the baseline's "
                 "time / this module's time (>1: faster)",
-                ["row"] + [f"{n} ({mods[n].build_info()['target']})" for n in names], table)
+                ["row"] + [f"{n} ({mods[n].build_info().get('target', 'n/a')})" for n in names],
+                table)
     write_json(args.json, {"rows": records, "modules": {n: mods[n].build_info()["flags"]
                                                        for n in names}})
 

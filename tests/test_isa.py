@@ -172,3 +172,12 @@ def test_bad_nncore_isa_fails_at_import_with_a_message() -> None:
                          text=True, timeout=120)
     assert out.returncode == 1
     assert "ImportError: nncore: NNCORE_ISA='avx1024' is not one of avx512, avx2" in out.stderr
+
+
+def test_run_records_and_reports_name_the_module() -> None:
+    from nncore.report import environment_info
+    from nncore.train.runs import environment
+
+    loaded = _isa.loaded()
+    for env in (environment(), environment_info()):
+        assert env["isa"] == loaded["isa"] and env["native_module"] == loaded["module"]
