@@ -202,7 +202,9 @@ class AmaxFn(Function):
         (hit,) = self.saved_tensors
         shape, axis, keepdim = self.args
         g = _expand_reduced(grad, shape, axis, keepdim)
-        return g * hit / hit.sum(axis=axis, keepdims=True)
+        # NOTE: the tie count is an integer array; divide in the gradient's dtype, or a float32
+        # gradient comes back float64 and the next native backward refuses it.
+        return g * hit / hit.sum(axis=axis, keepdims=True).astype(g.dtype)
 
 
 class TakeAlongFn(Function):

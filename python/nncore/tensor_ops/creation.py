@@ -18,7 +18,8 @@ from nncore.tensor import Tensor, _checked_shape, as_array
 
 __all__ = [
     "arange", "as_tensor", "empty", "empty_like", "eye", "from_numpy", "full", "full_like",
-    "linspace", "logspace", "ones", "ones_like", "tensor", "zeros", "zeros_like",
+    "linspace", "logspace", "ones", "ones_like", "tensor", "zeros", "zeros_like", "clone",
+    "detach",
 ]
 METHODS = ("new_empty", "new_full", "new_ones", "new_tensor", "new_zeros")
 
@@ -247,3 +248,13 @@ def new_tensor(self: Tensor, data: Any, *, dtype: Any = None, device: Any = None
     """A copy of ``data`` in this tensor's dtype (unless ``dtype`` is given)."""
     d = self._array.dtype if dtype is None else dtype
     return tensor(data, dtype=d, device=device, requires_grad=requires_grad)
+
+
+def clone(input: Tensor, *, memory_format: Any = None) -> Tensor:
+    """``torch.clone``: a copy of ``input`` that gradients flow back through."""
+    return input.clone(memory_format=memory_format)
+
+
+def detach(input: Tensor) -> Tensor:
+    """``torch.detach``: ``input`` outside autograd, sharing its memory."""
+    return input.detach()
