@@ -288,7 +288,7 @@ void bind_conv(py::module_& m) {
           return conv2d_forward_py<decltype(t)>(x, w, b, stride, padding, dilation, groups);
         });
       },
-      py::arg("x"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("stride"),
+      py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("stride"),
       py::arg("padding"), py::arg("dilation"), py::arg("groups") = 1,
       "y = conv2d(x, weight) + bias, NCHW; stride, padding, dilation are (h, w) pairs.");
   m.def(

@@ -208,6 +208,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     peak = load_peak(force=args.force, quick=args.quick)
     print(f"{peak['cpu']} ({peak['simd']}), measured {peak['measured_at']}")
+    print(f"FMA loop: {peak.get('fma_lanes', '?')}-lane FP32 FMAs of module {peak.get('module')} "
+          f"(ISA {peak.get('isa')})")
     print(f"{'threads':>7}  {'FP32 FMA GFLOP/s':>16}  {'triad GB/s':>10}")
     for threads in sorted(peak["fma_gflops"], key=int):
         print(f"{threads:>7}  {peak['fma_gflops'][threads]:>16.1f}  "
@@ -227,6 +229,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         ("compiler", info["compiler"]),
         ("flags", info["flags"].strip()),
         ("SIMD", f"{info['simd']} (Eigen: {info['eigen_simd']})"),
+        ("module", nc._isa.describe()),
         ("Eigen", info["eigen"]),
         ("OpenMP", f"{info['openmp']}, {nc.get_num_threads()} threads of "
                    f"{info['omp_num_procs']} processors"),

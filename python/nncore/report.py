@@ -57,13 +57,15 @@ def data_fingerprint(*arrays: Any) -> str:
 
 
 def environment_info() -> dict[str, Any]:
-    """nncore, NumPy and Python versions, build flags, SIMD level and thread count."""
+    """nncore, NumPy and Python versions, build flags, SIMD level, loaded ISA module and thread
+    count."""
     import nncore
 
     info = nncore._C.build_info()
     return {"nncore": info["version"], "numpy": np.__version__,
             "python": sys.version.split()[0], "platform": platform.platform(),
             "compiler": info["compiler"], "flags": info["flags"].strip(), "simd": info["simd"],
+            "isa": info.get("isa"), "native_module": nncore._isa.loaded().get("module"),
             "threads": nncore.get_num_threads()}
 
 

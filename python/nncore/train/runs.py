@@ -112,6 +112,8 @@ def environment() -> dict[str, Any]:
         "python": sys.version.split()[0], "platform": platform.platform(),
         "compiler": info.get("compiler"), "flags": str(info.get("flags", "")).strip(),
         "simd": info.get("simd"), "eigen_simd": info.get("eigen_simd"),
+        "isa": info.get("isa"), "native_module": nncore._isa.loaded().get("module"),
+        "target": info.get("target"),
         "eigen": info.get("eigen"), "openmp": info.get("openmp"),
         "threads": nncore.get_num_threads(), "seed": _random.initial_seed(),
         "git": _git_commit(), "argv": list(sys.argv),
