@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -284,11 +285,13 @@ def _is_basic_index(index: Any) -> bool:
 class CatFn(Function):
     def forward(self, *arrays: np.ndarray, axis: int) -> np.ndarray:
         self.axis = axis
-        self.splits = np.cumsum([a.shape[axis] for a in arrays])[:-1]
+        # NOTE: sizes kept as a tuple; the split points are summed in backward (np.cumsum of a
+        # list costs more than the concatenation of small inputs).
+        self.sizes = tuple([a.shape[axis] for a in arrays])
         return np.concatenate(arrays, axis=axis)
 
     def backward(self, grad: np.ndarray) -> tuple:
-        return tuple(np.split(grad, self.splits, axis=self.axis))
+        return tuple(np.split(grad, list(itertools.accumulate(self.sizes[:-1])), axis=self.axis))
 
 
 class StackFn(Function):
