@@ -148,6 +148,11 @@ def _abort_on_uncaught(tp: type, value: BaseException, tb: Any) -> None:
     sys.stderr.write(f"nncore.distributed: rank {grp.rank} of {grp.size} raised "
                      f"{tp.__name__}; aborting the MPI job\n")
     sys.stderr.flush()
+    sys.stdout.flush()
+    # NOTE: mpiexec forwards each rank's output asynchronously, and an abort tears the
+    # forwarders down at once: without a pause the traceback above was sometimes lost (seen in
+    # CI), leaving the user a dead job and no reason.
+    time.sleep(1.0)
     grp.MPI.COMM_WORLD.Abort(1)
 
 
