@@ -70,7 +70,7 @@ inline uint64_t splitmix64(uint64_t seed, uint64_t i) {
 }
 
 // tanh of a block. NOTE: Eigen vectorises tanh for float only; for double it calls std::tanh
-// lane by lane (~5x slower than the GEMM it follows in a float64 LSTM step). expm1 is vectorised
+// lane by lane, a large share of a small float64 LSTM step. expm1 is vectorised
 // for both: tanh|x| = -e / (e + 2) with e = expm1(-2|x|) keeps full relative accuracy near 0 and
 // saturates at 1 without overflow.
 template <class T>
