@@ -128,22 +128,11 @@ def from_numpy(d: np.dtype) -> dtype:
     Raises:
         TypeError: for a NumPy dtype nncore has no tensor type for (strings, objects, uint64...).
     """
-    # NOTE: hashing an np.dtype costs microseconds and ``Tensor.dtype`` runs on every layer
-    # call; the type character of a native-order dtype is a cheap exact key.
-    found = _BY_CHAR.get(d.char) if d.isnative else None
-    if found is None:
-        found = _BY_NUMPY.get(d)
+    found = _BY_NUMPY.get(d)
     if found is None:
         raise TypeError(f"NumPy dtype {d} has no nncore dtype (supported: "
                         f"{', '.join(x.name for x in _BY_NUMPY.values())})")
     return found
-
-
-_BY_CHAR: dict[str, dtype] = {np.dtype(k).char: v for k, v in _BY_NUMPY.items()}
-# NOTE: 'l' and 'q' are both int64 here, 'i' and 'l' may both be int32 elsewhere: add every
-# character NumPy spells a supported dtype with.
-_BY_CHAR.update({np.dtype(c).char: _BY_NUMPY[np.dtype(c)] for c in np.typecodes["All"]
-                 if c not in "OSUVMmaTc" and np.dtype(c) in _BY_NUMPY})
 
 
 def get_default_dtype() -> dtype:
