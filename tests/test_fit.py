@@ -278,10 +278,15 @@ def test_bad_batches_and_shapes() -> None:
     model = _model()
     opt = optim.SGD(model.parameters(), lr=0.1)
     x = nc.randn(10, 8)
-    triples = [(x, x, x)]
-    with pytest.raises(ValueError, match="each batch must be an .input, target. pair, got a "
-                                         "tuple of 3"):
-        loop.train_epoch(model, nn.CrossEntropyLoss(), opt, triples, progress=False)
+    with pytest.raises(ValueError, match="each batch must be an .input, target. pair .or "
+                                         ".input, target, weight.., got a tuple of 1"):
+        loop.train_epoch(model, nn.CrossEntropyLoss(), opt, [(x,)], progress=False)
+    # A third item is a per-sample weight, which needs per-sample losses.
+    with pytest.raises(ValueError, match="reduction='none'"):
+        loop.train_epoch(model, nn.CrossEntropyLoss(), opt,
+                         [(x, nc.zeros(10, dtype=nc.int64), nc.ones(10))], progress=False)
+    with pytest.raises(ValueError, match="a batch of 4 items"):
+        loop.train_epoch(model, nn.CrossEntropyLoss(), opt, [(x, x, x, x)], progress=False)
     wrong = DataLoader(make_classification(20, 5, 3, seed=0), batch_size=10)
     with pytest.raises(ValueError, match=r"linear.*\(10, 5\)"):
         fit(model, nn.CrossEntropyLoss(), opt, wrong, progress=False)

@@ -25,7 +25,7 @@ def _write_fake_peak(home: str) -> None:
     folder = os.path.join(home, ".cache", "nncore")
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, "peak.json"), "w") as f:
-        json.dump(dict(FAKE_PEAK, cpu=profiler._cpu_model()), f)
+        json.dump(dict(FAKE_PEAK, cpu=profiler._cpu_model(), isa=_C.build_info()["isa"]), f)
 
 
 @pytest.fixture(autouse=True)
@@ -345,6 +345,27 @@ def test_bench_peak_measures_once_and_caches(tmp_path) -> None:
                             timeout=120)
     assert forced.returncode == 0 and os.stat(cache).st_ino != inode  # replaced by rename
     assert os.listdir(os.path.dirname(cache)) == ["peak.json"]
+    assert peak["isa"] == _C.build_info()["isa"] and peak["fma_lanes"] == _C.bench_fma_lanes()
+
+
+def test_peak_cache_is_keyed_on_the_isa(fake_home) -> None:
+    """A peak measured with another ISA's module (half the FMA width) is not reused."""
+    path = profiler.peak_cache_path()
+    other = {"avx512": "avx2"}.get(_C.build_info()["isa"], "avx512")
+    with open(path, "w") as f:
+        json.dump(dict(FAKE_PEAK, cpu=profiler._cpu_model(), isa=other), f)
+    assert profiler.load_peak(quick=True)["isa"] == _C.build_info()["isa"]
+    assert profiler.load_peak()["measured_at"] != "test"
+
+
+def test_table_header_names_the_module_and_peak() -> None:
+    with profile() as prof:
+        nn.Linear(8, 4)(nc.ones(3, 8))
+    first = prof.table(file=io.StringIO()).splitlines()[0]
+    loaded = nc._isa.loaded()
+    assert first.startswith(f"nncore native module {loaded['module']} (ISA {loaded['isa']}")
+    threads = nc.get_num_threads()
+    assert f"FMA peak {profiler._peak_at(FAKE_PEAK['fma_gflops'], threads):.1f} GFLOP/s" in first
 
 
 def test_profile_command_prints_table_and_writes_trace(tmp_path, capsys) -> None:

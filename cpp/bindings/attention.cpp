@@ -279,8 +279,10 @@ void bind_attention(py::module_& m) {
           return attention_forward_py<decltype(t)>(q, k, v, mask, causal, scale, dropout_p, seed);
         });
       },
-      py::arg("q"), py::arg("k"), py::arg("v"), py::arg("mask") = py::none(),
-      py::arg("causal") = false, py::arg("scale"), py::arg("dropout_p") = 0.0,
+      // NOTE: no defaults before `scale` (required): Python has no such signature, and the
+      // generated _C.pyi must parse.
+      py::arg("q"), py::arg("k"), py::arg("v"), py::arg("mask"), py::arg("causal"),
+      py::arg("scale"), py::arg("dropout_p") = 0.0,
       py::arg("seed") = 0,
       "(o, p): p = softmax(scale q k^T + mask, causal), o = dropout(p) @ v; mask additive.");
   m.def(
@@ -307,8 +309,8 @@ void bind_attention(py::module_& m) {
                                                          scale, dropout_p, seed);
         });
       },
-      py::arg("q"), py::arg("k"), py::arg("v"), py::arg("mask") = py::none(), py::arg("heads"),
-      py::arg("seq_first") = false, py::arg("causal") = false, py::arg("scale"),
+      py::arg("q"), py::arg("k"), py::arg("v"), py::arg("mask"), py::arg("heads"),
+      py::arg("seq_first"), py::arg("causal"), py::arg("scale"),
       py::arg("dropout_p") = 0.0, py::arg("seed") = 0,
       "(o, p): attention_forward over token-major q (B, Lq, H*D), k (B, Lk, H*D), "
       "v (B, Lk, H*Dv) ((L, B, .) when seq_first), or packed q|k|v (B, L, 3*H*D) in q with k, v "
@@ -325,7 +327,7 @@ void bind_attention(py::module_& m) {
         });
       },
       py::arg("dout"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("p"), py::arg("heads"),
-      py::arg("seq_first") = false, py::arg("scale"), py::arg("dropout_p") = 0.0,
+      py::arg("seq_first"), py::arg("scale"), py::arg("dropout_p") = 0.0,
       py::arg("seed") = 0, py::arg("need_dq") = true, py::arg("need_dk") = true,
       py::arg("need_dv") = true,
       "(dq, dk, dv) in the layouts of q, k, v; packed: (d(q|k|v), None, None), need_* ignored.");

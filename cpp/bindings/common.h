@@ -11,6 +11,7 @@
 
 #include "common/buffer_pool.h"
 #include "common/check.h"
+#include "common/checked.h"
 #include "profiler/profiler.h"
 
 namespace nnc {
@@ -35,9 +36,23 @@ void check_array(const char* op, const char* name, const py::array& a, int ndim 
                                 std::string(py::str(a.dtype())), " with shape ",
                                 shape_str(shape_of(a))));
   NNC_CHECK(a.flags() & py::array::c_style, op, name, ": expected a C-contiguous array");
+  // NOTE: NumPy allows a float view at an odd byte offset (np.frombuffer(b, offset=1)); the
+  // kernels' loads assume natural alignment (misaligned loads are undefined behaviour), so such
+  // arrays are refused here and Function.apply copies them before they reach a kernel.
+  NNC_CHECK(reinterpret_cast<uintptr_t>(a.data()) % alignof(T) == 0, op, name,
+            ": array is not aligned to its dtype (a view at an odd byte offset); copy it first");
   if (ndim >= 0)
     NNC_CHECK(a.ndim() == ndim, op, name, ": expected ", ndim, "-D, got shape ",
               shape_str(shape_of(a)));
+}
+
+// The data of an integer array already checked for dtype and contiguity (indices, targets),
+// refusing a misaligned view as check_array does for float arrays.
+template <class T>
+const T* aligned_data(const char* op, const char* name, const py::array& a) {
+  NNC_CHECK(reinterpret_cast<uintptr_t>(a.data()) % alignof(T) == 0, op, name,
+            ": array is not aligned to its dtype (a view at an odd byte offset); copy it first");
+  return static_cast<const T*>(a.data());
 }
 
 template <class T>
@@ -62,11 +77,18 @@ const T* cdata_or_null(const char* op, const char* name, const py::object& a, in
 
 // A new uninitialised array of `shape`; large ones take their memory from the buffer pool and
 // give it back when numpy frees them.
+// A shape with a negative size or more than kMaxElements elements is a ValueError (the byte
+// count is computed from checked products, never wrapped).
 template <class T>
-py::array_t<T> empty_like_shape(const std::vector<int64_t>& shape) {
+py::array_t<T> empty_like_shape(const std::vector<int64_t>& shape, const char* op = "alloc") {
   std::vector<py::ssize_t> dims(shape.begin(), shape.end());
-  size_t bytes = sizeof(T);
-  for (int64_t d : shape) bytes *= size_t(d);
+  int64_t numel = 1;
+  for (int64_t d : shape) {
+    NNC_CHECK(d >= 0, op, "output: negative size in shape ", shape_str(shape));
+    NNC_CHECK(!__builtin_mul_overflow(numel, d, &numel) && numel <= kMaxElements, op,
+              "output: shape ", shape_str(shape), " has too many elements");
+  }
+  const size_t bytes = sizeof(T) * size_t(numel);
   if (bytes < kPoolMinBytes) return py::array_t<T>(dims);
   void* buf = pool_acquire(bytes);
   py::capsule owner(buf, [](void* p) { pool_release(p); });

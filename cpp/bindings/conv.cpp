@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include "bindings/common.h"
+#include "common/checked.h"
 
 namespace nnc {
 
@@ -155,7 +156,7 @@ py::array max_pool2d_backward_py(const py::array& dy, const py::array& indices, 
     NNC_CHECK(indices.flags() & py::array::c_style, op, "indices: expected a C-contiguous array");
     const T* pdy = cdata<T>(op, "dy", dy);
     const uint8_t* ptap = static_cast<const uint8_t*>(indices.data());
-    auto dx = empty_like_shape<T>(xshape);
+    auto dx = empty_like_shape<T>(xshape, op);
     T* pdx = dx.mutable_data();
     {
       py::gil_scoped_release nogil;
@@ -170,12 +171,12 @@ py::array max_pool2d_backward_py(const py::array& dy, const py::array& indices, 
                                 std::string(py::str(indices.dtype()))));
   NNC_CHECK(indices.flags() & py::array::c_style, op, "indices: expected a C-contiguous array");
   const T* pdy = cdata<T>(op, "dy", dy);
-  const int64_t* pidx = static_cast<const int64_t*>(indices.data());
+  const int64_t* pidx = aligned_data<int64_t>(op, "indices", indices);
   const int64_t* end = pidx + indices.size();
   for (const int64_t* p = pidx; p != end; ++p)
     NNC_CHECK(*p >= 0 && *p < s.h * s.w, op, "indices: value ", *p, " outside the ", s.h, "x",
               s.w, " input plane");
-  auto dx = empty_like_shape<T>(xshape);
+  auto dx = empty_like_shape<T>(xshape, op);
   T* pdx = dx.mutable_data();
   {
     py::gil_scoped_release nogil;
@@ -217,7 +218,7 @@ py::array avg_pool2d_backward_py(const py::array& dy, Pair hw, Pair kernel, Pair
                                      padding.first, padding.second, 1, 1, ceil_mode);
   check_dy(op, dy, s);
   const T* pdy = cdata<T>(op, "dy", dy);
-  auto dx = empty_like_shape<T>(xshape);
+  auto dx = empty_like_shape<T>(xshape, op);
   T* pdx = dx.mutable_data();
   {
     py::gil_scoped_release nogil;
@@ -233,6 +234,11 @@ Pool2dShape adaptive_shape(const char* op, const std::vector<int64_t>& xshape, P
             "empty input of shape ", shape_str(xshape));
   NNC_CHECK(out.first > 0 && out.second > 0, op, "output_size must be positive, got (",
             out.first, ", ", out.second, ")");
+  // NOTE: the kernels compute window bounds as o * h / oh: bound those products and the output.
+  checked_numel(op, "output_size", {xshape[0], xshape[1], out.first, out.second});
+  checked_numel(op, "output_size", {out.first, xshape[2]});
+  checked_numel(op, "output_size", {out.second, xshape[3]});
+  checked_numel(op, "input_size", {xshape[0], xshape[1], xshape[2], xshape[3]});
   return {xshape[0] * xshape[1], xshape[2], xshape[3], out.first, out.second, 1, 1, 1, 1, 0, 0,
           1, 1};
 }
@@ -260,7 +266,7 @@ py::array adaptive_backward_py(const py::array& dy, Pair hw) {
   const std::vector<int64_t> xshape = input_shape(dy, hw);
   const Pool2dShape s = adaptive_shape(op, xshape, {dy.shape(2), dy.shape(3)});
   const T* pdy = cdata<T>(op, "dy", dy);
-  auto dx = empty_like_shape<T>(xshape);
+  auto dx = empty_like_shape<T>(xshape, op);
   T* pdx = dx.mutable_data();
   {
     py::gil_scoped_release nogil;
@@ -282,7 +288,7 @@ void bind_conv(py::module_& m) {
           return conv2d_forward_py<decltype(t)>(x, w, b, stride, padding, dilation, groups);
         });
       },
-      py::arg("x"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("stride"),
+      py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("stride"),
       py::arg("padding"), py::arg("dilation"), py::arg("groups") = 1,
       "y = conv2d(x, weight) + bias, NCHW; stride, padding, dilation are (h, w) pairs.");
   m.def(

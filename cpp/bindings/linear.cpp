@@ -178,7 +178,7 @@ const int64_t* index_data(const char* op, const py::array& indices) {
                                 std::string(py::str(indices.dtype())), " with shape ",
                                 shape_str(shape_of(indices))));
   NNC_CHECK(indices.flags() & py::array::c_style, op, "indices: expected a C-contiguous array");
-  return static_cast<const int64_t*>(indices.data());
+  return aligned_data<int64_t>(op, "indices", indices);
 }
 
 template <class T>
@@ -214,7 +214,7 @@ py::array_t<T> embedding_backward_py(const py::array& dy, const py::array& indic
   NNC_CHECK(lead == shape_of(indices), op, "dy: expected shape indices.shape + (", dim,
             ",) with indices ", shape_str(shape_of(indices)), ", got ", shape_str(shape_of(dy)));
   const EmbeddingShape s{static_cast<int64_t>(indices.size()), num_embeddings, dim};
-  auto dw = empty_like_shape<T>({num_embeddings, dim});
+  auto dw = empty_like_shape<T>({num_embeddings, dim}, op);
   T* pdw = dw.mutable_data();
   {
     py::gil_scoped_release nogil;

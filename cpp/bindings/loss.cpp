@@ -19,7 +19,7 @@ const int64_t* index_data(const char* op, const char* name, const py::array& a) 
                                 std::string(py::str(a.dtype())), " with shape ",
                                 shape_str(shape_of(a))));
   NNC_CHECK(a.flags() & py::array::c_style, op, name, ": expected a C-contiguous array");
-  return static_cast<const int64_t*>(a.data());
+  return aligned_data<int64_t>(op, name, a);
 }
 
 // scores: [rows, classes] with classes >= 1; target: [rows] (class indices) or the same shape.

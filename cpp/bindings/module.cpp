@@ -15,6 +15,16 @@
 #ifndef NNCORE_COMPILER
 #define NNCORE_COMPILER ""
 #endif
+// NOTE: the dispatching pair builds these sources twice, as _C_avx2 and _C_avx512 (CMakeLists);
+// the module's name must match its file's for Python to find its init function.
+#ifndef NNCORE_MODULE
+#define NNCORE_MODULE _C
+#endif
+#ifndef NNCORE_TARGET
+#define NNCORE_TARGET "default"
+#endif
+#define NNCORE_STR2(x) #x
+#define NNCORE_STR(x) NNCORE_STR2(x)
 
 namespace {
 
@@ -36,9 +46,21 @@ std::string simd_level() {
 #endif
 }
 
+// The vector ISA the kernels were compiled for, in NNCORE_ISA's spelling: "avx512" (F, BW, DQ,
+// VL: x86-64-v4), "avx2" (AVX2 + FMA: x86-64-v3) or "baseline".
+std::string isa() {
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) && defined(__AVX512VL__)
+  return "avx512";
+#elif defined(__AVX2__) && defined(__FMA__)
+  return "avx2";
+#else
+  return "baseline";
+#endif
+}
+
 }  // namespace
 
-PYBIND11_MODULE(_C, m) {
+PYBIND11_MODULE(NNCORE_MODULE, m) {
   namespace py = pybind11;
   m.doc() = "nncore native kernels (C++17, Eigen, OpenMP)";
   m.def("set_num_threads", &nnc::set_num_threads, py::arg("n"),
@@ -52,6 +74,9 @@ PYBIND11_MODULE(_C, m) {
     d["compiler"] = NNCORE_COMPILER;
     d["flags"] = NNCORE_BUILD_FLAGS;
     d["simd"] = simd_level();
+    d["isa"] = isa();
+    d["target"] = NNCORE_TARGET;
+    d["module"] = NNCORE_STR(NNCORE_MODULE);
     d["eigen"] = std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) +
                  "." + std::to_string(EIGEN_MINOR_VERSION);
     d["eigen_simd"] = Eigen::SimdInstructionSetsInUse();

@@ -80,7 +80,10 @@ void bind_profiler(py::module_& m) {
         return prof::fma_peak_gflops(threads, seconds);
       },
       py::arg("threads"), py::arg("seconds") = 0.3,
-      "FP32 FMA throughput (GFLOP/s) of a register-only AVX2/FMA loop on `threads` threads.");
+      "FP32 FMA throughput (GFLOP/s) of a register-only FMA loop at the build's full vector "
+      "width (bench_fma_lanes()) on `threads` threads.");
+  m.def("bench_fma_lanes", &prof::fma_lanes,
+        "Floats per FMA in bench_fma_peak's loop (16: AVX-512, 8: AVX2).");
   m.def(
       "bench_triad",
       [](int threads, int64_t n, int repeats) {

@@ -45,11 +45,11 @@ py::array_t<T> topk_backward_py(const py::array& dy, const py::array& indices, i
             ", got ", shape_str(shape_of(indices)));
   NNC_CHECK(n >= dy.shape(1), op, "n = ", n, " is smaller than k = ", dy.shape(1));
   const TopkShape s{dy.shape(0), n, dy.shape(1), true};
-  const int64_t* pi = static_cast<const int64_t*>(indices.data());
+  const int64_t* pi = aligned_data<int64_t>(op, "indices", indices);
   for (int64_t i = 0; i < s.rows * s.k; ++i)
     NNC_CHECK(pi[i] >= 0 && pi[i] < n, op, "index ", pi[i], " is out of range for rows of ", n,
               " elements");
-  auto dx = empty_like_shape<T>({s.rows, s.n});
+  auto dx = empty_like_shape<T>({s.rows, s.n}, op);
   T* pdx = dx.mutable_data();
   {
     py::gil_scoped_release nogil;

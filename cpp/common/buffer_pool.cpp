@@ -44,6 +44,9 @@ Pool& pool() {
 }  // namespace
 
 void* pool_acquire(size_t bytes) {
+  // NOTE: rounding up must not wrap a huge request into a small block; callers check sizes
+  // first (empty_like_shape), this only keeps the pool itself safe.
+  if (bytes > (size_t{1} << 62)) throw std::bad_alloc();
   const size_t size = rounded(bytes);
   Pool& p = pool();
   {

@@ -5,6 +5,7 @@
 // instead (the tail padded), so every result depends on the values alone.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 #include "common/eigen_map.h"
 
@@ -66,6 +67,21 @@ inline uint64_t splitmix64(uint64_t seed, uint64_t i) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
+}
+
+// tanh of a block. NOTE: Eigen vectorises tanh for float only; for double it calls std::tanh
+// lane by lane, a large share of a small float64 LSTM step. expm1 is vectorised
+// for both: tanh|x| = -e / (e + 2) with e = expm1(-2|x|) keeps full relative accuracy near 0 and
+// saturates at 1 without overflow.
+template <class T>
+Lanes<T> lane_tanh(const Lanes<T>& v) {
+  if constexpr (std::is_same_v<T, double>) {
+    const Lanes<T> e = (T(-2) * v.abs()).expm1();
+    const Lanes<T> t = -e / (e + T(2));
+    return (v < T(0)).select(-t, t);
+  } else {
+    return v.tanh();
+  }
 }
 
 }  // namespace nnc

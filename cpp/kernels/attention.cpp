@@ -13,10 +13,6 @@
 #include "kernels/linear.h"
 #include "kernels/tiled_mm.h"
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#endif
-
 namespace nnc {
 
 namespace {
@@ -45,63 +41,64 @@ T exp_shifted_sum(T* x, int64_t n, T shift) {
 }
 
 #if defined(__AVX2__) && defined(__FMA__)
-// exp(x) of 8 floats x <= 0 (logits minus their row maximum). Eigen's pexp step for step (the
+// exp(x) of a packet of floats x <= 0 (logits minus their row maximum), at the target's full
+// width (Eigen's packets: 16 floats with AVX-512, 8 with AVX2). Eigen's pexp step for step (the
 // same Cephes polynomial, so the same bits) except its general ldexp, a third of its time: here
 // 2^m goes straight into the exponent bits, valid as m >= -126 for x >= -87, and x < -87 gives 0
 // (exp(x) < 2e-38 there, where Eigen returns a subnormal).
-inline __m256 exp_nonpositive(__m256 x) {
-  const __m256 lo = _mm256_set1_ps(-87.0f);
-  __m256 m = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f),
-                                             _mm256_set1_ps(0.5f)));
-  __m256 r = _mm256_fmadd_ps(m, _mm256_set1_ps(-0.693359375f), x);
-  r = _mm256_fmadd_ps(m, _mm256_set1_ps(2.12194440e-4f), r);
-  const __m256 r2 = _mm256_mul_ps(r, r), r3 = _mm256_mul_ps(r2, r);
-  __m256 y =
-      _mm256_fmadd_ps(_mm256_set1_ps(1.9875691500E-4f), r, _mm256_set1_ps(1.3981999507E-3f));
-  __m256 y1 =
-      _mm256_fmadd_ps(_mm256_set1_ps(4.1665795894E-2f), r, _mm256_set1_ps(1.6666665459E-1f));
-  const __m256 y2 = _mm256_add_ps(r, _mm256_set1_ps(1.0f));
-  y = _mm256_fmadd_ps(y, r, _mm256_set1_ps(8.3334519073E-3f));
-  y1 = _mm256_fmadd_ps(y1, r, _mm256_set1_ps(5.0000001201E-1f));
-  y = _mm256_fmadd_ps(y, r3, y1);
-  y = _mm256_fmadd_ps(y, r2, y2);
-  const __m256i e = _mm256_slli_epi32(
-      _mm256_add_epi32(_mm256_cvtps_epi32(m), _mm256_set1_epi32(127)), 23);
-  y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+template <class P>
+inline P exp_nonpositive(const P& x) {
+  using namespace Eigen::internal;
+  using PI = typename unpacket_traits<P>::integer_packet;
+  const P m = pfloor(pmadd(x, pset1<P>(1.44269504088896341f), pset1<P>(0.5f)));
+  P r = pmadd(m, pset1<P>(-0.693359375f), x);
+  r = pmadd(m, pset1<P>(2.12194440e-4f), r);
+  const P r2 = pmul(r, r), r3 = pmul(r2, r);
+  P y = pmadd(pset1<P>(1.9875691500E-4f), r, pset1<P>(1.3981999507E-3f));
+  P y1 = pmadd(pset1<P>(4.1665795894E-2f), r, pset1<P>(1.6666665459E-1f));
+  const P y2 = padd(r, pset1<P>(1.0f));
+  y = pmadd(y, r, pset1<P>(8.3334519073E-3f));
+  y1 = pmadd(y1, r, pset1<P>(5.0000001201E-1f));
+  y = pmadd(y, r3, y1);
+  y = pmadd(y, r2, y2);
+  // NOTE: m is integral, so pcast's truncation is exact.
+  const PI e = plogical_shift_left<23>(padd(pcast<P, PI>(m), pset1<PI>(127)));
+  y = pmul(y, preinterpret<P>(e));
   // NaN compares false and stays NaN.
-  return _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), y);
+  return pandnot(y, pcmp_lt(x, pset1<P>(-87.0f)));
 }
 
 template <>
 float exp_shifted_sum<float>(float* x, int64_t n, float shift) {
-  static_assert(kLanes == 16, "two AVX packets per lane block");
-  const __m256 sh = _mm256_set1_ps(shift);
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  using namespace Eigen::internal;
+  using P = packet_traits<float>::type;
+  constexpr int64_t width = unpacket_traits<P>::size, packets = kLanes / width;
+  static_assert(kLanes % width == 0, "whole packets per lane block");
+  // NOTE: lane j of the block accumulates the same elements at every width: the same bits.
+  const P sh = pset1<P>(shift);
+  P acc[packets];
+  for (auto& a : acc) a = pzero(sh);
   int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    const __m256 v0 = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(x + i), sh));
-    const __m256 v1 = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), sh));
-    _mm256_storeu_ps(x + i, v0);
-    _mm256_storeu_ps(x + i + 8, v1);
-    acc0 = _mm256_add_ps(acc0, v0);
-    acc1 = _mm256_add_ps(acc1, v1);
-  }
+  for (; i + kLanes <= n; i += kLanes)
+    for (int64_t k = 0; k < packets; ++k) {
+      const P v = exp_nonpositive(psub(ploadu<P>(x + i + k * width), sh));
+      pstoreu(x + i + k * width, v);
+      acc[k] = padd(acc[k], v);
+    }
   if (i < n) {
-    alignas(32) float t[kLanes];
+    alignas(64) float t[kLanes];
     const int64_t r = n - i;
     for (int64_t j = 0; j < kLanes; ++j) t[j] = j < r ? x[i + j] - shift : -INFINITY;
-    const __m256 v0 = exp_nonpositive(_mm256_load_ps(t));
-    const __m256 v1 = exp_nonpositive(_mm256_load_ps(t + 8));
-    _mm256_store_ps(t, v0);
-    _mm256_store_ps(t + 8, v1);
+    for (int64_t k = 0; k < packets; ++k) {
+      const P v = exp_nonpositive(pload<P>(t + k * width));
+      pstore(t + k * width, v);
+      acc[k] = padd(acc[k], v);
+    }
     std::copy(t, t + r, x + i);
-    acc0 = _mm256_add_ps(acc0, v0);
-    acc1 = _mm256_add_ps(acc1, v1);
   }
-  Lanes<float> acc;
-  _mm256_storeu_ps(acc.data(), acc0);
-  _mm256_storeu_ps(acc.data() + 8, acc1);
-  return acc.sum();
+  Lanes<float> sum;
+  for (int64_t k = 0; k < packets; ++k) pstoreu(sum.data() + k * width, acc[k]);
+  return sum.sum();
 }
 #endif
 

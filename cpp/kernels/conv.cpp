@@ -8,12 +8,10 @@
 #include <vector>
 
 #include "common/check.h"
+#include "common/checked.h"
 #include "common/parallel.h"
+#include "common/simd.h"
 #include "kernels/linear.h"
-
-#if defined(__AVX2__)
-#include <immintrin.h>
-#endif
 
 namespace nnc {
 
@@ -38,13 +36,25 @@ Conv2dShape conv2d_shape(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k, 
             k, " must both be divisible by groups=", groups, ": input ", xs, ", weight ", ws);
   NNC_CHECK(wc * groups == c, op, "weight of shape ", ws, " expects ", wc * groups,
             " input channels (groups=", groups, "), but input of shape ", xs, " has ", c);
-  const int64_t ekh = (kh - 1) * dil_h + 1, ekw = (kw - 1) * dil_w + 1;
-  const int64_t hp = h + 2 * pad_h, wp = w + 2 * pad_w;
+  // NOTE: checked, so a huge padding or dilation is an error here instead of a wrapped size
+  // (padding 2^63-1 once made hp negative and the padded copy wrote past its buffer).
+  const int64_t ekh = checked_add(op, "dilation", checked_mul(op, "dilation", kh - 1, dil_h), 1);
+  const int64_t ekw = checked_add(op, "dilation", checked_mul(op, "dilation", kw - 1, dil_w), 1);
+  const int64_t hp = checked_add(op, "padding", h, checked_mul(op, "padding", 2, pad_h));
+  const int64_t wp = checked_add(op, "padding", w, checked_mul(op, "padding", 2, pad_w));
   NNC_CHECK(ekh <= hp && ekw <= wp, op, "kernel (", ekh, ", ", ekw,
             ") (dilated) is larger than the padded input (", hp, ", ", wp, "): input ", xs,
             ", weight ", ws);
-  return {n, c, h, w, k, kh, kw, (hp - ekh) / stride_h + 1, (wp - ekw) / stride_w + 1,
-          stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups};
+  // NOTE: a stride past the padded input gives one output position, as the padded size does;
+  // clamped so the kernels' window arithmetic (pad + stride) cannot overflow.
+  stride_h = std::min(stride_h, hp);
+  stride_w = std::min(stride_w, wp);
+  const int64_t oh = (hp - ekh) / stride_h + 1, ow = (wp - ekw) / stride_w + 1;
+  // The kernels' buffers: the output, the zero-padded input and the im2col columns.
+  checked_numel(op, "padding", {n, c, hp, wp});
+  checked_numel(op, "output", {n, k, oh, ow});
+  checked_numel(op, "output", {c, kh, kw, oh, ow});
+  return {n, c, h, w, k, kh, kw, oh, ow, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups};
 }
 
 namespace {
@@ -1052,39 +1062,21 @@ struct BlockedGradTile {
 // input is all ones. Threading: each run of images (image_runs) sums into its own dw^T partial,
 // the partials added in run order: the same bits at any thread count.
 // dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols.
-// NOTE: 8x8 blocks through AVX2 shuffles for float: the scalar loop took a third of a 14x14
-// layer's dw pass.
+// NOTE: square blocks through register shuffles for float (simd.h: 16x16 with AVX-512, 8x8 with
+// AVX2): the scalar loop took a third of a 14x14 layer's dw pass.
 template <class T>
 void transpose_block(const T* src, int64_t lds, int64_t rows, int64_t cols, T* dst,
                      int64_t ldd) {
   int64_t r0 = 0, c0 = 0;
-#if defined(__AVX2__)
-  if constexpr (std::is_same_v<T, float>) {
-    for (; r0 + 8 <= rows; r0 += 8) {
-      for (c0 = 0; c0 + 8 <= cols; c0 += 8) {
-        __m256 v[8], t[8];
-        for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(src + (r0 + i) * lds + c0);
-        for (int i = 0; i < 8; i += 2) {
-          t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
-          t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
-        }
-        for (int i = 0; i < 8; i += 4) {
-          v[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-          v[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-          v[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-          v[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-        }
-        for (int i = 0; i < 4; ++i) {
-          _mm256_storeu_ps(dst + (c0 + i) * ldd + r0, _mm256_permute2f128_ps(v[i], v[i + 4], 0x20));
-          _mm256_storeu_ps(dst + (c0 + i + 4) * ldd + r0,
-                           _mm256_permute2f128_ps(v[i], v[i + 4], 0x31));
-        }
-      }
-      for (int64_t r = r0; r < r0 + 8; ++r)
+  if constexpr (std::is_same_v<T, float> && simd::kVector) {
+    constexpr int64_t b = simd::kFloats;
+    for (; r0 + b <= rows; r0 += b) {
+      for (c0 = 0; c0 + b <= cols; c0 += b)
+        simd::transpose_tile(src + r0 * lds + c0, lds, dst + c0 * ldd + r0, ldd);
+      for (int64_t r = r0; r < r0 + b; ++r)
         for (int64_t c = c0; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];
     }
   }
-#endif
   for (int64_t r = r0; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];
 }
@@ -1203,8 +1195,12 @@ namespace {
 
 // PyTorch's pooling_output_shape: floor or ceil division, and a last window must start inside
 // the input or its left padding.
-int64_t pool_out(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dil, bool ceil_mode) {
-  const int64_t num = in + 2 * pad - dil * (k - 1) - 1 + (ceil_mode ? stride - 1 : 0);
+// Checked: a huge kernel, dilation or stride is an error, never a wrapped output size.
+int64_t pool_out(const char* op, int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dil,
+                 bool ceil_mode) {
+  const int64_t span = checked_mul(op, "dilation", dil, k - 1);
+  const int64_t padded = checked_add(op, "padding", in, checked_mul(op, "padding", 2, pad));
+  const int64_t num = checked_add(op, "stride", padded - span - 1, ceil_mode ? stride - 1 : 0);
   int64_t out = (num >= 0 ? num / stride : -((-num + stride - 1) / stride)) + 1;
   if (ceil_mode && (out - 1) * stride >= in + pad) --out;
   return out;
@@ -1251,11 +1247,19 @@ Pool2dShape pool2d_shape(const char* op, int64_t planes, int64_t h, int64_t w, i
   NNC_CHECK(pad_h >= 0 && pad_w >= 0 && pad_h <= kh / 2 && pad_w <= kw / 2, op, "padding (",
             pad_h, ", ", pad_w, ") must be non-negative and at most half the kernel (", kh, ", ",
             kw, ")");
-  const int64_t oh = pool_out(h, kh, pad_h, stride_h, dil_h, ceil_mode);
-  const int64_t ow = pool_out(w, kw, pad_w, stride_w, dil_w, ceil_mode);
+  // NOTE: a stride past the padded input gives one window either way; clamped so the window
+  // arithmetic (o * stride - pad, stride - 1 in ceil mode) cannot overflow.
+  const int64_t hp = checked_add(op, "padding", h, checked_mul(op, "padding", 2, pad_h));
+  const int64_t wp = checked_add(op, "padding", w, checked_mul(op, "padding", 2, pad_w));
+  stride_h = std::min(stride_h, hp);
+  stride_w = std::min(stride_w, wp);
+  const int64_t oh = pool_out(op, h, kh, pad_h, stride_h, dil_h, ceil_mode);
+  const int64_t ow = pool_out(op, w, kw, pad_w, stride_w, dil_w, ceil_mode);
   NNC_CHECK(oh > 0 && ow > 0, op, "kernel (", kh, ", ", kw, ") with dilation (", dil_h, ", ",
             dil_w, ") and padding (", pad_h, ", ", pad_w, ") is larger than the input (", h, ", ",
             w, "): output size (", oh, ", ", ow, ") is too small");
+  // NOTE: bounds the work estimates (planes * oh * ow * window) and avg pooling's divisor.
+  checked_numel(op, "kernel_size", {planes, oh, ow, kh, kw});
   return {planes, h, w, oh, ow, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w};
 }
 
@@ -1337,8 +1341,8 @@ void max_pool2d_forward(const T* x, T* y, int64_t* idx, const Pool2dShape& s) {
 // ---- max_pool2d, 2x2 stride 2 over even planes: one byte per window -------------------------
 // NOTE: LeNet-style networks pool every conv layer 2x2. An int64 index per window cost more than
 // the maxima, and a 14x14 plane's rows give 7 outputs, too few for a row's vector loop. Here each
-// window keeps the tap of its maximum (0..3, row-major) in one byte, and both passes run 8
-// windows at a time across output rows (pool2x2_rows). The backward writes dx's four values of
+// window keeps the tap of its maximum (0..3, row-major) in one byte, and both passes run a
+// register's width of windows at a time (simd.h: 16 or 8) across output rows (pool2x2_rows). The backward writes dx's four values of
 // each window directly: no zero fill, no scatter.
 
 namespace {
@@ -1356,50 +1360,28 @@ inline uint8_t window_tap(T a, T b, T c, T d, T* val) {
   return at;
 }
 
-// Each plane's windows in order: f8(p, r, o, half) for windows [o, o + 8) of output row r of
-// plane p (only when `vector`), f1(p, r, o0, o1) one at a time for the rest of the row. With
-// halves = 2 each row's 8-wide steps run twice (half 0, then 1), for a backward that writes
+// Each plane's windows in order: f8(p, r, o, half) for windows [o, o + kFloats) of output row r
+// of plane p (only when `vector`), f1(p, r, o0, o1) one at a time for the rest of the row. With
+// halves = 2 each row's vector steps run twice (half 0, then 1), for a backward that writes
 // dx's two input rows in turn.
-// NOTE: an 8-wide step may run past its row's end. As w = 2 * ow, windows and outputs are laid
+// NOTE: a vector step may run past its row's end. As w = 2 * ow, windows and outputs are laid
 // out row after row, so its extra lanes read and write whole windows of the following rows,
 // which their own steps write again later (a backward must finish input row 2r before writing
 // 2r + 1 for that: hence the halves). A step runs only while its last window is inside the
 // plane, so no access leaves it (planes belong to different threads).
 template <class F8, class F1>
 void pool2x2_rows(const Pool2dShape& s, bool vector, int halves, const F8& f8, const F1& f1) {
-  const int64_t windows = s.oh * s.ow;
+  const int64_t windows = s.oh * s.ow, step = simd::kFloats;
   for_planes(s, 4, [&](int64_t p) {
     for (int64_t r = 0; r < s.oh; ++r) {
       int64_t o = 0;
       for (int half = 0; half < halves; ++half)
-        for (o = 0; vector && o < s.ow && r * s.ow + o + 8 <= windows; o += 8) f8(p, r, o, half);
+        for (o = 0; vector && o < s.ow && r * s.ow + o + step <= windows; o += step)
+          f8(p, r, o, half);
       if (o < s.ow) f1(p, r, o, s.ow);
     }
   });
 }
-
-#if defined(__AVX2__)
-// Even and odd elements of the 16 floats at p, in order.
-inline void deinterleave(const float* p, __m256* even, __m256* odd) {
-  const __m256 v0 = _mm256_loadu_ps(p), v1 = _mm256_loadu_ps(p + 8);
-  const __m256 e = _mm256_shuffle_ps(v0, v1, _MM_SHUFFLE(2, 0, 2, 0));
-  const __m256 o = _mm256_shuffle_ps(v0, v1, _MM_SHUFFLE(3, 1, 3, 1));
-  *even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
-  *odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
-}
-
-// Stores a[i], b[i] interleaved: p[2i] = a[i], p[2i + 1] = b[i].
-inline void interleave(__m256 a, __m256 b, float* p) {
-  const __m256 lo = _mm256_unpacklo_ps(a, b), hi = _mm256_unpackhi_ps(a, b);
-  _mm256_storeu_ps(p, _mm256_permute2f128_ps(lo, hi, 0x20));
-  _mm256_storeu_ps(p + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
-}
-
-// Lanes where v replaces the running maximum m: v > m, or v is NaN.
-inline __m256 replaces(__m256 v, __m256 m) {
-  return _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-}
-#endif
 
 }  // namespace
 
@@ -1418,40 +1400,14 @@ void max_pool2d_2x2_forward(const T* x, T* y, uint8_t* tap, const Pool2dShape& s
     for (int64_t o = o0; o < o1; ++o)
       tap[q + o] = window_tap(r0[2 * o], r0[2 * o + 1], r1[2 * o], r1[2 * o + 1], y + q + o);
   };
-#if defined(__AVX2__)
-  if constexpr (std::is_same_v<T, float>) {
-    const __m256i bytes = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-                                           -1, -1, 0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1,
-                                           -1, -1, -1, -1);
+  if constexpr (std::is_same_v<T, float> && simd::kVector) {
     pool2x2_rows(s, true, 1, [&](int64_t p, int64_t r, int64_t o, int) {
       const float* r0 = x + p * plane_x + 2 * r * s.w + 2 * o;
-      __m256 a, b, c, d;
-      deinterleave(r0, &a, &b);
-      deinterleave(r0 + s.w, &c, &d);
-      // The tap as 0..3 in each int32 lane: the last tap that replaced the running maximum.
-      __m256 v = a;
-      __m256i t = _mm256_setzero_si256();
-      const __m256 mb = replaces(b, v);
-      v = _mm256_blendv_ps(v, b, mb);
-      t = _mm256_blendv_epi8(t, _mm256_set1_epi32(1), _mm256_castps_si256(mb));
-      const __m256 mc = replaces(c, v);
-      v = _mm256_blendv_ps(v, c, mc);
-      t = _mm256_blendv_epi8(t, _mm256_set1_epi32(2), _mm256_castps_si256(mc));
-      const __m256 md = replaces(d, v);
-      v = _mm256_blendv_ps(v, d, md);
-      t = _mm256_blendv_epi8(t, _mm256_set1_epi32(3), _mm256_castps_si256(md));
       const int64_t q = p * plane_y + r * s.ow + o;
-      _mm256_storeu_ps(y + q, v);
-      // The low byte of each lane, four per 128-bit half, stored as 8 bytes.
-      const __m256i packed = _mm256_shuffle_epi8(t, bytes);
-      const uint64_t lo = static_cast<uint32_t>(_mm256_extract_epi32(packed, 0));
-      const uint64_t hi = static_cast<uint32_t>(_mm256_extract_epi32(packed, 4));
-      const uint64_t eight = lo | (hi << 32);
-      std::memcpy(tap + q, &eight, 8);
+      simd::max_pool_2x2_step(r0, r0 + s.w, y + q, tap + q);
     }, one_by_one);
     return;
   }
-#endif
   pool2x2_rows(s, false, 1, [](int64_t, int64_t, int64_t, int) {}, one_by_one);
 }
 
@@ -1471,28 +1427,14 @@ void max_pool2d_2x2_backward(const T* dy, const uint8_t* tap, T* dx, const Pool2
       d1[2 * o + 1] = at == 3 ? g : T(0);
     }
   };
-#if defined(__AVX2__)
-  if constexpr (std::is_same_v<T, float>) {
+  if constexpr (std::is_same_v<T, float> && simd::kVector) {
     pool2x2_rows(s, true, 2, [&](int64_t p, int64_t r, int64_t o, int half) {
       const int64_t q = p * plane_y + r * s.ow + o;
-      uint64_t eight;
-      std::memcpy(&eight, tap + q, 8);
-      const __m256i t = _mm256_and_si256(
-          _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(eight))),
-          _mm256_set1_epi32(3));
-      const __m256 g = _mm256_loadu_ps(dy + q);
-      auto gets = [&](int k) {
-        return _mm256_and_ps(g, _mm256_castsi256_ps(_mm256_cmpeq_epi32(t, _mm256_set1_epi32(k))));
-      };
-      float* d0 = dx + p * plane_x + 2 * r * s.w + 2 * o;
-      if (half == 0)
-        interleave(gets(0), gets(1), d0);
-      else
-        interleave(gets(2), gets(3), d0 + s.w);
+      float* d = dx + p * plane_x + (2 * r + half) * s.w + 2 * o;
+      simd::max_pool_2x2_grad_step(dy + q, tap + q, 2 * half, d);
     }, one_by_one);
     return;
   }
-#endif
   pool2x2_rows(s, false, 1, [](int64_t, int64_t, int64_t, int) {}, one_by_one);
 }
 

@@ -21,12 +21,12 @@ void sigmoid_inplace(T* p, int64_t n) {
 
 template <class T>
 void tanh_inplace(T* p, int64_t n) {
-  lanewise(p, p, n, [](const Lanes<T>& v) { return v.tanh(); });
+  lanewise(p, p, n, [](const Lanes<T>& v) { return lane_tanh<T>(v); });
 }
 
 template <class T>
 void tanh_into(const T* x, T* y, int64_t n) {
-  lanewise(x, y, n, [](const Lanes<T>& v) { return v.tanh(); });
+  lanewise(x, y, n, [](const Lanes<T>& v) { return lane_tanh<T>(v); });
 }
 
 // NOTE: the sequences of a batch never interact, so each chunk runs the whole recurrence for

@@ -8,11 +8,9 @@
 #include <memory>
 #include <mutex>
 
-#include "common/parallel.h"
+#include <Eigen/Core>
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#endif
+#include "common/parallel.h"
 
 namespace nnc::prof {
 
@@ -71,38 +69,26 @@ namespace {
 
 constexpr int kChains = 12;  // > FMA latency (4) x pipes (2): every pipe busy every cycle
 
+// NOTE: Eigen's widest float packet for the build's target (16 lanes with AVX-512, 8 with
+// AVX2), so `nncore bench peak` measures the FMAs the loaded module's kernels can issue.
+using Packet = Eigen::internal::packet_traits<float>::type;
+constexpr int kWidth = Eigen::internal::unpacket_traits<Packet>::size;
+
 // One thread's register-only FMA loop; returns a value that depends on every chain so the
 // compiler keeps them all.
 float fma_loop(int64_t iters, float seed) {
-#if defined(__AVX2__) && defined(__FMA__)
-  __m256 acc[kChains];
-  for (int c = 0; c < kChains; ++c) acc[c] = _mm256_set1_ps(seed + 0.001f * c);
-  const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+  using namespace Eigen::internal;
+  Packet acc[kChains];
+  for (int c = 0; c < kChains; ++c) acc[c] = pset1<Packet>(seed + 0.001f * c);
+  const Packet a = pset1<Packet>(0.999999f), b = pset1<Packet>(1e-7f);
   for (int64_t i = 0; i < iters; ++i)
-    for (int c = 0; c < kChains; ++c) acc[c] = _mm256_fmadd_ps(acc[c], a, b);
-  __m256 s = acc[0];
-  for (int c = 1; c < kChains; ++c) s = _mm256_add_ps(s, acc[c]);
-  alignas(32) float lanes[8];
-  _mm256_store_ps(lanes, s);
-  float total = 0;
-  for (float v : lanes) total += v;
-  return total;
-#else
-  // NOTE: without AVX2+FMA this measures what the compiler makes of 8-wide scalar chains.
-  float acc[kChains][8];
-  for (int c = 0; c < kChains; ++c)
-    for (int l = 0; l < 8; ++l) acc[c][l] = seed + 0.001f * c;
-  for (int64_t i = 0; i < iters; ++i)
-    for (int c = 0; c < kChains; ++c)
-      for (int l = 0; l < 8; ++l) acc[c][l] = acc[c][l] * 0.999999f + 1e-7f;
-  float total = 0;
-  for (int c = 0; c < kChains; ++c)
-    for (int l = 0; l < 8; ++l) total += acc[c][l];
-  return total;
-#endif
+    for (int c = 0; c < kChains; ++c) acc[c] = pmadd(acc[c], a, b);
+  Packet s = acc[0];
+  for (int c = 1; c < kChains; ++c) s = padd(s, acc[c]);
+  return predux(s);
 }
 
-constexpr double kFlopsPerIter = kChains * 8 * 2.0;
+constexpr double kFlopsPerIter = kChains * kWidth * 2.0;
 
 // Wall time of `threads` threads each running fma_loop(iters).
 double fma_seconds(int threads, int64_t iters) {
@@ -133,6 +119,8 @@ double fma_peak_gflops(int threads, double seconds) {
     best = std::max(best, threads * iters * kFlopsPerIter / fma_seconds(threads, iters) * 1e-9);
   return best;
 }
+
+int fma_lanes() { return kWidth; }
 
 double triad_gbs(int threads, int64_t n, int repeats) {
   threads = std::max(threads, 1);

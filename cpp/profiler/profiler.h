@@ -88,9 +88,11 @@ class Scope {
 };
 
 // Native microbenchmarks for `nncore bench peak`.
-// FP32 FMA throughput in GFLOP/s: `threads` threads each run 12 independent 8-lane FMA chains
-// in registers for about `seconds`.
+// FP32 FMA throughput in GFLOP/s: `threads` threads each run 12 independent FMA chains of the
+// build's widest float vector (fma_lanes()) in registers for about `seconds`.
 double fma_peak_gflops(int threads, double seconds);
+// Floats per FMA of fma_peak_gflops's loop: 16 with AVX-512, 8 with AVX2.
+int fma_lanes();
 // STREAM triad a = b + s*c over `n` floats per array, best of `repeats`, in GB/s counting
 // 12 bytes per element (STREAM's convention: no write-allocate traffic). OpenMP over elements.
 double triad_gbs(int threads, int64_t n, int repeats);

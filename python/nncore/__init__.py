@@ -15,7 +15,11 @@ import sys
 if "numpy" not in sys.modules:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from nncore import _C  # noqa: E402
+# NOTE: the wheel's two builds of the kernels (AVX-512, AVX2): _isa picks the one this CPU runs
+# (or NNCORE_ISA names) and registers it as nncore._C, which every other module imports.
+from nncore import _isa  # noqa: E402
+
+_C = _isa.load()
 from nncore.amp import autocast  # noqa: E402
 from nncore.autograd import (  # noqa: E402
     enable_grad,

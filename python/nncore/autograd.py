@@ -218,10 +218,15 @@ class Function:
         ctx = cls()
         needs = tuple([t.requires_grad for t in tensors])
         ctx.needs_input_grad = needs
+        arrays = [t._array for t in tensors]
+        for a in arrays:
+            if not a.flags.aligned:
+                arrays = _aligned(arrays)
+                break
         if _spans is None:
-            out = ctx.forward(*[t._array for t in tensors], **kwargs)
+            out = ctx.forward(*arrays, **kwargs)
         else:
-            out = _spans.forward(ctx, [t._array for t in tensors], kwargs)
+            out = _spans.forward(ctx, arrays, kwargs)
         if _grad_enabled and True in needs:
             ctx.inputs = tensors
             ctx.parents = tuple([t._ctx or t for t in tensors])
@@ -232,6 +237,16 @@ class Function:
         if _tracer is not None:
             _tracer(ctx, tensors, kwargs, result)
         return result
+
+
+def _aligned(arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """The arrays, misaligned ones copied.
+
+    NOTE: NumPy and PyTorch allow a float view at an odd byte offset (``frombuffer(b,
+    offset=1)``); the native kernels refuse such arrays (misaligned loads are undefined
+    behaviour), so an op's inputs are copied to aligned memory before its forward runs.
+    """
+    return [a if a.flags.aligned else np.array(a, copy=True) for a in arrays]
 
 
 # NOTE: set by nncore.tensor once its class exists (the two modules need each other); a module

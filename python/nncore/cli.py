@@ -45,6 +45,19 @@ def _schedule(name: str, optimizer: Any, steps: int) -> tuple[Any, str]:
     raise ValueError(f"nncore train: unknown schedule {name!r} (expected 'cosine' or 'none')")
 
 
+def _start_world() -> Any:
+    """Join a process group when an MPI launcher (mpiexec, srun) started several ranks; returns
+    the group or None for a single process."""
+    from nncore import distributed as dist
+
+    if dist.launched_world_size() < 2:
+        return None
+    dist.init_process_group(backend="mpi")
+    from nncore.distributed import _core
+
+    return _core.current()
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     import nncore as nc
     from nncore.data import DataLoader
@@ -52,31 +65,53 @@ def cmd_train(args: argparse.Namespace) -> int:
     from nncore.train.recipes import RECIPES
 
     recipe = RECIPES[args.recipe]
+    world = _start_world()
+    rank, size = (world.rank, world.size) if world is not None else (0, 1)
+    say = print if rank == 0 else (lambda *a, **k: None)
     if args.threads:
         nc.set_num_threads(args.threads)
+    elif world is not None:
+        # NOTE: ranks on one machine share its cores: split them, never oversubscribe.
+        nc.set_num_threads(max(1, nc.get_num_threads() // world.local_size))
     nc.manual_seed(args.seed)
     train_set, test_set, source = (recipe.data or _mnist_splits)(args.data, args.seed)
     epochs = args.epochs or recipe.epochs
     batch_size = args.batch_size or recipe.batch_size
+    if batch_size % size:
+        raise SystemExit(f"nncore train: the batch size {batch_size} must divide among "
+                         f"{size} ranks")
     lr = args.lr or recipe.lr
     opt_name = args.optimizer or recipe.optimizer
     model = recipe.build()
     optimizer = _optimizer(opt_name, model.parameters(), lr)
     loss_fn = recipe.loss()
-    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, seed=args.seed)
+    if world is None:
+        loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, seed=args.seed)
+        test_loader = DataLoader(test_set, batch_size=1000)
+    else:
+        from nncore.nn.parallel import DistributedDataParallel
+        from nncore.utils.data import DistributedSampler
+
+        # NOTE: --batch-size is the global batch, split among ranks, so the run follows the
+        # single-process recipe (same steps, same hyperparameters) with each rank on a shard.
+        model = DistributedDataParallel(model)
+        loader = DataLoader(train_set, batch_size=batch_size // size,
+                            sampler=DistributedSampler(train_set, seed=args.seed))
+        test_loader = DataLoader(test_set, batch_size=1000,
+                                 sampler=DistributedSampler(test_set, shuffle=False))
     scheduler, interval = _schedule(recipe.schedule, optimizer, epochs * len(loader))
-    test_loader = DataLoader(test_set, batch_size=1000)
     n_params = sum(p.numel() for p in model.parameters())
-    print(f"{args.recipe}: {recipe.description}")
-    print(f"data: {source}")
-    print(f"model: {n_params:,} parameters; {opt_name} lr={lr} ({recipe.schedule}), batch "
-          f"{batch_size}, {epochs} epochs, {nc.get_num_threads()} threads")
+    say(f"{args.recipe}: {recipe.description}")
+    say(f"data: {source}")
+    per_rank = f" ({batch_size // size} per rank x {size} MPI ranks)" if size > 1 else ""
+    say(f"model: {n_params:,} parameters; {opt_name} lr={lr} ({recipe.schedule}), batch "
+        f"{batch_size}{per_rank}, {epochs} epochs, {nc.get_num_threads()} threads")
 
     def report(epoch: int, logs: dict[str, float]) -> None:
         scores = " ".join(f"{k[4:] if k.startswith('val_') else k} {v:.4f}"
                           for k, v in logs.items() if k.startswith("val_"))
-        print(f"epoch {epoch + 1}: train loss {logs['loss']:.4f} | test {scores} | "
-              f"{logs['samples_per_s']:,.0f} samples/s")
+        say(f"epoch {epoch + 1}: train loss {logs['loss']:.4f} | test {scores} | "
+            f"{logs['samples_per_s']:,.0f} samples/s")
 
     callbacks = [LearningRateMonitor()]
     if args.quiet:  # NOTE: otherwise fit prints its own line per epoch under the bar
@@ -85,17 +120,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         callbacks.append(ModelCheckpoint(args.checkpoint_dir, monitor="val_loss"))
     start = time.perf_counter()
     hparams = {"recipe": args.recipe, "seed": args.seed, "schedule": recipe.schedule,
-               "data": source}
+               "data": source, "ranks": size}
     fit(model, loss_fn, optimizer, loader, test_loader, epochs=epochs, callbacks=callbacks,
         scheduler=scheduler, scheduler_interval=interval, run_dir=args.run_dir,
         hparams=hparams, resume_from=args.resume, progress=not args.quiet)
     test = evaluate(model, loss_fn, test_loader)
     elapsed = time.perf_counter() - start
     if "accuracy" in test:
-        print(f"final test accuracy: {100 * test['accuracy']:.2f}% ({elapsed:.1f} s)")
+        say(f"final test accuracy: {100 * test['accuracy']:.2f}% ({elapsed:.1f} s)")
     else:
-        print(f"final test loss: {test['loss']:.4f} ({elapsed:.1f} s)")
+        say(f"final test loss: {test['loss']:.4f} ({elapsed:.1f} s)")
+    if world is not None:
+        from nncore import distributed as dist
+
+        dist.destroy_process_group()
     return 0
+
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -168,6 +208,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     peak = load_peak(force=args.force, quick=args.quick)
     print(f"{peak['cpu']} ({peak['simd']}), measured {peak['measured_at']}")
+    print(f"FMA loop: {peak.get('fma_lanes', '?')}-lane FP32 FMAs of module {peak.get('module')} "
+          f"(ISA {peak.get('isa')})")
     print(f"{'threads':>7}  {'FP32 FMA GFLOP/s':>16}  {'triad GB/s':>10}")
     for threads in sorted(peak["fma_gflops"], key=int):
         print(f"{threads:>7}  {peak['fma_gflops'][threads]:>16.1f}  "
@@ -187,6 +229,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         ("compiler", info["compiler"]),
         ("flags", info["flags"].strip()),
         ("SIMD", f"{info['simd']} (Eigen: {info['eigen_simd']})"),
+        ("module", nc._isa.describe()),
         ("Eigen", info["eigen"]),
         ("OpenMP", f"{info['openmp']}, {nc.get_num_threads()} threads of "
                    f"{info['omp_num_procs']} processors"),

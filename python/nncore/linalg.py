@@ -295,3 +295,9 @@ def cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:
 def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
     """Sum of x * y along ``dim`` (broadcasting)."""
     return (x * y).sum(dim)
+
+
+def __getattr__(name: str) -> object:
+    from nncore._unsupported import missing
+
+    missing("torch.linalg", name, "module 'nncore.linalg'")

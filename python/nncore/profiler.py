@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from nncore import _C, autograd
+from nncore import _C, _isa, autograd
 
 __all__ = ["conv2d_flops", "linear_flops", "load_peak", "measure_peak", "peak_cache_path",
            "profile"]
@@ -256,7 +256,8 @@ class profile:  # noqa: N801 (PyTorch's name)
                           f"{r['self_ms']:.3f}", _num(r["gflops"]), _num(r["gbs"]),
                           _num(r["peak_flops_pct"]), _num(r["peak_bandwidth_pct"])])
         widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
-        lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+        lines = [self._title(bool(rows))]
+        lines += ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
                            for i, (c, w) in enumerate(zip(cells[0], widths)))]
         lines.append("  ".join("-" * w for w in widths))
         for c in cells[1:]:
@@ -266,6 +267,18 @@ class profile:  # noqa: N801 (PyTorch's name)
         text = "\n".join(lines)
         print(text, file=file if file is not None else sys.stdout)
         return text
+
+    def _title(self, with_peak: bool) -> str:
+        """The header line: which native module ran the kernels, and the peak the shares use."""
+        loaded = _isa.loaded()
+        title = (f"nncore native module {loaded.get('module')} (ISA {loaded.get('isa')}, "
+                 f"-march={loaded.get('target')})")
+        if with_peak:
+            peak = load_peak()
+            threads = _C.get_num_threads()
+            title += (f"; FMA peak {_peak_at(peak['fma_gflops'], threads):.1f} GFLOP/s at "
+                      f"{threads} thread{'s' if threads > 1 else ''}")
+        return title
 
     def _footer(self) -> str:
         events = self.events()
@@ -422,8 +435,9 @@ def measure_peak(quick: bool = False) -> dict:
         quick: shorter runs over smaller arrays (still 1.5x the last-level cache at least).
 
     Returns:
-        ``{"cpu", "simd", "fma_gflops": {threads: GFLOP/s}, "bandwidth_gbs": {threads: GB/s},
-        "measured_at"}`` (thread counts as strings, as JSON keeps them).
+        ``{"cpu", "simd", "isa", "module", "fma_lanes", "fma_gflops": {threads: GFLOP/s},
+        "bandwidth_gbs": {threads: GB/s}, "measured_at"}`` (thread counts as strings, as JSON
+        keeps them). The FMA loop is the loaded module's (16 lanes in the AVX-512 module).
     """
     procs = max(1, int(_C.build_info()["omp_num_procs"]))
     seconds, n, repeats = (0.06, 1 << 22, 3) if quick else (0.3, 1 << 24, 8)
@@ -431,26 +445,34 @@ def measure_peak(quick: bool = False) -> dict:
     for threads in sorted({1, procs}):
         fma[str(threads)] = _C.bench_fma_peak(threads, seconds)
         bw[str(threads)] = _C.bench_triad(threads, n, repeats)
-    return {"cpu": _cpu_model(), "simd": _C.build_info()["simd"], "fma_gflops": fma,
-            "bandwidth_gbs": bw, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "quick": quick}
+    info = _C.build_info()
+    return {"cpu": _cpu_model(), "simd": info["simd"], "isa": info.get("isa"),
+            "module": _isa.loaded().get("module"), "fma_lanes": _C.bench_fma_lanes(),
+            "fma_gflops": fma, "bandwidth_gbs": bw,
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "quick": quick}
 
 
 def load_peak(force: bool = False, quick: bool = False) -> dict:
     """The cached peak figures, measured (and cached atomically) on first need or when forced,
-    or when the cache was measured on another CPU."""
+    or when the cache was measured on another CPU or with another ISA's module (the AVX2 module's
+    peak is half the AVX-512 one's on the same CPU)."""
     path = peak_cache_path()
     if not force:
         try:
             with open(path) as f:
                 cached = json.load(f)
-            if cached.get("cpu") == _cpu_model() and cached.get("fma_gflops"):
+            if (cached.get("cpu") == _cpu_model() and cached.get("isa") == _current_isa()
+                    and cached.get("fma_gflops")):
                 return cached
         except (OSError, ValueError):
             pass
     peak = measure_peak(quick=quick)
     _write_json_atomic(path, peak)
     return peak
+
+
+def _current_isa() -> str | None:
+    return _C.build_info().get("isa")
 
 
 def _peak_at(table: dict[str, float], threads: int) -> float:

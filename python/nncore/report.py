@@ -31,7 +31,7 @@ from nncore.tensor import Tensor
 __all__ = ["build_report", "data_fingerprint", "environment_info", "model_card"]
 
 CARD_SECTIONS = ("intended_use", "data", "architecture", "metrics", "group_metrics",
-                 "robust_accuracy", "explanations", "limitations", "environment")
+                 "mitigation", "robust_accuracy", "explanations", "limitations", "environment")
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -57,13 +57,15 @@ def data_fingerprint(*arrays: Any) -> str:
 
 
 def environment_info() -> dict[str, Any]:
-    """nncore, NumPy and Python versions, build flags, SIMD level and thread count."""
+    """nncore, NumPy and Python versions, build flags, SIMD level, loaded ISA module and thread
+    count."""
     import nncore
 
     info = nncore._C.build_info()
     return {"nncore": info["version"], "numpy": np.__version__,
             "python": sys.version.split()[0], "platform": platform.platform(),
             "compiler": info["compiler"], "flags": info["flags"].strip(), "simd": info["simd"],
+            "isa": info.get("isa"), "native_module": nncore._isa.loaded().get("module"),
             "threads": nncore.get_num_threads()}
 
 
@@ -101,7 +103,8 @@ def model_card(out_dir: str | os.PathLike, *, name: str, intended_use: str = "",
                robust_accuracy: dict[float, float] | None = None,
                explanations: list[dict[str, Any]] | None = None,
                limitations: str | list[str] | None = None,
-               environment: dict[str, Any] | None = None) -> dict[str, Any]:
+               environment: dict[str, Any] | None = None,
+               mitigation: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write ``model_card.md`` and ``model_card.json`` into ``out_dir``.
 
     Args:
@@ -117,6 +120,9 @@ def model_card(out_dir: str | os.PathLike, *, name: str, intended_use: str = "",
         explanations: ``[{"title": ..., "method": ..., "image": "path.png", ...}]``.
         limitations: known limitations (text or a list of items).
         environment: versions and build; default ``environment_info()``.
+        mitigation: a bias-mitigation record (``fairness.audit_mitigation``, a
+            ``MitigationAudit.record``, or ``history.mitigation`` of ``fit``): the method and
+            the metrics before and after it.
 
     Returns:
         The card as a dict (the JSON file's content).
@@ -136,6 +142,7 @@ def model_card(out_dir: str | os.PathLike, *, name: str, intended_use: str = "",
         card["architecture"] = None
     card["metrics"] = _mapping("metrics", metrics)
     card["group_metrics"] = _mapping("group_metrics", group_metrics)
+    card["mitigation"] = _mitigation(mitigation)
     if robust_accuracy is not None:
         ra = _mapping("robust_accuracy", robust_accuracy)
         for eps, acc in ra.items():
@@ -201,6 +208,8 @@ def card_markdown(card: dict[str, Any]) -> str:
     else:
         lines += _md_table(gm, "group")
     lines.append("")
+    section("Bias mitigation")
+    lines += _mitigation_md(card.get("mitigation")) + [""]
     section("Robust accuracy")
     lines += _md_table(card.get("robust_accuracy"), "epsilon") + [""]
     section("Explanation examples")
@@ -217,6 +226,52 @@ def card_markdown(card: dict[str, Any]) -> str:
     section("Environment")
     lines += _md_table(card.get("environment"), "key") + [""]
     return "\n".join(lines)
+
+
+def _mitigation(record: Any) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    record = getattr(record, "record", record)
+    if not isinstance(record, dict) or not {"method", "before", "after"} <= set(record):
+        raise ValueError("model_card: mitigation must be a record with 'method', 'before' and "
+                         "'after' (fairness.audit_mitigation)")
+    return _jsonable("mitigation", record)
+
+
+MITIGATION_ROWS = ("accuracy", "selection_rate", "demographic_parity_difference",
+                   "equalized_odds_difference", "equal_opportunity_difference",
+                   "disparate_impact")
+
+
+def mitigation_rows(record: dict[str, Any]) -> list[list[Any]]:
+    """``[metric, before, after, change]`` rows of a mitigation record, then per-group
+    selection rates."""
+    before, after = record["before"], record["after"]
+    rows = [[m, before.get(m), after.get(m),
+             after[m] - before[m] if isinstance(before.get(m), (int, float)) and
+             isinstance(after.get(m), (int, float)) else None]
+            for m in MITIGATION_ROWS if m in before or m in after]
+    for g in before.get("by_group", {}):
+        b = before["by_group"][g].get("selection_rate")
+        a = after.get("by_group", {}).get(g, {}).get("selection_rate")
+        rows.append([f"selection_rate[{g}]", b, a, None if a is None or b is None else a - b])
+    return rows
+
+
+def _mitigation_md(record: dict[str, Any] | None) -> list[str]:
+    if not record:
+        return ["_None applied._"]
+    lines = [f"Method: **{record['method']}**" + (f" (constraint: {record['constraint']})"
+                                                  if record.get("constraint") else ""), ""]
+    if record.get("params"):
+        lines += [", ".join(f"{k}={_fmt(v)}" for k, v in record["params"].items()), ""]
+    lines += ["| metric | before | after | change |", "|---|---|---|---|"]
+    lines += [f"| {m} | {_fmt(b)} | {_fmt(a)} | {_fmt(c) if c is not None else '-'} |"
+              for m, b, a, c in mitigation_rows(record)]
+    if "accuracy_cost" in record:
+        lines += ["", f"Accuracy cost: {_fmt(record['accuracy_cost'])} on "
+                      f"{record.get('samples', '?')} held-out samples."]
+    return lines
 
 
 def _md_table(d: dict[str, Any] | None, key: str) -> list[str]:
@@ -504,6 +559,20 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
                                 for k, v in data.items()], ["key", "value"]))
         else:
             notes.append(f"No {fname}: {heading.lower()} omitted.")
+
+    mit = _read_json(run / "mitigation.json") if (run / "mitigation.json").is_file() else \
+        (card or {}).get("mitigation")
+    if mit:
+        body.append("<h2>Bias mitigation</h2>")
+        body.append(f"<p>Method: {html.escape(str(mit.get('method')))}"
+                    + (f", constraint {html.escape(str(mit['constraint']))}"
+                       if mit.get("constraint") else "")
+                    + (f"; accuracy cost {_fmt(mit['accuracy_cost'])}"
+                       if isinstance(mit.get("accuracy_cost"), (int, float)) else "")
+                    + ".</p>")
+        body.append(_table(mitigation_rows(mit), ["metric", "before", "after", "change"]))
+    else:
+        notes.append("No mitigation.json: no bias mitigation recorded.")
 
     if card is not None:
         body.append("<h2>Model card</h2>")

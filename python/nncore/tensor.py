@@ -893,12 +893,21 @@ def _viewable(a: np.ndarray, shape: tuple) -> bool:
     return True
 
 
+def _index_int(i: Any) -> Any:
+    # NOTE: NumPy raises OverflowError for an int index outside int64; PyTorch a ValueError.
+    if type(i) is int and not -2**63 <= i < 2**63:
+        raise ValueError(f"index {i}: Overflow when unpacking long long")
+    return i
+
+
 def plain_index(index: Any) -> Any:
     """An index with Tensors replaced by their arrays, ready for NumPy."""
     if isinstance(index, Tensor):
         return index._array
+    if type(index) is int:
+        return _index_int(index)
     if isinstance(index, tuple):
-        return tuple(i._array if isinstance(i, Tensor) else i for i in index)
+        return tuple(i._array if isinstance(i, Tensor) else _index_int(i) for i in index)
     if isinstance(index, list) and any(isinstance(i, Tensor) for i in index):
         return [i._array if isinstance(i, Tensor) else i for i in index]
     return index

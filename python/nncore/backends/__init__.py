@@ -40,14 +40,13 @@ openmp = _OpenMP()
 
 class _CPU:
     def get_cpu_capability(self) -> str:
-        """The widest SIMD level of the loaded native module (``"AVX512"``, ``"AVX2"``...)."""
+        """The ISA of the loaded native module, in PyTorch's spelling (``"AVX512"``, ``"AVX2"``
+        or ``"DEFAULT"``): the wheel's ``_C_avx512`` or ``_C_avx2`` as ``NNCORE_ISA`` or the CPU
+        chose."""
         from nncore import _C
 
-        simd = str(_C.build_info().get("simd", "")).upper()
-        for level in ("AVX512", "AVX2", "SSE"):
-            if level in simd.replace("-", ""):
-                return level
-        return "DEFAULT"
+        isa = str(_C.build_info().get("isa", ""))
+        return {"avx512": "AVX512", "avx2": "AVX2"}.get(isa, "DEFAULT")
 
 
 cpu = _CPU()

@@ -63,3 +63,25 @@ def resolve_reduction(op: str, size_average: bool | None, reduce: bool | None,
         return legacy_reduction(size_average, reduce)
     check_reduction(op, reduction)
     return reduction
+
+
+# NOTE: the native kernels refuse sizes whose product passes 2^48 elements (cpp/common/checked.h);
+# checking here first names the op and argument the user wrote (conv1d's padding, not conv2d's).
+MAX_ELEMENTS = 2**48
+
+
+def check_numel(op: str, what: str, dims: Any) -> None:
+    """Raise ValueError naming ``op`` and ``what`` when the sizes ``dims`` multiply past
+    MAX_ELEMENTS (a huge padding, dilation or output size).
+
+    Args:
+        op: the op name for the message.
+        what: the argument responsible.
+        dims: the sizes of the array the op would allocate.
+    """
+    n = 1
+    for d in dims:
+        n *= int(d)
+    if n > MAX_ELEMENTS:
+        raise ValueError(f"{op}: {what} gives an array of {n} elements (sizes "
+                         f"{tuple(int(d) for d in dims)}), more than any array can hold")

@@ -6,7 +6,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from nncore.functional._checks import check_dtypes, check_float
+from nncore.functional._checks import check_dtypes, check_float, check_numel
 from nncore.ops.conv import (
     AdaptiveAvgPool2dFn,
     AdaptiveMaxPool2dFn,
@@ -105,6 +105,8 @@ def _conv(op: str, input: Tensor, weight: Tensor, bias: Tensor | None, stride: A
     if any(e > p for e, p in zip(eff, padded)):
         raise ValueError(f"{op}: kernel {tuple(kernel)} (dilated {eff}) is larger than the "
                          f"padded input {padded} (input {input.shape}, weight {weight.shape})")
+    check_numel(op, f"padding {pad_t}", (x.shape[0], c) + padded)
+    check_numel(op, f"dilation {dil_t}", eff)
     args = (x, weight) if bias is None else (x, weight, bias)
     if spatial == 1:
         y = Conv1dFn.apply(*args, stride=stride_t[0], padding=pad_t[0], dilation=dil_t[0],

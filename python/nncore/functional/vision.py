@@ -208,6 +208,9 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode:
             scales = [float(s) for s in scale_factor]
         else:
             scales = [float(scale_factor)] * dim
+        if not all(np.isfinite(s) and 0 < n * s < 2**48 for n, s in zip(spatial, scales)):
+            raise ValueError(f"{op}: scale_factor {scale_factor!r} gives no valid output size "
+                             f"for input of spatial size {tuple(spatial)}")
         out = [int(n * s) for n, s in zip(spatial, scales)]
         if recompute_scale_factor or mode == "area":
             scales = None

@@ -189,3 +189,7 @@ def __getattr__(name: str) -> object:
     from nncore._unsupported import missing
 
     missing("torch.nn", name, "module 'nncore.nn'")
+
+from nncore.nn.sync_batchnorm import SyncBatchNorm  # noqa: E402
+
+__all__ += ["SyncBatchNorm"]

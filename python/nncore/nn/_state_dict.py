@@ -277,8 +277,15 @@ class StateDictMixin:
         if errors or (not post and strict_msgs()):
             raise fail(strict_msgs() + errors)
         # NOTE: post-hooks may clear keys to let a strict load pass, so with them the copies
-        # run first and are undone if the load still fails.
-        undo = _apply_loads(actions, keep_undo=bool(post))
+        # run first and are undone if the load still fails. A copy that fails midway (a value
+        # NumPy cannot convert, set_extra_state raising) undoes the ones before it, so a failed
+        # load never leaves some parameters loaded and others not.
+        undo: list = []
+        try:
+            _apply_loads(actions, keep_undo=True, undo=undo)
+        except BaseException:
+            _undo_loads(undo)
+            raise
         for module in post:
             for hook in module._load_state_dict_post_hooks.values():
                 if hook(module, keys) is not None:
@@ -300,8 +307,8 @@ def _queue(action: tuple) -> None:
         _pending_loads.append(action)
 
 
-def _apply_loads(actions: list, keep_undo: bool) -> list:
-    undo: list = []
+def _apply_loads(actions: list, keep_undo: bool, undo: list | None = None) -> list:
+    undo = [] if undo is None else undo
     with autograd.no_grad():
         for action in actions:
             kind = action[0]
@@ -318,6 +325,8 @@ def _apply_loads(actions: list, keep_undo: bool) -> list:
                 setattr(module, name, new)
             else:
                 _, module, state = action
+                if keep_undo:
+                    undo.append(("extra", module, module.get_extra_state()))
                 module.set_extra_state(state)
     return undo
 
@@ -327,5 +336,7 @@ def _undo_loads(undo: list) -> None:
         for action in reversed(undo):
             if action[0] == "copy":
                 action[1]._write("load_state_dict", action[2], casting="unsafe")
+            elif action[0] == "extra":
+                action[1].set_extra_state(action[2])
             else:
                 setattr(action[1], action[2], action[3])

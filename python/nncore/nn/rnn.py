@@ -61,6 +61,19 @@ def _run_layer(mode: str, x: Tensor, weights: list[Tensor], state: tuple[Tensor,
     return y, y[last], None
 
 
+def _run_cell(mode: str, x: Tensor, weights: list[Tensor], state: tuple[Tensor, ...] | None
+              ) -> tuple[Tensor, Tensor | None]:
+    """One step over x (N, I): (h', c' or None)."""
+    inputs = (x, *weights, *(state or ()))
+    flags = {"bias": len(weights) == 4, "has_state": state is not None, "reverse": False}
+    if mode == "LSTM":
+        out = LSTMFn.apply(*inputs, **flags)
+        return out[0], out[1]
+    if mode == "GRU":
+        return GRUFn.apply(*inputs, **flags), None
+    return RNNFn.apply(*inputs, relu=mode == "RNN_RELU", **flags), None
+
+
 class RNNBase(Module):
     """Shared by RNN, LSTM and GRU: parameters, checks and the layer-by-layer loop."""
 
@@ -359,8 +372,7 @@ class RNNCellBase(Module):
         weights = [self.weight_ih, self.weight_hh]
         if self.bias:
             weights += [self.bias_ih, self.bias_hh]
-        y, _, c = _run_layer(self.mode, x.unsqueeze(0), weights, state, reverse=False)
-        h = y[0]
+        h, c = _run_cell(self.mode, x, weights, state)
         return (h, c, True) if batched else (h.squeeze(0), None if c is None else c.squeeze(0),
                                              False)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -202,7 +203,9 @@ class AmaxFn(Function):
         (hit,) = self.saved_tensors
         shape, axis, keepdim = self.args
         g = _expand_reduced(grad, shape, axis, keepdim)
-        return g * hit / hit.sum(axis=axis, keepdims=True)
+        # NOTE: the tie count is an integer array; divide in the gradient's dtype, or a float32
+        # gradient comes back float64 and the next native backward refuses it.
+        return g * hit / hit.sum(axis=axis, keepdims=True).astype(g.dtype)
 
 
 class TakeAlongFn(Function):
@@ -282,11 +285,13 @@ def _is_basic_index(index: Any) -> bool:
 class CatFn(Function):
     def forward(self, *arrays: np.ndarray, axis: int) -> np.ndarray:
         self.axis = axis
-        self.splits = np.cumsum([a.shape[axis] for a in arrays])[:-1]
+        # NOTE: sizes kept as a tuple; the split points are summed in backward (np.cumsum of a
+        # list costs more than the concatenation of small inputs).
+        self.sizes = tuple([a.shape[axis] for a in arrays])
         return np.concatenate(arrays, axis=axis)
 
     def backward(self, grad: np.ndarray) -> tuple:
-        return tuple(np.split(grad, self.splits, axis=self.axis))
+        return tuple(np.split(grad, list(itertools.accumulate(self.sizes[:-1])), axis=self.axis))
 
 
 class StackFn(Function):

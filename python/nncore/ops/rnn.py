@@ -46,19 +46,33 @@ def _grads(need: tuple, bias: bool, has_state: bool, dx, dw_ih, dw_hh, db_ih, db
     return tuple(out)
 
 
+def _step_grad(grad: np.ndarray, cell: bool) -> np.ndarray:
+    """The output gradient as the (T, N, H) the layer kernel takes (a cell's is (N, H))."""
+    return np.ascontiguousarray(grad[None] if cell else grad)
+
+
+def _step_dx(dx: np.ndarray | None, cell: bool) -> np.ndarray | None:
+    return dx[0] if cell and dx is not None else dx
+
+
+# NOTE: the cells (RNNCell, LSTMCell, GRUCell) run the layer kernels with T = 1 inside one
+# Function: a script that steps a cell a thousand times per batch pays one graph node per step,
+# not the six that unsqueeze, the layer and the indexing would cost.
 class RNNFn(Function):
-    """Elman RNN layer (tanh or relu) over x (T, N, I); returns y (T, N, H)."""
+    """Elman RNN layer (tanh or relu) over x (T, N, I); returns y (T, N, H). A 2-D x (N, I) is
+    one step (RNNCell): y is then (N, H)."""
 
     def forward(self, x: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray, *rest: np.ndarray,
                 bias: bool = True, has_state: bool = False, relu: bool = False,
                 reverse: bool = False) -> np.ndarray:
         b_ih, b_hh, h0 = _split(rest, bias, has_state, 1)
-        x = np.ascontiguousarray(x)
+        self.cell = x.ndim == 2
+        x = np.ascontiguousarray(x[None] if self.cell else x)
         h0 = None if h0 is None else np.ascontiguousarray(h0)
         y = _C.rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, relu, reverse)
         self.save_for_backward(x, h0, w_ih, w_hh, y)
         self.flags = bias, has_state, relu, reverse
-        return y
+        return y[0] if self.cell else y
 
     def backward(self, grad: np.ndarray) -> tuple:
         x, h0, w_ih, w_hh, y = self.saved_tensors
@@ -66,18 +80,21 @@ class RNNFn(Function):
         need = self.needs_input_grad
         need_dh0 = has_state and need[-1]
         dx, dh0, dw_ih, dw_hh, db_ih, db_hh = _C.rnn_backward(
-            np.ascontiguousarray(grad), x, h0, w_ih, w_hh, y, relu, reverse, need[0], need_dh0,
+            _step_grad(grad, self.cell), x, h0, w_ih, w_hh, y, relu, reverse, need[0], need_dh0,
             need[1] or need[2], bias and (need[3] or need[4]))
-        return _grads(need, bias, has_state, dx, dw_ih, dw_hh, db_ih, db_hh, (dh0,))
+        return _grads(need, bias, has_state, _step_dx(dx, self.cell), dw_ih, dw_hh, db_ih, db_hh,
+                      (dh0,))
 
 
 class LSTMFn(Function):
-    """LSTM layer over x (T, N, I); returns out (T + 1, N, H): the outputs, then c_n."""
+    """LSTM layer over x (T, N, I); returns out (T + 1, N, H): the outputs, then c_n. A 2-D x
+    (N, I) is one step (LSTMCell): out is then (2, N, H), h' and c'."""
 
     def forward(self, x: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray, *rest: np.ndarray,
                 bias: bool = True, has_state: bool = False, reverse: bool = False) -> np.ndarray:
         b_ih, b_hh, h0, c0 = _split(rest, bias, has_state, 2)
-        x = np.ascontiguousarray(x)
+        self.cell = x.ndim == 2
+        x = np.ascontiguousarray(x[None] if self.cell else x)
         if has_state:
             h0, c0 = np.ascontiguousarray(h0), np.ascontiguousarray(c0)
         out, gates, cells = _C.lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse)
@@ -93,27 +110,31 @@ class LSTMFn(Function):
             np.ascontiguousarray(grad), x, h0, c0, w_ih, w_hh, out, gates, cells, reverse,
             need[0], has_state and need[-2], has_state and need[-1], need[1] or need[2],
             bias and (need[3] or need[4]))
-        return _grads(need, bias, has_state, dx, dw_ih, dw_hh, db_ih, db_hh, (dh0, dc0))
+        return _grads(need, bias, has_state, _step_dx(dx, self.cell), dw_ih, dw_hh, db_ih, db_hh,
+                      (dh0, dc0))
 
 
 class GRUFn(Function):
-    """GRU layer over x (T, N, I); returns y (T, N, H)."""
+    """GRU layer over x (T, N, I); returns y (T, N, H). A 2-D x (N, I) is one step (GRUCell): y
+    is then (N, H)."""
 
     def forward(self, x: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray, *rest: np.ndarray,
                 bias: bool = True, has_state: bool = False, reverse: bool = False) -> np.ndarray:
         b_ih, b_hh, h0 = _split(rest, bias, has_state, 1)
-        x = np.ascontiguousarray(x)
+        self.cell = x.ndim == 2
+        x = np.ascontiguousarray(x[None] if self.cell else x)
         h0 = None if h0 is None else np.ascontiguousarray(h0)
         y, gates = _C.gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, reverse)
         self.save_for_backward(x, h0, w_ih, w_hh, y, gates)
         self.flags = bias, has_state, reverse
-        return y
+        return y[0] if self.cell else y
 
     def backward(self, grad: np.ndarray) -> tuple:
         x, h0, w_ih, w_hh, y, gates = self.saved_tensors
         bias, has_state, reverse = self.flags
         need = self.needs_input_grad
         dx, dh0, dw_ih, dw_hh, db_ih, db_hh = _C.gru_backward(
-            np.ascontiguousarray(grad), x, h0, w_ih, w_hh, y, gates, reverse, need[0],
+            _step_grad(grad, self.cell), x, h0, w_ih, w_hh, y, gates, reverse, need[0],
             has_state and need[-1], need[1] or need[2], bias and (need[3] or need[4]))
-        return _grads(need, bias, has_state, dx, dw_ih, dw_hh, db_ih, db_hh, (dh0,))
+        return _grads(need, bias, has_state, _step_dx(dx, self.cell), dw_ih, dw_hh, db_ih, db_hh,
+                      (dh0,))

@@ -4,6 +4,7 @@ Each optimizer updates all parameters of a group in place with one fused native 
 works on the flattened parameters in NumPy).
 """
 
+from nncore._unsupported import UnsupportedError, missing
 from nncore.optim import lr_scheduler
 from nncore.optim.adadelta import Adadelta
 from nncore.optim.adagrad import Adagrad
@@ -22,9 +23,9 @@ from nncore.optim.sparse_adam import SparseAdam
 __all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "lr_scheduler",
            "ASGD", "Adadelta", "Adamax", "LBFGS", "NAdam", "RAdam", "Rprop", "SparseAdam"]
 
-class UnsupportedFeatureError(NotImplementedError, AttributeError):
-    """A PyTorch name nncore does not provide. A NotImplementedError naming the feature, and an
-    AttributeError too, so ``hasattr(optim, name)`` feature checks answer False."""
+# NOTE: the one error type for a missing PyTorch feature (NotImplementedError and AttributeError,
+# so ``hasattr(optim, name)`` feature checks answer False).
+UnsupportedFeatureError = UnsupportedError
 
 
 _UNSUPPORTED = {
@@ -39,4 +40,4 @@ def __getattr__(name: str) -> object:
     if name in _UNSUPPORTED:
         raise UnsupportedFeatureError(f"nncore.optim: {_UNSUPPORTED[name]} (torch.optim.{name}) is "
                                   f"not supported by nncore")
-    raise AttributeError(f"module 'nncore.optim' has no attribute {name!r}")
+    missing("torch.optim", name, "module 'nncore.optim'")

@@ -488,6 +488,8 @@ class Optimizer:
                 raise ValueError(f"{name}.load_state_dict: parameter group {i} has "
                                  f"{len(s['params'])} params in the state dict, "
                                  f"{len(g['params'])} in the optimizer")
+        for i, (g, s) in enumerate(zip(self.param_groups, saved)):
+            self._check_loaded_group(i, g, s)
         by_index = {}
         for g, s in zip(self.param_groups, saved):
             by_index.update(zip(s["params"], g["params"]))
@@ -508,6 +510,39 @@ class Optimizer:
         self.param_groups = groups
         for hook in list(self._optimizer_load_state_dict_post_hooks.values()):
             hook(self)
+
+    def _check_loaded_group(self, i: int, live: dict[str, Any], saved: Any) -> None:
+        """Raise TypeError/ValueError for a saved group whose hyperparameters this optimizer
+        cannot run with (``lr='fast'``, ``betas=[2.0]``), before anything is loaded; JSON
+        lists become the tuples the live group holds."""
+        name = type(self).__name__
+        if not isinstance(saved, dict) or not isinstance(saved.get("params"), list):
+            raise ValueError(f"{name}.load_state_dict: parameter group {i} is not a dict with "
+                             f"a 'params' list: {saved!r:.120}")
+        for key, value in list(saved.items()):
+            if key in ("params", "param_names") or key not in live:
+                continue
+            current = live[key]
+            where = f"{name}.load_state_dict: parameter group {i}: {key!r}"
+            if isinstance(current, bool):
+                if not isinstance(value, (bool, np.bool_)):
+                    raise TypeError(f"{where} must be a bool, got {value!r:.80}")
+            elif isinstance(current, (int, float)) and not isinstance(value, Tensor):
+                if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+                        or value != value:
+                    raise TypeError(f"{where} must be a number, got {value!r:.80}")
+            elif isinstance(current, tuple):
+                if not isinstance(value, (list, tuple)) or len(value) != len(current) or not all(
+                        isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+                        and v == v for v in value):
+                    raise TypeError(f"{where} must be a tuple of {len(current)} numbers, got "
+                                    f"{value!r:.80}")
+                saved[key] = tuple(value)
+        merged = {**{k: v for k, v in live.items() if k != "params"}, **saved}
+        try:
+            self._validate_group(merged)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{name}.load_state_dict: parameter group {i}: {e}") from None
 
     def _load_value(self, key: Any, value: Any, param: Tensor) -> Any:
         """One saved state value as this optimizer keeps it: "step" a float64 0-d array, other

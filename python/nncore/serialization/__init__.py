@@ -270,7 +270,7 @@ def _load_mapped(f: BinaryIO, size: int, first: bytes, where: str, locate: _Loca
     else:
         # NOTE: ACCESS_COPY: pages are shared with the file until written; writes stay private.
         buf = _mmap.mmap(f.fileno(), 0, access=_mmap.ACCESS_COPY)
-        arrays = _safetensors.map_tensors(buf, start, header)
+        arrays = _safetensors.map_tensors(buf, start, header, where)
     return _rebuild(header, arrays, where, locate, resolve)
 
 

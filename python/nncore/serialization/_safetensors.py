@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import stat
 import struct
 import tempfile
+import time
+import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any, BinaryIO, Callable
 
@@ -35,6 +38,14 @@ _CODES: dict[tuple[str, int], str] = {(d.kind, d.itemsize): code for code, d in 
 # NOTE: the safetensors reference reader refuses headers above 100 MB; a larger length field is
 # corruption, and checking it first avoids allocating it.
 _MAX_HEADER = 100_000_000
+# The CRC-32 of the header (canonical JSON, without this entry) and of the data section, in
+# ``__metadata__``: written by every nncore writer, verified on load when present (files of
+# other tools have none and load unverified).
+CHECKSUM_KEY = "nncore.checksum"
+# NOTE: a temporary file of a killed save is removed by a later save to the same folder once
+# its writer is gone: at once when the writer ran on this host (its pid is in the name), after
+# a day otherwise (a writer on another machine sharing the folder may still be running).
+_STALE_SECONDS = 24 * 3600
 
 
 def _umask() -> int:
@@ -68,7 +79,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
         mode = stat.S_IMODE(os.stat(path).st_mode)
     except FileNotFoundError:
         mode = 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    base = os.path.basename(path)
+    _remove_stale(folder, base)
+    fd, tmp = tempfile.mkstemp(prefix=f".{base}.{os.getpid()}@{_host()}.", suffix=".tmp",
+                               dir=folder)
     try:
         # NOTE: mkstemp creates the file 0600, private to the user; a saved model is not.
         os.fchmod(fd, mode)
@@ -94,6 +108,73 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
         pass
     finally:
         os.close(dir_fd)
+
+
+def _host() -> str:
+    return socket.gethostname().replace("/", "_") or "localhost"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True
+
+
+def _remove_stale(folder: str, base: str) -> None:
+    """Remove temporary files left by killed saves of ``base`` in ``folder``."""
+    prefix = f".{base}."
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith(prefix) and n.endswith(".tmp")]
+    except OSError:
+        return
+    now = time.time()
+    for name in names:
+        owner = name[len(prefix):-len(".tmp")].rpartition(".")[0]
+        pid, at, host = owner.partition("@")
+        full = os.path.join(folder, name)
+        try:
+            if at and pid.isdigit() and host == _host():
+                stale = int(pid) != os.getpid() and not _pid_alive(int(pid))
+            else:
+                stale = now - os.stat(full).st_mtime > _STALE_SECONDS
+            if stale:
+                os.unlink(full)
+        except OSError:
+            pass
+
+
+def _canonical(header: Mapping[str, Any]) -> bytes:
+    """The header as the checksum covers it: sorted keys, without the checksum entry."""
+    meta = {k: v for k, v in header.get("__metadata__", {}).items() if k != CHECKSUM_KEY}
+    body = {k: v for k, v in header.items() if k != "__metadata__"}
+    body["__metadata__"] = meta
+    return json.dumps(body, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8")
+
+
+def checksum(header: Mapping[str, Any], chunks: Iterable[Any]) -> str:
+    """``"crc32:<8 hex digits>"`` of the canonical header and the data chunks in file order."""
+    crc = zlib.crc32(_canonical(header))
+    for chunk in chunks:
+        crc = zlib.crc32(chunk, crc)
+    return f"crc32:{crc:08x}"
+
+
+def _verify(header: Mapping[str, Any], chunks: Iterable[Any], where: str) -> None:
+    saved = header.get("__metadata__", {}).get(CHECKSUM_KEY)
+    if saved is None:
+        return
+    if checksum(header, chunks) != saved:
+        raise corrupt(where, "the checksum of its header and tensor data does not match the "
+                             "one it was saved with (the file was corrupted after writing)")
+
+
+def _bytes(arr: np.ndarray) -> memoryview:
+    return memoryview(arr.reshape(-1).view(np.uint8))
 
 
 def _as_array(op: str, name: str, value: Any) -> np.ndarray:
@@ -137,6 +218,12 @@ def encode(tensors: Mapping[str, Any], metadata: Mapping[str, str] | None, op: s
                         "data_offsets": [offset, offset + arr.nbytes]}
         offset += arr.nbytes
         arrays.append(arr)
+    meta = header.pop("__metadata__", {})
+    if CHECKSUM_KEY in meta:
+        raise TypeError(f"{op}: metadata key {CHECKSUM_KEY!r} is reserved for nncore's "
+                        f"checksum")
+    header = {"__metadata__": meta, **header}
+    meta[CHECKSUM_KEY] = checksum(header, (_bytes(a) for a in arrays if a.nbytes))
     raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     raw += b" " * (-(len(raw) + 8) % 8)
     return struct.pack("<Q", len(raw)) + raw, arrays
@@ -145,7 +232,7 @@ def encode(tensors: Mapping[str, Any], metadata: Mapping[str, str] | None, op: s
 def _write_arrays(f: BinaryIO, arrays: Iterable[np.ndarray]) -> None:
     for arr in arrays:
         # NOTE: memoryview of the contiguous array: no copy of the bytes.
-        f.write(memoryview(arr.reshape(-1).view(np.uint8)))
+        f.write(_bytes(arr))
 
 
 def write(target: Any, head: bytes, arrays: list[np.ndarray]) -> None:
@@ -300,13 +387,23 @@ def read_tensors(f: BinaryIO, header: dict[str, Any], where: str) -> dict[str, n
             if got != arr.nbytes:
                 raise corrupt(where, f"the file ends inside tensor {name!r} ({got} of "
                                      f"{arr.nbytes} bytes)")
-        out[name] = arr if dtype.isnative else arr.astype(dtype.newbyteorder("="))
+        out[name] = arr
+    _verify(header, (_bytes(out[name]) for _, name in entries if out[name].nbytes), where)
+    for name, arr in out.items():
+        if not arr.dtype.isnative:
+            out[name] = arr.astype(arr.dtype.newbyteorder("="))
     return {name: out[name] for name in header if name != "__metadata__"}
 
 
-def map_tensors(buf: Any, start: int, header: dict[str, Any]) -> dict[str, np.ndarray]:
+def map_tensors(buf: Any, start: int, header: dict[str, Any], where: str = "the file"
+                ) -> dict[str, np.ndarray]:
     """Arrays viewing a mapped file (``mmap.ACCESS_COPY``: writes never reach the file)
-    whose data section begins at byte ``start``; misaligned ones are copied."""
+    whose data section begins at byte ``start``; misaligned ones are copied. A checksum in the
+    header is verified first (which reads the whole file once)."""
+    if header.get("__metadata__", {}).get(CHECKSUM_KEY) is not None:
+        end = max([info["data_offsets"][1] for name, info in header.items()
+                   if name != "__metadata__"], default=0)
+        _verify(header, [memoryview(buf)[start:start + end]] if end else [], where)
     out: dict[str, np.ndarray] = {}
     for name, info in header.items():
         if name == "__metadata__":
@@ -334,7 +431,7 @@ def load_metadata(path: str | os.PathLike) -> dict[str, str]:
     path = os.fspath(path)
     with open(path, "rb") as f:
         header, _ = read_header(f, repr(path), os.fstat(f.fileno()).st_size)
-    return dict(header.get("__metadata__", {}))
+    return {k: v for k, v in header.get("__metadata__", {}).items() if k != CHECKSUM_KEY}
 
 
 def load_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:

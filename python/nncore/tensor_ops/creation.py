@@ -18,7 +18,8 @@ from nncore.tensor import Tensor, _checked_shape, as_array
 
 __all__ = [
     "arange", "as_tensor", "empty", "empty_like", "eye", "from_numpy", "full", "full_like",
-    "linspace", "logspace", "ones", "ones_like", "tensor", "zeros", "zeros_like",
+    "linspace", "logspace", "ones", "ones_like", "tensor", "zeros", "zeros_like", "clone",
+    "detach",
 ]
 METHODS = ("new_empty", "new_full", "new_ones", "new_tensor", "new_zeros")
 
@@ -98,8 +99,13 @@ def full(size: Sequence[int], fill_value: Any, *, out: Any = None, dtype: Any = 
     default float) unless ``dtype`` is given."""
     if dtype is None:
         dtype = as_array(fill_value).dtype
-    return _finish(np.full(_size("full", (size,)), fill_value, _dtype(dtype)), requires_grad,
-                   device, "full")
+    try:
+        arr = np.full(_size("full", (size,)), fill_value, _dtype(dtype))
+    except OverflowError:
+        # NOTE: NumPy's OverflowError for an int outside the dtype; PyTorch's RuntimeError.
+        raise RuntimeError(f"full: value {fill_value!r} cannot be converted to type "
+                           f"{np.dtype(_dtype(dtype))} without overflow") from None
+    return _finish(arr, requires_grad, device, "full")
 
 
 def _like(op: str, t: Tensor, fill: Any, dtype: Any, device: Any, requires_grad: bool
@@ -146,7 +152,13 @@ def arange(start: Any, end: Any = None, step: Any = 1, *, out: Any = None, dtype
         is_int = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in vals)
         dtype = np.int64 if is_int else dtypes.default_numpy()
     d = dtypes.to_numpy(dtype)
-    n = int(np.ceil((vals[1] - vals[0]) / vals[2]))
+    span = (vals[1] - vals[0]) / vals[2]
+    # NOTE: a non-finite bound or a count past any array is PyTorch's "invalid size" error,
+    # not an OverflowError from int() or np.arange.
+    if not np.isfinite(span) or span > 2**48 or max(abs(v) for v in vals) >= 2**63:
+        raise RuntimeError(f"arange: invalid size, possible overflow? (start={vals[0]!r}, "
+                           f"end={vals[1]!r}, step={vals[2]!r})")
+    n = int(np.ceil(span))
     arr = (vals[0] + np.arange(max(n, 0), dtype=np.float64 if d.kind == "f" else np.int64)
            * vals[2]).astype(d)
     return _finish(arr, requires_grad, device, "arange")
@@ -247,3 +259,13 @@ def new_tensor(self: Tensor, data: Any, *, dtype: Any = None, device: Any = None
     """A copy of ``data`` in this tensor's dtype (unless ``dtype`` is given)."""
     d = self._array.dtype if dtype is None else dtype
     return tensor(data, dtype=d, device=device, requires_grad=requires_grad)
+
+
+def clone(input: Tensor, *, memory_format: Any = None) -> Tensor:
+    """``torch.clone``: a copy of ``input`` that gradients flow back through."""
+    return input.clone(memory_format=memory_format)
+
+
+def detach(input: Tensor) -> Tensor:
+    """``torch.detach``: ``input`` outside autograd, sharing its memory."""
+    return input.detach()

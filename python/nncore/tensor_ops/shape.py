@@ -7,6 +7,7 @@ node (``ops.shape.SplitFn``) so a loop over thousands of pieces stays linear in 
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -267,6 +268,10 @@ def repeat(input: Tensor, *sizes: Any) -> Tensor:
     shape = (1,) * (len(reps) - input.ndim) + tuple(input.shape)
     if any(r < 0 for r in reps):
         raise RuntimeError(f"repeat: Trying to create tensor with negative dimension: "
+                           f"{[r * n for r, n in zip(reps, shape)]}")
+    # NOTE: np.tile does not check its size arithmetic (a huge repeat count crashed it).
+    if math.prod(r * n for r, n in zip(reps, shape)) > 2**48 or any(r >= 2**63 for r in reps):
+        raise RuntimeError(f"repeat: Storage size calculation overflowed with sizes="
                            f"{[r * n for r, n in zip(reps, shape)]}")
     src = input if tuple(input.shape) == shape else input.reshape(shape)
     return ops.TileFn.apply(src, reps=reps)
@@ -536,14 +541,28 @@ def tril(input: Tensor, diagonal: int = 0) -> Tensor:
     """The lower triangle of the last two dimensions (below ``diagonal``), the rest zero."""
     if input.ndim < 2:
         raise RuntimeError("tril: input tensor must have at least 2 dimensions")
-    return ops.TriangleFn.apply(input, diagonal=int(diagonal), upper=False)
+    diagonal = int(diagonal)
+    if not -2**63 <= diagonal < 2**63:
+        raise ValueError(f"tril: diagonal {diagonal}: Overflow when unpacking long long")
+    # NOTE: past either corner the result no longer changes; clamped so NumPy's tri (which
+    # negates it) cannot overflow.
+    rows, cols = input.shape[-2:]
+    diagonal = max(-rows - 1, min(diagonal, cols + 1))
+    return ops.TriangleFn.apply(input, diagonal=diagonal, upper=False)
 
 
 def triu(input: Tensor, diagonal: int = 0) -> Tensor:
     """The upper triangle of the last two dimensions (above ``diagonal``), the rest zero."""
     if input.ndim < 2:
         raise RuntimeError("triu: input tensor must have at least 2 dimensions")
-    return ops.TriangleFn.apply(input, diagonal=int(diagonal), upper=True)
+    diagonal = int(diagonal)
+    if not -2**63 <= diagonal < 2**63:
+        raise ValueError(f"triu: diagonal {diagonal}: Overflow when unpacking long long")
+    # NOTE: past either corner the result no longer changes; clamped so NumPy's tri (which
+    # negates it) cannot overflow.
+    rows, cols = input.shape[-2:]
+    diagonal = max(-rows - 1, min(diagonal, cols + 1))
+    return ops.TriangleFn.apply(input, diagonal=diagonal, upper=True)
 
 
 def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:

@@ -19,9 +19,10 @@ __all__ = [
     "acos", "acosh", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh",
     "asin", "asinh", "atan", "atan2", "atanh", "cos", "cosh", "erf", "erfinv", "exp", "exp2",
     "expm1", "log", "log10", "log1p", "log2", "logit", "nan_to_num", "relu", "sigmoid", "sin",
-    "sinh", "tan", "tanh",
+    "sinh", "tan", "tanh", "softmax", "log_softmax",
 ]
-METHODS = tuple(__all__)
+# NOTE: Tensor.softmax/log_softmax are the Tensor's own methods (dim first, as PyTorch's).
+METHODS = tuple(n for n in __all__ if n not in ("softmax", "log_softmax"))
 
 
 _NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
@@ -212,3 +213,17 @@ def nan_to_num(input: Tensor, nan: float = 0.0, posinf: float | None = None,
     info = dtypes.finfo(d)
     return un.NanToNumFn.apply(t, nan=nan, posinf=info.max if posinf is None else posinf,
                                neginf=info.min if neginf is None else neginf)
+
+
+def softmax(input: Tensor, dim: int, dtype: Any = None) -> Tensor:
+    """``torch.softmax``: ``nncore.nn.functional.softmax`` under the namespace name."""
+    from nncore import functional as F
+
+    return F.softmax(input, dim=dim, dtype=dtype)
+
+
+def log_softmax(input: Tensor, dim: int, dtype: Any = None) -> Tensor:
+    """``torch.log_softmax``: ``nncore.nn.functional.log_softmax`` under the namespace name."""
+    from nncore import functional as F
+
+    return F.log_softmax(input, dim=dim, dtype=dtype)

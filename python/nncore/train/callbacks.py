@@ -21,6 +21,14 @@ import numpy as np
 _MAX_KEYS = ("acc", "accuracy", "f1", "precision", "recall", "r2", "auc")
 
 
+def _rank() -> int:
+    """This process's rank in the default process group (0 without one)."""
+    from nncore.distributed import _core
+
+    grp = _core.current()
+    return 0 if grp is None else grp.rank
+
+
 class Callback:
     """Base class: every hook does nothing. ``logs`` maps names (``loss``, ``val_loss``,
     ``accuracy``, ...) to floats; ``on_batch_end`` gets ``{"loss", "size"}``."""
@@ -219,15 +227,18 @@ class ModelCheckpoint(Callback):
         from nncore.serialization import save_safetensors
         from nncore.train.checkpoint import save_checkpoint
 
+        # NOTE: under data parallelism every rank tracks the best value, only rank 0 writes.
+        writer = _rank() == 0
         if self.save_best:
             value = _monitored("ModelCheckpoint", self.monitor, logs)
             better = value < self.best if self.mode == "min" else value > self.best
             if better:
                 self.best, self.best_epoch = value, epoch
+            if better and writer:
                 save_safetensors(self.model.state_dict(), self.best_path,
                                  metadata={"epoch": str(epoch + 1), "monitor": self.monitor,
                                            "value": repr(value), "logs": json.dumps(logs)})
-        if self.save_last:
+        if self.save_last and writer:
             ctx = self.context
             save_checkpoint(self.last_path, self.model, self.optimizer, self.scheduler,
                             epoch=epoch + 1, loaders=ctx["loaders"], callbacks=ctx["callbacks"])

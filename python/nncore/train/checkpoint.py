@@ -11,6 +11,7 @@ clear errors when a checkpoint does not fit the model.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections import Counter
@@ -65,6 +66,8 @@ def _encode(obj: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
 
 
 def _decode(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
+    """The value ``_encode`` stored; a malformed node raises KeyError/TypeError/ValueError
+    (``_decoded`` turns them into one ValueError naming the file)."""
     if isinstance(obj, list):
         return [_decode(v, arrays) for v in obj]
     if not isinstance(obj, dict):
@@ -83,6 +86,82 @@ def _decode(obj: Any, arrays: dict[str, np.ndarray]) -> Any:
     if "__tuple__" in obj:
         return tuple(_decode(v, arrays) for v in obj["__tuple__"])
     return {k: _decode(v, arrays) for k, v in obj.items()}
+
+
+def _decoded(path: str, what: str, obj: Any, arrays: dict[str, np.ndarray]) -> Any:
+    try:
+        return _decode(obj, arrays)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RecursionError) as e:
+        raise ValueError(f"load_checkpoint: {path!r} has a corrupt {what} entry "
+                         f"({type(e).__name__}: {e})") from None
+
+
+def _corrupt(path: str, why: str) -> ValueError:
+    return ValueError(f"load_checkpoint: {path!r} is a corrupt checkpoint: {why}")
+
+
+def _check_state(path: str, state: Any) -> None:
+    """The checkpoint's JSON has every entry, each of the right kind, and valid values."""
+    if not isinstance(state, dict):
+        raise _corrupt(path, f"its state is a JSON {type(state).__name__}, not an object")
+    missing = sorted(set(_STATE_KEYS) - set(state))
+    if missing:
+        raise _corrupt(path, f"entries {missing} are missing")
+    for key, kinds in _STATE_KEYS.items():
+        if not isinstance(state[key], kinds) or isinstance(state[key], bool):
+            raise _corrupt(path, f"{key!r} is {state[key]!r:.80}")
+    if state["epoch"] < 0:
+        raise _corrupt(path, f"epoch {state['epoch']} is negative")
+    arch = state["architecture"]
+    if not isinstance(arch.get("class"), str) or not isinstance(arch.get("shapes"), dict):
+        raise _corrupt(path, f"'architecture' is {arch!r:.80}")
+    for key in ("optimizer", "scheduler"):
+        entry = state[key]
+        if entry is not None and (set(entry) != {"class", "state"}
+                                  or not isinstance(entry["class"], str)):
+            raise _corrupt(path, f"{key!r} must hold 'class' and 'state', got {entry!r:.80}")
+    if state["optimizer"] is not None and not isinstance(state["optimizer"]["state"], dict):
+        raise _corrupt(path, "the optimizer state is not an object")
+    rng = state["rng"]
+    if not isinstance(rng.get("seed"), int) or not isinstance(rng.get("bit_generator"), dict):
+        raise _corrupt(path, f"'rng' is {rng!r:.80}")
+    try:
+        # NOTE: a throwaway generator takes the saved state first: a state NumPy refuses is
+        # found before the model changes.
+        own = _random.default_generator._rng.bit_generator
+        type(own)().state = rng["bit_generator"]
+    except (TypeError, ValueError, KeyError, OverflowError) as e:
+        raise _corrupt(path, f"the RNG state is unusable ({type(e).__name__}: {e})") from None
+    for key in ("loaders", "callbacks"):
+        if not all(isinstance(k, str) for k in state[key]):
+            raise _corrupt(path, f"{key!r} has non-string keys")
+
+
+_STATE_KEYS: dict[str, Any] = {
+    "epoch": int, "architecture": dict, "optimizer": (dict, type(None)),
+    "scheduler": (dict, type(None)), "rng": dict, "loaders": dict, "callbacks": dict,
+    "extra": (dict, list, str, int, float, type(None)),
+}
+
+
+def _same_kind(path: str, what: str, saved: Any, live: Any) -> None:
+    """Raise ValueError when a saved state value cannot stand for the live one: a number for a
+    number, a string for a string, a dict for a dict (checked key by key), and so on; None
+    matches anything (a best score not reached yet)."""
+    if saved is None or live is None:
+        return
+    kinds = ((bool, np.bool_), (int, float, np.number, np.ndarray, Tensor), (str,),
+             (list, tuple), (dict,))
+    for kind in kinds:
+        if isinstance(live, kind):
+            if not isinstance(saved, kind) or (kind[0] is not bool and isinstance(saved, bool)
+                                               and not isinstance(live, bool)):
+                raise ValueError(f"load_checkpoint: {path!r} holds {saved!r:.60} for {what}, "
+                                 f"which is a {type(live).__name__} ({live!r:.60})")
+            break
+    if isinstance(live, dict):
+        for key in live.keys() & saved.keys():
+            _same_kind(path, f"{what}[{key!r}]", saved[key], live[key])
 
 
 def _callback_keys(callbacks: Sequence[Any]) -> list[tuple[str, Any]]:
@@ -161,9 +240,10 @@ def _read(path: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
                          f"{meta.get('version')!r}, this nncore reads version {VERSION}")
     try:
         state = json.loads(meta[FORMAT])
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, RecursionError) as e:
         raise ValueError(f"load_checkpoint: {path!r} has corrupt checkpoint metadata ({e})"
                          ) from None
+    _check_state(path, state)
     return state, load_safetensors(path)
 
 
@@ -193,6 +273,12 @@ def _check_optimizer(path: str, optimizer: Any, saved: dict[str, Any]) -> dict[s
         raise ValueError(f"load_checkpoint: {path!r} holds a {saved['class']} state, the "
                          f"optimizer is a {type(optimizer).__name__}")
     sd = saved["state"]
+    if not isinstance(sd, dict) or not isinstance(sd.get("param_groups"), list) \
+            or not isinstance(sd.get("state"), dict) \
+            or not all(isinstance(g, dict) and isinstance(g.get("params"), list)
+                       for g in sd["param_groups"]) \
+            or not all(isinstance(v, dict) for v in sd["state"].values()):
+        raise _corrupt(path, f"the optimizer state is malformed: {sd!r:.120}")
     groups = sd["param_groups"]
     if [len(g["params"]) for g in groups] != [len(g["params"]) for g in
                                                optimizer.param_groups]:
@@ -212,6 +298,13 @@ def _check_optimizer(path: str, optimizer: Any, saved: dict[str, Any]) -> dict[s
                     and value.ndim and tuple(value.shape) != tuple(p.shape):
                 raise ValueError(f"load_checkpoint: optimizer state {key!r} of parameter "
                                  f"{index} has shape {value.shape}, the parameter {p.shape}")
+    # NOTE: the hyperparameters are checked as Optimizer.load_state_dict checks them (lr a
+    # non-negative number, betas in [0, 1)...), on a copy, before anything is loaded.
+    for i, (live, group) in enumerate(zip(optimizer.param_groups, groups)):
+        try:
+            optimizer._check_loaded_group(i, live, dict(group))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"load_checkpoint: {path!r}: {e}") from None
     return sd
 
 
@@ -245,31 +338,86 @@ def load_checkpoint(
     path = os.fspath(path)
     state, tensors = _read(path)
     weights = _check_model(path, model, state, tensors)
-    opt_state = _check_optimizer(path, optimizer, _decode(state["optimizer"], tensors)) \
+    opt_state = _check_optimizer(path, optimizer,
+                                 _decoded(path, "optimizer", state["optimizer"], tensors)) \
         if optimizer is not None else None
     sched = state["scheduler"]
+    sched_state = None
     if scheduler is not None:
         if sched is None or sched["class"] != type(scheduler).__name__:
             raise ValueError(f"load_checkpoint: {path!r} holds a "
                              f"{None if sched is None else sched['class']} scheduler state, "
                              f"the scheduler is a {type(scheduler).__name__}")
-    for name, loader in (loaders or {}).items():
-        if loader is not None and hasattr(loader, "load_state_dict") \
-                and name not in state["loaders"]:
+        sched_state = _decoded(path, "scheduler", sched["state"], tensors)
+        if not isinstance(sched_state, dict):
+            raise _corrupt(path, f"the scheduler state is {sched_state!r:.80}")
+        _same_kind(path, "the scheduler state", sched_state, scheduler.state_dict())
+    live_loaders = {name: loader for name, loader in (loaders or {}).items()
+                    if loader is not None and hasattr(loader, "load_state_dict")}
+    for name, loader in live_loaders.items():
+        if name not in state["loaders"]:
             raise ValueError(f"load_checkpoint: {path!r} has no state for loader {name!r} "
                              f"(saved: {sorted(state['loaders'])})")
-    model.load_state_dict(weights)
-    if opt_state is not None:
-        optimizer.load_state_dict(opt_state)
-    if scheduler is not None:
-        scheduler.load_state_dict(_decode(sched["state"], tensors))
-    for name, loader in (loaders or {}).items():
-        if loader is not None and hasattr(loader, "load_state_dict"):
-            loader.load_state_dict(state["loaders"][name])
+        _same_kind(path, f"loader {name!r}", state["loaders"][name], loader.state_dict())
     saved_cbs = state["callbacks"]
+    cb_states = {}
     for key, cb in _callback_keys(callbacks):
         if key in saved_cbs:
-            cb.load_state_dict(_decode(saved_cbs[key], tensors))
-    if restore_rng:
-        _random.set_rng_state_dict(state["rng"])
-    return {"epoch": int(state["epoch"]), "extra": _decode(state["extra"], tensors)}
+            cb_states[key] = _decoded(path, f"callback {key}", saved_cbs[key], tensors)
+            _same_kind(path, f"callback {key}", cb_states[key], cb.state_dict())
+    extra = _decoded(path, "extra", state["extra"], tensors)
+    # NOTE: everything above only read; from here objects change. A load_state_dict that still
+    # raises (a value only it can judge) rolls every object back to its state before the call.
+    undo = _Undo()
+    try:
+        undo.model(model)
+        model.load_state_dict(weights)
+        if opt_state is not None:
+            undo.attributes(optimizer)
+            optimizer.load_state_dict(opt_state)
+        if scheduler is not None:
+            undo.attributes(scheduler)
+            scheduler.load_state_dict(sched_state)
+        for name, loader in live_loaders.items():
+            undo.stateful(loader)
+            loader.load_state_dict(state["loaders"][name])
+        for key, cb in _callback_keys(callbacks):
+            if key in cb_states:
+                undo.stateful(cb)
+                cb.load_state_dict(cb_states[key])
+        if restore_rng:
+            undo.rng()
+            _random.set_rng_state_dict(state["rng"])
+    except BaseException:
+        undo.run()
+        raise
+    return {"epoch": int(state["epoch"]), "extra": extra}
+
+
+class _Undo:
+    """Snapshots taken just before each object changes, restored in reverse order."""
+
+    def __init__(self) -> None:
+        self.steps: list[Any] = []
+
+    def model(self, model: Module) -> None:
+        saved = {k: np.array(v._array, copy=True) for k, v in model.state_dict().items()}
+        self.steps.append(lambda: model.load_state_dict(saved))
+
+    def attributes(self, obj: Any) -> None:
+        # NOTE: load_state_dict of optimizers and schedulers rebinds attributes (new state,
+        # new groups) rather than editing them, so the previous objects are the snapshot.
+        saved = dict(vars(obj))
+        self.steps.append(lambda: (vars(obj).clear(), vars(obj).update(saved)))
+
+    def stateful(self, obj: Any) -> None:
+        saved = copy.deepcopy(obj.state_dict())
+        self.steps.append(lambda: obj.load_state_dict(saved))
+
+    def rng(self) -> None:
+        saved = _random.get_rng_state_dict()
+        self.steps.append(lambda: _random.set_rng_state_dict(saved))
+
+    def run(self) -> None:
+        for step in reversed(self.steps):
+            step()

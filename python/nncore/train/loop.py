@@ -34,6 +34,7 @@ class History(Callback):
         history: ``{"loss": [...], "val_loss": [...], "accuracy": [...], ...}``, one entry per
             epoch (NaN where a quantity was missing that epoch).
         epoch: the 0-based indices of the recorded epochs.
+        mitigation: the bias-mitigation audit record of ``fit(..., mitigation=...)``, or None.
     """
 
     order = -100
@@ -41,6 +42,7 @@ class History(Callback):
     def __init__(self) -> None:
         self.history: dict[str, list[float]] = {}
         self.epoch: list[int] = []
+        self.mitigation: dict[str, Any] | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         n = len(self.epoch)
@@ -64,6 +66,44 @@ class History(Callback):
 
     def __repr__(self) -> str:
         return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
+
+
+# ---- data parallel (nncore.distributed) ----
+def _world() -> Any:
+    """The default process group when one with several ranks is running, else None."""
+    from nncore.distributed import _core
+
+    grp = _core.current()
+    return grp if grp is not None and grp.size > 1 else None
+
+
+def _sharded(loader: Any) -> bool:
+    """Whether ``loader`` reads one rank's shard (a ``DistributedSampler``), so an epoch's
+    results are the union of every rank's."""
+    from nncore.utils.data.distributed import DistributedSampler
+
+    return _world() is not None and isinstance(getattr(loader, "sampler", None),
+                                               DistributedSampler)
+
+
+def _combine(total: float, seen: float, ys: list[np.ndarray], outs: list[np.ndarray]
+             ) -> tuple[float, float, list[np.ndarray], list[np.ndarray]]:
+    """Loss sum, sample count and kept outputs of every rank (rank order), on every rank."""
+    from nncore import distributed as dist
+
+    sums = np.array([total, seen], dtype=np.float64)
+    dist.all_reduce(sums)
+    parts: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, (ys, outs))
+    return (float(sums[0]), float(sums[1]), [y for p in parts for y in p[0]],
+            [o for p in parts for o in p[1]])
+
+
+def _unwrap(model: Module) -> Module:
+    """The module inside a ``DistributedDataParallel`` wrapper (what checkpoints hold)."""
+    from nncore.nn.parallel.distributed import DistributedDataParallel
+
+    return model.module if isinstance(model, DistributedDataParallel) else model
 
 
 # ---- metrics ----
@@ -131,15 +171,47 @@ def _default_metrics(y: np.ndarray) -> list[tuple[str, Metric]]:
     return [("accuracy", METRICS["accuracy"])] if y.dtype.kind in "iu" and y.ndim == 1 else []
 
 
-def _unpack(name: str, batch: Any) -> tuple[Any, Tensor]:
+def _unpack(name: str, batch: Any) -> tuple[Any, Tensor, tuple]:
+    """(input, target, extras): extras are the items after the target (per-sample weights, or
+    what a loss with ``accepts_batch_extras`` takes, e.g. the sensitive feature)."""
     try:
-        x, y = batch
+        x, y, *extras = batch
     except (TypeError, ValueError):
         what = f"a {type(batch).__name__} of {len(batch)}" if hasattr(batch, "__len__") else \
             type(batch).__name__
-        raise ValueError(f"{name}: each batch must be an (input, target) pair, got {what}"
-                         ) from None
-    return x, y
+        raise ValueError(f"{name}: each batch must be an (input, target) pair (or (input, "
+                         f"target, weight)), got {what}") from None
+    return x, y, tuple(extras)
+
+
+def _batch_loss(name: str, loss_fn: Callable[..., Tensor], out: Any, y: Any,
+                extras: tuple) -> Tensor:
+    """``loss_fn(out, y)``; with a third batch item, the mean of per-sample losses times their
+    weights (the loss must use ``reduction='none'``), unless the loss takes the extra items
+    itself (``accepts_batch_extras``, as ``fairness.FairnessPenalty``)."""
+    if not extras:
+        return loss_fn(out, y)
+    if getattr(loss_fn, "accepts_batch_extras", False):
+        return loss_fn(out, y, *extras)
+    if len(extras) != 1:
+        raise ValueError(f"{name}: a batch of {2 + len(extras)} items; (input, target, weight) "
+                         f"gives per-sample weights, and more items need a loss that accepts "
+                         f"them (accepts_batch_extras, e.g. fairness.FairnessPenalty)")
+    w = extras[0]
+    w = w._array if isinstance(w, Tensor) else np.asarray(w)
+    per = loss_fn(out, y)
+    if per.ndim == 0:
+        raise ValueError(f"{name}: batches carry per-sample weights (input, target, weight), so "
+                         f"loss_fn must return one loss per sample (reduction='none'); it "
+                         f"returned a scalar")
+    if w.ndim != 1 or per.shape[0] != w.shape[0]:
+        raise ValueError(f"{name}: per-sample weights of shape {w.shape} do not match the "
+                         f"{per.shape[0]} per-sample losses")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError(f"{name}: per-sample weights must be finite and non-negative")
+    if per.ndim > 1:
+        per = per.reshape(per.shape[0], -1).mean(1)
+    return (per * Tensor._wrap(w.astype(np.dtype(per.dtype), copy=False))).mean()
 
 
 def _compute(metrics: list[tuple[str, Metric]], ys: list[np.ndarray], outs: list[np.ndarray],
@@ -190,7 +262,10 @@ def train_epoch(
         model: the network (put in train mode).
         loss_fn: ``loss_fn(outputs, targets)`` returning a scalar Tensor (mean over the batch).
         optimizer: an ``nncore.optim`` optimizer.
-        loader: iterable of ``(input, target)`` with ``len``.
+        loader: iterable of ``(input, target)`` with ``len``; ``(input, target, weight)``
+            batches weight each sample's loss (``loss_fn`` with ``reduction='none'``; the batch
+            loss is the mean of ``weight * loss``), and a loss with ``accepts_batch_extras``
+            (``fairness.FairnessPenalty``) receives every item after the target.
         metrics: names from ``METRICS`` or callables ``fn(y_true, outputs) -> float`` over the
             epoch's NumPy arrays; None: accuracy when targets are integer labels.
         scheduler: stepped after every batch (a per-step schedule), or None.
@@ -203,7 +278,9 @@ def train_epoch(
 
     Returns:
         ``{"loss", <metrics>..., "samples_per_s", "time"}`` for the epoch, the loss weighted by
-        batch size.
+        batch size. When ``loader`` reads one shard per rank (a ``DistributedSampler`` under a
+        process group) the loss and metrics are those of every rank's samples together, and
+        samples/s counts all ranks.
     """
     model.train()
     resolved = _resolve_metrics("train_epoch", metrics)
@@ -217,11 +294,11 @@ def train_epoch(
     last = len(loader) - 1
     start = time.perf_counter()
     for step, batch in enumerate(loader):
-        x, y = _unpack("train_epoch", batch)
+        x, y, extras = _unpack("train_epoch", batch)
         if batch_transform is not None:
             x, y = batch_transform(x, y)
         out = model(x)
-        loss = loss_fn(out, y)
+        loss = _batch_loss("train_epoch", loss_fn, out, y, extras)
         optimizer.zero_grad()
         loss.backward()
         if params is not None:
@@ -243,6 +320,8 @@ def train_epoch(
             if step % 20 == 0 or step == last:
                 _postfix(bar, total, seen, start)
     elapsed = time.perf_counter() - start
+    if _sharded(loader):
+        total, seen, ys, outs = _combine(total, seen, ys, outs)
     if resolved is None:
         resolved = _default_metrics(ys[0]) if ys else []
     logs = {"loss": total / max(seen, 1), **_compute(resolved, ys, outs, "")}
@@ -275,7 +354,8 @@ def evaluate(
         prefix: prepended to every key (``"val_"`` in ``fit``).
 
     Returns:
-        ``{prefix + "loss": ..., prefix + metric: ...}``.
+        ``{prefix + "loss": ..., prefix + metric: ...}``; over every rank's shard when the
+        loader has a ``DistributedSampler`` (then every rank must call it).
     """
     resolved = _resolve_metrics("evaluate", metrics)
     was_training = model.training
@@ -286,13 +366,13 @@ def evaluate(
     total = seen = 0.0
     try:
         for batch in loader:
-            x, y = _unpack("evaluate", batch)
+            x, y, extras = _unpack("evaluate", batch)
             if bar is not None:
                 bar.update()
             out = model(x)
             n = len(y)
             if loss_fn is not None:
-                total += float(loss_fn(out, y)._array) * n
+                total += float(_batch_loss("evaluate", loss_fn, out, y, extras)._array) * n
             seen += n
             outs.append(out._array)
             ys.append(y._array)
@@ -300,6 +380,8 @@ def evaluate(
         model.train(was_training)
         if bar is not None:
             bar.close()
+    if _sharded(loader):
+        total, seen, ys, outs = _combine(total, seen, ys, outs)
     if seen == 0:
         raise ValueError("evaluate: the loader yielded no samples")
     if resolved is None:
@@ -346,6 +428,41 @@ def _check_fit_args(model: Any, optimizer: Any, train_loader: Any, epochs: Any,
                         f"{callbacks!r:.120}")
 
 
+def _mitigation_name(mitigation: Any) -> str | None:
+    """The method named by a ``fairness.MitigationAudit`` or an audit record; None for None."""
+    if mitigation is None:
+        return None
+    name = mitigation.get("method") if isinstance(mitigation, dict) else \
+        getattr(mitigation, "method", None)
+    auditable = isinstance(mitigation, dict) or callable(getattr(mitigation, "evaluate", None))
+    if not isinstance(name, str) or not auditable:
+        raise TypeError(f"fit: mitigation must be a fairness.MitigationAudit or its record "
+                        f"dict, got {type(mitigation).__name__}")
+    return name
+
+
+def _audit(mitigation: Any, model: Module, run_dir: Any) -> dict[str, Any] | None:
+    """Evaluate the trained model for a ``MitigationAudit`` and write ``mitigation.json``."""
+    if mitigation is None:
+        return None
+    from nncore.fairness.audit import write_record
+
+    record = mitigation if isinstance(mitigation, dict) else mitigation.evaluate(model)
+    if run_dir is not None:
+        write_record(run_dir, record)
+    return record
+
+
+def _rank0_logs(logs: dict[str, float]) -> dict[str, float]:
+    """Rank 0's logs on every rank: early stopping and plateau decisions must agree, or one
+    rank would stop while the others wait for it."""
+    from nncore import distributed as dist
+
+    box = [logs]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def fit(
     model: Module,
     loss_fn: Callable[[Any, Tensor], Tensor],
@@ -365,6 +482,7 @@ def fit(
     profiler: Any = None,
     resume_from: str | os.PathLike | None = None,
     progress: bool = True,
+    mitigation: Any = None,
 ) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_loader``, validating after each.
 
@@ -375,7 +493,8 @@ def fit(
 
     Args:
         model, loss_fn, optimizer: as in ``train_epoch``.
-        train_loader: iterable of ``(input, target)`` batches with ``len`` (a ``DataLoader``).
+        train_loader: iterable of ``(input, target)`` batches with ``len`` (a ``DataLoader``),
+            or ``(input, target, weight)`` for per-sample loss weights (see ``train_epoch``).
         val_loader: batches for validation after every epoch, or None.
         epochs: total epochs (a resumed run continues up to this count).
         metrics: as in ``train_epoch``; computed on training and validation data.
@@ -392,6 +511,17 @@ def fit(
             optimizer, scheduler, RNG and loader states, callbacks and history are restored and
             training continues after its epoch, bit-identical to an uninterrupted run.
         progress: tqdm bars and a summary line per epoch; False for silence.
+        mitigation: a ``fairness.MitigationAudit`` (or its ``record`` dict): the bias
+            mitigation this run applies. At the end the trained model is audited on the
+            audit's held-out data; with ``run_dir`` the record (method, metrics before and
+            after, accuracy cost) is written to ``mitigation.json`` and named in
+            ``hparams.json``. The record is also ``history.mitigation``.
+
+    Data parallel: pass a ``DistributedDataParallel`` model and loaders with a
+    ``DistributedSampler`` under ``mpiexec``. ``fit`` calls the sampler's ``set_epoch`` every
+    epoch, combines every rank's results, hands every rank rank 0's logs (so callbacks decide
+    alike everywhere), and only rank 0 prints, writes the run record and checkpoints (of the
+    wrapped module, loadable without DDP).
 
     Returns:
         The ``History`` of every epoch (including those before ``resume_from``).
@@ -408,26 +538,33 @@ def fit(
         raise TypeError(f"fit: hparams must be a dict, got {type(hparams).__name__}")
     callbacks = list(callbacks)
     _resolve_metrics("fit", metrics)
+    mitigation_name = _mitigation_name(mitigation)
+    world = _world()
+    if world is not None and world.rank != 0:
+        progress, run_dir = False, None
+    saved = _unwrap(model)
     history = History()
     cbs = sorted([history, *callbacks], key=lambda c: c.order)
     loaders = {"train": train_loader, "val": val_loader}
-    state = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "epoch": 0,
+    state = {"model": saved, "optimizer": optimizer, "scheduler": scheduler, "epoch": 0,
              "loaders": loaders, "history": history, "callbacks": cbs}
     for cb in cbs:
         cb.set_context(state)
         cb.stop_training = False
     start_epoch = 0
     if resume_from is not None:
-        start_epoch = _ckpt.load_checkpoint(resume_from, model, optimizer, scheduler,
+        start_epoch = _ckpt.load_checkpoint(resume_from, saved, optimizer, scheduler,
                                             loaders=loaders, callbacks=cbs)["epoch"]
     recorder = None
     if run_dir is not None:
-        recorder = _runs.RunRecorder(run_dir, model, optimizer, scheduler, train_loader,
+        recorder = _runs.RunRecorder(run_dir, saved, optimizer, scheduler, train_loader,
                                      loss_fn=loss_fn, epochs=epochs, hparams=hparams,
                                      extra={"scheduler_interval": scheduler_interval,
                                             "clip_grad_norm": clip_grad_norm,
                                             "resumed_from": None if resume_from is None
-                                            else os.fspath(resume_from)})
+                                            else os.fspath(resume_from),
+                                            **({"mitigation": mitigation_name}
+                                               if mitigation_name else {})})
     batch_sched = scheduler if scheduler_interval == "batch" else None
     try:
         for cb in cbs:
@@ -436,12 +573,17 @@ def fit(
             state["epoch"] = epoch
             for cb in cbs:
                 cb.on_epoch_begin(epoch, {})
+            for loader in (train_loader, val_loader):
+                if callable(getattr(getattr(loader, "sampler", None), "set_epoch", None)):
+                    loader.sampler.set_epoch(epoch)
             logs = train_epoch(model, loss_fn, optimizer, train_loader, metrics=metrics,
                                scheduler=batch_sched, clip_grad_norm=clip_grad_norm,
                                callbacks=cbs, batch_transform=batch_transform,
                                progress=progress, desc=f"epoch {epoch + 1}/{epochs}")
             if val_loader is not None:
                 logs.update(evaluate(model, loss_fn, val_loader, metrics=metrics, prefix="val_"))
+            if world is not None:
+                logs = _rank0_logs(logs)
             if scheduler is not None and batch_sched is None:
                 if isinstance(scheduler, ReduceLROnPlateau):
                     if plateau_monitor not in logs:
@@ -468,6 +610,7 @@ def fit(
             recorder.finish(history, status="failed", profiler=profiler,
                             error="".join(traceback.format_exception_only(type(e), e)).strip())
         raise
+    history.mitigation = _audit(mitigation, model, run_dir)
     if recorder is not None:
         stopped = state["epoch"] < epochs
         recorder.finish(history, status="stopped early" if stopped else "completed",

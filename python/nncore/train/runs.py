@@ -11,6 +11,8 @@ A run directory holds (each file written atomically, the metrics after every epo
 - ``environment.json``: nncore/NumPy/Python versions, build flags, SIMD level, threads, seed,
   git commit, command line;
 - ``data.json``: SHA-256 fingerprint of the training data;
+- ``mitigation.json``: with ``fit(..., mitigation=...)``, the bias-mitigation audit (method,
+  fairness metrics before and after, accuracy cost);
 - ``weights.safetensors``: the final weights; ``kernels.txt`` and ``kernels.json``: a profiler's
   kernel table and its rows, when one is given.
 """
@@ -110,6 +112,8 @@ def environment() -> dict[str, Any]:
         "python": sys.version.split()[0], "platform": platform.platform(),
         "compiler": info.get("compiler"), "flags": str(info.get("flags", "")).strip(),
         "simd": info.get("simd"), "eigen_simd": info.get("eigen_simd"),
+        "isa": info.get("isa"), "native_module": nncore._isa.loaded().get("module"),
+        "target": info.get("target"),
         "eigen": info.get("eigen"), "openmp": info.get("openmp"),
         "threads": nncore.get_num_threads(), "seed": _random.initial_seed(),
         "git": _git_commit(), "argv": list(sys.argv),
@@ -228,7 +232,7 @@ class RunRecorder:
 # ---- reading runs ----
 def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
     """The JSON files of a run directory, merged: ``run``, ``hparams``, ``model``,
-    ``environment``, ``data`` and ``metrics`` (list of rows).
+    ``environment``, ``data``, ``mitigation`` and ``metrics`` (list of rows).
 
     Raises:
         ValueError: when ``run_dir`` has no ``run.json``.
@@ -237,7 +241,7 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
     if not os.path.isfile(os.path.join(d, "run.json")):
         raise ValueError(f"runs: {d!r} is not a run directory (no run.json)")
     out: dict[str, Any] = {"dir": d}
-    for name in ("run", "hparams", "model", "environment", "data"):
+    for name in ("run", "hparams", "model", "environment", "data", "mitigation"):
         p = os.path.join(d, f"{name}.json")
         out[name] = json.loads(_read_text(p)) if os.path.isfile(p) else {}
     p = os.path.join(d, "metrics.jsonl")
@@ -326,6 +330,13 @@ def show_run(run_dir: str | os.PathLike) -> str:
         lines.append(f"\nmodel: {m.get('class')}, {m.get('params', 0):,} parameters")
         lines += [f"  {layer['name']:<20} {layer['type']:<16} {layer['params']:>10,}"
                   for layer in m.get("layers", [])]
+    if r["mitigation"]:
+        from nncore.report import mitigation_rows
+
+        mit = r["mitigation"]
+        lines.append(f"\nbias mitigation: {mit.get('method')}, accuracy cost "
+                     f"{_fmt(mit.get('accuracy_cost'))}")
+        lines.append(_table(["metric", "before", "after", "change"], mitigation_rows(mit)))
     if r["metrics"]:
         keys = list(r["metrics"][0])
         lines.append("\nmetrics:")

@@ -1,12 +1,13 @@
 """``nncore.nn.parallel``: ``DataParallel`` on the CPU is the wrapped module itself (as PyTorch's
-without GPUs); ``DistributedDataParallel`` needs a process group, which nncore does not have
-yet."""
+without GPUs); ``DistributedDataParallel`` trains one replica per MPI rank (see
+``nncore.nn.parallel.distributed``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from nncore.nn.module import Module
+from nncore.nn.parallel.distributed import DistributedDataParallel
 
 __all__ = ["DataParallel", "DistributedDataParallel"]
 
@@ -26,11 +27,3 @@ class DataParallel(Module):
 
     def forward(self, *inputs: Any, **kwargs: Any) -> Any:
         return self.module(*inputs, **kwargs)
-
-
-class DistributedDataParallel(Module):
-    """Not supported yet: raises on construction."""
-
-    def __init__(self, module: Module, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError("torch.nn.parallel.DistributedDataParallel: distributed "
-                                  "training is not supported by nncore yet")

@@ -35,3 +35,9 @@ __all__ = [
     "WorkerInfo", "default_collate", "default_convert", "distributed", "get_worker_info",
     "random_split",
 ]
+
+
+def __getattr__(name: str) -> object:
+    from nncore._unsupported import missing
+
+    missing("torch.utils.data", name, "module 'nncore.utils.data'")

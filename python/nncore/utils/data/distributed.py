@@ -1,7 +1,6 @@
 """``DistributedSampler``: each of ``num_replicas`` processes reads its own share of a dataset.
 
-nncore has no ``torch.distributed`` yet, so the world size and rank cannot come from a process
-group: give ``num_replicas`` and ``rank`` explicitly (from MPI or the launcher's environment).
+``num_replicas`` and ``rank`` default to the default process group's (``nncore.distributed``).
 """
 
 from __future__ import annotations
@@ -22,24 +21,27 @@ class DistributedSampler(Sampler[int]):
 
     Args:
         dataset: map-style dataset with ``len``.
-        num_replicas: processes taking part (required: nncore has no default process group).
-        rank: this process's index in ``[0, num_replicas)`` (required likewise).
-        shuffle: a permutation seeded by ``seed + epoch`` (the same on every replica).
+        num_replicas: processes taking part (default: the process group's world size).
+        rank: this process's index in ``[0, num_replicas)`` (default: the group's rank).
+        shuffle: a NumPy permutation seeded by ``seed + epoch``, the same on every replica
+            (not torch.randperm's order: the shards differ from PyTorch's, the rules do not).
         seed: shuffle seed, identical across replicas.
         drop_last: drop the tail so every replica gets the same count; else pad by repeating
             indices from the start.
 
     Raises:
-        NotImplementedError: num_replicas or rank missing. ValueError: rank out of range.
+        ValueError: num_replicas or rank missing with no process group; rank out of range.
     """
 
     def __init__(self, dataset: Any, num_replicas: int | None = None, rank: int | None = None,
                  shuffle: bool = True, seed: int = 0, drop_last: bool = False) -> None:
         if num_replicas is None or rank is None:
-            raise NotImplementedError(
-                "DistributedSampler: num_replicas and rank default to torch.distributed's "
-                "process group, and nncore does not implement torch.distributed yet; pass "
-                "num_replicas= and rank= explicitly")
+            from nncore import distributed as dist
+
+            if num_replicas is None:
+                num_replicas = dist.get_world_size()
+            if rank is None:
+                rank = dist.get_rank()
         if rank >= num_replicas or rank < 0:
             raise ValueError(f"Invalid rank {rank}, rank should be in the interval "
                              f"[0, {num_replicas - 1}]")
