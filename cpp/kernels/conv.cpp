@@ -87,11 +87,15 @@ inline int64_t image_runs(int64_t n, int64_t per_run) {
   return std::clamp<int64_t>(kPartialBudget / std::max<int64_t>(per_run, 1), 1, most);
 }
 
-// Calls f(r, slot, n0, n1) for each of `runs` runs r of consecutive images [n0, n1) of n.
+// Calls f(r, slot, n0, n1) for each of `runs` runs r of consecutive images [n0, n1) of n. Runs
+// start at multiples of `unit` (some may be empty): a kernel that puts `unit` images side by side
+// in one GEMM then forms the same groups at any run count, so the GEMM shapes (and with them
+// Eigen's blocking of the sums) do not depend on the thread count.
 template <class F>
-void for_image_runs(int64_t n, int64_t runs, int threads, const F& f) {
-  parallel_for(runs, threads,
-               [&](int64_t r, int slot) { f(r, slot, n * r / runs, n * (r + 1) / runs); });
+void for_image_runs(int64_t n, int64_t runs, int threads, const F& f, int64_t unit = 1) {
+  const int64_t units = (n + unit - 1) / unit;
+  auto start = [&](int64_t r) { return std::min(n, unit * (units * r / runs)); };
+  parallel_for(runs, threads, [&](int64_t r, int slot) { f(r, slot, start(r), start(r + 1)); });
 }
 
 // sum_i p[i] over fixed lanes (i mod 8), then the lanes in order: vectorisable, and the result
@@ -918,10 +922,12 @@ void im2col_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape&
       }
     }
   };
-  // No sums across images here: any runs give the same bits.
+  // No sums across images here, and image groups start at multiples of plan.group (see
+  // for_image_runs): any run count gives the same bits.
   const int64_t runs = threads > 1 ? std::min<int64_t>(s.n, 4 * int64_t(threads)) : 1;
-  for_image_runs(s.n, runs, threads,
-                 [&](int64_t, int slot, int64_t n0, int64_t n1) { run(slot, n0, n1); });
+  for_image_runs(
+      s.n, runs, threads, [&](int64_t, int slot, int64_t n0, int64_t n1) { run(slot, n0, n1); },
+      plan.group);
 }
 
 template <class T>
@@ -999,8 +1005,9 @@ void im2col_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, const Co
     }
     if (dw && n0 == n1) std::fill_n(dwt, wsize, T(0));
   };
-  for_image_runs(s.n, runs, threads,
-                 [&](int64_t r, int slot, int64_t n0, int64_t n1) { run(slot, r, n0, n1); });
+  for_image_runs(
+      s.n, runs, threads,
+      [&](int64_t r, int slot, int64_t n0, int64_t n1) { run(slot, r, n0, n1); }, plan.group);
   if (dw && runs > 1)
     // Blocks of dw's elements, each adding the partials in run order.
     parallel_blocks(wsize, 4096, wsize * runs, [&](int64_t e0, int64_t e1) {
