@@ -10,7 +10,7 @@ import nncore as nc
 import ops
 import tensor_ops
 
-NOT_KERNELS = {"build_info", "get_num_threads", "set_num_threads"}
+NOT_KERNELS = {"build_info", "default_num_threads", "get_num_threads", "set_num_threads"}
 
 
 def _spec_names() -> set[str]:

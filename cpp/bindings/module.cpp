@@ -64,8 +64,10 @@ PYBIND11_MODULE(NNCORE_MODULE, m) {
   namespace py = pybind11;
   m.doc() = "nncore native kernels (C++17, Eigen, OpenMP)";
   m.def("set_num_threads", &nnc::set_num_threads, py::arg("n"),
-        "Threads for OpenMP loops and Eigen's GEMM.");
+        "Threads of every native kernel, process-wide (1 to 256; else ValueError).");
   m.def("get_num_threads", &nnc::get_num_threads);
+  m.def("default_num_threads", &nnc::default_num_threads,
+        "The CPUs this process may use: affinity mask and cgroup CPU quota.");
   m.def("build_info", [] {
     py::dict d;
     d["version"] = NNCORE_VERSION;
@@ -79,7 +81,7 @@ PYBIND11_MODULE(NNCORE_MODULE, m) {
                  "." + std::to_string(EIGEN_MINOR_VERSION);
     d["eigen_simd"] = Eigen::SimdInstructionSetsInUse();
     d["openmp"] = _OPENMP;
-    d["omp_max_threads"] = omp_get_max_threads();
+    d["omp_max_threads"] = nnc::get_num_threads();  // nncore's pool, not OpenMP's
     d["omp_num_procs"] = omp_get_num_procs();
     return d;
   });

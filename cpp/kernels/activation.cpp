@@ -16,7 +16,7 @@ namespace {
 // simple operations, so those kernels go parallel on ten times fewer elements than relu.
 constexpr int64_t kCheap = 1;
 constexpr int64_t kCostly = 10;
-// Elements per OpenMP work item: large enough to amortise the loop, small enough to balance.
+// Elements per work item (chunk): large enough to amortise the loop, small enough to balance.
 constexpr int64_t kBlock = 4096;
 
 // Calls f(begin, end) over [0, n) in blocks, in parallel when n * cost is worth threads.
@@ -26,21 +26,18 @@ void for_blocks(int64_t n, int64_t cost, const F& f) {
     if (n > 0) f(int64_t{0}, n);
     return;
   }
-  const int64_t blocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static)
-  for (int64_t b = 0; b < blocks; ++b) f(b * kBlock, std::min(n, (b + 1) * kBlock));
+  parallel_blocks(n, kBlock, n * cost, f);
 }
 
 // Calls f(row) for every row, in parallel when the whole problem is worth threads.
 template <class F>
 void for_rows(const SoftmaxShape& s, const F& f) {
   if (s.cols == 0) return;
-  if (run_parallel(s.rows * s.cols * kCostly) && s.rows > 1) {
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < s.rows; ++r) f(r);
-  } else {
-    for (int64_t r = 0; r < s.rows; ++r) f(r);
-  }
+  // Runs of rows of about 4096 elements: a chunk is worth claiming.
+  const int64_t per = std::max<int64_t>(1, 4096 / s.cols);
+  parallel_blocks(s.rows, per, s.rows * s.cols * kCostly, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) f(r);
+  });
 }
 
 template <class T>

@@ -1,6 +1,5 @@
 #include "kernels/attention.h"
 
-#include <omp.h>
 
 #include <algorithm>
 #include <array>
@@ -164,7 +163,7 @@ bool fits_l1(int64_t m, int64_t n, int64_t k) {
 }
 
 // C[m,n] (+)= op(A) @ B, all contiguous: op(A) is [m,k] (A stored [k,m] when trans_a), B is
-// [k,n]. Serial: it runs inside the per-group OpenMP loop.
+// [k,n]. Serial: it runs inside the per-group parallel loop.
 template <class T>
 void mm(bool trans_a, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c,
         bool accumulate) {
@@ -231,7 +230,7 @@ int64_t heads_per_group(const AttentionShape& s, int64_t staged_per_head) {
 
 // Calls f(group, buffer) for every group of nh heads (nh divides H), in parallel over groups
 // when worth it; each thread owns `per_thread` elements of scratch, allocated here before any
-// OpenMP region.
+// parallel region.
 template <class T, class F>
 void for_groups(const AttentionShape& s, int64_t nh, int64_t per_thread, const F& f) {
   const int64_t per_batch = s.heads / nh, groups = s.batch * per_batch;
@@ -248,8 +247,10 @@ void for_groups(const AttentionShape& s, int64_t nh, int64_t per_thread, const F
     // end. Each head's result does not depend on which thread computes it (its scratch is fully
     // rewritten), so the output stays the same bits.
     const int64_t chunk = std::max<int64_t>(1, groups / (8 * threads));
-#pragma omp parallel for schedule(dynamic, chunk) num_threads(threads)
-    for (int64_t g = 0; g < groups; ++g) one(g, scratch.data() + per_thread * omp_get_thread_num());
+    parallel_for((groups + chunk - 1) / chunk, threads, [&](int64_t c, int slot) {
+      for (int64_t g = c * chunk; g < std::min(groups, (c + 1) * chunk); ++g)
+        one(g, scratch.data() + per_thread * slot);
+    });
   } else {
     for (int64_t g = 0; g < groups; ++g) one(g, scratch.data());
   }

@@ -40,7 +40,7 @@ struct AttentionShape {
 // token row by token row, when they fit in L2.
 // p = softmax(scale * q k^T + mask (+ causal -inf)) over keys, o = dropout(p) @ v; p is saved
 // for backward. A query whose keys are all masked gets p = 0 and o = 0 (PyTorch's CPU kernel).
-// Threading: OpenMP over batch entries (or (batch, head) pairs) in dynamic chunks, serial
+// Threading: the pool over batch entries (or (batch, head) pairs) in dynamic chunks, serial
 // products inside; the result does not depend on the thread count.
 template <class T>
 void attention_forward(const T* q, const T* k, const T* v, const T* mask, T* o, T* p,

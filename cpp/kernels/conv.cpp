@@ -1,7 +1,5 @@
 #include "kernels/conv.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -61,30 +59,43 @@ Conv2dShape conv2d_shape(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k, 
 
 namespace {
 
-// Calls f(i) for i in [0, n): over OpenMP threads (static, so each i always lands in the same
-// place of a fixed order) when the whole job is worth it.
+// Calls f(i, slot) for i in [0, n) on up to `threads` threads (slot < threads indexes per-thread
+// scratch), in runs of consecutive i, about 8 per thread, claimed as threads come free. Each i
+// must write only its own outputs: which thread runs it does not change the result.
 template <class F>
-void for_each(int64_t n, int64_t work, const F& f) {
-  if (n > 1 && run_parallel(work)) {
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) f(i);
-  } else {
-    for (int64_t i = 0; i < n; ++i) f(i);
-  }
+void for_each_slot(int64_t n, int threads, const F& f) {
+  const int64_t per = threads > 1 ? std::max<int64_t>(1, n / (8 * int64_t(threads))) : n;
+  parallel_for((n + per - 1) / per, threads, [&](int64_t r, int slot) {
+    for (int64_t i = r * per; i < std::min(n, (r + 1) * per); ++i) f(i, slot);
+  });
 }
 
-// Calls f(t, nt, n0, n1) on each of nt threads t with its contiguous run of images [n0, n1).
+// for_each_slot without scratch, in parallel when `work` is worth threads.
 template <class F>
-void for_image_runs(int64_t n, int threads, const F& f) {
-  if (threads > 1) {
-#pragma omp parallel num_threads(threads)
-    {
-      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-      f(t, nt, n * t / nt, n * (t + 1) / nt);
-    }
-  } else {
-    f(0, 1, int64_t{0}, n);
-  }
+void for_each(int64_t n, int64_t work, const F& f) {
+  for_each_slot(n, n > 1 && run_parallel(work) ? get_num_threads() : 1,
+                [&](int64_t i, int) { f(i); });
+}
+
+// NOTE: sums over a batch's images run in fixed runs of images, each summed into its own
+// partial and the partials added in run order: the runs depend on the batch size only, so the
+// sums are the same bits at any thread count. Up to 8 runs, fewer when the partials would be
+// large (per_run elements each).
+inline int64_t image_runs(int64_t n, int64_t per_run) {
+  constexpr int64_t kPartialBudget = int64_t{1} << 22;  // elements of partials, all runs
+  const int64_t most = std::min<int64_t>(n, 8);
+  return std::clamp<int64_t>(kPartialBudget / std::max<int64_t>(per_run, 1), 1, most);
+}
+
+// Calls f(r, slot, n0, n1) for each of `runs` runs r of consecutive images [n0, n1) of n. Runs
+// start at multiples of `unit` (some may be empty): a kernel that puts `unit` images side by side
+// in one GEMM then forms the same groups at any run count, so the GEMM shapes (and with them
+// Eigen's blocking of the sums) do not depend on the thread count.
+template <class F>
+void for_image_runs(int64_t n, int64_t runs, int threads, const F& f, int64_t unit = 1) {
+  const int64_t units = (n + unit - 1) / unit;
+  auto start = [&](int64_t r) { return std::min(n, unit * (units * r / runs)); };
+  parallel_for(runs, threads, [&](int64_t r, int slot) { f(r, slot, start(r), start(r + 1)); });
 }
 
 // sum_i p[i] over fixed lanes (i mod 8), then the lanes in order: vectorisable, and the result
@@ -310,11 +321,11 @@ void direct_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape&
   std::vector<T> widev(wide ? threads * s.oh * wp : 0);
   const std::vector<int64_t> offs = tap_offsets(s);
   const int64_t nq = cg * taps;
-  for_each(s.n * s.k, work, [&](int64_t nk) {
+  for_each_slot(s.n * s.k, threads, [&](int64_t nk, int slot) {
     const int64_t n = nk / s.k, k = nk % s.k, g = k / kg;
     T* yplane = y + nk * s.oh * ow;
     if (wide) {
-      T* __restrict buf = widev.data() + (threads > 1 ? omp_get_thread_num() : 0) * s.oh * wp;
+      T* __restrict buf = widev.data() + slot * s.oh * wp;
       const T bias = b ? b[k] : T(0);
       const T* xg = xp + (n * s.c + g * cg) * hp * wp;
       const T* wk = w + k * nq;
@@ -351,8 +362,8 @@ void direct_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape&
 // pitch wp (zero junk columns), the image's padded input shifted by the tap), in 8 fixed lanes.
 // NOTE: images outer, output channels inner: dy streams in memory order and the image's padded
 // planes stay in L1 (channels outer read dy in plane-sized hops, 1.5-2x slower on the 1-channel
-// MNIST layer). Each thread sums its own run of images; the runs are added in thread order, so
-// the result is the same bits on every run with the same thread count.
+// MNIST layer). Each run of images (image_runs) sums into its own lanes; the runs are added in
+// order, so the result is the same bits at any thread count.
 template <class T>
 void direct_weight_grad_wide(const T* dy, const T* xp, T* dw, T* db, const Conv2dShape& s,
                              int threads) {
@@ -364,12 +375,13 @@ void direct_weight_grad_wide(const T* dy, const T* xp, T* dw, T* db, const Conv2
   const std::vector<int64_t> offs = tap_offsets(s);
   const int64_t per_thread = s.k * nq * 8 + s.k * 8;  // tap lanes, then bias lanes
   const int64_t wide_size = std::max(s.oh * wp, len);
-  std::vector<T> partv(threads * per_thread, T(0));
+  const int64_t runs = image_runs(s.n, per_thread);
+  std::vector<T> partv(runs * per_thread, T(0));
   std::vector<T> dywv(threads * wide_size, T(0));
-  for_image_runs(s.n, threads, [&](int t, int, int64_t n0, int64_t n1) {
-    T* lanes = partv.data() + t * per_thread;
+  for_image_runs(s.n, runs, threads, [&](int64_t run, int slot, int64_t n0, int64_t n1) {
+    T* lanes = partv.data() + run * per_thread;
     T* bias_lanes = lanes + s.k * nq * 8;
-    T* dyw = dywv.data() + t * wide_size;
+    T* dyw = dywv.data() + slot * wide_size;
     for (int64_t n = n0; n < n1; ++n)
       for (int64_t k = 0; k < s.k; ++k) {
         const T* dyk = dy + (n * s.k + k) * plane;
@@ -388,14 +400,14 @@ void direct_weight_grad_wide(const T* dy, const T* xp, T* dw, T* db, const Conv2
   for (int64_t k = 0; k < s.k; ++k) {
     for (int64_t q = 0; q < nq; ++q) {
       T sum = 0;
-      for (int t = 0; t < threads; ++t)
-        sum += lane_sum(partv.data() + t * per_thread + (k * nq + q) * 8, 8);
+      for (int64_t r = 0; r < runs; ++r)
+        sum += lane_sum(partv.data() + r * per_thread + (k * nq + q) * 8, 8);
       dw[k * nq + q] = sum;
     }
     if (db) {
       T sum = 0;
-      for (int t = 0; t < threads; ++t)
-        sum += lane_sum(partv.data() + t * per_thread + s.k * nq * 8 + k * 8, 8);
+      for (int64_t r = 0; r < runs; ++r)
+        sum += lane_sum(partv.data() + r * per_thread + s.k * nq * 8 + k * 8, 8);
       db[k] = sum;
     }
   }
@@ -421,9 +433,9 @@ void direct_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
       // dw[k, tap] = sum over (n, oh) of the row products dy * x, kept per output column in
       // acc[tap][o] (vectorisable) and summed over o at the end: the order is fixed per k.
       std::vector<T> accv(threads * cg * taps * ow);
-      for_each(s.k, work, [&](int64_t k) {
+      for_each_slot(s.k, s.k > 1 ? threads : 1, [&](int64_t k, int slot) {
         const int64_t g = k / kg;
-        T* acc = accv.data() + (threads > 1 ? omp_get_thread_num() : 0) * cg * taps * ow;
+        T* acc = accv.data() + slot * cg * taps * ow;
         std::fill_n(acc, cg * taps * ow, T(0));
         for (int64_t n = 0; n < s.n; ++n) {
           for (int64_t oh = 0; oh < s.oh; ++oh) {
@@ -452,9 +464,9 @@ void direct_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
   if (dx) {
     // dx[n,c] gathers from every output channel of its group into a padded plane, then crops.
     std::vector<T> bufv(threads * hp * wp);
-    for_each(s.n * s.c, work, [&](int64_t nc) {
+    for_each_slot(s.n * s.c, threads, [&](int64_t nc, int slot) {
       const int64_t n = nc / s.c, c = nc % s.c, g = c / cg, cc = c % cg;
-      T* buf = bufv.data() + (threads > 1 ? omp_get_thread_num() : 0) * hp * wp;
+      T* buf = bufv.data() + slot * hp * wp;
       std::fill_n(buf, hp * wp, T(0));
       for (int64_t kk = 0; kk < kg; ++kk) {
         const int64_t k = g * kg + kk;
@@ -605,7 +617,7 @@ struct BlockedConv {
 
 // y[n, g*cout + o] = bias + sum_q wpk[...] * (x's group g of image n, padded)[offs[q] + t]
 // for every image n: wpk holds, per group and block of output channels, the block's
-// weights tap-major (q, r). Threading: OpenMP over (image, group) pairs handed out dynamically
+// weights tap-major (q, r). Threading: the pool over (image, group) pairs handed out dynamically
 // when there are two per thread or more, else over (image, group, chunk of tiles) items in static
 // runs; a thread pads an image once for the items of it that it owns.
 // NOTE: every block of output channels of a chunk runs before the next chunk, so the chunk's
@@ -667,15 +679,13 @@ void blocked_conv(const T* x, const T* wpk, const T* bias, T* y, int64_t n,
     // not in fixed halves: on these shared 2-core machines one thread often runs slower for a
     // while, and the other then waited at the end (dynamic: 14x14 forward and dx 15-18% faster
     // at 2 threads, 56x56 forward 11%). Each output depends only on its item: the same bits.
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (int64_t ng = 0; ng < images; ++ng)
-      run(omp_get_thread_num(), ng * chunks, (ng + 1) * chunks);
+    parallel_for(images, threads,
+                 [&](int64_t ng, int slot) { run(slot, ng * chunks, (ng + 1) * chunks); });
   } else if (threads > 1) {
-#pragma omp parallel num_threads(threads)
-    {
-      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-      run(t, items * t / nt, items * (t + 1) / nt);
-    }
+    const int64_t runs = std::min<int64_t>(items, 4 * int64_t(threads));
+    parallel_for(runs, threads, [&](int64_t r, int slot) {
+      run(slot, items * r / runs, items * (r + 1) / runs);
+    });
   } else {
     run(0, 0, items);
   }
@@ -816,8 +826,9 @@ void col2im(const T* col, T* dxg, const Conv2dShape& s, int64_t p0, int64_t nb, 
       }
 }
 
-// NOTE: images go one per thread (serial GEMMs inside, each thread its own column buffer) when
-// the batch covers the threads; a smaller batch runs image by image with gemm()'s own threading.
+// NOTE: runs of images go to threads (serial GEMMs inside, each thread its own column buffer)
+// when the batch covers the threads; a smaller batch runs image by image with gemm()'s own
+// threading.
 inline int batch_threads(const Conv2dShape& s, int64_t work) {
   const int threads = get_num_threads();
   return s.n >= threads && run_parallel(work) ? threads : 1;
@@ -911,7 +922,12 @@ void im2col_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape&
       }
     }
   };
-  for_image_runs(s.n, threads, [&](int t, int, int64_t n0, int64_t n1) { run(t, n0, n1); });
+  // No sums across images here, and image groups start at multiples of plan.group (see
+  // for_image_runs): any run count gives the same bits.
+  const int64_t runs = threads > 1 ? std::min<int64_t>(s.n, 4 * int64_t(threads)) : 1;
+  for_image_runs(
+      s.n, runs, threads, [&](int64_t, int slot, int64_t n0, int64_t n1) { run(slot, n0, n1); },
+      plan.group);
 }
 
 template <class T>
@@ -922,12 +938,13 @@ void im2col_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, const Co
   const int threads = batch_threads(s, 2 * s.n * s.k * plane * rows);
   ColScratch<T> scratch(threads, plan.pointwise ? 0 : rows * plan.width,
                         plan.staged ? kg * plan.width : 0);
-  // NOTE: each thread sums dw over its own contiguous run of images; the partial sums are then
-  // added in thread order, so dw is the same bits on every run with the same thread count.
-  std::vector<T> partv(dw && threads > 1 ? (threads - 1) * wsize : 0);
-  auto run = [&](int t, int64_t n0, int64_t n1) {
+  // NOTE: each run of images (image_runs) sums dw into its own partial (the first into dw); the
+  // partials are then added in run order, so dw is the same bits at any thread count.
+  const int64_t runs = dw ? image_runs(s.n, wsize) : std::min<int64_t>(s.n, 4 * int64_t(threads));
+  std::vector<T> partv(dw ? (runs - 1) * wsize : 0);
+  auto run = [&](int t, int64_t r, int64_t n0, int64_t n1) {
     T* col = scratch.col(t);
-    T* dwt = t == 0 ? dw : partv.data() + (t - 1) * wsize;
+    T* dwt = r == 0 ? dw : partv.data() + (r - 1) * wsize;
     for (int64_t na = n0; na < n1; na += plan.group) {
       const int64_t count = std::min(plan.group, n1 - na);
       for (int64_t g = 0; g < s.groups; ++g) {
@@ -988,18 +1005,17 @@ void im2col_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, const Co
     }
     if (dw && n0 == n1) std::fill_n(dwt, wsize, T(0));
   };
-  for_image_runs(s.n, threads, [&](int t, int nt, int64_t n0, int64_t n1) {
-    run(t, n0, n1);
-    if (dw && nt > 1) {
-#pragma omp barrier
-      // Threads split dw's elements; each adds the partials in thread order.
-      const int64_t e0 = wsize * t / nt, e1 = wsize * (t + 1) / nt;
-      for (int p = 1; p < nt; ++p) {
+  for_image_runs(
+      s.n, runs, threads,
+      [&](int64_t r, int slot, int64_t n0, int64_t n1) { run(slot, r, n0, n1); }, plan.group);
+  if (dw && runs > 1)
+    // Blocks of dw's elements, each adding the partials in run order.
+    parallel_blocks(wsize, 4096, wsize * runs, [&](int64_t e0, int64_t e1) {
+      for (int64_t p = 1; p < runs; ++p) {
         const T* part = partv.data() + (p - 1) * wsize;
         for (int64_t e = e0; e < e1; ++e) dw[e] += part[e];
       }
-    }
-  });
+    });
 }
 
 // acc[j, 0 .. 2L) += sum over the positions (r, o) of dyt[(r * ow + o) * ldk + (0 .. 2L)] *
@@ -1050,8 +1066,8 @@ struct BlockedGradTile {
 // dw[k, q] = sum over images n and output positions (r, o) of dy[n, k, r, o] *
 // xp[n][offs[q] + r * wp + o], x zero-padded; dy transposed per image to [position, channel]
 // (channels padded with zeros to whole tiles). db (if asked) rides along as one more tap whose
-// input is all ones. Threading: each thread sums its own run of images (for_image_runs) into
-// dw^T partials, added in thread order: the same bits on every run with the same thread count.
+// input is all ones. Threading: each run of images (image_runs) sums into its own dw^T partial,
+// the partials added in run order: the same bits at any thread count.
 // dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols.
 // NOTE: square blocks through register shuffles for float (simd.h: 16x16 with AVX-512, 8x8 with
 // AVX2): the scalar loop took a third of a 14x14 layer's dw pass.
@@ -1082,11 +1098,12 @@ void blocked_weight_grad(const T* dy, const T* x, T* dw, T* db, const Conv2dShap
   const int64_t in_plane = s.h * s.w, out_plane = s.oh * s.ow, part_size = s.groups * taps * ldk;
   const int threads = batch_threads(s, s.n * s.k * nq * out_plane);
   std::vector<T> xpv(threads * bc.padded, T(0)), dytv(threads * out_plane * ldk, T(0));
-  std::vector<T> partv(threads * part_size, T(0)), ones(db ? s.oh * bc.wp : 0, T(1));
-  for_image_runs(s.n, threads, [&](int t, int, int64_t n0, int64_t n1) {
-    T* xp = xpv.data() + t * bc.padded + bc.lead;
-    T* dyt = dytv.data() + t * out_plane * ldk;
-    T* part = partv.data() + t * part_size;
+  const int64_t runs = image_runs(s.n, part_size);
+  std::vector<T> partv(runs * part_size, T(0)), ones(db ? s.oh * bc.wp : 0, T(1));
+  for_image_runs(s.n, runs, threads, [&](int64_t run, int slot, int64_t n0, int64_t n1) {
+    T* xp = xpv.data() + slot * bc.padded + bc.lead;
+    T* dyt = dytv.data() + slot * out_plane * ldk;
+    T* part = partv.data() + run * part_size;
     for (int64_t n = n0; n < n1; ++n)
       for (int64_t g = 0; g < s.groups; ++g) {
         const T* xg = x + (n * s.c + g * cg) * in_plane;
@@ -1116,7 +1133,7 @@ void blocked_weight_grad(const T* dy, const T* x, T* dw, T* db, const Conv2dShap
       for (int64_t q = 0; q < taps; ++q) {
         const int64_t e = (g * taps + q) * ldk + k;
         T sum = partv[e];
-        for (int t = 1; t < threads; ++t) sum += partv[t * part_size + e];
+        for (int64_t r = 1; r < runs; ++r) sum += partv[r * part_size + e];
         if (q < nq)
           dw[(g * kg + k) * nq + q] = sum;
         else

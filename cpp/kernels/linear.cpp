@@ -1,7 +1,5 @@
 #include "kernels/linear.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <vector>
 
@@ -34,14 +32,7 @@ constexpr int64_t kRowsPerBlock = 64;
 // is worth threads.
 template <class F>
 void for_row_blocks(int64_t rows, int64_t cols, const F& f) {
-  const int64_t blocks = (rows + kRowsPerBlock - 1) / kRowsPerBlock;
-  auto one = [&](int64_t i) { f(i * kRowsPerBlock, std::min(rows, (i + 1) * kRowsPerBlock)); };
-  if (run_parallel(rows * cols) && blocks > 1 && !omp_in_parallel()) {
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < blocks; ++i) one(i);
-  } else {
-    for (int64_t i = 0; i < blocks; ++i) one(i);
-  }
+  parallel_blocks(rows, kRowsPerBlock, rows * cols, f);
 }
 
 // Calls row(r, partial) for every row r, in for_row_blocks' blocks, partial being that block's
@@ -150,40 +141,41 @@ bool use_tiled(bool trans_a, int64_t m, int64_t n, int64_t k) {
   return n <= nc || m * k * static_cast<int64_t>(sizeof(T)) <= 512 * 1024;
 }
 
-// C = A @ op(B) (+ C) through tiled_block: threads split C's rows (in tiles of six) when it is
-// tall, else its columns (in strips), so each thread packs only the B it uses; an element's sum
-// does not depend on the thread count.
+// C = A @ op(B) (+ C) through tiled_block: chunks of C's rows (whole tiles of six) when it is
+// tall, else of its columns (whole strips), so each chunk packs only the B it uses. About three
+// chunks per thread, claimed as threads come free. An element's sum does not depend on the
+// chunks (every one runs the same k blocks in order), so not on the thread count either.
 template <class T>
 void gemm_tiled(bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c,
                 const TiledStart<T>& start) {
   const int threads = get_num_threads();
-  if (threads == 1 || omp_in_parallel() || double(m) * n * k < 1e6) {
+  if (threads == 1 || in_parallel() || double(m) * n * k < 1e6) {
     tiled_block(trans_b, n, k, a, b, c, start, 0, m, 0, n);
     return;
   }
-#pragma omp parallel num_threads(threads)
-  {
-    const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-    if (m >= n) {
-      constexpr int64_t R = tiled::kTileRows;
-      const int64_t per = ((m + nt - 1) / nt + R - 1) / R * R;
-      const int64_t m0 = std::min(m, t * per), m1 = std::min(m, m0 + per);
-      if (m1 > m0) tiled_block(trans_b, n, k, a, b, c, start, m0, m1, 0, n);
-    } else {
-      constexpr int64_t W = tiled::kStrip<T>;
-      const int64_t per = ((n + nt - 1) / nt + W - 1) / W * W;
-      const int64_t n0 = std::min(n, t * per), n1 = std::min(n, n0 + per);
-      if (n1 > n0) tiled_block(trans_b, n, k, a, b, c, start, 0, m, n0, n1);
-    }
-  }
+  const bool by_rows = m >= n;
+  const int64_t unit = by_rows ? tiled::kTileRows : tiled::kStrip<T>, len = by_rows ? m : n;
+  const int64_t want = std::max<int64_t>((len + 3 * threads - 1) / (3 * threads), 8 * unit);
+  const int64_t per = (want + unit - 1) / unit * unit, chunks = (len + per - 1) / per;
+  parallel_for(chunks, threads, [&](int64_t i, int) {
+    const int64_t lo = i * per, hi = std::min(len, lo + per);
+    if (by_rows)
+      tiled_block(trans_b, n, k, a, b, c, start, lo, hi, 0, n);
+    else
+      tiled_block(trans_b, n, k, a, b, c, start, 0, m, lo, hi);
+  });
 }
 
 // NOTE: Eigen's own threading barely speeds up the mid-size products of small networks (a
-// 64x784x128 layer: 1.0-1.5x on 2 threads); splitting C's columns between threads, each running
-// a serial GEMM, does better there. Large products keep Eigen's threading, which wins at 1024^3.
-bool split_columns(int64_t m, int64_t n, int64_t k, int threads) {
-  const double work = double(m) * double(n) * double(k);
-  return threads > 1 && !omp_in_parallel() && n >= 32 * threads && work >= 1e5 && work < 1e8;
+// 64x784x128 layer: 1.0-1.5x on 2 threads), and its blocking changes with its thread count
+// (so would the bits). Eigen runs on one thread, over column blocks of C whose width depends
+// on the product's shape only; the blocks go to threads when the product is worth them.
+constexpr double kGemmGrain = 1e5;
+
+inline int64_t gemm_block_columns(int64_t m, int64_t n, int64_t k) {
+  if (double(m) * double(n) * double(k) < kGemmGrain || n < 128) return n;
+  // Multiples of 16 (the width of Eigen's register tile for AVX floats), about 8 blocks.
+  return std::max<int64_t>(64, ((n + 7) / 8 + 15) / 16 * 16);
 }
 
 }  // namespace
@@ -199,27 +191,12 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* 
     gemm_tiled(trans_b, m, n, k, a, b, c, TiledStart<T>{accumulate});
     return;
   }
-  const int threads = get_num_threads();
-  if (!split_columns(m, n, k, threads)) {
-    if (!accumulate && threads > 1) {
-      // NOTE: Eigen's `C = A * B` zeroes C on one thread before its threaded product; a
-      // [2048, 512] C took 1-1.5% of an encoder step that way.
-      for_row_blocks(m, n, [&](int64_t r0, int64_t r1) {
-        std::fill(c + r0 * n, c + r1 * n, T(0));
-      });
-      accumulate = true;
-    }
-    gemm_columns(trans_a, trans_b, m, n, k, a, b, c, accumulate, 0, n);
-    return;
-  }
-#pragma omp parallel num_threads(threads)
-  {
-    // Column blocks in multiples of 16, the width of Eigen's register tile for AVX floats.
-    const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-    const int64_t per = ((n + nt - 1) / nt + 15) / 16 * 16;
-    const int64_t n0 = std::min(n, t * per), n1 = std::min(n, n0 + per);
-    if (n1 > n0) gemm_columns(trans_a, trans_b, m, n, k, a, b, c, accumulate, n0, n1 - n0);
-  }
+  const int64_t per = gemm_block_columns(m, n, k), blocks = (n + per - 1) / per;
+  const bool parallel = blocks > 1 && double(m) * double(n) * double(k) >= kGemmGrain;
+  parallel_for(blocks, parallel ? get_num_threads() : 1, [&](int64_t i, int) {
+    const int64_t n0 = i * per;
+    gemm_columns(trans_a, trans_b, m, n, k, a, b, c, accumulate, n0, std::min(per, n - n0));
+  });
 }
 
 namespace {
@@ -237,14 +214,10 @@ bool batch_in_parallel(const MatmulShape& s) {
 template <class T>
 void matmul_forward(const T* a, const T* b, T* y, const MatmulShape& s) {
   const int64_t sa = s.m * s.k, sb = s.k * s.n, sy = s.m * s.n;
-  if (batch_in_parallel(s)) {
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < s.batch; ++i)
-      gemm<T>(false, false, s.m, s.n, s.k, a + i * sa, b + i * sb, y + i * sy, false);
-  } else {
-    for (int64_t i = 0; i < s.batch; ++i)
-      gemm<T>(false, false, s.m, s.n, s.k, a + i * sa, b + i * sb, y + i * sy, false);
-  }
+  // Each product is the same whether it runs in a chunk (serial inside) or alone.
+  parallel_for(s.batch, batch_in_parallel(s) ? get_num_threads() : 1, [&](int64_t i, int) {
+    gemm<T>(false, false, s.m, s.n, s.k, a + i * sa, b + i * sb, y + i * sy, false);
+  });
 }
 
 template <class T>
@@ -254,12 +227,8 @@ void matmul_backward(const T* dy, const T* a, const T* b, T* da, T* db, const Ma
     if (da) gemm<T>(false, true, s.m, s.k, s.n, dy + i * sy, b + i * sb, da + i * sa, false);
     if (db) gemm<T>(true, false, s.k, s.n, s.m, a + i * sa, dy + i * sy, db + i * sb, false);
   };
-  if (batch_in_parallel(s)) {
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < s.batch; ++i) one(i);
-  } else {
-    for (int64_t i = 0; i < s.batch; ++i) one(i);
-  }
+  parallel_for(s.batch, batch_in_parallel(s) ? get_num_threads() : 1,
+               [&](int64_t i, int) { one(i); });
 }
 
 template <class T>
@@ -349,12 +318,9 @@ void embedding_forward(const int64_t* indices, const T* weight, T* y, const Embe
     const T* src = weight + indices[i] * s.dim;
     std::copy(src, src + s.dim, y + i * s.dim);
   };
-  if (run_parallel(s.count * s.dim) && s.count > 1) {
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < s.count; ++i) row(i);
-  } else {
-    for (int64_t i = 0; i < s.count; ++i) row(i);
-  }
+  parallel_blocks(s.count, kRowsPerBlock, s.count * s.dim, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) row(i);
+  });
 }
 
 template <class T>
@@ -375,18 +341,8 @@ void embedding_backward(const int64_t* indices, const T* dy, T* dw, int64_t padd
       for (int64_t c = c0; c < c1; ++c) dst[c] += src[c];
     }
   };
-  const int threads = get_num_threads();
-  if (run_parallel(s.count * s.dim) && s.dim >= 32 * threads) {
-#pragma omp parallel num_threads(threads)
-    {
-      const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-      const int64_t per = ((s.dim + nt - 1) / nt + 7) / 8 * 8;
-      const int64_t c0 = std::min(s.dim, t * per), c1 = std::min(s.dim, c0 + per);
-      if (c1 > c0) columns(c0, c1);
-    }
-  } else {
-    columns(0, s.dim);
-  }
+  const int64_t per = std::max<int64_t>(32, (s.dim / 8 + 7) / 8 * 8);
+  parallel_blocks(s.dim, per, s.count * s.dim, columns);
 }
 
 #define NNC_INSTANTIATE(T)                                                                      \

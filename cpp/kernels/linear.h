@@ -8,8 +8,8 @@
 namespace nnc {
 
 // C[m,n] (+)= op(A) @ op(B); op(A) is [m,k] (A stored [k,m] when trans_a), op(B) is [k,n].
-// Threading: C's rows or columns split between threads, or Eigen's own GEMM threads (serial
-// when called inside an OpenMP region).
+// Threading: chunks of C's rows or columns (fixed by the shape, so the bits do not depend on the
+// thread count) on the pool; serial inside another parallel_for.
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, const T* b,
           T* c, bool accumulate);
@@ -18,7 +18,7 @@ struct MatmulShape {
   int64_t batch, m, k, n;  // a: [batch, m, k], b: [batch, k, n], y: [batch, m, n]
 };
 
-// y[i] = a[i] @ b[i]. Threading: OpenMP over the batch when it is large, else Eigen's GEMM.
+// y[i] = a[i] @ b[i]. Threading: over the batch when it is large, else gemm()'s.
 template <class T>
 void matmul_forward(const T* a, const T* b, T* y, const MatmulShape& s);
 
@@ -41,7 +41,7 @@ void linear_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
 
 // y = relu(x @ w^T + b): linear_forward with the ReLU applied as the tiled GEMM stores y (or in
 // place after it, on Eigen's path) (PyTorch's feed-forward block; one array less than linear
-// then relu). Threading: gemm()'s, then OpenMP over rows above the work threshold.
+// then relu). Threading: gemm()'s, then the pool over rows above the work threshold.
 template <class T>
 void linear_relu_forward(const T* x, const T* w, const T* b, T* y, const LinearShape& s);
 
@@ -56,12 +56,12 @@ struct EmbeddingShape {
 };
 
 // y[i, :] = weight[indices[i], :]; every index checked (ValueError) before any copy.
-// Threading: OpenMP over indices above the work threshold.
+// Threading: over blocks of indices above the work threshold.
 template <class T>
 void embedding_forward(const int64_t* indices, const T* weight, T* y, const EmbeddingShape& s);
 
 // dw = 0; dw[indices[i], :] += dy[i, :] in index order, skipping rows equal to padding_idx
-// (< 0: none). Threading: OpenMP over column blocks (each row still summed in index order).
+// (< 0: none). Threading: over column blocks (each row still summed in index order).
 template <class T>
 void embedding_backward(const int64_t* indices, const T* dy, T* dw, int64_t padding_idx,
                         const EmbeddingShape& s);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "common/check.h"
 #include "common/parallel.h"
@@ -12,25 +13,28 @@ namespace {
 
 // NOTE: sums run in double: a float32 mean over a large batch otherwise drifts past PyTorch's
 // pairwise summation by more than 1e-5.
+constexpr int64_t kSumBlock = 4096;
+
 template <class F>
 void for_each_index(int64_t n, int64_t work, F&& f) {
-  if (run_parallel(work)) {
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; ++i) f(i);
-  } else {
-    for (int64_t i = 0; i < n; ++i) f(i);
-  }
+  parallel_blocks(n, kSumBlock, work, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) f(i);
+  });
 }
 
 template <class F>
 double sum_over(int64_t n, int64_t work, F&& f) {
+  // NOTE: fixed blocks of kSumBlock terms, each summed in order, then the blocks in order: the
+  // same bits at any thread count (OpenMP's reduction clause combined per-thread sums).
+  const int64_t blocks = (n + kSumBlock - 1) / kSumBlock;
+  std::vector<double> partial(static_cast<size_t>(std::max<int64_t>(blocks, 1)), 0.0);
+  parallel_blocks(n, kSumBlock, work, [&](int64_t i0, int64_t i1) {
+    double sum = 0;
+    for (int64_t i = i0; i < i1; ++i) sum += f(i);
+    partial[i0 / kSumBlock] = sum;
+  });
   double total = 0;
-  if (run_parallel(work)) {
-#pragma omp parallel for schedule(static) reduction(+ : total)
-    for (int64_t i = 0; i < n; ++i) total += f(i);
-  } else {
-    for (int64_t i = 0; i < n; ++i) total += f(i);
-  }
+  for (const double p : partial) total += p;
   return total;
 }
 

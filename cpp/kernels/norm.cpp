@@ -1,7 +1,5 @@
 #include "kernels/norm.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 
@@ -62,12 +60,8 @@ double bn_channel_sum(const BatchNormShape& s, int64_t c, const F& f) {
 
 template <class F>
 void bn_for_channels(const BatchNormShape& s, int64_t cost, const F& f) {
-  if (s.c > 1 && run_parallel(s.n * s.c * s.l * cost)) {
-#pragma omp parallel for schedule(static)
-    for (int64_t c = 0; c < s.c; ++c) f(c);
-  } else {
-    for (int64_t c = 0; c < s.c; ++c) f(c);
-  }
+  // Each channel's statistics are summed whole by one thread, in a fixed order.
+  parallel_for_work(s.c, s.n * s.c * s.l * cost, [&](int64_t c, int) { f(c); });
 }
 
 }  // namespace
@@ -188,13 +182,9 @@ void ln_for(int64_t n, int64_t work, const F& f) {
     if (n > 0) f(int64_t{0}, n);
     return;
   }
-#pragma omp parallel
-  {
-    const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-    const int64_t per = (n + nt - 1) / nt;
-    const int64_t b = std::min(n, t * per), e = std::min(n, b + per);
-    if (e > b) f(b, e);
-  }
+  // About 8 chunks a thread; every element's result is computed whole inside one chunk.
+  const int64_t threads = get_num_threads();
+  parallel_blocks(n, std::max<int64_t>(1, n / (8 * threads)), work, f);
 }
 
 }  // namespace

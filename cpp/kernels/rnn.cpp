@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <vector>
 
-#include <omp.h>
 
 #include "common/eigen_map.h"
 #include "common/lanes.h"
@@ -30,24 +29,16 @@ void tanh_into(const T* x, T* y, int64_t n) {
   lanewise(x, y, n, [](const Lanes<T>& v) { return lane_tanh<T>(v); });
 }
 
-// NOTE: the sequences of a batch never interact, so each thread runs the whole recurrence for
+// NOTE: the sequences of a batch never interact, so each chunk runs the whole recurrence for
 // its own block of batch rows: no barrier per step (a per-step parallel GEMM would synchronise
-// twice a step, and collapses when the cores are shared). Blocks depend only on the thread
-// count, so results do too. Inside the region gemm() runs serially.
+// twice a step, and collapses when the cores are shared). The blocks (whole tiles of rows,
+// about 8) depend on the batch size only, at any thread count; chunks are claimed as threads
+// come free, and gemm() runs serially inside one.
 template <class F>
 void over_batch(int64_t batch, int64_t work, const F& f) {
-  const int threads = get_num_threads();
-  if (batch < 2 || !run_parallel(work)) {
-    f(int64_t{0}, batch);
-    return;
-  }
-#pragma omp parallel num_threads(threads)
-  {
-    const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-    const int64_t per = (batch + nt - 1) / nt;
-    const int64_t b0 = std::min(batch, t * per), b1 = std::min(batch, b0 + per);
-    if (b1 > b0) f(b0, b1);
-  }
+  constexpr int64_t R = tiled::kTileRows;
+  const int64_t per = std::max<int64_t>(R, ((batch + 7) / 8 + R - 1) / R * R);
+  parallel_blocks(batch, per, batch < 2 ? 0 : work, f);
 }
 
 // NOTE: the per-call scratch of a sequence is megabytes; fresh memory every call costs a page

@@ -9,9 +9,10 @@
 // from t = T-1 down to 0 (the backward direction of a bidirectional layer), so h_n = y[0].
 // Null h0/c0 mean zeros. Backward takes the gradient of y (which already holds h_n's) and of
 // c_n, and writes nullable gradients dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh (overwritten).
-// Threading: the recurrence runs under OpenMP over blocks of batch rows, each thread taking its
-// rows through every step (serial products, no barrier per step); the input projection and the
-// weight-gradient GEMMs use gemm()'s threading. Results depend on the inputs and thread count.
+// Threading: the recurrence runs on the pool over fixed blocks of batch rows, each chunk taking
+// its rows through every step (serial products, no barrier per step); the input projection and
+// the weight-gradient GEMMs use gemm()'s threading. Results depend on the inputs alone (not on
+// the thread count).
 #pragma once
 #include <cstdint>
 

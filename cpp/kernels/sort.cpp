@@ -1,6 +1,5 @@
 #include "kernels/sort.h"
 
-#include <omp.h>
 
 #include <algorithm>
 #include <cstring>
@@ -172,15 +171,13 @@ void topk_rows(const T* x, T* values, int64_t* indices, const TopkShape& s) {
   // NOTE: rows are independent and each is computed whole by one thread, so the result does
   // not depend on the thread count. Rows are handed out in chunks of about one grain of work
   // (dynamic), so on a loaded machine a running thread takes the rows of one that is not.
-  if (run_parallel(s.rows * s.n) && s.rows > 1 && !omp_in_parallel()) {
+  if (run_parallel(s.rows * s.n) && s.rows > 1) {
     const int64_t chunk = std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(s.n, 1));
-#pragma omp parallel
-    {
+    parallel_blocks(s.rows, chunk, s.rows * s.n, [&](int64_t r0, int64_t r1) {
       std::vector<Entry<T>> buf;
-#pragma omp for schedule(dynamic, chunk)
-      for (int64_t r = 0; r < s.rows; ++r)
+      for (int64_t r = r0; r < r1; ++r)
         select_row<T, Largest>(x + r * s.n, s.n, s.k, buf, values + r * s.k, indices + r * s.k);
-    }
+    });
   } else {
     std::vector<Entry<T>> buf;
     for (int64_t r = 0; r < s.rows; ++r)
@@ -205,13 +202,10 @@ void topk_backward(const T* dy, const int64_t* indices, T* dx, const TopkShape& 
     std::memset(d, 0, sizeof(T) * static_cast<size_t>(s.n));
     for (int64_t j = 0; j < s.k; ++j) d[indices[r * s.k + j]] = dy[r * s.k + j];
   };
-  if (run_parallel(s.rows * s.n) && s.rows > 1 && !omp_in_parallel()) {
-    const int64_t chunk = std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(s.n, 1));
-#pragma omp parallel for schedule(dynamic, chunk)
-    for (int64_t r = 0; r < s.rows; ++r) row(r);
-  } else {
-    for (int64_t r = 0; r < s.rows; ++r) row(r);
-  }
+  const int64_t chunk = std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(s.n, 1));
+  parallel_blocks(s.rows, chunk, s.rows * s.n, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) row(r);
+  });
 }
 
 #define NNC_INSTANTIATE_SORT(T)                                                      \

@@ -6,7 +6,7 @@ from __future__ import annotations
 import collections.abc
 import numpy
 import typing
-__all__: list[str] = ['adadelta_step', 'adagrad_step', 'adam_step', 'adamax_step', 'adaptive_avg_pool2d_backward', 'adaptive_avg_pool2d_forward', 'add_layer_norm_backward', 'add_layer_norm_forward', 'asgd_step', 'attention_backward', 'attention_forward', 'avg_pool2d_backward', 'avg_pool2d_forward', 'batch_norm_backward', 'batch_norm_forward', 'bce_with_logits_backward', 'bce_with_logits_forward', 'bench_fma_lanes', 'bench_fma_peak', 'bench_profile_scope', 'bench_triad', 'build_info', 'conv2d_backward', 'conv2d_forward', 'cross_entropy_backward', 'cross_entropy_forward', 'dropout_backward', 'dropout_forward', 'embedding_backward', 'embedding_forward', 'gelu_backward', 'gelu_forward', 'get_num_threads', 'gru_backward', 'gru_forward', 'heads_attention_backward', 'heads_attention_forward', 'l1_loss_backward', 'l1_loss_forward', 'layer_norm_backward', 'layer_norm_forward', 'leaky_relu_backward', 'leaky_relu_forward', 'linear_backward', 'linear_forward', 'linear_relu_backward', 'linear_relu_forward', 'log_softmax_backward', 'log_softmax_forward', 'lstm_backward', 'lstm_forward', 'matmul_backward', 'matmul_forward', 'max_pool2d_backward', 'max_pool2d_forward', 'mse_loss_backward', 'mse_loss_forward', 'nadam_step', 'nll_loss_backward', 'nll_loss_forward', 'pool_clear', 'pool_set_limit', 'pool_stats', 'profiler_clear', 'profiler_enable', 'profiler_events', 'profiler_is_enabled', 'profiler_now_ns', 'radam_step', 'relu_backward', 'relu_forward', 'rmsprop_step', 'rnn_backward', 'rnn_forward', 'rprop_step', 'set_num_threads', 'sgd_step', 'sigmoid_backward', 'sigmoid_forward', 'soft_cross_entropy_backward', 'soft_cross_entropy_forward', 'softmax_backward', 'softmax_forward', 'tanh_backward', 'tanh_forward', 'topk_backward', 'topk_forward']
+__all__: list[str] = ['adadelta_step', 'adagrad_step', 'adam_step', 'adamax_step', 'adaptive_avg_pool2d_backward', 'adaptive_avg_pool2d_forward', 'add_layer_norm_backward', 'add_layer_norm_forward', 'asgd_step', 'attention_backward', 'attention_forward', 'avg_pool2d_backward', 'avg_pool2d_forward', 'batch_norm_backward', 'batch_norm_forward', 'bce_with_logits_backward', 'bce_with_logits_forward', 'bench_fma_lanes', 'bench_fma_peak', 'bench_profile_scope', 'bench_triad', 'build_info', 'conv2d_backward', 'conv2d_forward', 'cross_entropy_backward', 'cross_entropy_forward', 'default_num_threads', 'dropout_backward', 'dropout_forward', 'embedding_backward', 'embedding_forward', 'gelu_backward', 'gelu_forward', 'get_num_threads', 'gru_backward', 'gru_forward', 'heads_attention_backward', 'heads_attention_forward', 'l1_loss_backward', 'l1_loss_forward', 'layer_norm_backward', 'layer_norm_forward', 'leaky_relu_backward', 'leaky_relu_forward', 'linear_backward', 'linear_forward', 'linear_relu_backward', 'linear_relu_forward', 'log_softmax_backward', 'log_softmax_forward', 'lstm_backward', 'lstm_forward', 'matmul_backward', 'matmul_forward', 'max_pool2d_backward', 'max_pool2d_forward', 'mse_loss_backward', 'mse_loss_forward', 'nadam_step', 'nll_loss_backward', 'nll_loss_forward', 'pool_clear', 'pool_set_limit', 'pool_stats', 'profiler_clear', 'profiler_enable', 'profiler_events', 'profiler_is_enabled', 'profiler_now_ns', 'radam_step', 'relu_backward', 'relu_forward', 'rmsprop_step', 'rnn_backward', 'rnn_forward', 'rprop_step', 'set_num_threads', 'sgd_step', 'sigmoid_backward', 'sigmoid_forward', 'soft_cross_entropy_backward', 'soft_cross_entropy_forward', 'softmax_backward', 'softmax_forward', 'tanh_backward', 'tanh_forward', 'topk_backward', 'topk_forward']
 def adadelta_step(params: list, grads: list, square_avgs: list, acc_deltas: list, lr: typing.SupportsFloat | typing.SupportsIndex, rho: typing.SupportsFloat | typing.SupportsIndex, eps: typing.SupportsFloat | typing.SupportsIndex, weight_decay: typing.SupportsFloat | typing.SupportsIndex, maximize: bool) -> None:
     """
     Adadelta step over every param in place (torch.optim.Adadelta).
@@ -108,6 +108,10 @@ def cross_entropy_backward(dloss: numpy.ndarray, input: numpy.ndarray, target: n
 def cross_entropy_forward(input: numpy.ndarray, target: numpy.ndarray, weight: typing.Any = None, ignore_index: typing.SupportsInt | typing.SupportsIndex = -100, label_smoothing: typing.SupportsFloat | typing.SupportsIndex = 0.0, reduction: str = 'mean') -> tuple:
     """
     (loss, lse): softmax cross-entropy of logits (N, C) against int64 class indices (N,).
+    """
+def default_num_threads() -> int:
+    """
+    The CPUs this process may use: affinity mask and cgroup CPU quota.
     """
 def dropout_backward(dy: numpy.ndarray, p: typing.SupportsFloat | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex) -> numpy.ndarray:
     """
@@ -301,7 +305,7 @@ def rprop_step(params: list, grads: list, prevs: list, step_sizes: list, etaminu
     """
 def set_num_threads(n: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
-    Threads for OpenMP loops and Eigen's GEMM.
+    Threads of every native kernel, process-wide (1 to 256; else ValueError).
     """
 def sgd_step(params: list, grads: list, momentum_buffers: list, fresh_buffers: collections.abc.Sequence[bool], lr: typing.SupportsFloat | typing.SupportsIndex, momentum: typing.SupportsFloat | typing.SupportsIndex, dampening: typing.SupportsFloat | typing.SupportsIndex, weight_decay: typing.SupportsFloat | typing.SupportsIndex, nesterov: bool, maximize: bool) -> None:
     """
