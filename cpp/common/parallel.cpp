@@ -192,6 +192,15 @@ int64_t now_ns() {
       .count();
 }
 
+// NNCORE_SPIN_YIELD=0 polls with pauses only (to measure without the yields).
+bool spin_yield() {
+  static const bool on = [] {
+    const char* env = std::getenv("NNCORE_SPIN_YIELD");
+    return !(env && env[0] == '0');
+  }();
+  return on;
+}
+
 // NNCORE_THREAD_BACKOFF=0 turns the contention backoff off (to measure without it).
 bool backoff_enabled() {
   static const bool on = [] {
@@ -273,7 +282,14 @@ void Pool::worker(int slot) {
     const auto start = std::chrono::steady_clock::now();
     const int64_t budget = spin_ns();
     for (int spins = 0; wake_seq_.load(std::memory_order_acquire) == seen; ++spins) {
-      cpu_relax();
+      // NOTE: the poll yields the core every few pauses: on a quiet machine nothing else is
+      // runnable and sched_yield returns at once (the worker still answers in microseconds);
+      // under load it hands the core to the runnable threads (the caller's own among them)
+      // instead of taking a share of it for nothing.
+      if (spin_yield() && (spins & 7) == 7)
+        sched_yield();
+      else
+        cpu_relax();
       if ((spins & 63) != 63) continue;
       const auto waited = std::chrono::steady_clock::now() - start;
       if (std::chrono::duration_cast<std::chrono::nanoseconds>(waited).count() < budget) continue;
