@@ -247,7 +247,11 @@ class Pool {
   std::mutex error_mu_;
   std::exception_ptr error_;
   // Contention backoff: until serial_until_ (steady clock, ns) every job runs serially.
-  static constexpr int64_t kMinBackoffNs = 20'000'000, kMaxBackoffNs = 1'000'000'000;
+  // NOTE: from 100 ms (with 20 ms, a loaded machine stalled the caller 3-4 times in its first
+  // 100 ms, each a scheduler time slice: rounds at 0.48x of serial), back to it after 5 s without
+  // a stall.
+  static constexpr int64_t kMinBackoffNs = 100'000'000, kMaxBackoffNs = 1'000'000'000,
+                           kResetNs = 5'000'000'000;
   std::atomic<int64_t> serial_until_{0};
   int64_t backoff_ns_ = kMinBackoffNs;  // the next backoff (guarded by busy_)
   int64_t last_stall_ns_ = 0;
@@ -347,7 +351,7 @@ void Pool::run(int64_t n, int team, detail::ChunkFn fn, const void* ctx) {
   // NOTE: a worker descheduled in the middle of a chunk (other processes hold the cores) makes
   // the caller wait for a scheduler time slice, milliseconds. When the wait is far longer than
   // the chunks take, the machine is oversubscribed: kernels then run serially for a while
-  // (doubling while it lasts, 20 ms to 1 s), which costs about the serial speed, never a
+  // (doubling while it lasts, 100 ms to 1 s), which costs about the serial speed, never a
   // fraction of it.
   const int64_t end = now_ns(), waited = end - own_end;
   const int64_t chunk_ns = mine > 0 ? (own_end - start) / mine : 0;
@@ -355,7 +359,7 @@ void Pool::run(int64_t n, int team, detail::ChunkFn fn, const void* ctx) {
     serial_until_.store(end + backoff_ns_, std::memory_order_relaxed);
     backoff_ns_ = std::min<int64_t>(2 * backoff_ns_, kMaxBackoffNs);
     last_stall_ns_ = end;
-  } else if (end - last_stall_ns_ > kMaxBackoffNs) {
+  } else if (end - last_stall_ns_ > kResetNs) {
     backoff_ns_ = kMinBackoffNs;
   }
   if (error_) {
