@@ -17,11 +17,13 @@ from pathlib import Path
 
 import pytest
 
+import nncore
 from nncore import _C, profiler
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-PYTHON_DIR = str(ROOT / "python")
+# the nncore this test imports (the source tree, or site-packages when installed)
+PYTHON_DIR = os.path.dirname(os.path.dirname(nncore.__file__))
 SCRIPTS = sorted(p.name for p in EXAMPLES.glob("[0-9][0-9]_*.py"))
 
 
