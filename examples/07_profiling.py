@@ -132,9 +132,9 @@ def draw_timeline(events, path, first_step_only=True):
         ax.broken_barh([(e["ts"] - t0, e["dur"])], (-depth[i] - 0.4, 0.8),
                        facecolors=colours.get(e["cat"], "grey"), edgecolor="white", lw=0.3)
     span = max(events[i]["ts"] + events[i]["dur"] for i in keep) - t0
-    for i in keep:  # label the bars wide enough to hold a name
+    for i in keep:  # label the bars wide enough to hold their name
         e = events[i]
-        if e["dur"] > span / 14:
+        if e["dur"] > span * (len(e["name"]) + 2) / 220:
             ax.text(e["ts"] - t0 + e["dur"] / 2, -depth[i], e["name"], ha="center",
                     va="center", fontsize=7, color="white", clip_on=True)
     levels = max(depth[i] for i in keep) + 1
