@@ -49,7 +49,8 @@ def _models(seed: int) -> tuple[nn.Module, torch.nn.Module]:
     ours = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 10))
     theirs = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 128), torch.nn.ReLU(),
                                  torch.nn.Linear(128, 10))
-    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    # state_dict values are nncore Tensors: PyTorch takes their arrays
+    theirs.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in ours.state_dict().items()})
     return ours, theirs
 
 
@@ -86,7 +87,8 @@ def bench_epoch(threads: int, batch: int, train: MNIST, quick: bool) -> list:
     opt_nc = optim.SGD(ours.parameters(), lr=0.01, momentum=0.9)
     opt_t = torch.optim.SGD(theirs.parameters(), lr=0.01, momentum=0.9)
     loss_nc, loss_t = nn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
-    n = 12_000 if quick else len(train)
+    # NOTE: without NNCORE_DATA the training split may be the 10k-image packaged sample
+    n = min(12_000, len(train)) if quick else len(train)
     images = torch.from_numpy(train.data[:n])
     labels = torch.from_numpy(train.targets[:n])
     subset = nc.data.TensorDataset(nc.Tensor._wrap(train.data[:n]),

@@ -229,13 +229,19 @@ def test_clip_grad_norm_and_batch_transform(monkeypatch) -> None:
     np.testing.assert_array_equal(model[0].weight.grad.data, 0.0)
 
 
-def test_progress_bar_and_quiet(capsys) -> None:
+def test_quiet(capsys) -> None:
     tl, vl = _data()
     model = _model()
     fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), tl, vl, epochs=1,
         progress=False)
     out = capsys.readouterr()
     assert out.out == "" and out.err == ""
+
+
+def test_progress_bar(capsys) -> None:
+    pytest.importorskip("tqdm")  # the bar is tqdm's (the "progress" extra)
+    tl, vl = _data()
+    model = _model()
     fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), tl, vl, epochs=1)
     out = capsys.readouterr()
     assert "samples_s" in out.err and "accuracy" in out.err  # the tqdm bar

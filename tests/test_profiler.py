@@ -3,7 +3,6 @@ NNCORE_PROFILE hook, the peak cache and the CLI. No timings are asserted."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -294,9 +293,9 @@ def test_table_and_summary_share_of_peak() -> None:
     assert lf["peak_flops_pct"] == pytest.approx(100 * lf["gflops"] / peak_flops)
     peak_bw = profiler._peak_at(FAKE_PEAK["bandwidth_gbs"], threads)
     assert lf["peak_bandwidth_pct"] == pytest.approx(100 * lf["gbs"] / peak_bw)
-    text = prof.table(file=io.StringIO())
+    text = prof.table()
     assert "GFLOP/s" in text and "% peak FLOP/s" in text and "LinearFn.forward" in text
-    grouped = prof.table(group_by_shape=True, file=io.StringIO())
+    grouped = prof.table(group_by_shape=True)
     assert "linear.forward (32, 13) (17, 13)" in grouped
     assert [r["name"] for r in prof.summary(sort_by="name")] == sorted(r["name"] for r in rows)
     with pytest.raises(ValueError, match="sort_by"):
@@ -358,10 +357,19 @@ def test_peak_cache_is_keyed_on_the_isa(fake_home) -> None:
     assert profiler.load_peak()["measured_at"] != "test"
 
 
+def test_table_returns_the_text_without_printing(capsys) -> None:
+    # as torch.profiler's key_averages().table(): print(prof.table()) prints it once
+    with profile() as prof:
+        nn.Linear(8, 4)(nc.ones(3, 8))
+    text = prof.table(row_limit=1)
+    assert capsys.readouterr().out == ""
+    assert len(text.splitlines()) == 5  # title, header, rule, one row, footer
+
+
 def test_table_header_names_the_module_and_peak() -> None:
     with profile() as prof:
         nn.Linear(8, 4)(nc.ones(3, 8))
-    first = prof.table(file=io.StringIO()).splitlines()[0]
+    first = prof.table().splitlines()[0]
     loaded = nc._isa.loaded()
     assert first.startswith(f"nncore native module {loaded['module']} (ISA {loaded['isa']}")
     threads = nc.get_num_threads()

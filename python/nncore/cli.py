@@ -196,7 +196,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
             step()
     print(f"{args.recipe}: {args.steps} training steps, batch {loader.batch_size}, "
           f"{nc.get_num_threads()} threads; data: {source}")
-    prof.table(sort_by=args.sort_by, group_by_shape=args.group_by_shape)
+    print(prof.table(sort_by=args.sort_by, group_by_shape=args.group_by_shape))
     trace = args.trace or f"nncore-profile-{args.recipe}.json"
     prof.export_chrome_trace(trace)
     print(f"trace: {trace} (open in https://ui.perfetto.dev or chrome://tracing)")

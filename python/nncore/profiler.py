@@ -3,11 +3,12 @@
 ``with nncore.profiler.profile() as prof:`` records every native kernel call (the C++ side's
 ``NNC_PROFILE`` scopes: op name, input shapes, threads, time, FLOPs and bytes as the kernel counts
 them) and every autograd ``Function``'s forward and backward ("LinearFn.forward"), so a Python op
-and the kernels under it nest by time on the same thread. ``prof.table()`` prints calls, total,
-mean and self time, GFLOP/s, GB/s and their share of the machine's measured peak (``nncore bench
-peak``, cached in ``~/.cache/nncore/peak.json``); ``prof.export_chrome_trace(path)`` writes a trace
-for Perfetto or chrome://tracing. ``NNCORE_PROFILE=1 python script.py`` profiles a whole script and
-prints the table at exit (``NNCORE_PROFILE_TRACE=trace.json`` also writes the trace).
+and the kernels under it nest by time on the same thread. ``prof.table()`` returns a text table
+of calls, total, mean and self time, GFLOP/s, GB/s and their share of the machine's measured peak
+(``nncore bench peak``, cached in ``~/.cache/nncore/peak.json``);
+``prof.export_chrome_trace(path)`` writes a trace for Perfetto or chrome://tracing.
+``NNCORE_PROFILE=1 python script.py`` profiles a whole script and prints the table at exit
+(``NNCORE_PROFILE_TRACE=trace.json`` also writes the trace).
 
 The bandwidth share is against DRAM (a STREAM triad); operands that stay in cache, as small
 layers' do, show more than 100%. Autograd spans report the FLOPs and bytes of the kernels inside.
@@ -94,7 +95,7 @@ class profile:  # noqa: N801 (PyTorch's name)
         with nncore.profiler.profile() as prof:
             loss = loss_fn(model(x), y)
             loss.backward()
-        prof.table()
+        print(prof.table())
         prof.export_chrome_trace("trace.json")
 
     Profiles nest: an inner one's events also count in the outer one.
@@ -229,18 +230,19 @@ class profile:  # noqa: N801 (PyTorch's name)
             rows.sort(key=lambda r: (r[key] is None, -(r[key] or 0)))
         return rows
 
-    def table(self, sort_by: str = "total", group_by_shape: bool = False, row_limit: int = 0,
-              file: Any = None) -> str:
-        """Print (to ``file``, default stdout) and return the summary as a text table.
+    def table(self, sort_by: str = "total", group_by_shape: bool = False,
+              row_limit: int = 0) -> str:
+        """The summary as a text table, returned (not printed), as PyTorch's
+        ``prof.key_averages().table()``: ``print(prof.table())``.
 
         Args:
             sort_by: see ``summary``.
             group_by_shape: one row per (name, input shapes).
-            row_limit: print at most this many rows (0: all).
-            file: a text stream; None prints to stdout.
+            row_limit: at most this many rows (0: all).
 
         Returns:
-            The table as a string.
+            The table as a string: a title line naming the native module and the peak, the
+            rows, and a footer with the wall time and the share of it spent inside ops.
         """
         rows = self.summary(sort_by=sort_by, group_by_shape=group_by_shape)
         if row_limit > 0:
@@ -264,9 +266,7 @@ class profile:  # noqa: N801 (PyTorch's name)
             lines.append("  ".join(v.ljust(w) if i == 0 else v.rjust(w)
                                    for i, (v, w) in enumerate(zip(c, widths))))
         lines.append(self._footer())
-        text = "\n".join(lines)
-        print(text, file=file if file is not None else sys.stdout)
-        return text
+        return "\n".join(lines)
 
     def _title(self, with_peak: bool) -> str:
         """The header line: which native module ran the kernels, and the peak the shares use."""
@@ -497,7 +497,7 @@ def _profile_script() -> None:
         if prof in _active:
             prof.__exit__(None, None, None)
         print("\nnncore profile (NNCORE_PROFILE=1):", file=sys.stderr)
-        prof.table(file=sys.stderr)
+        print(prof.table(), file=sys.stderr)
         trace = os.environ.get("NNCORE_PROFILE_TRACE")
         if trace:
             prof.export_chrome_trace(trace)

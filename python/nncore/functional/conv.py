@@ -340,8 +340,8 @@ def max_pool1d(input: Tensor, kernel_size: int, stride: int | None = None, paddi
 
     Args:
         input: (N, C, L) or (C, L).
-        kernel_size, stride (defaults to kernel_size), padding, dilation, ceil_mode,
-            return_indices: as :func:`max_pool2d`, ints for the one axis.
+        kernel_size, stride, padding, dilation, ceil_mode, return_indices: as
+            :func:`max_pool2d`, ints for the one axis (``stride`` defaults to ``kernel_size``).
     Shape:
         (N, C, L) -> (N, C, L_out).
     Returns:
@@ -377,8 +377,8 @@ def avg_pool2d(input: Tensor, kernel_size: IntOrPair, stride: IntOrPair | None =
 
     Args:
         input: (N, C, H, W) or (C, H, W).
-        kernel_size, stride (defaults to kernel_size), padding (zeros, at most half the kernel),
-            ceil_mode: as in :func:`max_pool2d`.
+        kernel_size, stride, padding, ceil_mode: as in :func:`max_pool2d` (``stride``
+            defaults to ``kernel_size``; ``padding`` is zeros, at most half the kernel).
         count_include_pad: divide by the window size including the zero padding.
         divisor_override: divide every window sum by this instead.
     Shape:

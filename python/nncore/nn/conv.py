@@ -105,8 +105,9 @@ class Conv1d(_ConvNd):
     """1-D convolution over (N, C, L) input (``torch.nn.Conv1d``); weight (out, in / groups, k).
 
     Args:
-        in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
-            padding_mode, device, dtype: as :class:`Conv2d`, with ints for the one spatial axis.
+        in_channels, out_channels, kernel_size, stride, padding, dilation, groups: as
+            :class:`Conv2d`, with ints for the one spatial axis.
+        bias, padding_mode, device, dtype: as :class:`Conv2d`.
     Shape:
         (N, C_in, L) -> (N, C_out, L_out).
     """
@@ -128,8 +129,8 @@ class MaxPool2d(Module):
     """Maximum over sliding windows (``torch.nn.MaxPool2d``).
 
     Args:
-        kernel_size, stride (defaults to kernel_size), padding, dilation, return_indices,
-            ceil_mode: as :func:`nncore.functional.max_pool2d`.
+        kernel_size, stride, padding, dilation, return_indices, ceil_mode: as
+            :func:`nncore.functional.max_pool2d` (``stride`` defaults to ``kernel_size``).
     Shape:
         (N, C, H, W) -> (N, C, H_out, W_out).
     """
@@ -156,8 +157,8 @@ class AvgPool2d(Module):
     """Mean over sliding windows (``torch.nn.AvgPool2d``).
 
     Args:
-        kernel_size, stride (defaults to kernel_size), padding, ceil_mode, count_include_pad,
-            divisor_override: as :func:`nncore.functional.avg_pool2d`.
+        kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override: as
+            :func:`nncore.functional.avg_pool2d` (``stride`` defaults to ``kernel_size``).
     Shape:
         (N, C, H, W) -> (N, C, H_out, W_out).
     """
@@ -326,9 +327,9 @@ class ConvTranspose1d(_ConvTransposeNd):
     """1-D transposed convolution (``torch.nn.ConvTranspose1d``); weight (in, out / groups, k).
 
     Args:
-        in_channels, out_channels, kernel_size, stride, padding, output_padding, groups, bias,
-            dilation, padding_mode, device, dtype: as :class:`ConvTranspose2d`, ints for the
-            one spatial axis.
+        in_channels, out_channels, kernel_size, stride, padding, output_padding, groups: as
+            :class:`ConvTranspose2d`, ints for the one spatial axis.
+        bias, dilation, padding_mode, device, dtype: as :class:`ConvTranspose2d`.
     Shape:
         (N, C_in, L) -> (N, C_out, L_out).
     """
@@ -348,8 +349,8 @@ class MaxPool1d(MaxPool2d):
     """Maximum over sliding windows of (N, C, L) input (``torch.nn.MaxPool1d``).
 
     Args:
-        kernel_size, stride (defaults to kernel_size), padding, dilation, return_indices,
-            ceil_mode: as :func:`nncore.functional.max_pool1d`.
+        kernel_size, stride, padding, dilation, return_indices, ceil_mode: as
+            :func:`nncore.functional.max_pool1d` (``stride`` defaults to ``kernel_size``).
     Shape:
         (N, C, L) -> (N, C, L_out).
     """

@@ -385,7 +385,8 @@ class RNNCell(RNNCellBase):
     """One Elman RNN step: h' = act(x W_ih^T + b_ih + h W_hh^T + b_hh).
 
     Args:
-        input_size, hidden_size, bias, nonlinearity ('tanh' or 'relu'), device, dtype.
+        input_size, hidden_size, bias, device, dtype: as :class:`RNN`.
+        nonlinearity: ``'tanh'`` or ``'relu'``.
     Shape:
         input (N, H_in) or (H_in,), hx (N, H) or (H,) -> h' (N, H) or (H,).
     """
@@ -407,7 +408,7 @@ class LSTMCell(RNNCellBase):
     """One LSTM step.
 
     Args:
-        input_size, hidden_size, bias, device, dtype.
+        input_size, hidden_size, bias, device, dtype: as :class:`LSTM`.
     Shape:
         input (N, H_in), hx (h, c) each (N, H) -> (h', c') each (N, H) (or unbatched).
     """
@@ -426,7 +427,7 @@ class GRUCell(RNNCellBase):
     """One GRU step.
 
     Args:
-        input_size, hidden_size, bias, device, dtype.
+        input_size, hidden_size, bias, device, dtype: as :class:`GRU`.
     Shape:
         input (N, H_in), hx (N, H) -> h' (N, H) (or unbatched).
     """

@@ -159,8 +159,9 @@ class TransformerDecoderLayer(Module):
     a residual connection and LayerNorm (post-norm, or pre-norm with ``norm_first``).
 
     Args:
-        d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first,
-        norm_first, bias, device, dtype: as TransformerEncoderLayer.
+        d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps: as
+            TransformerEncoderLayer.
+        batch_first, norm_first, bias, device, dtype: as TransformerEncoderLayer.
     Shape:
         tgt (T, N, E), memory (S, N, E) ((N, T, E), (N, S, E) when batch_first) -> like tgt.
     """
@@ -319,8 +320,9 @@ class Transformer(Module):
     more dims is re-initialised xavier-uniform, as PyTorch does.
 
     Args:
-        d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps, batch_first,
-        norm_first, bias: as TransformerEncoderLayer.
+        d_model, nhead, dim_feedforward, dropout, activation, layer_norm_eps: as
+            TransformerEncoderLayer.
+        batch_first, norm_first, bias: as TransformerEncoderLayer.
         num_encoder_layers, num_decoder_layers: stack depths.
         custom_encoder, custom_decoder: modules to use instead of the standard stacks.
         device: the CPU (the only device).
@@ -368,8 +370,8 @@ class Transformer(Module):
             src, tgt: the sequences (see the class Shape).
             src_mask (S, S), tgt_mask (T, T), memory_mask (T, S): attention masks (True or
                 -inf hides a key; float masks are added).
-            src_key_padding_mask (N, S), tgt_key_padding_mask (N, T),
-                memory_key_padding_mask (N, S): keys to ignore.
+            src_key_padding_mask (N, S), tgt_key_padding_mask (N, T): keys to ignore.
+            memory_key_padding_mask (N, S): memory keys to ignore.
             src_is_causal, tgt_is_causal: the mask is causal (None: detect it).
             memory_is_causal: memory_mask is causal.
         Returns:
