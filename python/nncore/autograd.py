@@ -204,6 +204,13 @@ class Function:
     gives an input a new history does not change this op's gradient (PyTorch's grad_fn edges).
     """
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # PyTorch's style (static forward(ctx, ...) and backward(ctx, ...) over Tensors) gets
+        # its own apply; nncore's ops keep the array-level one.
+        if isinstance(cls.__dict__.get("forward"), staticmethod) and "apply" not in cls.__dict__:
+            cls.apply = classmethod(_apply_static)
+
     def save_for_backward(self, *arrays: Any) -> None:
         self.saved_tensors = arrays
 
@@ -237,6 +244,95 @@ class Function:
         if _tracer is not None:
             _tracer(ctx, tensors, kwargs, result)
         return result
+
+
+class FunctionCtx(Function):
+    """The ``ctx`` of a PyTorch-style Function (static ``forward(ctx, *args)`` and
+    ``backward(ctx, *grads)`` over Tensors, or ``forward(*args)`` plus ``setup_context``); it is
+    also the op's node in the graph. Arguments that are not Tensors get no gradient."""
+
+    materialize_grads = True
+
+    def save_for_backward(self, *tensors: Any) -> None:
+        self.saved_tensors = tensors
+
+    def mark_non_differentiable(self, *tensors: Any) -> None:
+        self.non_differentiable = {id(t) for t in tensors}
+
+    def set_materialize_grads(self, value: bool) -> None:
+        self.materialize_grads = bool(value)
+
+    def mark_dirty(self, *tensors: Any) -> None:
+        raise NotImplementedError(
+            "torch.autograd.Function ctx.mark_dirty (a custom Function that modifies its inputs "
+            "in place) is not supported by nncore; return a new tensor instead")
+
+    def backward(self, grad: np.ndarray) -> tuple:
+        name = f"{self.fn_class.__name__}Backward"
+        with no_grad():
+            outs = self.fn_class.backward(self, _make_tensor(grad, None))
+        outs = outs if isinstance(outs, tuple) else (outs,)
+        n = len(self.needs_input_grad)
+        if len(outs) < n or any(g is not None for g in outs[n:]):
+            raise RuntimeError(f"function {name} returned an incorrect number of gradients "
+                               f"(expected {n}, got {len(outs)})")
+        grads = []
+        for i, (arg, g, need) in enumerate(zip(self.args, outs, self.needs_input_grad)):
+            if g is None or not need:
+                grads.append(None)
+                continue
+            a = np.asarray(g._array if isinstance(g, _Tensor) else g, dtype=arg._array.dtype)
+            if a.shape != arg._array.shape:
+                try:
+                    a = unbroadcast(np.broadcast_to(a, np.broadcast_shapes(
+                        a.shape, arg._array.shape)), arg._array.shape)
+                except ValueError:
+                    a = None
+                if a is None or a.shape != arg._array.shape:
+                    raise RuntimeError(
+                        f"Function {name} returned an invalid gradient at index {i} - got "
+                        f"{list(np.shape(g))} but expected shape compatible with "
+                        f"{list(arg._array.shape)}")
+            grads.append(a)
+        return tuple(grads)
+
+
+def _apply_static(cls: type, *args: Any, **kwargs: Any) -> Tensor:
+    """``Function.apply`` of a PyTorch-style Function: forward runs on Tensors with grad mode
+    off; the output records a FunctionCtx node when any Tensor argument requires grad."""
+    if kwargs:
+        raise TypeError(f"{cls.__name__}.apply() takes no keyword arguments (PyTorch's "
+                        f"Function.apply takes the forward's arguments positionally)")
+    ctx = FunctionCtx()
+    ctx.fn_class = cls
+    ctx.needs_input_grad = tuple(
+        [isinstance(a, _Tensor) and a.requires_grad for a in args])
+    with no_grad():
+        if getattr(cls, "setup_context", None) is not None:  # forward(*args) + setup_context
+            out = cls.forward(*args)
+            cls.setup_context(ctx, args, out)
+        else:
+            out = cls.forward(ctx, *args)
+    if isinstance(out, (tuple, list)):
+        raise NotImplementedError(
+            "torch.autograd.Function with several outputs is not supported by nncore; "
+            "return one Tensor (e.g. torch.cat the outputs and split them after apply)")
+    if not isinstance(out, _Tensor):
+        raise TypeError(f"{cls.__name__}.forward must return a Tensor, got {type(out).__name__}")
+    differentiable = id(out) not in getattr(ctx, "non_differentiable", ())
+    if _grad_enabled and True in ctx.needs_input_grad and differentiable:
+        ctx.args = args
+        ctx.inputs = tuple([a for a in args if isinstance(a, _Tensor)])
+        ctx.parents = tuple([(a._ctx or a) if isinstance(a, _Tensor) else None for a in args])
+        ctx.versions = tuple([t._version for t in ctx.inputs])
+        return _make_tensor(out._array, ctx)
+    return _make_tensor(out._array, None)
+
+
+def once_differentiable(fn: Callable) -> Callable:
+    """PyTorch's decorator for a backward that is not itself differentiable: nncore's backward
+    never records a graph (no double backward), so it returns ``fn`` unchanged."""
+    return fn
 
 
 def _aligned(arrays: list[np.ndarray]) -> list[np.ndarray]:
@@ -358,7 +454,8 @@ def _check_versions(ctx: Function) -> None:
         # NOTE: an input that an in-place op rebound to this op's own output (``x.exp_()``)
         # holds the output this op saved; writes into it after the op set output_modified.
         if t._version != v and t._ctx is not ctx and any(
-                isinstance(s, np.ndarray) and np.may_share_memory(s, t._array) for s in saved):
+                np.may_share_memory(s._array if isinstance(s, _Tensor) else s, t._array)
+                for s in saved if isinstance(s, (np.ndarray, _Tensor))):
             raise RuntimeError(
                 f"one of the variables needed for gradient computation has been modified by "
                 f"an inplace operation: a tensor of shape {tuple(t._array.shape)} and dtype "
