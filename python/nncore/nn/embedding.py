@@ -1,4 +1,5 @@
-"""Embedding: a lookup table of learnable rows."""
+"""The embedding family's layer: Embedding, a lookup table of learnable rows (PyTorch's
+torch.nn.modules.sparse)."""
 
 from __future__ import annotations
 
