@@ -11,6 +11,7 @@ import numpy as np
 from nncore import functional as F
 from nncore.nn import init
 from nncore.nn._factory import param_dtype
+from nncore.nn.dropout import Dropout2d  # noqa: F401  (kept importable from here: old pickles)
 from nncore.nn.module import Module
 from nncore.nn.parameter import Parameter
 from nncore.tensor import Tensor
