@@ -179,3 +179,15 @@ def test_saved_input_modified_in_place_is_detected() -> None:
 def test_once_differentiable_and_ctx_type_are_exposed() -> None:
     assert nc.autograd.once_differentiable(len) is len
     assert issubclass(nc.autograd.FunctionCtx, nc.autograd.Function)
+
+
+def test_onnx_export_refuses_a_custom_function(tmp_path) -> None:
+    pytest.importorskip("onnx")
+    fn = _scaled_square(nc)
+
+    class Net(nc.nn.Module):
+        def forward(self, x):
+            return fn.apply(x, 2.0)
+
+    with pytest.raises(NotImplementedError, match="FunctionCtx"):
+        nc.onnx.export(Net(), (nc.randn(2, 3),), str(tmp_path / "m.onnx"))

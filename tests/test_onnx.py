@@ -122,6 +122,8 @@ BASIC_CASES = {
     "activations": (lambda: nn.Sequential(nn.LeakyReLU(0.2), nn.GELU(approximate="tanh"),
                                           nn.Sigmoid(), nn.GELU(), nn.LogSoftmax(dim=1)),
                     lambda b: (randn(b, 9),)),
+    "softplus": (lambda: nn.Sequential(nn.Softplus(), nn.Linear(9, 9), nn.Softplus(2.0, 1.0)),
+                 lambda b: (randn(b, 9) * 3,)),
     "residual": (Residual, lambda b: (randn(b, 12),)),
     "tokens": (Tokens, lambda b: (randn(b, 4, 6),)),
     "elementwise": (Elementwise, lambda b: (randn(b, 7),)),

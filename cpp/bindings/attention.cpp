@@ -1,6 +1,6 @@
 #include "kernels/attention.h"
 
-#include "bindings/common.h"
+#include "bindings/def.h"
 
 namespace nnc {
 
@@ -285,52 +285,23 @@ void bind_attention(py::module_& m) {
       py::arg("scale"), py::arg("dropout_p") = 0.0,
       py::arg("seed") = 0,
       "(o, p): p = softmax(scale q k^T + mask, causal), o = dropout(p) @ v; mask additive.");
-  m.def(
-      "attention_backward",
-      [](const py::array& dout, const py::array& q, const py::array& k, const py::array& v,
-         const py::array& p, double scale, double dropout_p, uint64_t seed, bool need_dq,
-         bool need_dk, bool need_dv) -> py::tuple {
-        return dispatch_float(kOp, "q", q, [&](auto t) -> py::tuple {
-          return attention_backward_py<decltype(t)>(dout, q, k, v, p, scale, dropout_p, seed,
-                                                    need_dq, need_dk, need_dv);
-        });
-      },
-      py::arg("dout"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("p"), py::arg("scale"),
-      py::arg("dropout_p") = 0.0, py::arg("seed") = 0, py::arg("need_dq") = true,
-      py::arg("need_dk") = true, py::arg("need_dv") = true,
-      "(dq, dk, dv) from the forward's saved weights p; None where not needed.");
-  m.def(
-      "heads_attention_forward",
-      [](const py::array& q, const py::object& k, const py::object& v, const py::object& mask,
-         int64_t heads, bool seq_first, bool causal, double scale, double dropout_p,
-         uint64_t seed) -> py::tuple {
-        return dispatch_float(kHeads, "q", q, [&](auto t) -> py::tuple {
-          return heads_attention_forward_py<decltype(t)>(q, k, v, mask, heads, seq_first, causal,
-                                                         scale, dropout_p, seed);
-        });
-      },
-      py::arg("q"), py::arg("k"), py::arg("v"), py::arg("mask"), py::arg("heads"),
-      py::arg("seq_first"), py::arg("causal"), py::arg("scale"),
-      py::arg("dropout_p") = 0.0, py::arg("seed") = 0,
-      "(o, p): attention_forward over token-major q (B, Lq, H*D), k (B, Lk, H*D), "
-      "v (B, Lk, H*Dv) ((L, B, .) when seq_first), or packed q|k|v (B, L, 3*H*D) in q with k, v "
-      "None; o (B, Lq, H*Dv), p (B, H, Lq, Lk).");
-  m.def(
-      "heads_attention_backward",
-      [](const py::array& dout, const py::array& q, const py::object& k, const py::object& v,
-         const py::array& p, int64_t heads, bool seq_first, double scale, double dropout_p,
-         uint64_t seed, bool need_dq, bool need_dk, bool need_dv) -> py::tuple {
-        return dispatch_float(kHeads, "q", q, [&](auto t) -> py::tuple {
-          return heads_attention_backward_py<decltype(t)>(dout, q, k, v, p, heads, seq_first,
-                                                          scale, dropout_p, seed, need_dq,
-                                                          need_dk, need_dv);
-        });
-      },
-      py::arg("dout"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("p"), py::arg("heads"),
-      py::arg("seq_first"), py::arg("scale"), py::arg("dropout_p") = 0.0,
-      py::arg("seed") = 0, py::arg("need_dq") = true, py::arg("need_dk") = true,
-      py::arg("need_dv") = true,
-      "(dq, dk, dv) in the layouts of q, k, v; packed: (d(q|k|v), None, None), need_* ignored.");
+  def_float(m, "attention_backward", {kOp, "q", 1}, NNC_BOTH(attention_backward_py),
+            py::arg("dout"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("p"),
+            py::arg("scale"), py::arg("dropout_p") = 0.0, py::arg("seed") = 0,
+            py::arg("need_dq") = true, py::arg("need_dk") = true, py::arg("need_dv") = true,
+            "(dq, dk, dv) from the forward's saved weights p; None where not needed.");
+  def_float(m, "heads_attention_forward", {kHeads, "q", 0}, NNC_BOTH(heads_attention_forward_py),
+            py::arg("q"), py::arg("k"), py::arg("v"), py::arg("mask"), py::arg("heads"),
+            py::arg("seq_first"), py::arg("causal"), py::arg("scale"), py::arg("dropout_p") = 0.0,
+            py::arg("seed") = 0, "(o, p): attention_forward over token-major q (B, Lq, H*D), k "
+            "(B, Lk, H*D), v (B, Lk, H*Dv) ((L, B, .) when seq_first), or packed q|k|v (B, L, "
+            "3*H*D) in q with k, v None; o (B, Lq, H*Dv), p (B, H, Lq, Lk).");
+  def_float(m, "heads_attention_backward", {kHeads, "q", 1}, NNC_BOTH(heads_attention_backward_py),
+            py::arg("dout"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("p"),
+            py::arg("heads"), py::arg("seq_first"), py::arg("scale"), py::arg("dropout_p") = 0.0,
+            py::arg("seed") = 0, py::arg("need_dq") = true, py::arg("need_dk") = true,
+            py::arg("need_dv") = true, "(dq, dk, dv) in the layouts of q, k, v; packed: "
+            "(d(q|k|v), None, None), need_* ignored.");
 }
 
 }  // namespace nnc

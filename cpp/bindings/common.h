@@ -119,6 +119,7 @@ auto dispatch_float(const char* op, const char* name, const py::array& a, F&& f)
 }
 
 void bind_linear(py::module_& m);
+void bind_embedding(py::module_& m);
 void bind_activation(py::module_& m);
 void bind_loss(py::module_& m);
 void bind_optim(py::module_& m);

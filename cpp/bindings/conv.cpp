@@ -4,7 +4,7 @@
 
 #include <pybind11/stl.h>
 
-#include "bindings/common.h"
+#include "bindings/def.h"
 #include "common/checked.h"
 
 namespace nnc {
@@ -280,97 +280,43 @@ py::array adaptive_backward_py(const py::array& dy, Pair hw) {
 }  // namespace
 
 void bind_conv(py::module_& m) {
-  m.def(
-      "conv2d_forward",
-      [](const py::array& x, const py::array& w, const py::object& b, Pair stride, Pair padding,
-         Pair dilation, int64_t groups) -> py::array {
-        return dispatch_float("conv2d", "x", x, [&](auto t) -> py::array {
-          return conv2d_forward_py<decltype(t)>(x, w, b, stride, padding, dilation, groups);
-        });
-      },
-      py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("stride"),
-      py::arg("padding"), py::arg("dilation"), py::arg("groups") = 1,
-      "y = conv2d(x, weight) + bias, NCHW; stride, padding, dilation are (h, w) pairs.");
-  m.def(
-      "conv2d_backward",
-      [](const py::array& dy, const py::array& x, const py::array& w, Pair stride, Pair padding,
-         Pair dilation, int64_t groups, bool need_dx, bool need_dw, bool need_db) -> py::tuple {
-        return dispatch_float("conv2d", "x", x, [&](auto t) -> py::tuple {
-          return conv2d_backward_py<decltype(t)>(dy, x, w, stride, padding, dilation, groups,
-                                                 need_dx, need_dw, need_db);
-        });
-      },
-      py::arg("dy"), py::arg("x"), py::arg("weight"), py::arg("stride"), py::arg("padding"),
-      py::arg("dilation"), py::arg("groups") = 1, py::arg("need_dx") = true,
-      py::arg("need_dw") = true, py::arg("need_db") = true,
-      "(dx, dw, db) of conv2d; None where not needed.");
-  m.def(
-      "max_pool2d_forward",
-      [](const py::array& x, Pair kernel, Pair stride, Pair padding, Pair dilation,
-         bool ceil_mode, bool need_indices) -> py::tuple {
-        return dispatch_float("max_pool2d", "x", x, [&](auto t) -> py::tuple {
-          return max_pool2d_forward_py<decltype(t)>(x, kernel, stride, padding, dilation,
-                                                    ceil_mode, need_indices);
-        });
-      },
-      py::arg("x"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"),
-      py::arg("dilation"), py::arg("ceil_mode") = false, py::arg("need_indices") = true,
-      "(y, indices): window maxima and their flat h*w positions (int64). Without need_indices, "
-      "a 2x2 stride-2 pool over even planes returns uint8 taps (0..3, row-major in the window) "
-      "instead, for max_pool2d_backward alone.");
-  m.def(
-      "max_pool2d_backward",
-      [](const py::array& dy, const py::array& indices, Pair hw, Pair kernel, Pair stride,
-         Pair padding, Pair dilation, bool ceil_mode) -> py::array {
-        return dispatch_float("max_pool2d", "dy", dy, [&](auto t) -> py::array {
-          return max_pool2d_backward_py<decltype(t)>(dy, indices, hw, kernel, stride, padding,
-                                                     dilation, ceil_mode);
-        });
-      },
-      py::arg("dy"), py::arg("indices"), py::arg("input_size"), py::arg("kernel_size"),
-      py::arg("stride"), py::arg("padding"), py::arg("dilation"), py::arg("ceil_mode") = false,
-      "dx: dy scattered to the forward's argmax positions (int64 indices or uint8 taps); "
-      "input_size is (H, W).");
-  m.def(
-      "avg_pool2d_forward",
-      [](const py::array& x, Pair kernel, Pair stride, Pair padding, bool ceil_mode,
-         bool count_include_pad, int64_t divisor) -> py::array {
-        return dispatch_float("avg_pool2d", "x", x, [&](auto t) -> py::array {
-          return avg_pool2d_forward_py<decltype(t)>(x, kernel, stride, padding, ceil_mode,
-                                                    count_include_pad, divisor);
-        });
-      },
-      py::arg("x"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"),
-      py::arg("ceil_mode") = false, py::arg("count_include_pad") = true,
-      py::arg("divisor_override") = 0, "y = window sums / divisor (PyTorch's rules; 0 = none).");
-  m.def(
-      "avg_pool2d_backward",
-      [](const py::array& dy, Pair hw, Pair kernel, Pair stride, Pair padding, bool ceil_mode,
-         bool count_include_pad, int64_t divisor) -> py::array {
-        return dispatch_float("avg_pool2d", "dy", dy, [&](auto t) -> py::array {
-          return avg_pool2d_backward_py<decltype(t)>(dy, hw, kernel, stride, padding, ceil_mode,
-                                                     count_include_pad, divisor);
-        });
-      },
-      py::arg("dy"), py::arg("input_size"), py::arg("kernel_size"), py::arg("stride"),
-      py::arg("padding"), py::arg("ceil_mode") = false, py::arg("count_include_pad") = true,
-      py::arg("divisor_override") = 0, "dx: dy / divisor spread over each window.");
-  m.def(
-      "adaptive_avg_pool2d_forward",
-      [](const py::array& x, Pair output_size) -> py::array {
-        return dispatch_float("adaptive_avg_pool2d", "x", x, [&](auto t) -> py::array {
-          return adaptive_forward_py<decltype(t)>(x, output_size);
-        });
-      },
-      py::arg("x"), py::arg("output_size"), "y = means over PyTorch's adaptive windows.");
-  m.def(
-      "adaptive_avg_pool2d_backward",
-      [](const py::array& dy, Pair hw) -> py::array {
-        return dispatch_float("adaptive_avg_pool2d", "dy", dy, [&](auto t) -> py::array {
-          return adaptive_backward_py<decltype(t)>(dy, hw);
-        });
-      },
-      py::arg("dy"), py::arg("input_size"), "dx: dy / window size spread over each window.");
+  def_float(m, "conv2d_forward", {"conv2d", "x", 0}, NNC_BOTH(conv2d_forward_py), py::arg("x"),
+            py::arg("weight"), py::arg("bias"), py::arg("stride"), py::arg("padding"),
+            py::arg("dilation"), py::arg("groups") = 1, "y = conv2d(x, weight) + bias, NCHW; "
+            "stride, padding, dilation are (h, w) pairs.");
+  def_float(m, "conv2d_backward", {"conv2d", "x", 1}, NNC_BOTH(conv2d_backward_py), py::arg("dy"),
+            py::arg("x"), py::arg("weight"), py::arg("stride"), py::arg("padding"),
+            py::arg("dilation"), py::arg("groups") = 1, py::arg("need_dx") = true,
+            py::arg("need_dw") = true, py::arg("need_db") = true, "(dx, dw, db) of conv2d; None "
+            "where not needed.");
+  def_float(m, "max_pool2d_forward", {"max_pool2d", "x", 0}, NNC_BOTH(max_pool2d_forward_py),
+            py::arg("x"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"),
+            py::arg("dilation"), py::arg("ceil_mode") = false, py::arg("need_indices") = true,
+            "(y, indices): window maxima and their flat h*w positions (int64). Without "
+            "need_indices, a 2x2 stride-2 pool over even planes returns uint8 taps (0..3, "
+            "row-major in the window) instead, for max_pool2d_backward alone.");
+  def_float(m, "max_pool2d_backward", {"max_pool2d", "dy", 0}, NNC_BOTH(max_pool2d_backward_py),
+            py::arg("dy"), py::arg("indices"), py::arg("input_size"), py::arg("kernel_size"),
+            py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+            py::arg("ceil_mode") = false, "dx: dy scattered to the forward's argmax positions "
+            "(int64 indices or uint8 taps); input_size is (H, W).");
+  def_float(m, "avg_pool2d_forward", {"avg_pool2d", "x", 0}, NNC_BOTH(avg_pool2d_forward_py),
+            py::arg("x"), py::arg("kernel_size"), py::arg("stride"), py::arg("padding"),
+            py::arg("ceil_mode") = false, py::arg("count_include_pad") = true,
+            py::arg("divisor_override") = 0, "y = window sums / divisor (PyTorch's rules; 0 = "
+            "none).");
+  def_float(m, "avg_pool2d_backward", {"avg_pool2d", "dy", 0}, NNC_BOTH(avg_pool2d_backward_py),
+            py::arg("dy"), py::arg("input_size"), py::arg("kernel_size"), py::arg("stride"),
+            py::arg("padding"), py::arg("ceil_mode") = false, py::arg("count_include_pad") = true,
+            py::arg("divisor_override") = 0, "dx: dy / divisor spread over each window.");
+  def_float(m, "adaptive_avg_pool2d_forward", {"adaptive_avg_pool2d", "x", 0},
+            NNC_BOTH(adaptive_forward_py), py::arg("x"), py::arg("output_size"),
+            "y = means over "
+            "PyTorch's adaptive windows.");
+  def_float(m, "adaptive_avg_pool2d_backward", {"adaptive_avg_pool2d", "dy", 0},
+            NNC_BOTH(adaptive_backward_py), py::arg("dy"), py::arg("input_size"),
+            "dx: dy / "
+            "window size spread over each window.");
 }
 
 }  // namespace nnc

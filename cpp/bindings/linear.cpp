@@ -1,6 +1,6 @@
 #include "kernels/linear.h"
 
-#include "bindings/common.h"
+#include "bindings/def.h"
 
 namespace nnc {
 
@@ -172,134 +172,43 @@ py::tuple linear_backward_py(const py::array& dy, const py::array& x, const py::
   return py::make_tuple(dx, dw, db);
 }
 
-const int64_t* index_data(const char* op, const py::array& indices) {
-  if (!py::isinstance<py::array_t<int64_t>>(indices))
-    throw py::type_error(concat("[", op, "] indices: expected int64, got ",
-                                std::string(py::str(indices.dtype())), " with shape ",
-                                shape_str(shape_of(indices))));
-  NNC_CHECK(indices.flags() & py::array::c_style, op, "indices: expected a C-contiguous array");
-  return aligned_data<int64_t>(op, "indices", indices);
+// linear_relu's forward: linear_forward_py with the fused relu.
+template <class T>
+py::array_t<T> linear_relu_forward_py(const py::array& x, const py::array& w,
+                                      const py::object& b) {
+  return linear_forward_py<T>(x, w, b, true);
 }
 
 template <class T>
-py::array_t<T> embedding_forward_py(const py::array& indices, const py::array& w) {
-  const char* op = "embedding";
-  const int64_t* pi = index_data(op, indices);
-  const T* pw = cdata<T>(op, "weight", w, 2);
-  const EmbeddingShape s{static_cast<int64_t>(indices.size()), w.shape(0), w.shape(1)};
-  std::vector<int64_t> shape = shape_of(indices);
-  shape.push_back(s.dim);
-  auto y = empty_like_shape<T>(shape);
-  T* py_ = y.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    NNC_PROFILE("embedding.forward", 0, (sizeof(T) * 2.0 * s.dim + sizeof(int64_t)) * s.count,
-                indices, w);
-    embedding_forward<T>(pi, pw, py_, s);
-  }
-  return y;
-}
-
-template <class T>
-py::array_t<T> embedding_backward_py(const py::array& dy, const py::array& indices,
-                                     int64_t num_embeddings, int64_t padding_idx) {
-  const char* op = "embedding";
-  const int64_t* pi = index_data(op, indices);
-  const T* pdy = cdata<T>(op, "dy", dy);
-  NNC_CHECK(num_embeddings > 0, op, "num_embeddings must be positive, got ", num_embeddings);
-  std::vector<int64_t> lead = shape_of(dy);
-  NNC_CHECK(!lead.empty(), op, "dy: expected indices.shape + (embedding_dim,), got shape ()");
-  const int64_t dim = lead.back();
-  lead.pop_back();
-  NNC_CHECK(lead == shape_of(indices), op, "dy: expected shape indices.shape + (", dim,
-            ",) with indices ", shape_str(shape_of(indices)), ", got ", shape_str(shape_of(dy)));
-  const EmbeddingShape s{static_cast<int64_t>(indices.size()), num_embeddings, dim};
-  auto dw = empty_like_shape<T>({num_embeddings, dim}, op);
-  T* pdw = dw.mutable_data();
-  {
-    py::gil_scoped_release nogil;
-    NNC_PROFILE("embedding.backward", double(s.count) * s.dim,
-                sizeof(T) * (double(s.count) * s.dim + double(s.num_embeddings) * s.dim), indices);
-    embedding_backward<T>(pi, pdy, pdw, padding_idx, s);
-  }
-  return dw;
+py::array_t<T> plain_linear_forward_py(const py::array& x, const py::array& w,
+                                       const py::object& b) {
+  return linear_forward_py<T>(x, w, b, false);
 }
 
 }  // namespace
 
 void bind_linear(py::module_& m) {
-  m.def(
-      "matmul_forward",
-      [](const py::array& a, const py::array& b) -> py::array {
-        return dispatch_float("matmul", "a", a,
-                              [&](auto t) -> py::array { return matmul_forward_py<decltype(t)>(a, b); });
-      },
-      py::arg("a"), py::arg("b"), "y = a @ b for 2-D or batched 3-D operands.");
-  m.def(
-      "matmul_backward",
-      [](const py::array& dy, const py::array& a, const py::array& b, bool need_da, bool need_db) {
-        return dispatch_float("matmul", "a", a, [&](auto t) {
-          return matmul_backward_py<decltype(t)>(dy, a, b, need_da, need_db);
-        });
-      },
-      py::arg("dy"), py::arg("a"), py::arg("b"), py::arg("need_da") = true,
-      py::arg("need_db") = true, "(da, db) = (dy @ b^T, a^T @ dy); None where not needed.");
-  m.def(
-      "linear_forward",
-      [](const py::array& x, const py::array& w, const py::object& b) -> py::array {
-        return dispatch_float("linear", "x", x,
-                              [&](auto t) -> py::array { return linear_forward_py<decltype(t)>(x, w, b); });
-      },
-      py::arg("x"), py::arg("weight"), py::arg("bias") = py::none(), "y = x @ weight^T + bias.");
-  m.def(
-      "linear_backward",
-      [](const py::array& dy, const py::array& x, const py::array& w, bool need_dx, bool need_dw,
-         bool need_db) {
-        return dispatch_float("linear", "x", x, [&](auto t) {
-          return linear_backward_py<decltype(t)>(dy, x, w, need_dx, need_dw, need_db);
-        });
-      },
-      py::arg("dy"), py::arg("x"), py::arg("weight"), py::arg("need_dx") = true,
-      py::arg("need_dw") = true, py::arg("need_db") = true,
-      "(dx, dw, db) = (dy @ weight, dy^T @ x, sum_rows(dy)); None where not needed.");
-  m.def(
-      "linear_relu_forward",
-      [](const py::array& x, const py::array& w, const py::object& b) -> py::array {
-        return dispatch_float("linear_relu", "x", x, [&](auto t) -> py::array {
-          return linear_forward_py<decltype(t)>(x, w, b, true);
-        });
-      },
-      py::arg("x"), py::arg("weight"), py::arg("bias") = py::none(),
-      "y = relu(x @ weight^T + bias).");
-  m.def(
-      "linear_relu_backward",
-      [](const py::array& dy, const py::array& y, const py::array& x, const py::array& w,
-         bool need_dx, bool need_dw, bool need_db) {
-        return dispatch_float("linear_relu", "x", x, [&](auto t) {
-          return linear_relu_backward_py<decltype(t)>(dy, y, x, w, need_dx, need_dw, need_db);
-        });
-      },
-      py::arg("dy"), py::arg("y"), py::arg("x"), py::arg("weight"), py::arg("need_dx") = true,
-      py::arg("need_dw") = true, py::arg("need_db") = true,
-      "linear_backward of dz = dy * (y > 0), y the forward's output; None where not needed.");
-  m.def(
-      "embedding_forward",
-      [](const py::array& indices, const py::array& w) -> py::array {
-        return dispatch_float("embedding", "weight", w, [&](auto t) -> py::array {
-          return embedding_forward_py<decltype(t)>(indices, w);
-        });
-      },
-      py::arg("indices"), py::arg("weight"), "y[..., :] = weight[indices[...], :].");
-  m.def(
-      "embedding_backward",
-      [](const py::array& dy, const py::array& indices, int64_t num_embeddings,
-         int64_t padding_idx) -> py::array {
-        return dispatch_float("embedding", "dy", dy, [&](auto t) -> py::array {
-          return embedding_backward_py<decltype(t)>(dy, indices, num_embeddings, padding_idx);
-        });
-      },
-      py::arg("dy"), py::arg("indices"), py::arg("num_embeddings"), py::arg("padding_idx") = -1,
-      "dw [num_embeddings, D]: rows of dy added at their indices; padding_idx (>= 0) skipped.");
+  def_float(m, "matmul_forward", {"matmul", "a", 0}, NNC_BOTH(matmul_forward_py), py::arg("a"),
+            py::arg("b"), "y = a @ b for 2-D or batched 3-D operands.");
+  def_float(m, "matmul_backward", {"matmul", "a", 1}, NNC_BOTH(matmul_backward_py),
+            py::arg("dy"), py::arg("a"), py::arg("b"), py::arg("need_da") = true,
+            py::arg("need_db") = true, "(da, db) = (dy @ b^T, a^T @ dy); None where not needed.");
+  def_float(m, "linear_forward", {"linear", "x", 0}, NNC_BOTH(plain_linear_forward_py),
+            py::arg("x"), py::arg("weight"), py::arg("bias") = py::none(),
+            "y = x @ weight^T + bias.");
+  def_float(m, "linear_backward", {"linear", "x", 1}, NNC_BOTH(linear_backward_py),
+            py::arg("dy"), py::arg("x"), py::arg("weight"), py::arg("need_dx") = true,
+            py::arg("need_dw") = true, py::arg("need_db") = true,
+            "(dx, dw, db) = (dy @ weight, dy^T @ x, sum_rows(dy)); None where not needed.");
+  def_float(m, "linear_relu_forward", {"linear_relu", "x", 0}, NNC_BOTH(linear_relu_forward_py),
+            py::arg("x"), py::arg("weight"), py::arg("bias") = py::none(),
+            "y = relu(x @ weight^T + bias).");
+  def_float(m, "linear_relu_backward", {"linear_relu", "x", 2},
+            NNC_BOTH(linear_relu_backward_py), py::arg("dy"), py::arg("y"), py::arg("x"),
+            py::arg("weight"), py::arg("need_dx") = true, py::arg("need_dw") = true,
+            py::arg("need_db") = true,
+            "linear_backward of dz = dy * (y > 0), y the forward's output; None where not "
+            "needed.");
 }
 
 }  // namespace nnc

@@ -1,6 +1,6 @@
 #include "kernels/loss.h"
 
-#include "bindings/common.h"
+#include "bindings/def.h"
 
 namespace nnc {
 
@@ -353,170 +353,99 @@ py::tuple bce_with_logits_backward_py(const py::array& dloss, const py::array& i
   return py::make_tuple(dx, dt);
 }
 
+// mse_loss: (x - t)^2 accumulated, 3 FLOPs per element; backward 2 * scale * (x - t), 3 per
+// element and output. l1_loss: |x - t| and scale * sign(x - t), 3 each.
+template <class T>
+py::array_t<T> mse_loss_forward_py(const py::array& input, const py::array& target,
+                                   const std::string& reduction) {
+  return pointwise_forward_py<T>("mse_loss", &mse_loss_forward<T>, input, target, reduction,
+                                 "mse_loss.forward", 3);
+}
+
+template <class T>
+py::tuple mse_loss_backward_py(const py::array& dloss, const py::array& input,
+                               const py::array& target, const std::string& reduction,
+                               bool need_dinput, bool need_dtarget) {
+  return pointwise_backward_py<T>("mse_loss", &mse_loss_backward<T>, dloss, input, target,
+                                  reduction, need_dinput, need_dtarget, "mse_loss.backward", 3);
+}
+
+template <class T>
+py::array_t<T> l1_loss_forward_py(const py::array& input, const py::array& target,
+                                  const std::string& reduction) {
+  return pointwise_forward_py<T>("l1_loss", &l1_loss_forward<T>, input, target, reduction,
+                                 "l1_loss.forward", 3);
+}
+
+template <class T>
+py::tuple l1_loss_backward_py(const py::array& dloss, const py::array& input,
+                              const py::array& target, const std::string& reduction,
+                              bool need_dinput, bool need_dtarget) {
+  return pointwise_backward_py<T>("l1_loss", &l1_loss_backward<T>, dloss, input, target,
+                                  reduction, need_dinput, need_dtarget, "l1_loss.backward", 3);
+}
+
 }  // namespace
 
 void bind_loss(py::module_& m) {
-  m.def(
-      "cross_entropy_forward",
-      [](const py::array& input, const py::array& target, const py::object& weight,
-         int64_t ignore_index, double label_smoothing, const std::string& reduction) {
-        return dispatch_float("cross_entropy", "input", input, [&](auto t) {
-          return cross_entropy_forward_py<decltype(t)>(input, target, weight, ignore_index,
-                                                       label_smoothing, reduction);
-        });
-      },
-      py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
-      py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,
-      py::arg("reduction") = "mean",
-      "(loss, lse): softmax cross-entropy of logits (N, C) against int64 class indices (N,).");
-  m.def(
-      "cross_entropy_backward",
-      [](const py::array& dloss, const py::array& input, const py::array& target,
-         const py::array& lse, const py::object& weight, int64_t ignore_index,
-         double label_smoothing, const std::string& reduction) -> py::array {
-        return dispatch_float("cross_entropy", "input", input, [&](auto t) -> py::array {
-          return cross_entropy_backward_py<decltype(t)>(dloss, input, target, lse, weight,
-                                                        ignore_index, label_smoothing, reduction);
-        });
-      },
-      py::arg("dloss"), py::arg("input"), py::arg("target"), py::arg("lse"),
-      py::arg("weight") = py::none(), py::arg("ignore_index") = -100,
-      py::arg("label_smoothing") = 0.0, py::arg("reduction") = "mean",
-      "dinput = (softmax - smoothed one-hot) * scale, from the forward's lse.");
-  m.def(
-      "soft_cross_entropy_forward",
-      [](const py::array& input, const py::array& target, const py::object& weight,
-         double label_smoothing, const std::string& reduction) {
-        return dispatch_float("soft_cross_entropy", "input", input, [&](auto t) {
-          return soft_cross_entropy_forward_py<decltype(t)>(input, target, weight,
-                                                            label_smoothing, reduction);
-        });
-      },
-      py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
-      py::arg("label_smoothing") = 0.0, py::arg("reduction") = "mean",
-      "(loss, lse): softmax cross-entropy of logits (N, C) against probabilities (N, C).");
-  m.def(
-      "soft_cross_entropy_backward",
-      [](const py::array& dloss, const py::array& input, const py::array& target,
-         const py::array& lse, const py::object& weight, double label_smoothing,
-         const std::string& reduction, bool need_dinput, bool need_dtarget) {
-        return dispatch_float("soft_cross_entropy", "input", input, [&](auto t) {
-          return soft_cross_entropy_backward_py<decltype(t)>(
-              dloss, input, target, lse, weight, label_smoothing, reduction, need_dinput,
-              need_dtarget);
-        });
-      },
-      py::arg("dloss"), py::arg("input"), py::arg("target"), py::arg("lse"),
-      py::arg("weight") = py::none(), py::arg("label_smoothing") = 0.0,
-      py::arg("reduction") = "mean", py::arg("need_dinput") = true,
-      py::arg("need_dtarget") = true, "(dinput, dtarget); None where not needed.");
-  m.def(
-      "nll_loss_forward",
-      [](const py::array& input, const py::array& target, const py::object& weight,
-         int64_t ignore_index, const std::string& reduction) -> py::array {
-        return dispatch_float("nll_loss", "input", input, [&](auto t) -> py::array {
-          return nll_loss_forward_py<decltype(t)>(input, target, weight, ignore_index, reduction);
-        });
-      },
-      py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
-      py::arg("ignore_index") = -100, py::arg("reduction") = "mean",
-      "Negative log-likelihood of log-probabilities (N, C) at int64 class indices (N,).");
-  m.def(
-      "nll_loss_backward",
-      [](const py::array& dloss, const py::array& input, const py::array& target,
-         const py::object& weight, int64_t ignore_index,
-         const std::string& reduction) -> py::array {
-        return dispatch_float("nll_loss", "input", input, [&](auto t) -> py::array {
-          return nll_loss_backward_py<decltype(t)>(dloss, input, target, weight, ignore_index,
-                                                   reduction);
-        });
-      },
-      py::arg("dloss"), py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
-      py::arg("ignore_index") = -100, py::arg("reduction") = "mean",
-      "dinput: -weight[target] * scale at each row's target, 0 elsewhere.");
-  m.def(
-      "mse_loss_forward",
-      [](const py::array& input, const py::array& target,
-         const std::string& reduction) -> py::array {
-        return dispatch_float("mse_loss", "input", input, [&](auto t) -> py::array {
-          using T = decltype(t);
-          // (x - t)^2 accumulated: 3 per element.
-          return pointwise_forward_py<T>("mse_loss", &mse_loss_forward<T>, input, target,
-                                         reduction, "mse_loss.forward", 3);
-        });
-      },
-      py::arg("input"), py::arg("target"), py::arg("reduction") = "mean",
-      "(input - target)^2, reduced.");
-  m.def(
-      "mse_loss_backward",
-      [](const py::array& dloss, const py::array& input, const py::array& target,
-         const std::string& reduction, bool need_dinput, bool need_dtarget) {
-        return dispatch_float("mse_loss", "input", input, [&](auto t) {
-          using T = decltype(t);
-          // 2 * scale * (x - t): 3 per element and output.
-          return pointwise_backward_py<T>("mse_loss", &mse_loss_backward<T>, dloss, input, target,
-                                          reduction, need_dinput, need_dtarget,
-                                          "mse_loss.backward", 3);
-        });
-      },
-      py::arg("dloss"), py::arg("input"), py::arg("target"), py::arg("reduction") = "mean",
-      py::arg("need_dinput") = true, py::arg("need_dtarget") = true,
-      "(dinput, dtarget); None where not needed.");
-  m.def(
-      "l1_loss_forward",
-      [](const py::array& input, const py::array& target,
-         const std::string& reduction) -> py::array {
-        return dispatch_float("l1_loss", "input", input, [&](auto t) -> py::array {
-          using T = decltype(t);
-          // |x - t| accumulated: 3 per element.
-          return pointwise_forward_py<T>("l1_loss", &l1_loss_forward<T>, input, target,
-                                         reduction, "l1_loss.forward", 3);
-        });
-      },
-      py::arg("input"), py::arg("target"), py::arg("reduction") = "mean",
-      "|input - target|, reduced.");
-  m.def(
-      "l1_loss_backward",
-      [](const py::array& dloss, const py::array& input, const py::array& target,
-         const std::string& reduction, bool need_dinput, bool need_dtarget) {
-        return dispatch_float("l1_loss", "input", input, [&](auto t) {
-          using T = decltype(t);
-          // scale * sign(x - t): 3 per element and output.
-          return pointwise_backward_py<T>("l1_loss", &l1_loss_backward<T>, dloss, input, target,
-                                          reduction, need_dinput, need_dtarget,
-                                          "l1_loss.backward", 3);
-        });
-      },
-      py::arg("dloss"), py::arg("input"), py::arg("target"), py::arg("reduction") = "mean",
-      py::arg("need_dinput") = true, py::arg("need_dtarget") = true,
-      "(dinput, dtarget); None where not needed.");
-  m.def(
-      "bce_with_logits_forward",
-      [](const py::array& input, const py::array& target, const py::object& weight,
-         const py::object& pos_weight, const std::string& reduction) -> py::array {
-        return dispatch_float("bce_with_logits", "input", input, [&](auto t) -> py::array {
-          return bce_with_logits_forward_py<decltype(t)>(input, target, weight, pos_weight,
-                                                         reduction);
-        });
-      },
-      py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
-      py::arg("pos_weight") = py::none(), py::arg("reduction") = "mean",
-      "Binary cross-entropy of logits; weight has the input's shape, pos_weight its last dim.");
-  m.def(
-      "bce_with_logits_backward",
-      [](const py::array& dloss, const py::array& input, const py::array& target,
-         const py::object& weight, const py::object& pos_weight, const std::string& reduction,
-         bool need_dinput, bool need_dtarget) {
-        return dispatch_float("bce_with_logits", "input", input, [&](auto t) {
-          return bce_with_logits_backward_py<decltype(t)>(dloss, input, target, weight,
-                                                          pos_weight, reduction, need_dinput,
-                                                          need_dtarget);
-        });
-      },
-      py::arg("dloss"), py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
-      py::arg("pos_weight") = py::none(), py::arg("reduction") = "mean",
-      py::arg("need_dinput") = true, py::arg("need_dtarget") = true,
-      "(dinput, dtarget); None where not needed.");
+  def_float(m, "cross_entropy_forward", {"cross_entropy", "input", 0},
+            NNC_BOTH(cross_entropy_forward_py), py::arg("input"), py::arg("target"),
+            py::arg("weight") = py::none(), py::arg("ignore_index") = -100,
+            py::arg("label_smoothing") = 0.0, py::arg("reduction") = "mean",
+            "(loss, lse): softmax cross-entropy of logits (N, C) against int64 class indices "
+            "(N,).");
+  def_float(m, "cross_entropy_backward", {"cross_entropy", "input", 1},
+            NNC_BOTH(cross_entropy_backward_py), py::arg("dloss"), py::arg("input"),
+            py::arg("target"), py::arg("lse"), py::arg("weight") = py::none(),
+            py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,
+            py::arg("reduction") = "mean",
+            "dinput = (softmax - smoothed one-hot) * scale, from the forward's lse.");
+  def_float(m, "soft_cross_entropy_forward", {"soft_cross_entropy", "input", 0},
+            NNC_BOTH(soft_cross_entropy_forward_py), py::arg("input"), py::arg("target"),
+            py::arg("weight") = py::none(), py::arg("label_smoothing") = 0.0,
+            py::arg("reduction") = "mean",
+            "(loss, lse): softmax cross-entropy of logits (N, C) against probabilities (N, C).");
+  def_float(m, "soft_cross_entropy_backward", {"soft_cross_entropy", "input", 1},
+            NNC_BOTH(soft_cross_entropy_backward_py), py::arg("dloss"), py::arg("input"),
+            py::arg("target"), py::arg("lse"), py::arg("weight") = py::none(),
+            py::arg("label_smoothing") = 0.0, py::arg("reduction") = "mean",
+            py::arg("need_dinput") = true, py::arg("need_dtarget") = true,
+            "(dinput, dtarget); None where not needed.");
+  def_float(m, "nll_loss_forward", {"nll_loss", "input", 0}, NNC_BOTH(nll_loss_forward_py),
+            py::arg("input"), py::arg("target"), py::arg("weight") = py::none(),
+            py::arg("ignore_index") = -100, py::arg("reduction") = "mean",
+            "Negative log-likelihood of log-probabilities (N, C) at int64 class indices (N,).");
+  def_float(m, "nll_loss_backward", {"nll_loss", "input", 1}, NNC_BOTH(nll_loss_backward_py),
+            py::arg("dloss"), py::arg("input"), py::arg("target"),
+            py::arg("weight") = py::none(), py::arg("ignore_index") = -100,
+            py::arg("reduction") = "mean",
+            "dinput: -weight[target] * scale at each row's target, 0 elsewhere.");
+  def_float(m, "mse_loss_forward", {"mse_loss", "input", 0}, NNC_BOTH(mse_loss_forward_py),
+            py::arg("input"), py::arg("target"), py::arg("reduction") = "mean",
+            "(input - target)^2, reduced.");
+  def_float(m, "mse_loss_backward", {"mse_loss", "input", 1}, NNC_BOTH(mse_loss_backward_py),
+            py::arg("dloss"), py::arg("input"), py::arg("target"), py::arg("reduction") = "mean",
+            py::arg("need_dinput") = true, py::arg("need_dtarget") = true,
+            "(dinput, dtarget); None where not needed.");
+  def_float(m, "l1_loss_forward", {"l1_loss", "input", 0}, NNC_BOTH(l1_loss_forward_py),
+            py::arg("input"), py::arg("target"), py::arg("reduction") = "mean",
+            "|input - target|, reduced.");
+  def_float(m, "l1_loss_backward", {"l1_loss", "input", 1}, NNC_BOTH(l1_loss_backward_py),
+            py::arg("dloss"), py::arg("input"), py::arg("target"), py::arg("reduction") = "mean",
+            py::arg("need_dinput") = true, py::arg("need_dtarget") = true,
+            "(dinput, dtarget); None where not needed.");
+  def_float(m, "bce_with_logits_forward", {"bce_with_logits", "input", 0},
+            NNC_BOTH(bce_with_logits_forward_py), py::arg("input"), py::arg("target"),
+            py::arg("weight") = py::none(), py::arg("pos_weight") = py::none(),
+            py::arg("reduction") = "mean",
+            "Binary cross-entropy of logits; weight has the input's shape, pos_weight its last "
+            "dim.");
+  def_float(m, "bce_with_logits_backward", {"bce_with_logits", "input", 1},
+            NNC_BOTH(bce_with_logits_backward_py), py::arg("dloss"), py::arg("input"),
+            py::arg("target"), py::arg("weight") = py::none(),
+            py::arg("pos_weight") = py::none(), py::arg("reduction") = "mean",
+            py::arg("need_dinput") = true, py::arg("need_dtarget") = true,
+            "(dinput, dtarget); None where not needed.");
 }
 
 }  // namespace nnc

@@ -99,6 +99,7 @@ PYBIND11_MODULE(NNCORE_MODULE, m) {
   m.def("pool_set_limit", &nnc::pool_set_limit, py::arg("bytes"),
         "Caps the output-array pool's cached bytes (0 disables caching).");
   nnc::bind_linear(m);
+  nnc::bind_embedding(m);
   nnc::bind_activation(m);
   nnc::bind_loss(m);
   nnc::bind_optim(m);

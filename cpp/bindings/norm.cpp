@@ -1,6 +1,6 @@
 #include "kernels/norm.h"
 
-#include "bindings/common.h"
+#include "bindings/def.h"
 
 namespace nnc {
 
@@ -88,32 +88,16 @@ py::tuple batch_norm_backward_py(const py::array& dy, const py::array& x, const 
 }  // namespace
 
 void bind_batch_norm(py::module_& m) {
-  m.def(
-      "batch_norm_forward",
-      [](const py::array& x, const py::object& w, const py::object& b, const py::object& rm,
-         const py::object& rv, bool training, double momentum, double eps) -> py::tuple {
-        return dispatch_float("batch_norm", "x", x, [&](auto t) -> py::tuple {
-          return batch_norm_forward_py<decltype(t)>(x, w, b, rm, rv, training, momentum, eps);
-        });
-      },
-      py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("running_mean"),
-      py::arg("running_var"), py::arg("training"), py::arg("momentum"), py::arg("eps"),
-      "(y, save_mean, save_invstd) over x (N, C, L); running statistics updated in place when "
-      "training.");
-  m.def(
-      "batch_norm_backward",
-      [](const py::array& dy, const py::array& x, const py::object& w, const py::array& mean,
-         const py::array& invstd, bool training, bool need_dx, bool need_dw,
-         bool need_db) -> py::tuple {
-        return dispatch_float("batch_norm", "x", x, [&](auto t) -> py::tuple {
-          return batch_norm_backward_py<decltype(t)>(dy, x, w, mean, invstd, training, need_dx,
-                                                     need_dw, need_db);
-        });
-      },
-      py::arg("dy"), py::arg("x"), py::arg("weight"), py::arg("save_mean"),
-      py::arg("save_invstd"), py::arg("training"), py::arg("need_dx") = true,
-      py::arg("need_dw") = true, py::arg("need_db") = true,
-      "(dx, dweight, dbias) of batch_norm; None where not needed.");
+  def_float(m, "batch_norm_forward", {"batch_norm", "x", 0}, NNC_BOTH(batch_norm_forward_py),
+            py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("running_mean"),
+            py::arg("running_var"), py::arg("training"), py::arg("momentum"), py::arg("eps"),
+            "(y, save_mean, save_invstd) over x (N, C, L); running statistics updated in place "
+            "when training.");
+  def_float(m, "batch_norm_backward", {"batch_norm", "x", 1}, NNC_BOTH(batch_norm_backward_py),
+            py::arg("dy"), py::arg("x"), py::arg("weight"), py::arg("save_mean"),
+            py::arg("save_invstd"), py::arg("training"), py::arg("need_dx") = true,
+            py::arg("need_dw") = true, py::arg("need_db") = true, "(dx, dweight, dbias) of "
+            "batch_norm; None where not needed.");
 }
 
 // ==== end batch_norm ===========================================================================
@@ -230,41 +214,27 @@ py::tuple add_layer_norm_forward_py(const py::array& x, const py::array& res, co
   return py::make_tuple(y, sum, mean, rstd);
 }
 
+// layer_norm_backward_py with layer_norm's own names (the binding takes its 8 arguments).
+template <class T>
+py::tuple layer_norm_grad_py(const py::array& dy, const py::array& x, const py::object& w,
+                             const py::array& mean, const py::array& rstd, bool need_dx,
+                             bool need_dw, bool need_db) {
+  return layer_norm_backward_py<T>(dy, x, w, mean, rstd, need_dx, need_dw, need_db);
+}
+
 void bind_layer_norm(py::module_& m) {
-  m.def(
-      "layer_norm_forward",
-      [](const py::array& x, const py::object& weight, const py::object& bias,
-         double eps) -> py::tuple {
-        return dispatch_float(kLayerNorm, "x", x, [&](auto t) -> py::tuple {
-          return layer_norm_forward_py<decltype(t)>(x, weight, bias, eps);
-        });
-      },
-      py::arg("x"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
-      py::arg("eps") = 1e-5,
-      "(y, mean, rstd): each row of x [rows, cols] normalised, times weight, plus bias.");
-  m.def(
-      "layer_norm_backward",
-      [](const py::array& dy, const py::array& x, const py::object& weight, const py::array& mean,
-         const py::array& rstd, bool need_dx, bool need_dw, bool need_db) -> py::tuple {
-        return dispatch_float(kLayerNorm, "x", x, [&](auto t) -> py::tuple {
-          return layer_norm_backward_py<decltype(t)>(dy, x, weight, mean, rstd, need_dx, need_dw,
-                                                     need_db);
-        });
-      },
-      py::arg("dy"), py::arg("x"), py::arg("weight"), py::arg("mean"), py::arg("rstd"),
-      py::arg("need_dx") = true, py::arg("need_dw") = true, py::arg("need_db") = true,
-      "(dx, dweight, dbias) from the forward's saved mean and rstd; None where not needed.");
-  m.def(
-      "add_layer_norm_forward",
-      [](const py::array& x, const py::array& residual, const py::object& weight,
-         const py::object& bias, double eps) -> py::tuple {
-        return dispatch_float(kAddLayerNorm, "x", x, [&](auto t) -> py::tuple {
-          return add_layer_norm_forward_py<decltype(t)>(x, residual, weight, bias, eps);
-        });
-      },
-      py::arg("x"), py::arg("residual"), py::arg("weight") = py::none(),
-      py::arg("bias") = py::none(), py::arg("eps") = 1e-5,
-      "(y, sum, mean, rstd): layer_norm_forward of sum = x + residual, both [rows, cols].");
+  def_float(m, "layer_norm_forward", {kLayerNorm, "x", 0}, NNC_BOTH(layer_norm_forward_py),
+            py::arg("x"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
+            py::arg("eps") = 1e-5, "(y, mean, rstd): each row of x [rows, cols] normalised, times "
+            "weight, plus bias.");
+  def_float(m, "layer_norm_backward", {kLayerNorm, "x", 1}, NNC_BOTH(layer_norm_grad_py),
+            py::arg("dy"), py::arg("x"), py::arg("weight"), py::arg("mean"), py::arg("rstd"),
+            py::arg("need_dx") = true, py::arg("need_dw") = true, py::arg("need_db") = true,
+            "(dx, dweight, dbias) from the forward's saved mean and rstd; None where not needed.");
+  def_float(m, "add_layer_norm_forward", {kAddLayerNorm, "x", 0},
+            NNC_BOTH(add_layer_norm_forward_py), py::arg("x"), py::arg("residual"),
+            py::arg("weight") = py::none(), py::arg("bias") = py::none(), py::arg("eps") = 1e-5,
+            "(y, sum, mean, rstd): layer_norm_forward of sum = x + residual, both [rows, cols].");
   m.def(
       "add_layer_norm_backward",
       [](const py::array& dy, const py::array& sum, const py::object& weight,

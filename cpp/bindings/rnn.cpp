@@ -1,6 +1,6 @@
 #include "kernels/rnn.h"
 
-#include "bindings/common.h"
+#include "bindings/def.h"
 
 namespace nnc {
 
@@ -250,87 +250,36 @@ py::tuple gru_backward_py(const py::array& dy, const py::array& x, const py::obj
 }  // namespace
 
 void bind_rnn(py::module_& m) {
-  m.def(
-      "rnn_forward",
-      [](const py::array& x, const py::object& h0, const py::array& w_ih, const py::array& w_hh,
-         const py::object& b_ih, const py::object& b_hh, bool relu, bool reverse) -> py::array {
-        return dispatch_float("rnn", "input", x, [&](auto t) -> py::array {
-          return rnn_forward_py<decltype(t)>(x, h0, w_ih, w_hh, b_ih, b_hh, relu, reverse);
-        });
-      },
-      py::arg("x"), py::arg("h0"), py::arg("weight_ih"), py::arg("weight_hh"),
-      py::arg("bias_ih"), py::arg("bias_hh"), py::arg("relu") = false, py::arg("reverse") = false,
-      "Elman RNN over x [T, N, I]: y [T, N, H] (h_n = y[-1], or y[0] when reverse).");
-  m.def(
-      "rnn_backward",
-      [](const py::array& dy, const py::array& x, const py::object& h0, const py::array& w_ih,
-         const py::array& w_hh, const py::array& y, bool relu, bool reverse, bool need_dx,
-         bool need_dh0, bool need_dw, bool need_db) -> py::tuple {
-        return dispatch_float("rnn", "input", x, [&](auto t) -> py::tuple {
-          return rnn_backward_py<decltype(t)>(dy, x, h0, w_ih, w_hh, y, relu, reverse, need_dx,
-                                              need_dh0, need_dw, need_db);
-        });
-      },
-      py::arg("dy"), py::arg("x"), py::arg("h0"), py::arg("weight_ih"), py::arg("weight_hh"),
-      py::arg("y"), py::arg("relu") = false, py::arg("reverse") = false,
-      py::arg("need_dx") = true, py::arg("need_dh0") = true, py::arg("need_dw") = true,
-      py::arg("need_db") = true,
-      "(dx, dh0, dw_ih, dw_hh, db_ih, db_hh) through time; None where not needed.");
-  m.def(
-      "lstm_forward",
-      [](const py::array& x, const py::object& h0, const py::object& c0, const py::array& w_ih,
-         const py::array& w_hh, const py::object& b_ih, const py::object& b_hh,
-         bool reverse) -> py::tuple {
-        return dispatch_float("lstm", "input", x, [&](auto t) -> py::tuple {
-          return lstm_forward_py<decltype(t)>(x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse);
-        });
-      },
-      py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("weight_ih"), py::arg("weight_hh"),
-      py::arg("bias_ih"), py::arg("bias_hh"), py::arg("reverse") = false,
-      "LSTM over x [T, N, I]: (out [T+1, N, H] = outputs then c_n, gates [T, N, 4H], "
-      "cells [T, N, H]).");
-  m.def(
-      "lstm_backward",
-      [](const py::array& dout, const py::array& x, const py::object& h0, const py::object& c0,
-         const py::array& w_ih, const py::array& w_hh, const py::array& out,
-         const py::array& gates, const py::array& cells, bool reverse, bool need_dx,
-         bool need_dh0, bool need_dc0, bool need_dw, bool need_db) -> py::tuple {
-        return dispatch_float("lstm", "input", x, [&](auto t) -> py::tuple {
-          return lstm_backward_py<decltype(t)>(dout, x, h0, c0, w_ih, w_hh, out, gates, cells,
-                                               reverse, need_dx, need_dh0, need_dc0, need_dw,
-                                               need_db);
-        });
-      },
-      py::arg("dout"), py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("weight_ih"),
-      py::arg("weight_hh"), py::arg("out"), py::arg("gates"), py::arg("cells"),
-      py::arg("reverse") = false, py::arg("need_dx") = true, py::arg("need_dh0") = true,
-      py::arg("need_dc0") = true, py::arg("need_dw") = true, py::arg("need_db") = true,
-      "(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh) from dout [T+1, N, H] (outputs, then c_n).");
-  m.def(
-      "gru_forward",
-      [](const py::array& x, const py::object& h0, const py::array& w_ih, const py::array& w_hh,
-         const py::object& b_ih, const py::object& b_hh, bool reverse) -> py::tuple {
-        return dispatch_float("gru", "input", x, [&](auto t) -> py::tuple {
-          return gru_forward_py<decltype(t)>(x, h0, w_ih, w_hh, b_ih, b_hh, reverse);
-        });
-      },
-      py::arg("x"), py::arg("h0"), py::arg("weight_ih"), py::arg("weight_hh"),
-      py::arg("bias_ih"), py::arg("bias_hh"), py::arg("reverse") = false,
-      "GRU over x [T, N, I]: (y [T, N, H], gates [T, N, 4H] = r, z, n, W_hn h + b_hn).");
-  m.def(
-      "gru_backward",
-      [](const py::array& dy, const py::array& x, const py::object& h0, const py::array& w_ih,
-         const py::array& w_hh, const py::array& y, const py::array& gates, bool reverse,
-         bool need_dx, bool need_dh0, bool need_dw, bool need_db) -> py::tuple {
-        return dispatch_float("gru", "input", x, [&](auto t) -> py::tuple {
-          return gru_backward_py<decltype(t)>(dy, x, h0, w_ih, w_hh, y, gates, reverse, need_dx,
-                                              need_dh0, need_dw, need_db);
-        });
-      },
-      py::arg("dy"), py::arg("x"), py::arg("h0"), py::arg("weight_ih"), py::arg("weight_hh"),
-      py::arg("y"), py::arg("gates"), py::arg("reverse") = false, py::arg("need_dx") = true,
-      py::arg("need_dh0") = true, py::arg("need_dw") = true, py::arg("need_db") = true,
-      "(dx, dh0, dw_ih, dw_hh, db_ih, db_hh) through time; None where not needed.");
+  def_float(m, "rnn_forward", {"rnn", "input", 0}, NNC_BOTH(rnn_forward_py), py::arg("x"),
+            py::arg("h0"), py::arg("weight_ih"), py::arg("weight_hh"), py::arg("bias_ih"),
+            py::arg("bias_hh"), py::arg("relu") = false, py::arg("reverse") = false,
+            "Elman RNN "
+            "over x [T, N, I]: y [T, N, H] (h_n = y[-1], or y[0] when reverse).");
+  def_float(m, "rnn_backward", {"rnn", "input", 1}, NNC_BOTH(rnn_backward_py), py::arg("dy"),
+            py::arg("x"), py::arg("h0"), py::arg("weight_ih"), py::arg("weight_hh"), py::arg("y"),
+            py::arg("relu") = false, py::arg("reverse") = false, py::arg("need_dx") = true,
+            py::arg("need_dh0") = true, py::arg("need_dw") = true, py::arg("need_db") = true,
+            "(dx, dh0, dw_ih, dw_hh, db_ih, db_hh) through time; None where not needed.");
+  def_float(m, "lstm_forward", {"lstm", "input", 0}, NNC_BOTH(lstm_forward_py), py::arg("x"),
+            py::arg("h0"), py::arg("c0"), py::arg("weight_ih"), py::arg("weight_hh"),
+            py::arg("bias_ih"), py::arg("bias_hh"), py::arg("reverse") = false,
+            "LSTM over x [T, "
+            "N, I]: (out [T+1, N, H] = outputs then c_n, gates [T, N, 4H], cells [T, N, H]).");
+  def_float(m, "lstm_backward", {"lstm", "input", 1}, NNC_BOTH(lstm_backward_py), py::arg("dout"),
+            py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("weight_ih"), py::arg("weight_hh"),
+            py::arg("out"), py::arg("gates"), py::arg("cells"), py::arg("reverse") = false,
+            py::arg("need_dx") = true, py::arg("need_dh0") = true, py::arg("need_dc0") = true,
+            py::arg("need_dw") = true, py::arg("need_db") = true, "(dx, dh0, dc0, dw_ih, dw_hh, "
+            "db_ih, db_hh) from dout [T+1, N, H] (outputs, then c_n).");
+  def_float(m, "gru_forward", {"gru", "input", 0}, NNC_BOTH(gru_forward_py), py::arg("x"),
+            py::arg("h0"), py::arg("weight_ih"), py::arg("weight_hh"), py::arg("bias_ih"),
+            py::arg("bias_hh"), py::arg("reverse") = false, "GRU over x [T, N, I]: (y [T, N, H], "
+            "gates [T, N, 4H] = r, z, n, W_hn h + b_hn).");
+  def_float(m, "gru_backward", {"gru", "input", 1}, NNC_BOTH(gru_backward_py), py::arg("dy"),
+            py::arg("x"), py::arg("h0"), py::arg("weight_ih"), py::arg("weight_hh"), py::arg("y"),
+            py::arg("gates"), py::arg("reverse") = false, py::arg("need_dx") = true,
+            py::arg("need_dh0") = true, py::arg("need_dw") = true, py::arg("need_db") = true,
+            "(dx, dh0, dw_ih, dw_hh, db_ih, db_hh) through time; None where not needed.");
 }
 
 }  // namespace nnc

@@ -1,6 +1,6 @@
 #include "kernels/sort.h"
 
-#include "bindings/common.h"
+#include "bindings/def.h"
 
 namespace nnc {
 
@@ -63,25 +63,12 @@ py::array_t<T> topk_backward_py(const py::array& dy, const py::array& indices, i
 }  // namespace
 
 void bind_sort(py::module_& m) {
-  m.def(
-      "topk_forward",
-      [](const py::array& x, int64_t k, bool largest) {
-        return dispatch_float("topk", "x", x, [&](auto t) {
-          return topk_forward_py<decltype(t)>(x, k, largest);
-        });
-      },
-      py::arg("x"), py::arg("k"), py::arg("largest") = true,
-      "(values, indices) [rows, k]: the k largest (smallest) of each row of x [rows, n], best "
-      "first, ties by lower index.");
-  m.def(
-      "topk_backward",
-      [](const py::array& dy, const py::array& indices, int64_t n) -> py::array {
-        return dispatch_float("topk", "dy", dy, [&](auto t) -> py::array {
-          return topk_backward_py<decltype(t)>(dy, indices, n);
-        });
-      },
-      py::arg("dy"), py::arg("indices"), py::arg("n"),
-      "dx [rows, n]: zeros with dy [rows, k] written at indices [rows, k].");
+  def_float(m, "topk_forward", {"topk", "x", 0}, NNC_BOTH(topk_forward_py), py::arg("x"),
+            py::arg("k"), py::arg("largest") = true, "(values, indices) [rows, k]: the k largest "
+            "(smallest) of each row of x [rows, n], best first, ties by lower index.");
+  def_float(m, "topk_backward", {"topk", "dy", 0}, NNC_BOTH(topk_backward_py), py::arg("dy"),
+            py::arg("indices"), py::arg("n"), "dx [rows, n]: zeros with dy [rows, k] written at "
+            "indices [rows, k].");
 }
 
 }  // namespace nnc

@@ -213,6 +213,30 @@ void log_softmax_backward(const T* dy, const T* y, T* dx, const SoftmaxShape& s)
 }
 
 template <class T>
+void softplus_forward(const T* x, T* y, int64_t n, double beta, double threshold) {
+  const T b = static_cast<T>(beta), th = static_cast<T>(threshold);
+  for_blocks(n, kCostly, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const T z = x[i] * b;
+      y[i] = z > th ? x[i] : std::log1p(std::exp(z)) / b;
+    }
+  });
+}
+
+template <class T>
+void softplus_backward(const T* dy, const T* x, T* dx, int64_t n, double beta, double threshold) {
+  const T b = static_cast<T>(beta), th = static_cast<T>(threshold);
+  for_blocks(n, kCostly, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const T z = x[i] * b;
+      // NOTE: sigmoid(z) as 1 / (1 + exp(-z)): exp(-z) overflows to inf for very negative z,
+      // and 1 / inf = 0 is the right limit.
+      dx[i] = z > th ? dy[i] : dy[i] / (T(1) + std::exp(-z));
+    }
+  });
+}
+
+template <class T>
 void dropout_forward(const T* x, T* y, int64_t n, double p, uint64_t seed) {
   dropout_apply(x, y, n, p, seed);
 }
@@ -233,6 +257,8 @@ void dropout_backward(const T* dy, T* dx, int64_t n, double p, uint64_t seed) {
   template void tanh_backward<T>(const T*, const T*, T*, int64_t);                            \
   template void gelu_forward<T>(const T*, T*, int64_t, bool);                                 \
   template void gelu_backward<T>(const T*, const T*, T*, int64_t, bool);                      \
+  template void softplus_forward<T>(const T*, T*, int64_t, double, double);                   \
+  template void softplus_backward<T>(const T*, const T*, T*, int64_t, double, double);        \
   template void softmax_forward<T>(const T*, T*, const SoftmaxShape&);                        \
   template void softmax_backward<T>(const T*, const T*, T*, const SoftmaxShape&);             \
   template void log_softmax_forward<T>(const T*, T*, const SoftmaxShape&);                    \

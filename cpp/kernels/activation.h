@@ -47,6 +47,16 @@ void gelu_forward(const T* x, T* y, int64_t n, bool tanh_approx);
 template <class T>
 void gelu_backward(const T* dy, const T* x, T* dx, int64_t n, bool tanh_approx);
 
+// y = x where beta * x > threshold, else log(1 + exp(beta * x)) / beta (PyTorch's softplus).
+// Threading: OpenMP over elements above the work threshold.
+template <class T>
+void softplus_forward(const T* x, T* y, int64_t n, double beta, double threshold);
+
+// dx = dy where beta * x > threshold, else dy * sigmoid(beta * x). Threading: OpenMP over
+// elements above the work threshold.
+template <class T>
+void softplus_backward(const T* dy, const T* x, T* dx, int64_t n, double beta, double threshold);
+
 struct SoftmaxShape {
   int64_t rows, cols;  // x, y: [rows, cols]; the softmax runs over cols
 };

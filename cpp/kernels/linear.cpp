@@ -309,42 +309,6 @@ void linear_relu_backward(const T* dy, const T* y, const T* x, const T* w, T* dz
   linear_backward(dz, x, w, dx, dw, static_cast<T*>(nullptr), s);
 }
 
-template <class T>
-void embedding_forward(const int64_t* indices, const T* weight, T* y, const EmbeddingShape& s) {
-  for (int64_t i = 0; i < s.count; ++i)
-    NNC_CHECK(indices[i] >= 0 && indices[i] < s.num_embeddings, "embedding", "index ",
-              indices[i], " is out of range for num_embeddings=", s.num_embeddings);
-  auto row = [&](int64_t i) {
-    const T* src = weight + indices[i] * s.dim;
-    std::copy(src, src + s.dim, y + i * s.dim);
-  };
-  parallel_blocks(s.count, kRowsPerBlock, s.count * s.dim, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) row(i);
-  });
-}
-
-template <class T>
-void embedding_backward(const int64_t* indices, const T* dy, T* dw, int64_t padding_idx,
-                        const EmbeddingShape& s) {
-  for (int64_t i = 0; i < s.count; ++i)
-    NNC_CHECK(indices[i] >= 0 && indices[i] < s.num_embeddings, "embedding", "index ",
-              indices[i], " is out of range for num_embeddings=", s.num_embeddings);
-  // Columns [c0, c1) of every row: threads own disjoint columns, so no two threads add into
-  // the same element and each element sums its contributions in index order.
-  auto columns = [&](int64_t c0, int64_t c1) {
-    for (int64_t r = 0; r < s.num_embeddings; ++r)
-      std::fill(dw + r * s.dim + c0, dw + r * s.dim + c1, T(0));
-    for (int64_t i = 0; i < s.count; ++i) {
-      if (indices[i] == padding_idx) continue;
-      const T* src = dy + i * s.dim;
-      T* dst = dw + indices[i] * s.dim;
-      for (int64_t c = c0; c < c1; ++c) dst[c] += src[c];
-    }
-  };
-  const int64_t per = std::max<int64_t>(32, (s.dim / 8 + 7) / 8 * 8);
-  parallel_blocks(s.dim, per, s.count * s.dim, columns);
-}
-
 #define NNC_INSTANTIATE(T)                                                                      \
   template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, const T*, const T*, T*, bool);  \
   template void matmul_forward<T>(const T*, const T*, T*, const MatmulShape&);                 \
@@ -353,9 +317,7 @@ void embedding_backward(const int64_t* indices, const T* dy, T* dw, int64_t padd
   template void linear_backward<T>(const T*, const T*, const T*, T*, T*, T*, const LinearShape&); \
   template void linear_relu_forward<T>(const T*, const T*, const T*, T*, const LinearShape&);  \
   template void linear_relu_backward<T>(const T*, const T*, const T*, const T*, T*, T*, T*, T*, \
-                                        const LinearShape&);                                   \
-  template void embedding_forward<T>(const int64_t*, const T*, T*, const EmbeddingShape&);      \
-  template void embedding_backward<T>(const int64_t*, const T*, T*, int64_t, const EmbeddingShape&);
+                                        const LinearShape&);
 NNC_INSTANTIATE(float)
 NNC_INSTANTIATE(double)
 #undef NNC_INSTANTIATE

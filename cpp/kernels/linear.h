@@ -51,19 +51,4 @@ template <class T>
 void linear_relu_backward(const T* dy, const T* y, const T* x, const T* w, T* dz, T* dx, T* dw,
                           T* db, const LinearShape& s);
 
-struct EmbeddingShape {
-  int64_t count, num_embeddings, dim;  // indices: [count], weight: [num_embeddings, dim]
-};
-
-// y[i, :] = weight[indices[i], :]; every index checked (ValueError) before any copy.
-// Threading: over blocks of indices above the work threshold.
-template <class T>
-void embedding_forward(const int64_t* indices, const T* weight, T* y, const EmbeddingShape& s);
-
-// dw = 0; dw[indices[i], :] += dy[i, :] in index order, skipping rows equal to padding_idx
-// (< 0: none). Threading: over column blocks (each row still summed in index order).
-template <class T>
-void embedding_backward(const int64_t* indices, const T* dy, T* dw, int64_t padding_idx,
-                        const EmbeddingShape& s);
-
 }  // namespace nnc

@@ -63,10 +63,12 @@ from nncore.threads import get_num_threads, set_num_threads  # noqa: E402
 threads._from_environment()
 
 from nncore import _methods  # noqa: E402
+from nncore._namespace import *  # noqa: E402,F403
 
 _methods.install()
 
 from nncore import (  # noqa: E402
+    _namespace,  # noqa: E402
     autograd,
     data,
     functional,
@@ -93,7 +95,7 @@ __all__ = [
     "no_grad", "onnx", "optim", "profiler", "save", "seed", "set_grad_enabled",
     "set_num_threads", "set_rng_state", "utils",
 ]
-for _module in (_dtypes, _settings, *_MODULES):
+for _module in (_dtypes, _settings, *_MODULES, _namespace):
     __all__ += _module.__all__
 
 # NOTE: subpackages a script may reach as attributes, imported on first use (as scipy.stats):

@@ -19,12 +19,41 @@ if TYPE_CHECKING:
     from nncore.tensor import Tensor
 
 _grad_enabled = True
-# NOTE: set by nncore.onnx.export while it traces a model: called as tracer(ctx, inputs, kwargs,
-# output) after every op. None otherwise, so the cost when not exporting is one global test.
+# NOTE: installed through set_tracer (nncore.onnx.export, while it traces a model): called as
+# tracer(ctx, inputs, kwargs, output) after every op. None otherwise, so the cost when not
+# exporting is one global test.
 _tracer: Any = None
-# NOTE: nncore.profiler installs its span recorder here while profiling; off, the cost per op is
-# one module-global test in Function.apply and one in the backward walk.
+# NOTE: installed through set_span_recorder (nncore.profiler, while profiling); off, the cost per
+# op is one module-global test in Function.apply and one in the backward walk.
 _spans: Any = None
+
+
+def set_tracer(tracer: Callable[..., None] | None) -> Callable[..., None] | None:
+    """Install the op tracer: ``tracer(ctx, inputs, kwargs, output)`` runs after every
+    ``Function.apply`` (the ONNX exporter records the graph with it).
+
+    Args:
+        tracer: the callable, or None to remove it.
+    Returns:
+        The tracer it replaces, for the caller to restore.
+    """
+    global _tracer
+    prev, _tracer = _tracer, tracer
+    return prev
+
+
+def set_span_recorder(recorder: Any) -> Any:
+    """Install the span recorder: ``recorder.forward(ctx, arrays, kwargs)`` runs each op's
+    forward and ``recorder.backward(...)`` each backward step (nncore.profiler times them).
+
+    Args:
+        recorder: the recorder, or None to remove it.
+    Returns:
+        The recorder it replaces, for the caller to restore.
+    """
+    global _spans
+    prev, _spans = _spans, recorder
+    return prev
 
 
 def is_grad_enabled() -> bool:
@@ -320,13 +349,18 @@ def _apply_static(cls: type, *args: Any, **kwargs: Any) -> Tensor:
     if not isinstance(out, _Tensor):
         raise TypeError(f"{cls.__name__}.forward must return a Tensor, got {type(out).__name__}")
     differentiable = id(out) not in getattr(ctx, "non_differentiable", ())
+    tensors = tuple([a for a in args if isinstance(a, _Tensor)])
     if _grad_enabled and True in ctx.needs_input_grad and differentiable:
         ctx.args = args
-        ctx.inputs = tuple([a for a in args if isinstance(a, _Tensor)])
+        ctx.inputs = tensors
         ctx.parents = tuple([(a._ctx or a) if isinstance(a, _Tensor) else None for a in args])
-        ctx.versions = tuple([t._version for t in ctx.inputs])
-        return _make_tensor(out._array, ctx)
-    return _make_tensor(out._array, None)
+        ctx.versions = tuple([t._version for t in tensors])
+        result = _make_tensor(out._array, ctx)
+    else:
+        result = _make_tensor(out._array, None)
+    if _tracer is not None:  # the ONNX exporter refuses it by name (onnx/ops.py)
+        _tracer(ctx, tensors, {}, result)
+    return result
 
 
 def once_differentiable(fn: Callable) -> Callable:
@@ -345,9 +379,21 @@ def _aligned(arrays: list[np.ndarray]) -> list[np.ndarray]:
     return [a if a.flags.aligned else np.array(a, copy=True) for a in arrays]
 
 
-# NOTE: set by nncore.tensor once its class exists (the two modules need each other); a module
-# global keeps the per-op cost of making an output to one allocation.
+# NOTE: set by register_tensor_type, which nncore.tensor calls once its class exists: autograd
+# makes Tensors but cannot import nncore.tensor (which imports autograd). This is the core's one
+# documented exception to "import what you use" (CONTRIBUTING.md); a module global keeps the
+# per-op cost of making an output to one allocation.
 _Tensor: Any = None
+
+
+def register_tensor_type(cls: type) -> None:
+    """Name the class ``Function.apply`` makes its outputs of (called once, by nncore.tensor).
+
+    Args:
+        cls: the Tensor class.
+    """
+    global _Tensor
+    _Tensor = cls
 
 
 def _make_tensor(data: np.ndarray, ctx: Function | None) -> Tensor:

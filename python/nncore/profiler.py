@@ -119,9 +119,8 @@ class profile:  # noqa: N801 (PyTorch's name)
         if _active:
             _active[-1]._collect_native()
         self._offset = _clock_offset_ns()
-        self._prev_spans = autograd._spans
         self._spans = _Spans(self.record_shapes) if self.record_autograd else None
-        autograd._spans = self._spans
+        self._prev_spans = autograd.set_span_recorder(self._spans)
         _active.append(self)
         self._analysis = None
         self._start_ns = _C.profiler_now_ns()
@@ -134,7 +133,7 @@ class profile:  # noqa: N801 (PyTorch's name)
         _active.remove(self)
         if not _active:
             _C.profiler_enable(False)
-        autograd._spans = self._prev_spans
+        autograd.set_span_recorder(self._prev_spans)
         if self._spans is not None:
             offset = self._offset
             names: dict[tuple[type, bool], str] = {}

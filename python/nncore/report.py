@@ -433,45 +433,8 @@ def _saliency_section(model: Any, x: np.ndarray, count: int) -> list[str]:
     return parts
 
 
-def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None,
-                 model: Any = None, x: Any = None, y: Any = None,
-                 saliency_examples: int = 4) -> Path:
-    """Write a self-contained HTML report of a run directory.
-
-    Args:
-        run_dir: the run directory (see the module docstring for the files it may hold).
-        out: output file; default ``<run_dir>/report.html``.
-        model: optional nncore classifier; with ``x`` (and ``y``) it adds saliency examples
-            and, when the run has no ``predictions.npz``, the confusion matrix.
-        x: inputs ``(N, ...)`` for the model. y: labels ``(N,)``.
-        saliency_examples: how many inputs get a saliency map.
-
-    Returns:
-        The path of the HTML file. Images are inline base64 PNGs (when matplotlib is
-        installed; otherwise tables only, and the page says so).
-    """
-    from nncore import metrics as nc_metrics
-
-    run = Path(run_dir)
-    if not run.is_dir():
-        raise ValueError(f"report: run directory {run} does not exist")
-    xa = None if x is None else np.asarray(x._array if isinstance(x, Tensor) else x)
-    ya = None if y is None else np.asarray(y._array if isinstance(y, Tensor) else y)
-    if xa is not None and ya is not None and len(xa) != len(ya):
-        raise ValueError(f"report: x has {len(xa)} samples but y has {len(ya)}")
-    if model is not None and xa is None:
-        raise ValueError("report: a model needs inputs x (and labels y) to be evaluated")
-    plots = _figure() is not None
-    notes: list[str] = []
-    body: list[str] = []
-    hparams = _read_json(run / "hparams.json") if (run / "hparams.json").is_file() else None
-    env = _read_json(run / "environment.json") if (run / "environment.json").is_file() else None
-    card = _read_json(run / "model_card.json") if (run / "model_card.json").is_file() else None
-    title = (card or {}).get("name") or (hparams or {}).get("name") or run.resolve().name
-    if not plots:
-        notes.append("matplotlib is not installed: figures are omitted, tables remain.")
-
-    # Metrics and learning curves.
+def _metrics_section(run: Path, plots: bool, body: list[str], notes: list[str]) -> None:
+    """The final metrics and the learning curves, from metrics.jsonl."""
     mpath = run / "metrics.jsonl"
     if mpath.is_file():
         rows = read_metrics(mpath)
@@ -499,7 +462,13 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     else:
         notes.append("No metrics.jsonl: metrics and learning curves omitted.")
 
-    # Confusion matrix: recorded predictions first, else the given model on the given data.
+
+def _confusion_section(run: Path, model: Any, xa: Any, ya: Any, plots: bool,
+                       body: list[str], notes: list[str]) -> None:
+    """The confusion matrix: of the recorded predictions, else of the given model on the given
+    data."""
+    from nncore import metrics as nc_metrics
+
     y_true = y_pred = None
     ppath = run / "predictions.npz"
     if ppath.is_file():
@@ -525,10 +494,13 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     else:
         notes.append("No predictions.npz and no model with data: confusion matrix omitted.")
 
-    # Explanations: saliency of the given model, and images the run saved.
+
+def _explanations_section(run: Path, model: Any, xa: Any, plots: bool, examples: int,
+                          body: list[str], notes: list[str]) -> None:
+    """Saliency of the given model, and the images the run saved."""
     images = []
-    if model is not None and xa is not None and plots and saliency_examples > 0:
-        images += _saliency_section(model, xa, saliency_examples)
+    if model is not None and xa is not None and plots and examples > 0:
+        images += _saliency_section(model, xa, examples)
     saved = sorted((run / "explanations").glob("*.png")) if (run / "explanations").is_dir() \
         else []
     images += [_img(_png_uri(p.read_bytes()), p.stem) for p in saved]
@@ -539,7 +511,9 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
         notes.append("No model with inputs and no explanations/*.png: saliency examples "
                      "omitted.")
 
-    # Model file.
+
+def _weights_section(run: Path, body: list[str], notes: list[str]) -> None:
+    """A summary of weights.safetensors."""
     wpath = run / "weights.safetensors"
     if wpath.is_file():
         info = safetensors_summary(wpath)
@@ -551,15 +525,20 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     else:
         notes.append("No weights.safetensors: weights summary omitted.")
 
-    for heading, data, fname in (("Hyperparameters", hparams, "hparams.json"),
-                                 ("Environment", env, "environment.json")):
-        if data is not None:
-            body.append(f"<h2>{heading}</h2>")
-            body.append(_table([[k, json.dumps(v) if isinstance(v, (dict, list)) else v]
-                                for k, v in data.items()], ["key", "value"]))
-        else:
-            notes.append(f"No {fname}: {heading.lower()} omitted.")
 
+def _settings_section(heading: str, data: dict | None, fname: str, body: list[str],
+                      notes: list[str]) -> None:
+    """A key-value table of hparams.json or environment.json."""
+    if data is not None:
+        body.append(f"<h2>{heading}</h2>")
+        body.append(_table([[k, json.dumps(v) if isinstance(v, (dict, list)) else v]
+                            for k, v in data.items()], ["key", "value"]))
+    else:
+        notes.append(f"No {fname}: {heading.lower()} omitted.")
+
+
+def _mitigation_section(run: Path, card: dict | None, body: list[str], notes: list[str]) -> None:
+    """The bias-mitigation record of the run (mitigation.json, or the model card's)."""
     mit = _read_json(run / "mitigation.json") if (run / "mitigation.json").is_file() else \
         (card or {}).get("mitigation")
     if mit:
@@ -574,12 +553,61 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     else:
         notes.append("No mitigation.json: no bias mitigation recorded.")
 
+
+def _card_section(card: dict | None, body: list[str], notes: list[str]) -> None:
+    """The model card, as Markdown."""
     if card is not None:
         body.append("<h2>Model card</h2>")
         body.append(f"<pre>{html.escape(card_markdown(card))}</pre>")
     else:
         notes.append("No model_card.json: model card omitted.")
 
+
+def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None,
+                 model: Any = None, x: Any = None, y: Any = None,
+                 saliency_examples: int = 4) -> Path:
+    """Write a self-contained HTML report of a run directory.
+
+    Args:
+        run_dir: the run directory (see the module docstring for the files it may hold).
+        out: output file; default ``<run_dir>/report.html``.
+        model: optional nncore classifier; with ``x`` (and ``y``) it adds saliency examples
+            and, when the run has no ``predictions.npz``, the confusion matrix.
+        x: inputs ``(N, ...)`` for the model. y: labels ``(N,)``.
+        saliency_examples: how many inputs get a saliency map.
+
+    Returns:
+        The path of the HTML file. Images are inline base64 PNGs (when matplotlib is
+        installed; otherwise tables only, and the page says so).
+    """
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise ValueError(f"report: run directory {run} does not exist")
+    xa = None if x is None else np.asarray(x._array if isinstance(x, Tensor) else x)
+    ya = None if y is None else np.asarray(y._array if isinstance(y, Tensor) else y)
+    if xa is not None and ya is not None and len(xa) != len(ya):
+        raise ValueError(f"report: x has {len(xa)} samples but y has {len(ya)}")
+    if model is not None and xa is None:
+        raise ValueError("report: a model needs inputs x (and labels y) to be evaluated")
+    plots = _figure() is not None
+    notes: list[str] = []
+    body: list[str] = []
+    hparams = _read_json(run / "hparams.json") if (run / "hparams.json").is_file() else None
+    env = _read_json(run / "environment.json") if (run / "environment.json").is_file() else None
+    card = _read_json(run / "model_card.json") if (run / "model_card.json").is_file() else None
+    title = (card or {}).get("name") or (hparams or {}).get("name") or run.resolve().name
+    if not plots:
+        notes.append("matplotlib is not installed: figures are omitted, tables remain.")
+
+    _metrics_section(run, plots, body, notes)
+    _confusion_section(run, model, xa, ya, plots, body, notes)
+    _explanations_section(run, model, xa, plots, saliency_examples, body, notes)
+    _weights_section(run, body, notes)
+    for heading, data, fname in (("Hyperparameters", hparams, "hparams.json"),
+                                 ("Environment", env, "environment.json")):
+        _settings_section(heading, data, fname, body, notes)
+    _mitigation_section(run, card, body, notes)
+    _card_section(card, body, notes)
     note_html = "".join(f'<p class="note">{html.escape(n)}</p>' for n in notes)
     page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>nncore report: {html.escape(str(title))}</title><style>{_CSS}</style>"

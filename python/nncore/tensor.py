@@ -8,7 +8,7 @@ class itself: construction, conversion, autograd, operators, views and in-place 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -431,68 +431,32 @@ class Tensor:
             arr = arr.astype(self._array.dtype)
         return Tensor._wrap(arr)
 
-    # NOTE: arithmetic operators are the namespace functions (``a + b`` is ``nncore.add(a, b)``),
-    # which apply PyTorch's type promotion.
-    def __add__(self, o: Any) -> Tensor:
-        return _ops.add(self, o)
-
-    def __radd__(self, o: Any) -> Tensor:
-        return _ops.add(o, self)
-
-    def __sub__(self, o: Any) -> Tensor:
-        return _ops.sub(self, o)
-
-    def __rsub__(self, o: Any) -> Tensor:
-        return _ops.sub(o, self)
-
-    def __mul__(self, o: Any) -> Tensor:
-        return _ops.mul(self, o)
-
-    def __rmul__(self, o: Any) -> Tensor:
-        return _ops.mul(o, self)
-
-    def __truediv__(self, o: Any) -> Tensor:
-        return _ops.div(self, o)
-
-    def __rtruediv__(self, o: Any) -> Tensor:
-        return _ops.div(o, self)
-
-    def __floordiv__(self, o: Any) -> Tensor:
-        return _ops.floor_divide(self, o)
-
-    def __rfloordiv__(self, o: Any) -> Tensor:
-        return _ops.floor_divide(o, self)
-
-    def __mod__(self, o: Any) -> Tensor:
-        return _ops.remainder(self, o)
-
-    def __rmod__(self, o: Any) -> Tensor:
-        return _ops.remainder(o, self)
-
-    def __pow__(self, o: Any) -> Tensor:
-        return _ops.pow(self, o)
-
-    def __rpow__(self, o: Any) -> Tensor:
-        return _ops.pow(o, self)
-
-    def __neg__(self) -> Tensor:
-        return _ops.neg(self)
+    # NOTE: the arithmetic operators are the namespace functions (``a + b`` is
+    # ``nncore.add(a, b)``, with PyTorch's type promotion) and ``@`` is ``nn.functional.matmul``:
+    # those modules import this one, so nncore._methods installs the operators once all exist.
+    # Declared here for type checkers only.
+    if TYPE_CHECKING:
+        def __add__(self, o: Any) -> Tensor: ...
+        def __radd__(self, o: Any) -> Tensor: ...
+        def __sub__(self, o: Any) -> Tensor: ...
+        def __rsub__(self, o: Any) -> Tensor: ...
+        def __mul__(self, o: Any) -> Tensor: ...
+        def __rmul__(self, o: Any) -> Tensor: ...
+        def __truediv__(self, o: Any) -> Tensor: ...
+        def __rtruediv__(self, o: Any) -> Tensor: ...
+        def __floordiv__(self, o: Any) -> Tensor: ...
+        def __rfloordiv__(self, o: Any) -> Tensor: ...
+        def __mod__(self, o: Any) -> Tensor: ...
+        def __rmod__(self, o: Any) -> Tensor: ...
+        def __pow__(self, o: Any) -> Tensor: ...
+        def __rpow__(self, o: Any) -> Tensor: ...
+        def __neg__(self) -> Tensor: ...
+        def __abs__(self) -> Tensor: ...
+        def __matmul__(self, o: Any) -> Tensor: ...
+        def __rmatmul__(self, o: Any) -> Tensor: ...
 
     def __pos__(self) -> Tensor:
         return self
-
-    def __abs__(self) -> Tensor:
-        return _ops.abs(self)
-
-    def __matmul__(self, o: Any) -> Tensor:
-        from nncore.functional.linear import matmul
-
-        return matmul(self, self._other(o))
-
-    def __rmatmul__(self, o: Any) -> Tensor:
-        from nncore.functional.linear import matmul
-
-        return matmul(self._other(o), self)
 
     def _logical(self, o: Any, ufunc: Any) -> Tensor:
         return Tensor._wrap(ufunc(self._array, self._other(o)._array))
@@ -754,10 +718,7 @@ class Tensor:
         return basic.CloneFn.apply(self)
 
 
-autograd._Tensor = Tensor
-# NOTE: set by nncore.tensor_ops.pointwise, whose functions the operators call (the two modules
-# need each other); a module global keeps an operator's cost to one lookup.
-_ops: Any = None
+autograd.register_tensor_type(Tensor)
 
 
 def _rebuild(cls: type, array: np.ndarray, requires_grad: bool) -> Tensor:

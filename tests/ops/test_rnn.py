@@ -1,5 +1,5 @@
-"""The rnn family (rnn, lstm, gru over a whole sequence) and embedding: NumPy references, finite
-differences through the real backward, PyTorch's own recurrent kernels as the oracle."""
+"""The rnn family (rnn, lstm, gru over a whole sequence): NumPy references, finite differences
+through the real backward, PyTorch's own recurrent kernels as the oracle."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 import nncore as nc
-import nncore.nn.functional as F
 from harness import OpSpec, check_op, torch
 from nncore.ops.rnn import GRUFn, LSTMFn, RNNFn
 
@@ -117,12 +116,6 @@ def _spec(cell: str, t: int, n: int, i: int, h: int, bias: bool = True, state: b
                   torch_rtol=1e-4, id=tag)
 
 
-def _embedding_inputs(rng: np.random.Generator) -> list[np.ndarray]:
-    idx = rng.integers(0, 7, (3, 5))
-    idx[0, :2] = 2  # repeated rows must add up
-    return [idx, rng.standard_normal((7, 17))]
-
-
 SPECS = [
     _spec("lstm", 3, 2, 5, 4),
     _spec("lstm", 4, 3, 2, 3, reverse=True),
@@ -135,39 +128,12 @@ SPECS = [
     _spec("rnn", 4, 3, 2, 3, reverse=True, relu=True),
     _spec("rnn", 2, 1, 3, 17, state=False, relu=True),
     _spec("rnn", 1, 1, 1, 1, bias=False, state=False),
-    OpSpec("embedding", F.embedding, _embedding_inputs, lambda i, w: w[i],
-           torch.nn.functional.embedding if torch else None, grad_args=(1,), id="embedding"),
 ]
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=str)
 def test_op(spec: OpSpec) -> None:
     check_op(spec)
-
-
-# NOTE: padding_idx is not in the table: by definition its row's gradient is zero, not the
-# finite difference. These check it against the definition and (tests/test_rnn.py) PyTorch.
-def test_embedding_padding_row_gets_no_gradient() -> None:
-    w = nc.randn(5, 3, requires_grad=True)
-    F.embedding(np.array([[0, 4, 4], [1, 4, 0]]), w, padding_idx=-1).sum().backward()
-    np.testing.assert_array_equal(w.grad.numpy()[4], 0)
-    np.testing.assert_array_equal(w.grad.numpy()[0], 2)
-
-
-def test_embedding_errors() -> None:
-    w = nc.randn(10, 3)
-    with pytest.raises(ValueError, match="embedding: index 12 is out of range for "
-                                         "num_embeddings=10"):
-        F.embedding(np.array([1, 12]), w)
-    with pytest.raises(ValueError, match="embedding: index -1 is out of range"):
-        F.embedding(np.array([-1]), w)
-    with pytest.raises(TypeError, match="embedding: input must hold integer indices"):
-        F.embedding(np.array([1.0]), w)
-    with pytest.raises(ValueError, match=r"\[embedding\] index 10 is out of range for "
-                                         r"num_embeddings=10"):
-        nc._C.embedding_forward(np.array([3, 10]), w.detach().numpy())
-    with pytest.raises(TypeError, match=r"\[embedding\] indices: expected int64"):
-        nc._C.embedding_forward(np.array([3], np.int32), w.detach().numpy())
 
 
 def test_native_boundary_errors() -> None:

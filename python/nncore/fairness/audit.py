@@ -9,7 +9,6 @@ model card (``report.model_card(mitigation=...)``) and ``nncore report`` show si
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -17,6 +16,8 @@ import numpy as np
 
 from nncore.fairness._common import as_numpy, binary_labels, groups
 from nncore.fairness.metrics import group_metrics
+from nncore.train.runs import plain_json as _plain
+from nncore.train.runs import write_mitigation_record as write_record
 
 __all__ = ["GAP_METRICS", "MitigationAudit", "audit_mitigation", "fairness_summary",
            "predict_labels"]
@@ -91,18 +92,6 @@ def audit_mitigation(method: str, y_true: Any, y_pred_before: Any, y_pred_after:
             "accuracy_cost": b["accuracy"] - a["accuracy"], "gap_reduction": reduction}
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return repr(value)
-
-
 def predict_labels(model: Any, X: Any) -> np.ndarray:
     """0/1 predictions of a binary nncore classifier: ``logit > 0`` for ``(N,)``/``(N, 1)``
     outputs, ``argmax`` for ``(N, 2)``. The model is run in eval mode without gradients."""
@@ -174,14 +163,3 @@ class MitigationAudit:
         if self.record is None:
             raise RuntimeError("MitigationAudit.save: call evaluate first")
         return write_record(run_dir, self.record)
-
-
-def write_record(run_dir: str | os.PathLike, record: dict[str, Any]) -> str:
-    """Write an audit record as ``<run_dir>/mitigation.json`` (atomically)."""
-    from nncore.serialization import atomic_write
-
-    os.makedirs(run_dir, exist_ok=True)
-    path = os.path.join(os.fspath(run_dir), "mitigation.json")
-    text = json.dumps(_plain(record), indent=2) + "\n"
-    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
-    return path

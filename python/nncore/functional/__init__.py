@@ -43,8 +43,8 @@ from nncore.functional.distance import (
     normalize,
     pairwise_distance,
 )
+from nncore.functional.embedding import embedding
 from nncore.functional.linear import (
-    embedding,
     linear,
     linear_relu,
     matmul,

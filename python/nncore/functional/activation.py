@@ -14,7 +14,6 @@ import numpy as np
 
 from nncore.functional._checks import check_float
 from nncore.ops import activation as A
-from nncore.ops.conv import Dropout2dFn
 from nncore.random import default_generator, next_seed
 from nncore.tensor import Tensor
 
@@ -197,8 +196,8 @@ def _channel_dropout(op: str, input: Tensor, p: float, training: bool, ranks: tu
     if not training or p == 0:
         return input
     # NOTE: the channel axes are those before the spatial ones: 2 when batched, 1 otherwise.
-    return Dropout2dFn.apply(input, p=float(p), seed=next_seed(),
-                             channel_axes=1 + (input.ndim == ranks[1]))
+    return A.Dropout2dFn.apply(input, p=float(p), seed=next_seed(),
+                               channel_axes=1 + (input.ndim == ranks[1]))
 
 
 def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False

@@ -5,12 +5,39 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from nncore.functional._checks import check_float
-from nncore.ops.attention import AttentionFn, additive_mask
+from nncore.ops.attention import AttentionFn
 from nncore.random import next_seed
 from nncore.tensor import Tensor
 
 _OP = "scaled_dot_product_attention"
+
+
+def additive_mask(op: str, mask: Any, dtype: np.dtype, target: tuple[int, int, int, int],
+                  true_means_keep: bool) -> np.ndarray:
+    """A boolean or float mask as the native op's additive float mask of shape (Lq, Lk) or
+    (1|B, 1|H, Lq, Lk), broadcast from any shape that broadcasts to ``target`` (B, H, Lq, Lk).
+
+    A boolean mask hides with -inf where it is False (``true_means_keep``, the SDPA convention)
+    or where it is True (MultiheadAttention's convention)."""
+    m = mask._array if isinstance(mask, Tensor) else np.asarray(mask)
+    if m.dtype == np.bool_:
+        hide = ~m if true_means_keep else m
+        m = np.where(hide, dtype.type(-np.inf), dtype.type(0))
+    elif m.dtype.kind == "f":
+        m = m.astype(dtype, copy=False)
+    else:
+        raise TypeError(f"{op}: attn_mask must be bool or float, got {m.dtype}")
+    b, h, lq, lk = target
+    if m.ndim > 4 or any(s not in (1, t) for s, t in zip(reversed(m.shape), reversed(target))):
+        raise ValueError(f"{op}: attn_mask of shape {m.shape} does not broadcast to (B, H, Lq, "
+                         f"Lk) = {target}")
+    if m.ndim <= 2:
+        return np.ascontiguousarray(np.broadcast_to(m, (lq, lk)))
+    m4 = m.reshape((1,) * (4 - m.ndim) + m.shape)
+    return np.ascontiguousarray(np.broadcast_to(m4, m4.shape[:2] + (lq, lk)))
 
 
 

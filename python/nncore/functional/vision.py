@@ -152,33 +152,10 @@ def _linear_taps(n_in: int, n_out: int, scale: float | None, align_corners: bool
     return ((i0, (t(1) - lam1).astype(dtype)), (i1, lam1))
 
 
-def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
-                align_corners: bool | None = None, recompute_scale_factor: bool | None = None,
-                antialias: bool = False) -> Tensor:
-    """Resizes (N, C, *spatial) input, as ``torch.nn.functional.interpolate`` (differentiable).
-
-    Args:
-        input: (N, C, L), (N, C, H, W) or (N, C, D, H, W).
-        size: output spatial size (int or one per spatial dim).
-        scale_factor: multiplier of the spatial size (float or one per dim); exactly one of
-            size and scale_factor.
-        mode: 'nearest', 'nearest-exact', 'linear' (3-D), 'bilinear' (4-D), 'trilinear' (5-D)
-            or 'area' (3-D/4-D); 'bicubic' and 'lanczos' are not supported.
-        align_corners: for the linear modes, map the corner pixels' centres onto each other.
-        recompute_scale_factor: compute the kernel's scale from the output size instead of
-            using scale_factor.
-        antialias: not supported (True raises NotImplementedError).
-    Returns:
-        Tensor of the input's dtype.
-    """
-    op = "interpolate"
-    if mode in ("nearest", "area", "nearest-exact"):
-        if align_corners is not None:
-            raise ValueError("align_corners option can only be set with the interpolating "
-                             "modes: linear | bilinear | bicubic | trilinear")
-    elif align_corners is None:
-        align_corners = False
-    check_float(op, "input", input)
+def _output_size(op: str, input: Tensor, size: Any, scale_factor: Any,
+                 recompute_scale_factor: bool | None, mode: str) -> tuple[list, list | None]:
+    """interpolate's output spatial size and the scales its kernel uses (None: from the sizes),
+    from exactly one of ``size`` and ``scale_factor``, with PyTorch's errors."""
     dim = input.ndim - 2
     spatial = list(input.shape[2:])
     if size is not None and scale_factor is not None:
@@ -216,6 +193,39 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode:
             scales = None
     else:
         raise ValueError("either size or scale_factor should be defined")
+    return out, scales
+
+
+def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
+                align_corners: bool | None = None, recompute_scale_factor: bool | None = None,
+                antialias: bool = False) -> Tensor:
+    """Resizes (N, C, *spatial) input, as ``torch.nn.functional.interpolate`` (differentiable).
+
+    Args:
+        input: (N, C, L), (N, C, H, W) or (N, C, D, H, W).
+        size: output spatial size (int or one per spatial dim).
+        scale_factor: multiplier of the spatial size (float or one per dim); exactly one of
+            size and scale_factor.
+        mode: 'nearest', 'nearest-exact', 'linear' (3-D), 'bilinear' (4-D), 'trilinear' (5-D)
+            or 'area' (3-D/4-D); 'bicubic' and 'lanczos' are not supported.
+        align_corners: for the linear modes, map the corner pixels' centres onto each other.
+        recompute_scale_factor: compute the kernel's scale from the output size instead of
+            using scale_factor.
+        antialias: not supported (True raises NotImplementedError).
+    Returns:
+        Tensor of the input's dtype.
+    """
+    op = "interpolate"
+    if mode in ("nearest", "area", "nearest-exact"):
+        if align_corners is not None:
+            raise ValueError("align_corners option can only be set with the interpolating "
+                             "modes: linear | bilinear | bicubic | trilinear")
+    elif align_corners is None:
+        align_corners = False
+    check_float(op, "input", input)
+    dim = input.ndim - 2
+    spatial = list(input.shape[2:])
+    out, scales = _output_size(op, input, size, scale_factor, recompute_scale_factor, mode)
     if antialias:
         if mode not in ("bilinear", "bicubic", "lanczos") or input.ndim != 4:
             raise ValueError("Anti-alias option is restricted to bilinear, bicubic, and lanczos "

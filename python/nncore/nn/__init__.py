@@ -28,12 +28,12 @@ from nncore.nn.conv import (
     ConvTranspose1d,
     ConvTranspose2d,
     ConvTranspose3d,
-    Dropout2d,
     MaxPool1d,
     MaxPool2d,
     MaxPool3d,
 )
 from nncore.nn.distance import CosineSimilarity, PairwiseDistance
+from nncore.nn.embedding import Embedding
 from nncore.nn.linear import Linear
 from nncore.nn.loss import (
     BCELoss,
@@ -68,7 +68,6 @@ from nncore.nn.norm import (
 )
 from nncore.nn.parameter import Parameter
 from nncore.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
-from nncore.nn.sparse import Embedding
 from nncore.nn.transformer import (
     MultiheadAttention,
     PositionalEncoding,
@@ -162,7 +161,13 @@ from nncore.nn.container import (  # noqa: E402
     ParameterDict,
     ParameterList,
 )
-from nncore.nn.dropout import AlphaDropout, Dropout1d, Dropout3d, FeatureAlphaDropout  # noqa: E402
+from nncore.nn.dropout import (  # noqa: E402
+    AlphaDropout,
+    Dropout1d,
+    Dropout2d,
+    Dropout3d,
+    FeatureAlphaDropout,
+)
 from nncore.nn.flatten import Unflatten  # noqa: E402
 from nncore.nn.linear import Bilinear  # noqa: E402
 from nncore.nn.parameter import Buffer  # noqa: E402

@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 
 from nncore import functional as F
+from nncore.functional.attention import additive_mask
 from nncore.nn import init
 from nncore.nn._factory import param_dtype
 from nncore.nn.linear import NonDynamicallyQuantizableLinear
 from nncore.nn.module import Module
 from nncore.nn.parameter import empty_parameter
-from nncore.ops.attention import HeadsAttentionFn, additive_mask
+from nncore.ops.attention import HeadsAttentionFn
 from nncore.random import next_seed
 from nncore.tensor import Tensor
 

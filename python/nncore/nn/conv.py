@@ -11,6 +11,7 @@ import numpy as np
 from nncore import functional as F
 from nncore.nn import init
 from nncore.nn._factory import param_dtype
+from nncore.nn.dropout import Dropout2d  # noqa: F401  (kept importable from here: old pickles)
 from nncore.nn.module import Module
 from nncore.nn.parameter import Parameter
 from nncore.tensor import Tensor
@@ -198,29 +199,6 @@ class AdaptiveAvgPool2d(Module):
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
-
-
-class Dropout2d(Module):
-    """Zeroes whole channels with probability ``p`` in training (``torch.nn.Dropout2d``).
-
-    Args:
-        p: probability of zeroing a channel, in [0, 1].
-        inplace: accepted for PyTorch compatibility (computed out of place).
-    Shape:
-        (N, C, H, W) or (C, H, W) -> the same.
-    """
-
-    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
-        super().__init__()
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
-            raise ValueError(f"Dropout2d: p must be a probability in [0, 1], got {p!r}")
-        self.p, self.inplace = p, inplace
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.dropout2d(x, self.p, self.training)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}, inplace={self.inplace}"
 
 
 # ---- transposed convolution ----------------------------------------------------------------

@@ -7,7 +7,8 @@ from nncore import functional as F
 from nncore.nn.module import Module
 from nncore.tensor import Tensor
 
-__all__ = ["AlphaDropout", "Dropout", "Dropout1d", "Dropout3d", "FeatureAlphaDropout"]
+__all__ = ["AlphaDropout", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d",
+           "FeatureAlphaDropout"]
 
 
 class _DropoutNd(Module):
@@ -46,6 +47,20 @@ class Dropout1d(_DropoutNd):
 
     def forward(self, input: Tensor) -> Tensor:
         return F.dropout1d(input, self.p, self.training)
+
+
+class Dropout2d(_DropoutNd):
+    """Zeroes whole channels with probability ``p`` in training (``torch.nn.Dropout2d``).
+
+    Args:
+        p: probability of zeroing a channel, in [0, 1].
+        inplace: accepted for PyTorch compatibility (computed out of place).
+    Shape:
+        (N, C, H, W) or (C, H, W) -> the same.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout2d(x, self.p, self.training)
 
 
 class Dropout3d(_DropoutNd):

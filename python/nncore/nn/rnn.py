@@ -14,11 +14,11 @@ from typing import Any, Union
 import numpy as np
 
 from nncore import functional as F
+from nncore.functional.rnn import rnn_cell, rnn_layer
 from nncore.nn import init
 from nncore.nn._factory import param_dtype
 from nncore.nn.module import Module
 from nncore.nn.parameter import empty_parameter
-from nncore.ops.rnn import GRUFn, LSTMFn, RNNFn
 from nncore.tensor import Tensor
 from nncore.tensor_ops.shape import cat, stack
 
@@ -40,38 +40,6 @@ def _check_state(op: str, name: str, t: Any, expected: tuple[int, ...], dtype: n
     _check_tensor(op, name, t, dtype)
     if t.shape != expected:
         raise ValueError(f"{op}: expected {name} of shape {expected}, got {t.shape}")
-
-
-def _run_layer(mode: str, x: Tensor, weights: list[Tensor], state: tuple[Tensor, ...] | None,
-               reverse: bool) -> tuple[Tensor, Tensor, Tensor | None]:
-    """One layer and direction over x (T, N, I): (output (T, N, H), h_n, c_n or None)."""
-    has_state = state is not None
-    inputs = (x, *weights, *(state or ()))
-    bias = len(weights) == 4
-    steps = x.shape[0]
-    last = 0 if reverse else steps - 1
-    if mode == "LSTM":
-        out = LSTMFn.apply(*inputs, bias=bias, has_state=has_state, reverse=reverse)
-        return out[:steps], out[last], out[steps]
-    if mode == "GRU":
-        y = GRUFn.apply(*inputs, bias=bias, has_state=has_state, reverse=reverse)
-    else:
-        y = RNNFn.apply(*inputs, bias=bias, has_state=has_state, relu=mode == "RNN_RELU",
-                        reverse=reverse)
-    return y, y[last], None
-
-
-def _run_cell(mode: str, x: Tensor, weights: list[Tensor], state: tuple[Tensor, ...] | None
-              ) -> tuple[Tensor, Tensor | None]:
-    """One step over x (N, I): (h', c' or None)."""
-    inputs = (x, *weights, *(state or ()))
-    flags = {"bias": len(weights) == 4, "has_state": state is not None, "reverse": False}
-    if mode == "LSTM":
-        out = LSTMFn.apply(*inputs, **flags)
-        return out[0], out[1]
-    if mode == "GRU":
-        return GRUFn.apply(*inputs, **flags), None
-    return RNNFn.apply(*inputs, relu=mode == "RNN_RELU", **flags), None
 
 
 class RNNBase(Module):
@@ -202,7 +170,7 @@ class RNNBase(Module):
                 state = None
                 if hx is not None:
                     state = (hx[0][k], hx[1][k]) if self.mode == "LSTM" else (hx[k],)
-                y, h, c = _run_layer(self.mode, x, weights, state, reverse=d == 1)
+                y, h, c = rnn_layer(self.mode, x, weights, state, reverse=d == 1)
                 outs.append(y)
                 h_n.append(h)
                 if c is not None:
@@ -372,7 +340,7 @@ class RNNCellBase(Module):
         weights = [self.weight_ih, self.weight_hh]
         if self.bias:
             weights += [self.bias_ih, self.bias_hh]
-        h, c = _run_cell(self.mode, x, weights, state)
+        h, c = rnn_cell(self.mode, x, weights, state)
         return (h, c, True) if batched else (h.squeeze(0), None if c is None else c.squeeze(0),
                                              False)
 

@@ -56,12 +56,12 @@ class _Trace:
             if type(m).__name__ in self.layer_names and "forward" not in m.__dict__:
                 object.__setattr__(m, "forward", self.wrap(m, m.forward))
                 patched.append(m)
-        autograd._tracer = self.on_function
+        prev = autograd.set_tracer(self.on_function)
         try:
             with autograd.no_grad():
                 return model(*inputs)
         finally:
-            autograd._tracer = None
+            autograd.set_tracer(prev)
             for m in patched:
                 del m.__dict__["forward"]
 
@@ -207,8 +207,7 @@ def export(model: Any, example_input: Any, path: str | os.PathLike, *,
     except ImportError as e:
         raise ImportError(_INSTALL_HINT) from e
     from nncore.nn.module import Module
-    from nncore.onnx.graph import Graph, onnx_dtype
-    from nncore.onnx.ops import FUNCTION_CONVERTERS
+    from nncore.onnx.graph import Graph
 
     if not isinstance(model, Module):
         raise TypeError(f"onnx.export: model must be an nncore.nn.Module, got "
@@ -228,12 +227,34 @@ def export(model: Any, example_input: Any, path: str | os.PathLike, *,
         raise ValueError(f"onnx.export: {len(names_in)} input_names for {len(inputs)} inputs")
 
     converters = _converters()
+    trace, output, output2, batch = _trace(model, inputs, converters, dynamic)
+    params = {id(t): n for n, t in list(model.named_parameters()) + list(model.named_buffers())}
+    g = Graph(opset_version, params, {id(m): n for n, m in model.named_modules()}, batch)
+    for x, name in zip(inputs, names_in):
+        g.add_input(x, name, dynamic and x.ndim > 0)
+    for call in trace.calls:
+        _convert_call(g, call, converters)
+    graph_outputs = _graph_outputs(g, output, output2 if dynamic else output, output_names,
+                                   batch)
+    graph = onnx.helper.make_graph(g.nodes, type(model).__name__, g.inputs, graph_outputs,
+                                   initializer=g.initializers)
+    opsets = [onnx.helper.make_opsetid("", opset_version)]
+    proto = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="nncore")
+    proto.ir_version = onnx.helper.find_min_ir_version_for(opsets)
+    onnx.checker.check_model(proto)
+    _write_atomically(proto.SerializeToString(), os.fspath(path))
+
+
+def _trace(model: Any, inputs: list[Tensor], converters: dict[str, Any], dynamic: bool
+           ) -> tuple[Any, Any, Any, tuple[int, int] | None]:
+    """Trace ``model`` in eval mode (its modes restored after): (trace, output, the output at
+    the grown batch or None, (batch, grown batch) or None)."""
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
         trace = _Trace(set(converters))
         output = trace.run(model, inputs)
-        batch = None
+        output2 = batch = None
         if dynamic:
             grown = [_grow_batch(x) if x.ndim else x for x in inputs]
             second = _Trace(set(converters))
@@ -243,35 +264,45 @@ def export(model: Any, example_input: Any, path: str | os.PathLike, *,
     finally:
         for m, mode in modes:
             object.__setattr__(m, "training", mode)
+    return trace, output, output2, batch
 
-    params = {id(t): n for n, t in list(model.named_parameters()) + list(model.named_buffers())}
-    g = Graph(opset_version, params, {id(m): n for n, m in model.named_modules()}, batch)
-    for x, name in zip(inputs, names_in):
-        g.add_input(x, name, dynamic and x.ndim > 0)
-    for call in trace.calls:
-        name = _op_name(call)
-        _check_constants(g, call)
-        if isinstance(call.op, Module):
-            try:
-                result = converters[name](g, call)
-            except AttributeError as e:
-                raise NotImplementedError(
-                    f"onnx.export: {name} lacks an attribute of PyTorch's {name} ({e}); its "
-                    f"converter reads PyTorch's attribute names") from e
-        else:
-            convert = FUNCTION_CONVERTERS.get(name)
-            if convert is None:
-                raise NotImplementedError(f"onnx.export: the op {name} has no ONNX converter")
-            result = convert(g, call)
-        for t, n in zip(_flatten(call.output), _flatten(result)):
-            if isinstance(t, Tensor):
-                if n is None:
-                    raise NotImplementedError(f"onnx.export: {name} produced an output its "
-                                              f"converter does not export")
-                g.bind(t, n)
 
-    outs = _flatten(output)
-    outs2 = _flatten(output2) if dynamic else outs
+def _convert_call(g: Any, call: Any, converters: dict[str, Any]) -> None:
+    """Add the nodes of one traced call (a layer or a Function) to ``g``."""
+    from nncore.nn.module import Module
+    from nncore.onnx.ops import FUNCTION_CONVERTERS
+
+    name = _op_name(call)
+    _check_constants(g, call)
+    if isinstance(call.op, Module):
+        try:
+            result = converters[name](g, call)
+        except AttributeError as e:
+            raise NotImplementedError(
+                f"onnx.export: {name} lacks an attribute of PyTorch's {name} ({e}); its "
+                f"converter reads PyTorch's attribute names") from e
+    else:
+        convert = FUNCTION_CONVERTERS.get(name)
+        if convert is None:
+            raise NotImplementedError(f"onnx.export: the op {name} has no ONNX converter")
+        result = convert(g, call)
+    for t, n in zip(_flatten(call.output), _flatten(result)):
+        if isinstance(t, Tensor):
+            if n is None:
+                raise NotImplementedError(f"onnx.export: {name} produced an output its "
+                                          f"converter does not export")
+            g.bind(t, n)
+
+
+def _graph_outputs(g: Any, output: Any, output2: Any, output_names: Sequence[str] | None,
+                   batch: tuple[int, int] | None) -> list[Any]:
+    """The graph's outputs (an Identity node each, named), with a symbolic dimension where the
+    two traces' output sizes differ."""
+    import onnx
+
+    from nncore.onnx.graph import onnx_dtype
+
+    outs, outs2 = _flatten(output), _flatten(output2)
     if not all(isinstance(t, Tensor) for t in outs):
         raise TypeError("onnx.export: the model must return a Tensor or (nested) tuples of "
                         "Tensors")
@@ -290,11 +321,4 @@ def export(model: Any, example_input: Any, path: str | os.PathLike, *,
             else:
                 dims.append("batch" if batch and (d1, d2) == batch else f"{name}_dim{i}")
         graph_outputs.append(onnx.helper.make_tensor_value_info(name, onnx_dtype(t.dtype), dims))
-
-    graph = onnx.helper.make_graph(g.nodes, type(model).__name__, g.inputs, graph_outputs,
-                                   initializer=g.initializers)
-    opsets = [onnx.helper.make_opsetid("", opset_version)]
-    proto = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="nncore")
-    proto.ir_version = onnx.helper.find_min_ir_version_for(opsets)
-    onnx.checker.check_model(proto)
-    _write_atomically(proto.SerializeToString(), os.fspath(path))
+    return graph_outputs

@@ -1,10 +1,11 @@
 """The activation family: elementwise nonlinearities, softmax/log-softmax and dropout.
 
-relu, leaky_relu, gelu, sigmoid, tanh, softmax, log_softmax and dropout are native: sigmoid,
-tanh, softmax and log_softmax save their output for backward (the derivative is a function of
-it); relu, leaky_relu and gelu save their input; dropout saves nothing but its seed, from which
-the native backward regenerates the mask. The rarer activations (silu, elu, softplus, hardswish,
-...) are NumPy Functions over a shared pattern (design.md: cheap elementwise ops stay in NumPy).
+relu, leaky_relu, gelu, softplus, sigmoid, tanh, softmax, log_softmax and dropout are native:
+sigmoid, tanh, softmax and log_softmax save their output for backward (the derivative is a
+function of it); relu, leaky_relu, gelu and softplus save their input; dropout saves nothing
+but its seed, from which the native backward regenerates the mask. The rarer activations (silu,
+elu, mish, hardswish, ...) are NumPy Functions over a shared pattern (design.md: cheap
+elementwise ops stay in NumPy).
 """
 
 from __future__ import annotations
@@ -76,6 +77,18 @@ class GeluFn(Function):
         return _C.gelu_backward(contiguous(grad, x.dtype), x, self.approximate)
 
 
+class SoftplusFn(Function):
+    def forward(self, x: np.ndarray, *, beta: float, threshold: float) -> np.ndarray:
+        x = contiguous(x)
+        self.save_for_backward(x)
+        self.beta, self.threshold = beta, threshold
+        return _C.softplus_forward(x, beta, threshold)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        (x,) = self.saved_tensors
+        return _C.softplus_backward(contiguous(grad, x.dtype), x, self.beta, self.threshold)
+
+
 class _RowwiseFn(Function):
     """Runs a [rows, cols] kernel pair (``_forward``/``_backward``, set by subclasses) over axis
     ``dim``, moved to the end when it is not last."""
@@ -121,6 +134,21 @@ class DropoutFn(Function):
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         return _C.dropout_backward(contiguous(grad, self.dtype), self.p, self.seed)
+
+
+class Dropout2dFn(Function):
+    """Zeroes whole channels: one keep/drop draw per (sample, channel) from the native dropout
+    mask (seeded), broadcast over the spatial axes. ``channel_axes`` leading axes index the
+    channels (2 for batched input, 1 for unbatched (C, H, W))."""
+
+    def forward(self, x: np.ndarray, *, p: float, seed: int, channel_axes: int) -> np.ndarray:
+        lead = x.shape[:channel_axes]
+        mask = _C.dropout_forward(np.ones(lead, dtype=x.dtype), p, seed)
+        self.mask = mask.reshape(lead + (1,) * (x.ndim - channel_axes))
+        return x * self.mask
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return grad * self.mask
 
 
 # ---- NumPy elementwise activations ------------------------------------------------------------
@@ -183,11 +211,6 @@ HardswishFn = _fn("HardswishFn", lambda x: x * np.clip(x + 3, 0, 6) / 6,
                   lambda x: np.where(x <= -3, 0, np.where(x < 3, x / 3 + 0.5, 1)))
 HardsigmoidFn = _fn("HardsigmoidFn", lambda x: np.clip(x + 3, 0, 6) / 6,
                     lambda x: ((x > -3) & (x < 3)) / 6)
-SoftplusFn = _fn("SoftplusFn",
-                 lambda x, beta, threshold: np.where(x * beta > threshold, x,
-                                                     _softplus(x * beta) / beta),
-                 lambda x, beta, threshold: np.where(x * beta > threshold, 1,
-                                                        _sigmoid(x * beta)))
 SoftsignFn = _fn("SoftsignFn", lambda x: x / (1 + np.abs(x)),
                  lambda x: 1 / (1 + np.abs(x))**2)
 LogSigmoidFn = _fn("LogSigmoidFn", lambda x: np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x))),

@@ -1,5 +1,5 @@
-"""The conv family: conv2d and conv_transpose2d (the 1-d forms as H = 1), max/avg/adaptive
-pooling and dropout2d.
+"""The conv family: conv2d and conv_transpose2d (the 1-d forms as H = 1) and max/avg/adaptive
+pooling (dropout2d is the activation family's, with dropout).
 
 Padding arrives here already resolved to a (top/left, bottom/right extra) form: the native
 kernel pads symmetrically, and 'same' with an even kernel adds one more row/column at the end
@@ -216,18 +216,3 @@ class AdaptiveMaxPool2dFn(Function):
         # order; it accumulates in float64, then the result takes the gradient's dtype.
         dx = np.bincount(flat.reshape(-1), weights=grad.reshape(-1), minlength=n * c * h * w)
         return dx.astype(grad.dtype, copy=False).reshape(self.shape)
-
-
-class Dropout2dFn(Function):
-    """Zeroes whole channels: one keep/drop draw per (sample, channel) from the native dropout
-    mask (seeded), broadcast over the spatial axes. ``channel_axes`` leading axes index the
-    channels (2 for batched input, 1 for unbatched (C, H, W))."""
-
-    def forward(self, x: np.ndarray, *, p: float, seed: int, channel_axes: int) -> np.ndarray:
-        lead = x.shape[:channel_axes]
-        mask = _C.dropout_forward(np.ones(lead, dtype=x.dtype), p, seed)
-        self.mask = mask.reshape(lead + (1,) * (x.ndim - channel_axes))
-        return x * self.mask
-
-    def backward(self, grad: np.ndarray) -> np.ndarray:
-        return grad * self.mask

@@ -90,17 +90,3 @@ class MatmulFn(Function):
             db = db.reshape(self.batch + b3.shape[-2:])
             db = unbroadcast(db, (sb if len(sb) > 1 else sb + (1,))).reshape(sb)
         return da, db
-
-
-class EmbeddingFn(Function):
-    """weight[indices]: rows gathered by integer indices (a keyword); padding_idx rows get no
-    gradient."""
-
-    def forward(self, weight: np.ndarray, *, indices: np.ndarray, padding_idx: int = -1
-                ) -> np.ndarray:
-        self.indices, self.padding_idx, self.rows = indices, padding_idx, weight.shape[0]
-        return _C.embedding_forward(indices, weight)
-
-    def backward(self, grad: np.ndarray) -> np.ndarray:
-        return _C.embedding_backward(np.ascontiguousarray(grad), self.indices, self.rows,
-                                     self.padding_idx)

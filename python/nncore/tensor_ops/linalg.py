@@ -21,11 +21,12 @@ from nncore.tensor_ops.einsum import einsum
 from nncore.tensor_ops.shape import _promoted
 
 __all__ = [
-    "addmm", "baddbmm", "bmm", "cdist", "cross", "det", "dot", "einsum", "ger", "inner",
-    "inverse", "matmul", "mm", "mv", "norm", "outer", "tensordot", "vdot",
+    "addmm", "baddbmm", "bmm", "cdist", "cross", "dot", "einsum", "ger", "inner", "matmul", "mm",
+    "mv", "outer", "tensordot", "vdot",
 ]
-METHODS = ("addmm", "baddbmm", "bmm", "cross", "det", "dot", "ger", "inner", "inverse", "matmul",
-           "mm", "mv", "norm", "outer", "vdot")
+# NOTE: norm, det and inverse are nncore.linalg's (which imports this module): nncore._namespace.
+METHODS = ("addmm", "baddbmm", "bmm", "cross", "dot", "ger", "inner", "matmul", "mm", "mv",
+           "outer", "vdot")
 
 _NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -268,37 +269,3 @@ def cdist(x1: Tensor, x2: Tensor, p: float = 2.0,
     use_mm = p == 2 and (compute_mode == _CDIST_MODES[1] or (
         compute_mode == _CDIST_MODES[0] and (x1.shape[-2] > 25 or x2.shape[-2] > 25)))
     return CdistFn.apply(x1, x2, p=float(p), use_mm=use_mm)
-
-
-def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False,
-         out: Any = None, dtype: Any = None) -> Tensor:
-    """PyTorch's legacy ``torch.norm``: 'fro' (or a number) is the vector norm over ``dim``
-    (all elements when None); 'nuc' the nuclear norm of matrices."""
-    from nncore import linalg
-
-    if out is not None:
-        raise NotImplementedError("norm(out=...): out= is not supported by nncore")
-    if isinstance(dim, int):
-        dim = (dim,)
-    if isinstance(p, str):
-        if p == "fro" and (dim is None or len(dim) <= 2):
-            return linalg.vector_norm(input, 2, dim, keepdim, dtype=dtype)
-        if p == "nuc":
-            return linalg.matrix_norm(input, "nuc", (0, 1) if dim is None else dim, keepdim,
-                                      dtype=dtype)
-        raise RuntimeError(f"norm: p={p!r} is not supported for dim={dim}")
-    return linalg.vector_norm(input, 2 if p is None else p, dim, keepdim, dtype=dtype)
-
-
-def det(input: Tensor) -> Tensor:
-    """``nncore.linalg.det``."""
-    from nncore import linalg
-
-    return linalg.det(input)
-
-
-def inverse(input: Tensor) -> Tensor:
-    """``nncore.linalg.inv``."""
-    from nncore import linalg
-
-    return linalg.inv(input)

@@ -8,13 +8,11 @@ functions are in ``transcendental.py``, comparisons in ``comparison.py``.
 from __future__ import annotations
 
 import functools
-import sys
 from typing import Any
 
 import numpy as np
 
 from nncore import autograd, dtypes
-from nncore import tensor as _tensor_module
 from nncore.ops import _promote, basic
 from nncore.ops import pointwise as pw
 from nncore.ops import unary as un
@@ -431,5 +429,3 @@ def broadcast_shape(*shapes: tuple) -> Any:
     except ValueError:
         return f"(none: {' and '.join(str(list(s)) for s in shapes)} do not broadcast)"
 
-
-_tensor_module._ops = sys.modules[__name__]

@@ -1,6 +1,7 @@
 """Elementwise exponentials, logarithms, trigonometry and friends (``nncore.exp``, ``sin``,
 ``erf``, ``sigmoid``...). Integer and bool inputs give the default float dtype, as in PyTorch;
-``sigmoid``, ``tanh`` and ``relu`` run the native kernels of ``nncore.functional``."""
+``sigmoid``, ``tanh`` and ``relu`` run the native kernels of the activation family.
+(``nncore.softmax`` and ``log_softmax`` are ``nncore.nn.functional``'s: see nncore._namespace.)"""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from nncore import dtypes, functional
+from nncore import dtypes
 from nncore.ops import _promote, basic
+from nncore.ops import activation as act
 from nncore.ops import pointwise as pw
 from nncore.ops import unary as un
 from nncore.tensor import Tensor
@@ -19,10 +21,9 @@ __all__ = [
     "acos", "acosh", "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh",
     "asin", "asinh", "atan", "atan2", "atanh", "cos", "cosh", "erf", "erfinv", "exp", "exp2",
     "expm1", "log", "log10", "log1p", "log2", "logit", "nan_to_num", "relu", "sigmoid", "sin",
-    "sinh", "tan", "tanh", "softmax", "log_softmax",
+    "sinh", "tan", "tanh",
 ]
-# NOTE: Tensor.softmax/log_softmax are the Tensor's own methods (dim first, as PyTorch's).
-METHODS = tuple(n for n in __all__ if n not in ("softmax", "log_softmax"))
+METHODS = tuple(__all__)
 
 
 _NATIVE = (np.dtype(np.float32), np.dtype(np.float64))
@@ -159,14 +160,14 @@ def tanh(input: Tensor, *, out: Any = None) -> Tensor:
     """Hyperbolic tangent (the native kernel of ``nncore.functional.tanh``)."""
     no_out("tanh", out)
     t = _float("tanh", input)
-    return functional.tanh(t) if t._array.dtype in _NATIVE else un.TanhFn.apply(t)
+    return act.TanhFn.apply(t) if t._array.dtype in _NATIVE else un.TanhFn.apply(t)
 
 
 def sigmoid(input: Tensor, *, out: Any = None) -> Tensor:
     """1 / (1 + exp(-input)) (the native kernel of ``nncore.functional.sigmoid``)."""
     no_out("sigmoid", out)
     t = _float("sigmoid", input)
-    return functional.sigmoid(t) if t._array.dtype in _NATIVE else un.SigmoidFn.apply(t)
+    return act.SigmoidFn.apply(t) if t._array.dtype in _NATIVE else un.SigmoidFn.apply(t)
 
 
 def relu(input: Tensor) -> Tensor:
@@ -175,7 +176,7 @@ def relu(input: Tensor) -> Tensor:
     t = _promote.tensor("relu", input)
     d = t._array.dtype
     if d in _NATIVE:
-        return functional.relu(t)
+        return act.ReluFn.apply(t)
     if d.kind == "b":
         raise RuntimeError("relu: Boolean inputs not supported for relu")
     if d.kind in "iu":
@@ -213,17 +214,3 @@ def nan_to_num(input: Tensor, nan: float = 0.0, posinf: float | None = None,
     info = dtypes.finfo(d)
     return un.NanToNumFn.apply(t, nan=nan, posinf=info.max if posinf is None else posinf,
                                neginf=info.min if neginf is None else neginf)
-
-
-def softmax(input: Tensor, dim: int, dtype: Any = None) -> Tensor:
-    """``torch.softmax``: ``nncore.nn.functional.softmax`` under the namespace name."""
-    from nncore import functional as F
-
-    return F.softmax(input, dim=dim, dtype=dtype)
-
-
-def log_softmax(input: Tensor, dim: int, dtype: Any = None) -> Tensor:
-    """``torch.log_softmax``: ``nncore.nn.functional.log_softmax`` under the namespace name."""
-    from nncore import functional as F
-
-    return F.log_softmax(input, dim=dim, dtype=dtype)

@@ -294,20 +294,9 @@ def train_epoch(
     last = len(loader) - 1
     start = time.perf_counter()
     for step, batch in enumerate(loader):
-        x, y, extras = _unpack("train_epoch", batch)
-        if batch_transform is not None:
-            x, y = batch_transform(x, y)
-        out = model(x)
-        loss = _batch_loss("train_epoch", loss_fn, out, y, extras)
-        optimizer.zero_grad()
-        loss.backward()
-        if params is not None:
-            clip_grad_norm_(params, clip_grad_norm)
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
+        out, y, value = _train_step(model, loss_fn, optimizer, scheduler, params, clip_grad_norm,
+                                    batch, batch_transform)
         n = len(y)
-        value = float(loss._array)
         total += value * n
         seen += n
         if keep:
@@ -319,6 +308,32 @@ def train_epoch(
             bar.update()
             if step % 20 == 0 or step == last:
                 _postfix(bar, total, seen, start)
+    return _epoch_logs(loader, bar, resolved, total, seen, ys, outs, start)
+
+
+def _train_step(model: Module, loss_fn: Callable, optimizer: Any, scheduler: Any,
+                params: list | None, clip_grad_norm: float | None, batch: Any,
+                batch_transform: Callable | None) -> tuple[Tensor, Tensor, float]:
+    """One optimisation step on ``batch``: (outputs, targets, loss value)."""
+    x, y, extras = _unpack("train_epoch", batch)
+    if batch_transform is not None:
+        x, y = batch_transform(x, y)
+    out = model(x)
+    loss = _batch_loss("train_epoch", loss_fn, out, y, extras)
+    optimizer.zero_grad()
+    loss.backward()
+    if params is not None:
+        clip_grad_norm_(params, clip_grad_norm)
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+    return out, y, float(loss._array)
+
+
+def _epoch_logs(loader: Any, bar: Any, resolved: list | None, total: float, seen: float,
+                ys: list[np.ndarray], outs: list[np.ndarray], start: float) -> dict[str, float]:
+    """The epoch's loss and metrics (over every rank's samples when sharded), its speed and
+    time; closes the progress bar."""
     elapsed = time.perf_counter() - start
     if _sharded(loader):
         total, seen, ys, outs = _combine(total, seen, ys, outs)
@@ -445,11 +460,11 @@ def _audit(mitigation: Any, model: Module, run_dir: Any) -> dict[str, Any] | Non
     """Evaluate the trained model for a ``MitigationAudit`` and write ``mitigation.json``."""
     if mitigation is None:
         return None
-    from nncore.fairness.audit import write_record
+    from nncore.train.runs import write_mitigation_record
 
     record = mitigation if isinstance(mitigation, dict) else mitigation.evaluate(model)
     if run_dir is not None:
-        write_record(run_dir, record)
+        write_mitigation_record(run_dir, record)
     return record
 
 
@@ -531,11 +546,7 @@ def fit(
 
     _check_fit_args(model, optimizer, train_loader, epochs, clip_grad_norm, scheduler,
                     scheduler_interval, callbacks, val_loader, plateau_monitor)
-    if profiler is not None and not callable(getattr(profiler, "summary", None)):
-        raise TypeError(f"fit: profiler must have a summary() method, got "
-                        f"{type(profiler).__name__}")
-    if hparams is not None and not isinstance(hparams, dict):
-        raise TypeError(f"fit: hparams must be a dict, got {type(hparams).__name__}")
+    _check_record_args(profiler, hparams)
     callbacks = list(callbacks)
     _resolve_metrics("fit", metrics)
     mitigation_name = _mitigation_name(mitigation)
@@ -545,62 +556,37 @@ def fit(
     saved = _unwrap(model)
     history = History()
     cbs = sorted([history, *callbacks], key=lambda c: c.order)
-    loaders = {"train": train_loader, "val": val_loader}
     state = {"model": saved, "optimizer": optimizer, "scheduler": scheduler, "epoch": 0,
-             "loaders": loaders, "history": history, "callbacks": cbs}
+             "loaders": {"train": train_loader, "val": val_loader}, "history": history,
+             "callbacks": cbs}
     for cb in cbs:
         cb.set_context(state)
         cb.stop_training = False
     start_epoch = 0
     if resume_from is not None:
         start_epoch = _ckpt.load_checkpoint(resume_from, saved, optimizer, scheduler,
-                                            loaders=loaders, callbacks=cbs)["epoch"]
+                                            loaders=state["loaders"], callbacks=cbs)["epoch"]
     recorder = None
     if run_dir is not None:
+        extra = {"scheduler_interval": scheduler_interval, "clip_grad_norm": clip_grad_norm,
+                 "resumed_from": None if resume_from is None else os.fspath(resume_from),
+                 **({"mitigation": mitigation_name} if mitigation_name else {})}
         recorder = _runs.RunRecorder(run_dir, saved, optimizer, scheduler, train_loader,
-                                     loss_fn=loss_fn, epochs=epochs, hparams=hparams,
-                                     extra={"scheduler_interval": scheduler_interval,
-                                            "clip_grad_norm": clip_grad_norm,
-                                            "resumed_from": None if resume_from is None
-                                            else os.fspath(resume_from),
-                                            **({"mitigation": mitigation_name}
-                                               if mitigation_name else {})})
+                                     loss_fn=loss_fn, epochs=epochs, hparams=hparams, extra=extra)
     batch_sched = scheduler if scheduler_interval == "batch" else None
+    epoch_kw = {"metrics": metrics, "scheduler": batch_sched, "clip_grad_norm": clip_grad_norm,
+                "callbacks": cbs, "batch_transform": batch_transform, "progress": progress}
     try:
         for cb in cbs:
             cb.on_train_begin({"epoch": start_epoch})
+        logs: dict[str, float] = {}
         for epoch in range(start_epoch, epochs):
-            state["epoch"] = epoch
-            for cb in cbs:
-                cb.on_epoch_begin(epoch, {})
-            for loader in (train_loader, val_loader):
-                if callable(getattr(getattr(loader, "sampler", None), "set_epoch", None)):
-                    loader.sampler.set_epoch(epoch)
-            logs = train_epoch(model, loss_fn, optimizer, train_loader, metrics=metrics,
-                               scheduler=batch_sched, clip_grad_norm=clip_grad_norm,
-                               callbacks=cbs, batch_transform=batch_transform,
-                               progress=progress, desc=f"epoch {epoch + 1}/{epochs}")
-            if val_loader is not None:
-                logs.update(evaluate(model, loss_fn, val_loader, metrics=metrics, prefix="val_"))
-            if world is not None:
-                logs = _rank0_logs(logs)
-            if scheduler is not None and batch_sched is None:
-                if isinstance(scheduler, ReduceLROnPlateau):
-                    if plateau_monitor not in logs:
-                        raise ValueError(f"fit: ReduceLROnPlateau monitors {plateau_monitor!r}, "
-                                         f"which is not among the logs {sorted(logs)}")
-                    scheduler.step(logs[plateau_monitor])
-                else:
-                    scheduler.step()
-            state["epoch"] = epoch + 1
-            for cb in cbs:
-                cb.on_epoch_end(epoch, logs)
+            logs = _fit_epoch(model, loss_fn, optimizer, state, epoch, epochs, epoch_kw, world,
+                              None if batch_sched is not None else scheduler, plateau_monitor)
             if recorder is not None:
                 recorder.epoch_end(history)
             if progress:
-                print(f"epoch {epoch + 1}/{epochs}: " + "  ".join(
-                    f"{k} {v:,.0f}" if k == "samples_per_s" else f"{k} {v:.4g}"
-                    for k, v in logs.items() if k != "time"))
+                _print_epoch(epoch, epochs, logs)
             if any(cb.stop_training for cb in cbs):
                 break
         for cb in cbs:
@@ -616,4 +602,51 @@ def fit(
         recorder.finish(history, status="stopped early" if stopped else "completed",
                         profiler=profiler)
     return history
+
+
+def _check_record_args(profiler: Any, hparams: Any) -> None:
+    if profiler is not None and not callable(getattr(profiler, "summary", None)):
+        raise TypeError(f"fit: profiler must have a summary() method, got "
+                        f"{type(profiler).__name__}")
+    if hparams is not None and not isinstance(hparams, dict):
+        raise TypeError(f"fit: hparams must be a dict, got {type(hparams).__name__}")
+
+
+def _fit_epoch(model: Module, loss_fn: Callable, optimizer: Any, state: dict[str, Any],
+               epoch: int, epochs: int, epoch_kw: dict[str, Any], world: Any,
+               epoch_scheduler: Any, plateau_monitor: str) -> dict[str, float]:
+    """One epoch of ``fit``: callbacks' epoch begin, the training pass, validation, the
+    per-epoch scheduler step (``epoch_scheduler``, None when it steps per batch) and the
+    callbacks' epoch end. Returns the epoch's logs (rank 0's under data parallel)."""
+    loaders, cbs = state["loaders"], state["callbacks"]
+    state["epoch"] = epoch
+    for cb in cbs:
+        cb.on_epoch_begin(epoch, {})
+    for loader in loaders.values():
+        if callable(getattr(getattr(loader, "sampler", None), "set_epoch", None)):
+            loader.sampler.set_epoch(epoch)
+    logs = train_epoch(model, loss_fn, optimizer, loaders["train"],
+                       desc=f"epoch {epoch + 1}/{epochs}", **epoch_kw)
+    if loaders["val"] is not None:
+        logs.update(evaluate(model, loss_fn, loaders["val"], metrics=epoch_kw["metrics"],
+                             prefix="val_"))
+    if world is not None:
+        logs = _rank0_logs(logs)
+    if isinstance(epoch_scheduler, ReduceLROnPlateau):
+        if plateau_monitor not in logs:
+            raise ValueError(f"fit: ReduceLROnPlateau monitors {plateau_monitor!r}, "
+                             f"which is not among the logs {sorted(logs)}")
+        epoch_scheduler.step(logs[plateau_monitor])
+    elif epoch_scheduler is not None:
+        epoch_scheduler.step()
+    state["epoch"] = epoch + 1
+    for cb in cbs:
+        cb.on_epoch_end(epoch, logs)
+    return logs
+
+
+def _print_epoch(epoch: int, epochs: int, logs: dict[str, float]) -> None:
+    print(f"epoch {epoch + 1}/{epochs}: " + "  ".join(
+        f"{k} {v:,.0f}" if k == "samples_per_s" else f"{k} {v:.4g}"
+        for k, v in logs.items() if k != "time"))
 

@@ -371,3 +371,34 @@ def compare_runs(paths: Sequence[str | os.PathLike]) -> str:
             sections.append([f"{mark} {title}.{k}", *values])
     header = ["", *[os.path.basename(os.path.abspath(r["dir"])) for r in runs]]
     return _table(header, sections)
+
+
+def plain_json(value: Any) -> Any:
+    """``value`` with every leaf a JSON type: NumPy scalars as numbers, anything else unknown
+    as its repr."""
+    if isinstance(value, dict):
+        return {str(k): plain_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_json(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return repr(value)
+
+
+def write_mitigation_record(run_dir: str | os.PathLike, record: dict[str, Any]) -> str:
+    """Write a fairness-mitigation audit record as ``<run_dir>/mitigation.json`` (atomically;
+    nncore.fairness.audit makes the record, fit calls this with it).
+
+    Args:
+        run_dir: the run folder (made when missing).
+        record: the audit record (a dict).
+    Returns:
+        The path written.
+    """
+    os.makedirs(run_dir, exist_ok=True)
+    path = os.path.join(os.fspath(run_dir), "mitigation.json")
+    text = json.dumps(plain_json(record), indent=2) + "\n"
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+    return path

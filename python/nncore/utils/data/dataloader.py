@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from nncore.utils.data._utils.base_iter import _BaseDataLoaderIter
 from nncore.utils.data._utils.collate import default_collate, default_convert
 from nncore.utils.data._utils.fetch import _array_source, create_fetcher
 from nncore.utils.data._utils.worker import get_worker_info
@@ -35,7 +36,6 @@ from nncore.utils.data.sampler import (
     RandomSampler,
     Sampler,
     SequentialSampler,
-    _draw_seed,
     _numpy_generator,
 )
 
@@ -54,6 +54,44 @@ class _InfiniteConstantSampler(Sampler):
 
 _FROZEN = ("batch_size", "batch_sampler", "sampler", "drop_last", "dataset",
            "persistent_workers")
+
+
+def _worker_options(num_workers: Any, timeout: float, prefetch_factor: int | None,
+                    persistent_workers: bool) -> int | None:
+    """Check DataLoader's worker options (PyTorch's errors); the prefetch factor to use."""
+    if not isinstance(num_workers, int) or isinstance(num_workers, bool):
+        raise TypeError(f"DataLoader: num_workers must be an int, got {num_workers!r}")
+    if num_workers < 0:
+        raise ValueError("num_workers option should be non-negative; use num_workers=0 to "
+                         "disable multiprocessing.")
+    if timeout < 0:
+        raise ValueError("timeout option should be non-negative")
+    if num_workers == 0 and prefetch_factor is not None:
+        raise ValueError("prefetch_factor option could only be specified in multiprocessing."
+                         "let num_workers > 0 to enable multiprocessing, otherwise set "
+                         "prefetch_factor to None.")
+    if num_workers > 0 and prefetch_factor is None:
+        prefetch_factor = 2
+    elif prefetch_factor is not None and prefetch_factor < 0:
+        raise ValueError("prefetch_factor option should be non-negative")
+    if persistent_workers and num_workers == 0:
+        raise ValueError("persistent_workers option needs num_workers > 0")
+    return prefetch_factor
+
+
+def _seeded_generator(seed: Any, generator: Any) -> tuple[int | None, Any]:
+    """(seed, generator): a NumPy generator made from ``seed``, or the given generator
+    (checked)."""
+    if seed is not None:
+        if generator is not None:
+            raise ValueError("DataLoader: give either generator or seed, not both")
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+            raise ValueError(f"DataLoader: seed must be a non-negative integer, got {seed!r}")
+        seed = int(seed)
+        generator = np.random.default_rng(seed)
+    elif generator is not None:
+        _numpy_generator(generator, "DataLoader")  # fail early on a wrong type
+    return seed, generator
 
 
 class DataLoader:
@@ -102,23 +140,8 @@ class DataLoader:
                  prefetch_factor: int | None = None, persistent_workers: bool = False,
                  pin_memory_device: str = "", in_order: bool = True,
                  seed: int | None = None) -> None:
-        if not isinstance(num_workers, int) or isinstance(num_workers, bool):
-            raise TypeError(f"DataLoader: num_workers must be an int, got {num_workers!r}")
-        if num_workers < 0:
-            raise ValueError("num_workers option should be non-negative; use num_workers=0 to "
-                             "disable multiprocessing.")
-        if timeout < 0:
-            raise ValueError("timeout option should be non-negative")
-        if num_workers == 0 and prefetch_factor is not None:
-            raise ValueError("prefetch_factor option could only be specified in multiprocessing."
-                             "let num_workers > 0 to enable multiprocessing, otherwise set "
-                             "prefetch_factor to None.")
-        if num_workers > 0 and prefetch_factor is None:
-            prefetch_factor = 2
-        elif prefetch_factor is not None and prefetch_factor < 0:
-            raise ValueError("prefetch_factor option should be non-negative")
-        if persistent_workers and num_workers == 0:
-            raise ValueError("persistent_workers option needs num_workers > 0")
+        prefetch_factor = _worker_options(num_workers, timeout, prefetch_factor,
+                                          persistent_workers)
         iterable = isinstance(dataset, IterableDataset)
         if not iterable and not hasattr(dataset, "__getitem__"):
             raise TypeError(f"DataLoader: dataset must define __getitem__ (a map-style dataset) "
@@ -147,15 +170,7 @@ class DataLoader:
             raise ValueError("batch_size=None option disables auto-batching and is mutually "
                              "exclusive with drop_last")
 
-        if seed is not None:
-            if generator is not None:
-                raise ValueError("DataLoader: give either generator or seed, not both")
-            if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-                raise ValueError(f"DataLoader: seed must be a non-negative integer, got {seed!r}")
-            seed = int(seed)
-            generator = np.random.default_rng(seed)
-        elif generator is not None:
-            _numpy_generator(generator, "DataLoader")  # fail early on a wrong type
+        seed, generator = _seeded_generator(seed, generator)
 
         if sampler is None:
             if iterable:
@@ -316,62 +331,6 @@ class DataLoader:
                              f"got {state!r:.120}")
         rng.bit_generator.state = copy.deepcopy(saved)
         self.seed = state["seed"]
-
-
-class _BaseDataLoaderIter:
-    """What every loader iterator shares: the sampler stream, the base seed, the counts."""
-
-    def __init__(self, loader: DataLoader) -> None:
-        self._dataset = loader.dataset
-        self._iterable = loader._iterable
-        self._IterableDataset_len_called = loader._IterableDataset_len_called
-        self._auto_collation = loader._auto_collation
-        self._drop_last = loader.drop_last
-        self._index_sampler = loader._index_sampler
-        self._num_workers = loader.num_workers
-        self._timeout = loader.timeout
-        self._collate_fn = loader.collate_fn
-        self._persistent_workers = loader.persistent_workers
-        if loader.pin_memory and loader.pin_memory_device:
-            warnings.warn(f"pin_memory_device is deprecated, the current accelerator will be "
-                          f"used as the device,ignore "
-                          f"pin_memory_device='{loader.pin_memory_device}'.", stacklevel=3)
-        if loader.pin_memory:
-            warnings.warn("'pin_memory' argument is set as true but no accelerator is found, "
-                          "then device pinned memory won't be used.", stacklevel=3)
-        self._sampler_iter = iter(self._index_sampler)
-        # NOTE: drawn at every iter(), before the sampler draws its order (PyTorch's sequence).
-        self._base_seed = _draw_seed(_numpy_generator(loader.generator, "DataLoader"))
-        self._num_yielded = 0
-
-    def __iter__(self) -> _BaseDataLoaderIter:
-        return self
-
-    def _next_index(self) -> Any:
-        return next(self._sampler_iter)
-
-    def _next_data(self) -> Any:
-        raise NotImplementedError
-
-    def __next__(self) -> Any:
-        data = self._next_data()
-        self._num_yielded += 1
-        if self._iterable and self._IterableDataset_len_called is not None and \
-                self._num_yielded > self._IterableDataset_len_called:
-            msg = (f"Length of IterableDataset {self._dataset} was reported to be "
-                   f"{self._IterableDataset_len_called}(when accessing len(dataloader)), but "
-                   f"{self._num_yielded} samples have been fetched. ")
-            if self._num_workers > 0:
-                msg += ("For multiprocessing data-loading, this could be caused by not properly "
-                        "configuring the IterableDataset replica at each worker.")
-            warnings.warn(msg, stacklevel=2)
-        return data
-
-    def __len__(self) -> int:
-        return len(self._index_sampler)
-
-    def __getstate__(self) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} cannot be pickled")
 
 
 class _SingleProcessDataLoaderIter(_BaseDataLoaderIter):

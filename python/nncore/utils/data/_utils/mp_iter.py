@@ -21,6 +21,7 @@ import weakref
 from typing import Any
 
 from nncore.utils.data._utils import transport
+from nncore.utils.data._utils.base_iter import _BaseDataLoaderIter
 from nncore.utils.data._utils.worker import (
     STATUS_CHECK_INTERVAL,
     ExceptionWrapper,
@@ -28,7 +29,6 @@ from nncore.utils.data._utils.worker import (
     ResumeIteration,
     worker_loop,
 )
-from nncore.utils.data.dataloader import _BaseDataLoaderIter
 
 _ids = itertools.count()
 

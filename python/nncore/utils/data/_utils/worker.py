@@ -100,11 +100,11 @@ class _KeyErrorMessage(str):
 
 def _seed_worker(base_seed: int, worker_id: int) -> int:
     """Seed every generator a dataset may use; returns the worker's seed."""
-    import nncore
+    from nncore.random import manual_seed
 
     seed = base_seed + worker_id
     random.seed(seed)
-    nncore.manual_seed(seed)
+    manual_seed(seed)
     # NOTE: NumPy's legacy global generator takes at most 32-bit words; hash both numbers into
     # four of them so neighbouring workers and base seeds get unrelated streams.
     np.random.seed(  # noqa: NPY002 (datasets that call np.random.* get a per-worker stream)
@@ -134,11 +134,11 @@ def worker_loop(iterable: bool, dataset: Any, index_queue: Any, result_queue: An
     """Body of a worker process (arguments as the main process's iterator passes them)."""
     global _worker_info
     try:
-        import nncore
+        from nncore.threads import set_num_threads
 
         # NOTE: one native thread per worker, as PyTorch does: workers share the cores with the
         # main process, and an OpenMP pool inherited through fork is not usable anyway.
-        nncore.set_num_threads(1)
+        set_num_threads(1)
         seed = _seed_worker(base_seed, worker_id)
         _worker_info = WorkerInfo(id=worker_id, num_workers=num_workers, seed=seed,
                                   dataset=dataset)
