@@ -103,6 +103,7 @@ PYBIND11_MODULE(NNCORE_MODULE, m) {
   nnc::bind_loss(m);
   nnc::bind_optim(m);
   nnc::bind_conv(m);
+  nnc::bind_pool(m);
   nnc::bind_norm(m);
   nnc::bind_profiler(m);
   nnc::bind_attention(m);
