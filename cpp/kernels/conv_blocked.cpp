@@ -25,8 +25,8 @@ __attribute__((noinline)) void blocked_tiles(const T* __restrict xp, const int64
                                              int64_t nq, const T* __restrict wq, const T* bias,
                                              T* __restrict out, int64_t ldo, int64_t tiles,
                                              bool half_last) {
-  constexpr int L = 32 / sizeof(T);
-  typedef T V __attribute__((vector_size(32), aligned(sizeof(T)), may_alias));
+  constexpr int L = kVecBytes / sizeof(T);
+  typedef T V __attribute__((vector_size(kVecBytes), aligned(sizeof(T)), may_alias));
   const int64_t full = half_last ? tiles - 1 : tiles;
   for (int64_t tile = 0; tile < full; ++tile) {
     V a0[R], a1[R];
@@ -86,7 +86,7 @@ struct BlockedTiles {
 template <class T>
 void blocked_conv(const T* x, const T* wpk, const T* bias, T* y, int64_t n,
                   const BlockedConv& bc) {
-  const int64_t per_tile = 2 * 32 / int64_t(sizeof(T));
+  const int64_t per_tile = 2 * kVecBytes / int64_t(sizeof(T));
   const int64_t chunk =
       std::max<int64_t>(1, kChunkBytes / (bc.cin * int64_t(sizeof(T)) * per_tile));
   const int64_t chunks = (bc.tiles + chunk - 1) / chunk, items = n * bc.groups * chunks;

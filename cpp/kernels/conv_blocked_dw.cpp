@@ -21,8 +21,8 @@ template <int RQ, class T>
 __attribute__((noinline)) void blocked_grad_tile(const T* const* x, const T* __restrict dyt,
                                                  int64_t ldk, int64_t oh, int64_t ow, int64_t wp,
                                                  T* __restrict acc, int64_t ldacc) {
-  constexpr int L = 32 / sizeof(T);
-  typedef T V __attribute__((vector_size(32), aligned(sizeof(T)), may_alias));
+  constexpr int L = kVecBytes / sizeof(T);
+  typedef T V __attribute__((vector_size(kVecBytes), aligned(sizeof(T)), may_alias));
   V a0[RQ], a1[RQ];
   const T* xs[RQ];
   for (int j = 0; j < RQ; ++j) {
@@ -90,7 +90,7 @@ void blocked_weight_grad(const T* dy, const T* x, T* dw, T* db, const Conv2dShap
   const int64_t cg = s.c / s.groups, kg = s.k / s.groups;
   const BlockedConv bc(s.groups, cg, s.h, s.w, s.pad_h, s.pad_w, kg, s.kh, s.kw, s.dil_h,
                        s.dil_w, sizeof(T));
-  constexpr int64_t tile_k = 2 * 32 / sizeof(T), tile_p = 16;
+  constexpr int64_t tile_k = 2 * kVecBytes / sizeof(T), tile_p = 16;
   const int64_t nq = bc.nq, taps = nq + (db ? 1 : 0), ldk = (kg + tile_k - 1) / tile_k * tile_k;
   const int64_t in_plane = s.h * s.w, out_plane = s.oh * s.ow, part_size = s.groups * taps * ldk;
   const int threads = batch_threads(s, s.n * s.k * nq * out_plane);
