@@ -116,7 +116,8 @@ def _lenet(torch_mod: bool) -> object:
 def bench_lenet(threads: int, quick: bool) -> list:
     nc.manual_seed(0)
     ours, theirs = _lenet(False), _lenet(True)
-    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict({k: torch.from_numpy(v.numpy())
+                            for k, v in ours.state_dict().items()})
     opt_nc = optim.Adam(ours.parameters(), lr=1e-3)
     opt_t = torch.optim.Adam(theirs.parameters(), lr=1e-3)
     loss_nc, loss_t = nn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()

@@ -1,4 +1,5 @@
 #include "kernels/conv.h"
+#include "kernels/pool.h"
 
 #include <utility>
 
