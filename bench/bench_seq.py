@@ -28,6 +28,11 @@ import nncore.nn.functional as F  # noqa: E402
 from nncore import nn  # noqa: E402
 
 
+def _torch_state(module: nn.Module) -> dict:
+    """module's state_dict as torch tensors (copies), for the PyTorch twin."""
+    return {k: torch.from_numpy(v.detach().numpy().copy()) for k, v in module.state_dict().items()}
+
+
 def _row(case: str, threads: int, flops: float, run_nc: Callable[[], Any],
          run_torch: Callable[[], Any], quick: bool) -> list:
     reps = 5 if quick else 30
@@ -49,7 +54,7 @@ def bench_recurrent(threads: int, quick: bool) -> list[list]:
         nc.manual_seed(0)
         ours = getattr(nn, mode)(feat, hidden)
         theirs = getattr(torch.nn, mode)(feat, hidden)
-        theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+        theirs.load_state_dict(_torch_state(ours))
         xn, gn = nc.Tensor._wrap(x), g
         xt, gt = torch.from_numpy(x), torch.from_numpy(g)
         flops = 2.0 * steps * batch * (feat + hidden) * gates * hidden
@@ -111,7 +116,7 @@ def bench_encoder_layer(threads: int, quick: bool) -> list[list]:
     nc.manual_seed(0)
     ours = nn.TransformerEncoderLayer(d, heads, ff, dropout=0.0, batch_first=True)
     theirs = torch.nn.TransformerEncoderLayer(d, heads, ff, dropout=0.0, batch_first=True)
-    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    theirs.load_state_dict(_torch_state(ours))
     rng = np.random.default_rng(1)
     x, g = (rng.standard_normal((b, t, d), dtype=np.float32) for _ in range(2))
     nx, tx, tg = nc.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True), \

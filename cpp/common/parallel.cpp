@@ -336,7 +336,8 @@ void Pool::run(int64_t n, int team, detail::ChunkFn fn, const void* ctx) {
   finished_.store(0, std::memory_order_relaxed);
   job_.store(Job::pack(++gen_, team, n), std::memory_order_release);
   wake_seq_.fetch_add(1, std::memory_order_seq_cst);
-  if (sleepers_.load(std::memory_order_seq_cst) > 0) futex_wake_all(&wake_seq_);
+  const bool woke = sleepers_.load(std::memory_order_seq_cst) > 0;
+  if (woke) futex_wake_all(&wake_seq_);
   tl_in_region = true;
   const int64_t mine = claim_and_run(0);
   tl_in_region = false;
@@ -353,9 +354,13 @@ void Pool::run(int64_t n, int team, detail::ChunkFn fn, const void* ctx) {
   // the chunks take, the machine is oversubscribed: kernels then run serially for a while
   // (doubling while it lasts, 100 ms to 1 s), which costs about the serial speed, never a
   // fraction of it.
+  // NOTE: not when this job woke a sleeping worker: its wake-up latency (up to milliseconds
+  // on a VM) is no sign of contention. Counting it made every backoff self-sustaining (the
+  // workers sleep through the backoff, so the next job wakes them and "stalls" again): 2
+  // threads stayed at 1 thread's speed for good after one stall (1024^3: 110 vs 196 GFLOP/s).
   const int64_t end = now_ns(), waited = end - own_end;
   const int64_t chunk_ns = mine > 0 ? (own_end - start) / mine : 0;
-  if (backoff_enabled() && waited > 100000 + 4 * chunk_ns) {
+  if (backoff_enabled() && !woke && waited > 100000 + 4 * chunk_ns) {
     serial_until_.store(end + backoff_ns_, std::memory_order_relaxed);
     backoff_ns_ = std::min<int64_t>(2 * backoff_ns_, kMaxBackoffNs);
     last_stall_ns_ = end;

@@ -1,12 +1,14 @@
 #include "kernels/linear.h"
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "common/check.h"
 
 #include "common/eigen_map.h"
 #include "common/parallel.h"
+#include "common/simd.h"
 #include "kernels/tiled_mm.h"
 
 namespace nnc {
@@ -75,10 +77,14 @@ void gemm_columns(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, c
 }
 
 // Block sizes of the tiled GEMM: up to kMaxKc rows of B at a time, and as many columns as keep
-// the packed block within kBlockBytes (half of L2). Measured at the encoder's shapes against
-// kc 128-256 and 128-384 KB blocks: level or better everywhere, 10-20% better where k is 384-512.
+// the packed block within kBlockBytes (a quarter of Zen 4's 1 MB L2, leaving room for the A rows
+// a chunk re-reads). Measured at the encoder's shapes against kc 128-256 and 128-384 KB blocks:
+// level or better everywhere, 10-20% better where k is 384-512.
 constexpr int64_t kMaxKc = 512;
 constexpr int64_t kBlockBytes = 256 * 1024;
+// Rows of A one chunk takes: its kc-wide slice (192 x 512 floats, 384 KB) stays in L2 next to
+// the B block while the chunk walks B's column blocks.
+constexpr int64_t kChunkRows = 192;
 
 inline int64_t block_k(int64_t k) { return std::min(k, kMaxKc); }
 
@@ -89,10 +95,11 @@ int64_t block_n(int64_t kc) {
 }
 
 template <class T>
-T* pack_buffer(int64_t elements) {
-  thread_local std::vector<T> buf;
-  if (static_cast<int64_t>(buf.size()) < elements) buf.resize(static_cast<size_t>(elements));
-  return buf.data();
+T* pack_buffer(int64_t elements, int which = 0) {
+  thread_local std::vector<T> buf[2];
+  std::vector<T>& v = buf[which];
+  if (static_cast<int64_t>(v.size()) < elements) v.resize(static_cast<size_t>(elements));
+  return v.data();
 }
 
 // How the tiled GEMM starts C and finishes it: C += A op(B) when accumulating, else
@@ -104,65 +111,112 @@ struct TiledStart {
   bool relu = false;
 };
 
-// Rows [m0, m1) x columns [n0, n1) of C = A @ op(B) (+ C), A [m, k]: GotoBLAS's loops without
-// packing A. B is packed a (kc x nc) block at a time (tiled::pack); A's rows are read in place,
-// a tile's six rows at a time from L1.
+// op(B) [k, n] packed whole, once a call, shared by every chunk: k blocks of block_k(k) rows
+// one after another, each as tiled::PackedB strips over all n columns (block q starts at
+// q * kc * padded n). Strips are packed in parallel.
 template <class T>
-void tiled_block(bool trans_b, int64_t n, int64_t k, const T* a, const T* b, T* c,
-                 const TiledStart<T>& start, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
-  const int64_t kc = block_k(k), nc = block_n<T>(kc);
-  T* buf = pack_buffer<T>(tiled::PackedB<T>::size(kc, nc));
+struct PackedWhole {
+  const T* data;
+  int64_t k, n, kc, padded;
+
+  // Rows [p0, p0 + kb) (p0 a multiple of kc) and columns [j0, j0 + nb) (j0 a multiple of the
+  // strip width): a view in tiled::PackedB's layout.
+  tiled::PackedB<T> block(int64_t p0, int64_t kb, int64_t j0, int64_t nb) const {
+    return {data + p0 * padded + j0 * kb, kb, nb};
+  }
+};
+
+template <class T>
+PackedWhole<T> pack_whole(const T* b, bool trans_b, int64_t k, int64_t n) {
+  constexpr int64_t W = tiled::kStrip<T>;
+  const int64_t kc = block_k(k), strips = tiled::PackedB<T>::strips(n), padded = strips * W;
+  T* buf = pack_buffer<T>(k * padded, 0);
+  const int64_t kblocks = (k + kc - 1) / kc;
+  parallel_for_work(kblocks * strips, k * n, [&](int64_t i, int) {
+    const int64_t p0 = i / strips * kc, s = i % strips, kb = std::min(kc, k - p0);
+    tiled::pack(b, trans_b ? k : n, trans_b, p0, kb, s * W, std::min(W, n - s * W),
+                buf + p0 * padded + s * kb * W);
+  });
+  return {buf, k, n, kc, padded};
+}
+
+// Columns [n0, n1) of C [rows, .] = A @ op(B) (+ C), A(r, p) = a[r * lda + p], B packed whole: for each column block of B (block_n wide), each k block in order, the tiles of six
+// rows read A in place from L1 while the block's strips stream from L2.
+template <class T>
+void tiled_chunk(const PackedWhole<T>& B, const T* a, int64_t lda, T* c, int64_t ldc,
+                 const TiledStart<T>& start, int64_t rows, int64_t n0, int64_t n1) {
+  const int64_t nc = block_n<T>(B.kc);
   for (int64_t j0 = n0; j0 < n1; j0 += nc) {
     const int64_t nb = std::min(nc, n1 - j0);
-    for (int64_t p0 = 0; p0 < k; p0 += kc) {
-      const int64_t kb = std::min(kc, k - p0);
-      const tiled::PackedB<T> B = tiled::pack(b, trans_b ? k : n, trans_b, p0, kb, j0, nb, buf);
+    for (int64_t p0 = 0; p0 < B.k; p0 += B.kc) {
+      const int64_t kb = std::min(B.kc, B.k - p0);
       // The first k block starts from C, the bias or zero; the last applies the ReLU.
-      const bool first = p0 == 0, last = p0 + kb == k;
-      tiled::mm_packed(m1 - m0, a + m0 * k + p0, k, 1, B, c + m0 * n + j0, n,
-                       start.accumulate || !first, first && start.bias ? start.bias + j0 : nullptr,
-                       last && start.relu);
+      const bool first = p0 == 0, last = p0 + kb == B.k;
+      tiled::mm_packed(rows, a + p0, lda, 1, B.block(p0, kb, j0, nb),
+                       c + j0, ldc, start.accumulate || !first,
+                       first && start.bias ? start.bias + j0 : nullptr, last && start.relu);
     }
   }
 }
 
-// NOTE: where the tiled GEMM runs instead of Eigen's. Measured against Eigen at 1 and 2 threads
-// on products whose inputs come from L3, as in a training step: a tall A (m >= 256 rows of
-// activations, as a linear layer's forward and input gradient) with B's columns in one block,
-// or A small enough to stay in cache while B's column blocks pass: 5-50% faster (encoder
-// layers 2048 x 128 -> 384/512 and back, an LSTM's input projection 1600 x 64 -> 512 and its
-// input gradient, 256 x 784 -> 128). Eigen stays for A transposed (weight gradients: its
-// strided broadcasts made them 10-20% slower), for A re-read from memory across column blocks
-// (1024^3: 5-10% slower) and for k < 32 (2048 x 17 -> 33: 10-20% slower).
+// a^T's rows [m0, m1) (a stored [k, m]) into panel [m1 - m0, k] row-major.
 template <class T>
-bool use_tiled(bool trans_a, int64_t m, int64_t n, int64_t k) {
-  if (trans_a || m < 256 || k < 32) return false;
-  const int64_t nc = block_n<T>(block_k(k));
-  return n <= nc || m * k * static_cast<int64_t>(sizeof(T)) <= 512 * 1024;
+void pack_transposed_rows(const T* a, int64_t m, int64_t k, int64_t m0, int64_t m1, T* panel) {
+  const int64_t rows = m1 - m0;
+  int64_t rv = 0, pv = 0;
+  if constexpr (std::is_same_v<T, float> && simd::kVector) {
+    constexpr int64_t F = simd::kFloats;
+    rv = rows / F * F, pv = k / F * F;
+    for (int64_t p = 0; p < pv; p += F)
+      for (int64_t r = 0; r < rv; r += F)
+        simd::transpose_tile(a + p * m + m0 + r, m, panel + r * k + p, k);
+  }
+  for (int64_t p = 0; p < k; ++p)
+    for (int64_t r = p < pv ? rv : 0; r < rows; ++r) panel[r * k + p] = a[p * m + m0 + r];
 }
 
-// C = A @ op(B) (+ C) through tiled_block: chunks of C's rows (whole tiles of six) when it is
-// tall, else of its columns (whole strips), so each chunk packs only the B it uses. About three
-// chunks per thread, claimed as threads come free. An element's sum does not depend on the
+// NOTE: where the tiled GEMM runs instead of Eigen's. Measured against Eigen at 1 and 2 threads
+// on this Zen 4 (whose 512-bit FMAs run at the 256-bit rate, ~117 GFLOP/s a core): tall A
+// (m >= 256 rows of activations: linear layers, an LSTM's input projection, 1024^3) at 95-99%
+// of peak against Eigen's 80-85%; weight gradients (A transposed, k >= 256 rows summed),
+// A^T packed a chunk of rows at a time, likewise. Eigen stays for short products (k < 32: 2048
+// x 17 -> 33 was 10-20% slower tiled) and small ones (an MLP's batch of 64).
+template <class T>
+bool use_tiled(bool trans_a, int64_t m, int64_t n, int64_t k) {
+  if (trans_a) return k >= 256 && m >= 32 && n >= 32;
+  return m >= 256 && k >= 32;
+}
+
+// C = op(A) @ op(B) (+ C) through tiled_chunk: B packed once, C cut into chunks of at most
+// kChunkRows rows (whole tiles) and, when the rows alone give fewer than two chunks per thread,
+// column ranges (whole strips) as well; chunks are claimed as threads come free. With A
+// transposed each chunk first packs its rows of op(A). An element's sum does not depend on the
 // chunks (every one runs the same k blocks in order), so not on the thread count either.
 template <class T>
-void gemm_tiled(bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c,
-                const TiledStart<T>& start) {
-  const int threads = get_num_threads();
-  if (threads == 1 || in_parallel() || double(m) * n * k < 1e6) {
-    tiled_block(trans_b, n, k, a, b, c, start, 0, m, 0, n);
-    return;
-  }
-  const bool by_rows = m >= n;
-  const int64_t unit = by_rows ? tiled::kTileRows : tiled::kStrip<T>, len = by_rows ? m : n;
-  const int64_t want = std::max<int64_t>((len + 3 * threads - 1) / (3 * threads), 8 * unit);
-  const int64_t per = (want + unit - 1) / unit * unit, chunks = (len + per - 1) / per;
-  parallel_for(chunks, threads, [&](int64_t i, int) {
-    const int64_t lo = i * per, hi = std::min(len, lo + per);
-    if (by_rows)
-      tiled_block(trans_b, n, k, a, b, c, start, lo, hi, 0, n);
-    else
-      tiled_block(trans_b, n, k, a, b, c, start, 0, m, lo, hi);
+void gemm_tiled(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a,
+                const T* b, T* c, const TiledStart<T>& start) {
+  constexpr int64_t R = tiled::kTileRows, W = tiled::kStrip<T>;
+  const bool parallel = run_parallel(m * n * k / 8);
+  const int threads = parallel ? get_num_threads() : 1;
+  const PackedWhole<T> B = pack_whole(b, trans_b, k, n);
+  int64_t per_row = std::min<int64_t>(kChunkRows, (m + 2 * threads - 1) / (2 * threads));
+  per_row = std::max<int64_t>(8 * R, (per_row + R - 1) / R * R);
+  const int64_t row_chunks = (m + per_row - 1) / per_row;
+  int64_t col_chunks = 1;
+  if (row_chunks < 2 * threads) col_chunks = std::min((2 * threads + row_chunks - 1) / row_chunks,
+                                                      (n + 2 * W - 1) / (2 * W));
+  const int64_t per_col = ((n + col_chunks - 1) / col_chunks + W - 1) / W * W;
+  col_chunks = (n + per_col - 1) / per_col;
+  parallel_for(row_chunks * col_chunks, threads, [&](int64_t i, int) {
+    const int64_t r0 = i / col_chunks * per_row, r1 = std::min(m, r0 + per_row);
+    const int64_t c0 = i % col_chunks * per_col, c1 = std::min(n, c0 + per_col);
+    if (!trans_a) {
+      tiled_chunk(B, a + r0 * k, k, c + r0 * n, n, start, r1 - r0, c0, c1);
+      return;
+    }
+    T* panel = pack_buffer<T>((r1 - r0) * k, 1);
+    pack_transposed_rows(a, m, k, r0, r1, panel);
+    tiled_chunk(B, panel, k, c + r0 * n, n, start, r1 - r0, c0, c1);
   });
 }
 
@@ -188,7 +242,7 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* 
     return;
   }
   if (use_tiled<T>(trans_a, m, n, k)) {
-    gemm_tiled(trans_b, m, n, k, a, b, c, TiledStart<T>{accumulate});
+    gemm_tiled(trans_a, trans_b, m, n, k, a, b, c, TiledStart<T>{accumulate});
     return;
   }
   const int64_t per = gemm_block_columns(m, n, k), blocks = (n + per - 1) / per;
@@ -236,7 +290,8 @@ void linear_forward(const T* x, const T* w, const T* b, T* y, const LinearShape&
   if (use_tiled<T>(false, s.rows, s.out_features, s.in_features)) {
     // NOTE: the bias starts the tiles' sums: no pass writing it into y first (9 MB per encoder
     // layer forward).
-    gemm_tiled(true, s.rows, s.out_features, s.in_features, x, w, y, TiledStart<T>{false, b});
+    gemm_tiled(false, true, s.rows, s.out_features, s.in_features, x, w, y,
+               TiledStart<T>{false, b});
     return;
   }
   if (b) {
@@ -269,7 +324,7 @@ template <class T>
 void linear_relu_forward(const T* x, const T* w, const T* b, T* y, const LinearShape& s) {
   if (use_tiled<T>(false, s.rows, s.out_features, s.in_features)) {
     // The ReLU applied as the tiles are stored: no second pass over y.
-    gemm_tiled(true, s.rows, s.out_features, s.in_features, x, w, y,
+    gemm_tiled(false, true, s.rows, s.out_features, s.in_features, x, w, y,
                TiledStart<T>{false, b, true});
     return;
   }

@@ -9,7 +9,10 @@
 #include <algorithm>
 #include <cstdint>
 
+#include <type_traits>
+
 #include "common/eigen_map.h"
+#include "common/simd.h"
 
 namespace nnc::tiled {
 
@@ -125,8 +128,23 @@ PackedB<T> pack(const T* w, int64_t ldw, bool transposed, int64_t p0, int64_t k,
     T* dst = storage + s * k * W;
     const int64_t cols = std::min(W, n - s * W), col0 = j0 + s * W;
     if (transposed) {
-      // Each of the strip's columns is a row of w: read it whole.
-      for (int64_t j = 0; j < cols; ++j) {
+      int64_t jv = 0;
+      if constexpr (std::is_same_v<T, float> && simd::kVector) {
+        // NOTE: whole register-sized blocks through in-register transposes: the scalar loop's
+        // strided stores made packing a 512 x 128 weight ~5% of a 768-row product.
+        constexpr int64_t F = simd::kFloats;
+        const int64_t pv = k / F * F;
+        jv = cols / F * F;
+        for (int64_t j = 0; j < jv; j += F)
+          for (int64_t p = 0; p < pv; p += F)
+            simd::transpose_tile(w + (col0 + j) * ldw + p0 + p, ldw, dst + p * W + j, W);
+        for (int64_t j = 0; j < jv; ++j) {
+          const T* src = w + (col0 + j) * ldw + p0;
+          for (int64_t p = pv; p < k; ++p) dst[p * W + j] = src[p];
+        }
+      }
+      // Each of the strip's remaining columns is a row of w: read it whole.
+      for (int64_t j = jv; j < cols; ++j) {
         const T* src = w + (col0 + j) * ldw + p0;
         for (int64_t p = 0; p < k; ++p) dst[p * W + j] = src[p];
       }
