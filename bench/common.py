@@ -31,6 +31,12 @@ def paired_median_times(fn_a: Callable[[], Any], fn_b: Callable[[], Any], repeat
     On a shared 2-core VM the machine's speed drifts by 10-30% over seconds; alternating the two
     sides makes both see the same drift, so their ratio is far steadier than from two separate
     ``median_time`` calls.
+
+    NOTE: each timed call comes after a settle pause and one untimed call of the same side. In
+    one process the other library's threads are still spinning right after its call (PyTorch's
+    OpenMP workers poll for milliseconds) and would take the second core from this side's
+    threads; the pause lets them go idle, and the untimed call wakes this side's own workers, so
+    each side is timed warm on an otherwise quiet machine, as in a training loop.
     """
     for _ in range(warmup):
         fn_a()
@@ -38,14 +44,21 @@ def paired_median_times(fn_a: Callable[[], Any], fn_b: Callable[[], Any], repeat
     times_a, times_b = [], []
     start = time.perf_counter()
     while len(times_a) < repeats or time.perf_counter() - start < 2 * min_time:
-        t0 = time.perf_counter()
-        fn_a()
-        t1 = time.perf_counter()
-        fn_b()
-        t2 = time.perf_counter()
-        times_a.append(t1 - t0)
-        times_b.append(t2 - t1)
+        times_a.append(_settled_call(fn_a))
+        times_b.append(_settled_call(fn_b))
     return statistics.median(times_a), statistics.median(times_b)
+
+
+SETTLE_S = 0.005  # longer than PyTorch's OpenMP workers poll after a parallel region
+
+
+def _settled_call(fn: Callable[[], Any]) -> float:
+    """Wall time of fn() after a settle pause and one untimed call (see paired_median_times)."""
+    time.sleep(SETTLE_S)
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 def cpu_mhz() -> float:
