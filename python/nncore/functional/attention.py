@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from nncore.functional._checks import check_float
-from nncore.ops.attention import AttentionFn, additive_mask
+from nncore.ops.attention import AttentionFn, PackedHeadsAttentionFn, additive_mask, packed_qkv
 from nncore.random import next_seed
 from nncore.tensor import Tensor
 
@@ -70,6 +70,11 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     s = 1.0 / math.sqrt(q4[3]) if scale is None else float(scale)
     seed = next_seed() if dropout_p > 0 else 0
     if nd == 4:
+        packed = packed_qkv(query._array, key._array, value._array)
+        if packed is not None:
+            return PackedHeadsAttentionFn.apply(query, key, value, packed=packed, mask=mask,
+                                                causal=bool(is_causal), scale=s,
+                                                dropout_p=float(dropout_p), seed=seed)
         return AttentionFn.apply(query, key, value, mask=mask, causal=bool(is_causal), scale=s,
                                  dropout_p=float(dropout_p), seed=seed)
     out = AttentionFn.apply(query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1), mask=mask,
