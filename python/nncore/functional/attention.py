@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from nncore import autograd
 from nncore.functional._checks import check_float
 from nncore.ops.attention import AttentionFn, PackedHeadsAttentionFn, additive_mask, packed_qkv
 from nncore.random import next_seed
@@ -70,7 +71,9 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     s = 1.0 / math.sqrt(q4[3]) if scale is None else float(scale)
     seed = next_seed() if dropout_p > 0 else 0
     if nd == 4:
-        packed = packed_qkv(query._array, key._array, value._array)
+        # NOTE: an ONNX trace records the one attention op it has always seen
+        packed = None if autograd._tracer is not None else packed_qkv(
+            query._array, key._array, value._array)
         if packed is not None:
             return PackedHeadsAttentionFn.apply(query, key, value, packed=packed, mask=mask,
                                                 causal=bool(is_causal), scale=s,
