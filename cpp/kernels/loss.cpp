@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "common/check.h"
+#include "common/lanes.h"
 #include "common/parallel.h"
 
 namespace nnc {
@@ -63,12 +65,25 @@ Scale<T> make_scale(const T* dloss, Reduction r, double divisor) {
   return {nullptr, r == Reduction::kMean ? double(dloss[0]) / divisor : double(dloss[0])};
 }
 
+// NOTE: the exponentials in fixed 16-lane blocks (lanes.h), summed lane by lane in a fixed
+// order; the tail block is padded with -inf (exp gives 0 or Eigen's clamped ~1e-38, nothing next
+// to the max's 1). Scalar std::exp in double made cross-entropy over nanoGPT's 65 classes 2.5x
+// slower than PyTorch's.
 template <class T>
 T row_logsumexp(const T* z, int64_t c) {
   const T m = *std::max_element(z, z + c);
-  double s = 0;
-  for (int64_t j = 0; j < c; ++j) s += std::exp(double(z[j] - m));
-  return static_cast<T>(m + std::log(s));
+  Lanes<T> acc = Lanes<T>::Zero(), v;
+  int64_t j = 0;
+  for (; j + kLanes <= c; j += kLanes) {
+    v = Eigen::Map<const Lanes<T>>(z + j);
+    acc += (v - m).exp();
+  }
+  if (j < c) {
+    v.setConstant(-std::numeric_limits<T>::infinity());
+    v.head(c - j) = MapConstArr<T>(z + j, c - j);
+    acc += (v - m).exp();
+  }
+  return static_cast<T>(m + std::log(acc.sum()));
 }
 
 template <class T>
@@ -158,9 +173,10 @@ void cross_entropy_backward(const T* dloss, const T* logits, const int64_t* targ
     const double sc = scale(i);
     const double hit = (1 - eps) * w_at(weight, y);
     const double a = hit + smooth_total;
+    const T l = lse[i];
+    lanewise(z, d, c, [l](const Lanes<T>& v) { return (v - l).exp(); });
     for (int64_t j = 0; j < c; ++j)
-      d[j] = static_cast<T>(sc * (std::exp(double(z[j] - lse[i])) * a -
-                                  smooth_each * w_at(weight, j)));
+      d[j] = static_cast<T>(sc * (double(d[j]) * a - smooth_each * w_at(weight, j)));
     d[y] = static_cast<T>(d[y] - sc * hit);
   });
 }

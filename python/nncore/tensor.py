@@ -253,6 +253,10 @@ class Tensor:
     def __getattr__(self, name: str) -> Any:
         # NOTE: only reached when normal lookup fails: PyTorch methods nncore lacks raise a clear
         # NotImplementedError (which is also an AttributeError, so hasattr() still answers).
+        if name == "_hooks":
+            # the slot is left unset on tensors without hooks: the backward walk asks every
+            # leaf, and answering here costs no exception
+            return None
         from nncore._unsupported import missing
 
         missing("torch.Tensor", name, "'Tensor' object")
@@ -809,7 +813,7 @@ def _wrap_dim(op: str, dim: Any, ndim: int) -> int:
 def _shape_arg(shape: tuple) -> tuple:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list, Size)):
         shape = tuple(shape[0])
-    return tuple(int(s) for s in shape)
+    return tuple(map(int, shape))
 
 
 def _checked_shape(op: str, shape: Any) -> tuple[int, ...]:
@@ -822,15 +826,17 @@ def _checked_shape(op: str, shape: Any) -> tuple[int, ...]:
 def _resolve_shape(op: str, a: np.ndarray, shape: tuple) -> tuple:
     """``shape`` with one -1 inferred; raises as PyTorch when it cannot hold ``a``'s elements."""
     known = 1
-    free = [i for i, n in enumerate(shape) if n == -1]
-    for n in shape:
-        if n != -1:
-            if n < 0:
-                raise RuntimeError(f"{op}: invalid shape dimension {n} in {shape}")
+    free = []
+    for i, n in enumerate(shape):
+        if n == -1:
+            free.append(i)
+        elif n < 0:
+            raise RuntimeError(f"{op}: invalid shape dimension {n} in {shape}")
+        else:
             known *= n
-    if len(free) > 1:
-        raise RuntimeError(f"{op}: only one dimension can be inferred, got shape {shape}")
     if free:
+        if len(free) > 1:
+            raise RuntimeError(f"{op}: only one dimension can be inferred, got shape {shape}")
         if known == 0 or a.size % known:
             raise RuntimeError(f"{op}: shape '{list(shape)}' is invalid for input of size "
                                f"{a.size}")

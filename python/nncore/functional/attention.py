@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from nncore import autograd
 from nncore.functional._checks import check_float
-from nncore.ops.attention import AttentionFn
+from nncore.ops.attention import AttentionFn, PackedHeadsAttentionFn, packed_qkv
 from nncore.random import next_seed
 from nncore.tensor import Tensor
 
@@ -97,6 +98,13 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor,
     s = 1.0 / math.sqrt(q4[3]) if scale is None else float(scale)
     seed = next_seed() if dropout_p > 0 else 0
     if nd == 4:
+        # NOTE: an ONNX trace records the one attention op it has always seen
+        packed = None if autograd._tracer is not None else packed_qkv(
+            query._array, key._array, value._array)
+        if packed is not None:
+            return PackedHeadsAttentionFn.apply(query, key, value, packed=packed, mask=mask,
+                                                causal=bool(is_causal), scale=s,
+                                                dropout_p=float(dropout_p), seed=seed)
         return AttentionFn.apply(query, key, value, mask=mask, causal=bool(is_causal), scale=s,
                                  dropout_p=float(dropout_p), seed=seed)
     out = AttentionFn.apply(query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1), mask=mask,

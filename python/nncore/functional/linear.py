@@ -26,7 +26,8 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} cannot be multiplied "
                          f"({k_a} != {k_b})")
     try:
-        np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        if a.ndim > 2 or b.ndim > 2:
+            np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     except ValueError:
         raise ValueError(f"matmul: batch dimensions of {a.shape} and {b.shape} do not "
                          f"broadcast") from None
@@ -36,7 +37,8 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 def _check_linear(op: str, x: Tensor, weight: Tensor, bias: Tensor | None) -> None:
     check_float(op, "input", x)
     check_float(op, "weight", weight)
-    if x.ndim < 1 or weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
+    xs, ws = x._array.shape, weight._array.shape
+    if len(xs) < 1 or len(ws) != 2 or xs[-1] != ws[1]:
         raise ValueError(f"{op}: input of shape {x.shape} does not match weight of shape "
                          f"{weight.shape} (expected input (*, {weight.shape[-1]}))")
     if x._array.size == 0:

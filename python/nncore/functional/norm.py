@@ -75,12 +75,13 @@ def _layer_norm_args(op: str, input: Tensor, normalized_shape: Any, weight: Tens
     """Checks layer_norm's arguments; returns the normalised size and the given parameters."""
     if not isinstance(input, Tensor):
         raise TypeError(f"{op}: input must be a Tensor, got {type(input).__name__}")
-    if input.dtype not in FLOAT_DTYPES:
+    dt, in_shape = input._array.dtype, input._array.shape
+    if dt not in FLOAT_DTYPES:
         raise TypeError(f"{op}: input must be float32 or float64, got {input.dtype}")
     shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(
         normalized_shape)
     k = len(shape)
-    if k == 0 or input.ndim < k or tuple(input.shape[input.ndim - k:]) != shape:
+    if k == 0 or len(in_shape) < k or in_shape[len(in_shape) - k:] != shape:
         raise ValueError(f"{op}: input of shape {input.shape} does not end with normalized_shape "
                          f"{shape}")
     size = math.prod(shape)
@@ -94,10 +95,10 @@ def _layer_norm_args(op: str, input: Tensor, normalized_shape: Any, weight: Tens
             continue
         if not isinstance(p, Tensor):
             raise TypeError(f"{op}: {name} must be a Tensor, got {type(p).__name__}")
-        if p.dtype != input.dtype:
+        if p._array.dtype != dt:
             raise TypeError(f"{op}: expected one dtype, but input is {input.dtype} and {name} is "
                             f"{p.dtype}")
-        if tuple(p.shape) != shape:
+        if p._array.shape != shape:
             raise ValueError(f"{op}: {name} of shape {p.shape} does not match normalized_shape "
                              f"{shape}")
         params.append(p)

@@ -3,7 +3,9 @@
 The forward saves the attention weights p (B, H, Lq, Lk) so backward runs without recomputing
 the softmax; dropout's mask is regenerated from its seed. ``HeadsAttentionFn`` is the same op on
 token-major inputs (N, L, E) or (L, N, E), heads interleaved in the last axis: it does the head
-split and merge itself, so MultiheadAttention needs no extra graph nodes for them.
+split and merge itself, so MultiheadAttention needs no extra graph nodes for them;
+``PackedHeadsAttentionFn`` runs that kernel for (B, H, L, D) head views of one packed q|k|v
+array.
 """
 
 from __future__ import annotations
@@ -65,3 +67,65 @@ class HeadsAttentionFn(Function):
                                                  seq_first, scale, dropout_p, seed,
                                                  *self.needs_input_grad)
         return dq if k is None else (dq, dk, dv)
+
+
+class PackedHeadsAttentionFn(Function):
+    """AttentionFn over q, k, v (B, H, L, D) that are head views of one token-major array
+    (B, L, 3*H*D) holding q|k|v side by side, as ``qkv.split(E, 2)`` then ``view(B, L, H, D)
+    .transpose(1, 2)`` gives (nanoGPT, most GPT code). ``packed`` is that array, found by
+    ``packed_qkv``. The native kernel reads the heads in place and writes the output and the
+    gradient token-major, so neither the three inputs nor the three gradients are copied and
+    the output's ``transpose(1, 2).contiguous()`` costs nothing; the results are AttentionFn's
+    (the same kernel, another memory layout)."""
+
+    def forward(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, *, packed: np.ndarray,
+                mask: np.ndarray | None, causal: bool, scale: float, dropout_p: float,
+                seed: int) -> np.ndarray:
+        b, h, n, d = q.shape
+        o, p = _C.heads_attention_forward(packed, None, None, mask, h, False, causal, scale,
+                                          dropout_p, seed)
+        self.save_for_backward(packed, p)
+        self.args = h, scale, dropout_p, seed
+        return o.reshape(b, n, h, d).transpose(0, 2, 1, 3)
+
+    def backward(self, grad: np.ndarray) -> tuple:
+        packed, p = self.saved_tensors
+        h, scale, dropout_p, seed = self.args
+        b, _, n, d = grad.shape
+        e = h * d
+        g = contiguous(grad.transpose(0, 2, 1, 3), packed.dtype).reshape(b, n, e)
+        dqkv = _C.heads_attention_backward(g, packed, None, None, p, h, False, scale, dropout_p,
+                                           seed, True, True, True)[0]
+        return tuple(dqkv[:, :, i * e:(i + 1) * e].reshape(b, n, h, d).transpose(0, 2, 1, 3)
+                     for i in range(3))
+
+
+def packed_qkv(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray | None:
+    """The token-major array (B, L, 3*H*D) whose head views q, k and v (B, H, L, D) are, or
+    None when they are not such views (then the inputs are copied to contiguous memory).
+
+    NOTE: q, k and v must share one owner (``base``), have equal shapes and dtypes, the strides
+    of ``x.view(B, L, 3, H, D)``'s parts transposed to heads-first, and start E = H*D elements
+    apart; then the packed array spans exactly the memory of q, k and v together.
+    """
+    if q.ndim != 4 or q.base is None or not (q.base is k.base is v.base):
+        return None
+    if q.shape != k.shape or q.shape != v.shape or q.dtype != k.dtype or q.dtype != v.dtype:
+        return None
+    b, h, n, d = q.shape
+    it = q.itemsize
+    e = h * d
+    strides = (n * 3 * e * it, d * it, 3 * e * it, it)
+    # NOTE: a dimension of size 1 may have any stride (NumPy keeps whatever the view had).
+    want = [st for st, size in zip(strides, q.shape) if size != 1]
+    for x in (q, k, v):
+        if [st for st, size in zip(x.strides, x.shape) if size != 1] != want:
+            return None
+    start = q.__array_interface__["data"][0]
+    if (k.__array_interface__["data"][0] - start != e * it
+            or v.__array_interface__["data"][0] - start != 2 * e * it):
+        return None
+    return np.lib.stride_tricks.as_strided(q, shape=(b, n, 3 * e),
+                                           strides=(strides[0], strides[2], it),
+                                           writeable=False)
+

@@ -241,10 +241,11 @@ class ReshapeFn(Function):
 class PermuteFn(Function):
     def forward(self, a: np.ndarray, *, axes: tuple) -> np.ndarray:
         self.axes = axes
-        return np.transpose(a, axes)
+        return a.transpose(axes)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        return np.transpose(grad, np.argsort(self.axes))
+        # NOTE: the inverse permutation in Python: np.argsort made an array per call (~5 us)
+        return grad.transpose(sorted(range(len(self.axes)), key=self.axes.__getitem__))
 
 
 class ExpandFn(Function):

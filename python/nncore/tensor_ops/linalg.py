@@ -55,11 +55,12 @@ def _product(a: Tensor, b: Tensor) -> Tensor:
 
 def mm(input: Tensor, mat2: Tensor) -> Tensor:
     """Matrix product of (n, m) and (m, p) -> (n, p)."""
-    if input.ndim != 2:
+    sa, sb = input._array.shape, mat2._array.shape
+    if len(sa) != 2:
         raise RuntimeError(f"mm: self must be a matrix, got shape {tuple(input.shape)}")
-    if mat2.ndim != 2:
+    if len(sb) != 2:
         raise RuntimeError(f"mm: mat2 must be a matrix, got shape {tuple(mat2.shape)}")
-    if input.shape[1] != mat2.shape[0]:
+    if sa[1] != sb[0]:
         raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({input.shape[0]}x"
                            f"{input.shape[1]} and {mat2.shape[0]}x{mat2.shape[1]})")
     _same_dtype("mm", input, mat2)
