@@ -346,4 +346,6 @@ NOT_EXPORTABLE = frozenset({
     "TileFn", "TopkFn", "TriangleFn", "UnfoldFn", "VarFn", "VectorNormFn", "_PackFn",
     "_PadSequenceFn", "ScaleByFrequencyFn", "_SyncBatchNormFn",
     "FunctionCtx",  # a user's PyTorch-style custom Function: its backward is Python code
+    # NOTE: never met while tracing: under export, attention takes AttentionFn (converted).
+    "PackedHeadsAttentionFn",
 })
