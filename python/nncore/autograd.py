@@ -279,8 +279,6 @@ class FunctionCtx(Function):
     ``backward(ctx, *grads)`` over Tensors, or ``forward(*args)`` plus ``setup_context``); it is
     also the op's node in the graph. Arguments that are not Tensors get no gradient."""
 
-    materialize_grads = True
-
     def save_for_backward(self, *tensors: Any) -> None:
         self.saved_tensors = tensors
 
@@ -288,7 +286,8 @@ class FunctionCtx(Function):
         self.non_differentiable = {id(t) for t in tensors}
 
     def set_materialize_grads(self, value: bool) -> None:
-        self.materialize_grads = bool(value)
+        """Accepted for PyTorch's API; nothing to do: the one output's gradient always exists
+        when backward runs (several outputs are not supported)."""
 
     def mark_dirty(self, *tensors: Any) -> None:
         raise NotImplementedError(

@@ -539,30 +539,25 @@ def meshgrid(*tensors: Any, indexing: str | None = None) -> tuple[Tensor, ...]:
 
 def tril(input: Tensor, diagonal: int = 0) -> Tensor:
     """The lower triangle of the last two dimensions (below ``diagonal``), the rest zero."""
-    if input.ndim < 2:
-        raise RuntimeError("tril: input tensor must have at least 2 dimensions")
-    diagonal = int(diagonal)
-    if not -2**63 <= diagonal < 2**63:
-        raise ValueError(f"tril: diagonal {diagonal}: Overflow when unpacking long long")
-    # NOTE: past either corner the result no longer changes; clamped so NumPy's tri (which
-    # negates it) cannot overflow.
-    rows, cols = input.shape[-2:]
-    diagonal = max(-rows - 1, min(diagonal, cols + 1))
-    return ops.TriangleFn.apply(input, diagonal=diagonal, upper=False)
+    return _triangle("tril", input, diagonal, upper=False)
 
 
 def triu(input: Tensor, diagonal: int = 0) -> Tensor:
     """The upper triangle of the last two dimensions (above ``diagonal``), the rest zero."""
+    return _triangle("triu", input, diagonal, upper=True)
+
+
+def _triangle(op: str, input: Tensor, diagonal: int, upper: bool) -> Tensor:
     if input.ndim < 2:
-        raise RuntimeError("triu: input tensor must have at least 2 dimensions")
+        raise RuntimeError(f"{op}: input tensor must have at least 2 dimensions")
     diagonal = int(diagonal)
     if not -2**63 <= diagonal < 2**63:
-        raise ValueError(f"triu: diagonal {diagonal}: Overflow when unpacking long long")
+        raise ValueError(f"{op}: diagonal {diagonal}: Overflow when unpacking long long")
     # NOTE: past either corner the result no longer changes; clamped so NumPy's tri (which
     # negates it) cannot overflow.
     rows, cols = input.shape[-2:]
     diagonal = max(-rows - 1, min(diagonal, cols + 1))
-    return ops.TriangleFn.apply(input, diagonal=diagonal, upper=True)
+    return ops.TriangleFn.apply(input, diagonal=diagonal, upper=upper)
 
 
 def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
