@@ -17,7 +17,13 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from common import fma_peak_gflops, median_time, print_table, write_json  # noqa: E402
+from common import (  # noqa: E402
+    fma_peak_gflops,
+    paired_median_times,
+    print_table,
+    scaling_mode,
+    write_json,
+)
 
 import nncore as nc  # noqa: E402
 from nncore import nn, optim  # noqa: E402
@@ -34,9 +40,9 @@ def bench_gemm(threads: int, quick: bool) -> list[list]:
         ta, tb = torch.from_numpy(a), torch.from_numpy(b)
         flops = 2 * m * k * n
         reps = 5 if quick else 30
-        t_nc = median_time(lambda a=a, b=b: nc._C.matmul_forward(a, b), repeats=reps,
-                           min_time=0.3)
-        t_torch = median_time(lambda ta=ta, tb=tb: torch.mm(ta, tb), repeats=reps, min_time=0.3)
+        t_nc, t_torch = paired_median_times(lambda a=a, b=b: nc._C.matmul_forward(a, b),
+                                            lambda ta=ta, tb=tb: torch.mm(ta, tb),
+                                            repeats=reps, min_time=0.3)
         peak = fma_peak_gflops(threads)
         g_nc, g_t = flops / t_nc * 1e-9, flops / t_torch * 1e-9
         rows.append([f"{m}x{k}x{n}", threads, g_nc, g_t, t_torch / t_nc,
@@ -77,8 +83,7 @@ def bench_step(threads: int, batch: int, images: np.ndarray, labels: np.ndarray,
         opt_t.step()
 
     reps = 20 if quick else 200
-    t_nc = median_time(step_nc, repeats=reps, warmup=10)
-    t_t = median_time(step_t, repeats=reps, warmup=10)
+    t_nc, t_t = paired_median_times(step_nc, step_t, repeats=reps, warmup=10)
     return [f"batch {batch}", threads, t_nc * 1e3, t_t * 1e3, t_t / t_nc]
 
 
@@ -131,8 +136,9 @@ def main() -> None:
         gemm += bench_gemm(threads, args.quick)
         for batch in (64, 256):
             steps.append(bench_step(threads, batch, train.data, train.targets, args.quick))
-        for batch in (64, 256):
-            epochs.append(bench_epoch(threads, batch, train, args.quick))
+        if not scaling_mode():  # one timed pass per side, not a paired timing
+            for batch in (64, 256):
+                epochs.append(bench_epoch(threads, batch, train, args.quick))
 
     print(f"nncore {nc.__version__} ({nc._C.build_info()['flags'].strip()}), "
           f"torch {torch.__version__}")

@@ -38,6 +38,21 @@ def paired_median_times(fn_a: Callable[[], Any], fn_b: Callable[[], Any], repeat
     threads; the pause lets them go idle, and the untimed call wakes this side's own workers, so
     each side is timed warm on an otherwise quiet machine, as in a training loop.
     """
+    if scaling_mode():
+        import nncore
+
+        threads = nncore.get_num_threads()
+        try:
+            return paired_median_times_plain(_at_threads(fn_a, threads), _at_threads(fn_a, 1),
+                                             repeats, warmup, min_time)
+        finally:
+            nncore.set_num_threads(threads)  # the run's count, for the next row
+    return paired_median_times_plain(fn_a, fn_b, repeats, warmup, min_time)
+
+
+def paired_median_times_plain(fn_a: Callable[[], Any], fn_b: Callable[[], Any], repeats: int,
+                              warmup: int, min_time: float) -> tuple[float, float]:
+    """paired_median_times without the scaling mode."""
     for _ in range(warmup):
         fn_a()
         fn_b()
@@ -47,6 +62,25 @@ def paired_median_times(fn_a: Callable[[], Any], fn_b: Callable[[], Any], repeat
         times_a.append(_settled_call(fn_a))
         times_b.append(_settled_call(fn_b))
     return statistics.median(times_a), statistics.median(times_b)
+
+
+def scaling_mode() -> bool:
+    """True under NNCORE_BENCH_SCALING=1: every paired timing then times nncore's side (fn_a) at
+    the thread count set for the run against nncore's side at 1 thread, interleaved, so each
+    row's ratio column reads as the speedup of the run's threads over one thread (a row below
+    1.0 is slower on more threads). PyTorch's side is not run. Run with --threads 2."""
+    return os.environ.get("NNCORE_BENCH_SCALING") == "1"
+
+
+def _at_threads(fn: Callable[[], Any], threads: int) -> Callable[[], Any]:
+    """fn at ``threads`` nncore threads."""
+    import nncore
+
+    def run() -> Any:
+        nncore.set_num_threads(threads)
+        return fn()
+
+    return run
 
 
 SETTLE_S = 0.005  # longer than PyTorch's OpenMP workers poll after a parallel region
@@ -116,6 +150,9 @@ def fma_peak_gflops(threads: int) -> float:
 
 
 def print_table(title: str, header: list[str], rows: list[list[Any]]) -> None:
+    if scaling_mode():
+        title += ("  [NNCORE_BENCH_SCALING: the PyTorch columns are nncore at 1 thread; the "
+                  "ratio is the speedup over 1 thread]")
     cells = [header] + [[_fmt(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     print(f"\n{title}")
@@ -132,7 +169,10 @@ def _fmt(c: Any) -> str:
 
 
 def write_json(path: str, payload: dict) -> None:
-    """Write atomically: a temp file in the same folder, then rename."""
+    """Write atomically: a temp file in the same folder, then rename. Under scaling_mode() the
+    file is <name>.scaling.json, so a scaling run never overwrites the comparison results."""
+    if scaling_mode():
+        path = os.path.splitext(path)[0] + ".scaling.json"
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
