@@ -175,12 +175,17 @@ void futex_wake_all(std::atomic<uint32_t>* word) {
 }
 
 // How long an idle worker polls for the next job before it sleeps (NNCORE_SPIN_US).
-// NOTE: a training step calls kernels tens of microseconds apart: a worker that slept between
-// them would cost a wake-up (a system call, and the wake latency) per kernel.
+// NOTE: a training step calls kernels tens of microseconds apart, and a step's optimizer update
+// or the next batch's loading leaves gaps of up to a millisecond: a worker that slept between
+// them would cost a wake-up (a system call, and a wake latency of up to milliseconds on this VM)
+// per kernel, during which the caller runs every chunk alone. Measured (256x784x128 product after
+// a gap of 1 ms, 2 threads vs 1): 1.00x polling 50 us, 1.30x polling 1 ms; bench_load's quiet
+// MLP 1.27-1.37x of 1 thread (1 ms) against 0.80-1.27x (50 us), unchanged under 1 and 2
+// spinning processes (the poll yields the core to runnable threads).
 int64_t spin_ns() {
   static const int64_t ns = [] {
     const char* env = std::getenv("NNCORE_SPIN_US");
-    const long us = env ? std::atol(env) : 50;
+    const long us = env ? std::atol(env) : 1000;
     return int64_t(std::max(0L, std::min(us, 100000L))) * 1000;
   }();
   return ns;
