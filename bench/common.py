@@ -87,8 +87,11 @@ SETTLE_S = 0.005  # longer than PyTorch's OpenMP workers poll after a parallel r
 
 
 def _settled_call(fn: Callable[[], Any]) -> float:
-    """Wall time of fn() after a settle pause and one untimed call (see paired_median_times)."""
-    time.sleep(SETTLE_S)
+    """Wall time of fn() after a settle pause and one untimed call (see paired_median_times).
+    The scaling mode runs nncore alone: no pause (nothing to settle), so each side is timed as
+    in a training loop, calls back to back."""
+    if not scaling_mode():
+        time.sleep(SETTLE_S)
     fn()
     t0 = time.perf_counter()
     fn()

@@ -256,7 +256,7 @@ class Pool {
   // 100 ms, each a scheduler time slice: rounds at 0.48x of serial), back to it after 5 s without
   // a stall.
   static constexpr int64_t kMinBackoffNs = 100'000'000, kMaxBackoffNs = 1'000'000'000,
-                           kResetNs = 5'000'000'000;
+                           kResetNs = 5'000'000'000, kStallWindowNs = 50'000'000;
   std::atomic<int64_t> serial_until_{0};
   int64_t backoff_ns_ = kMinBackoffNs;  // the next backoff (guarded by busy_)
   int64_t last_stall_ns_ = 0;
@@ -365,9 +365,15 @@ void Pool::run(int64_t n, int team, detail::ChunkFn fn, const void* ctx) {
   // threads stayed at 1 thread's speed for good after one stall (1024^3: 110 vs 196 GFLOP/s).
   const int64_t end = now_ns(), waited = end - own_end;
   const int64_t chunk_ns = mine > 0 ? (own_end - start) / mine : 0;
+  // NOTE: only a second stall within kStallWindowNs of the last one backs off. A lone stall is
+  // the hypervisor taking a vCPU for a moment (seen every second or so on this quiet VM: without
+  // the window, 2 threads ran at 1 thread's speed for 100 ms each time); other processes holding
+  // the cores stall every few jobs.
   if (backoff_enabled() && !woke && waited > 100000 + 4 * chunk_ns) {
-    serial_until_.store(end + backoff_ns_, std::memory_order_relaxed);
-    backoff_ns_ = std::min<int64_t>(2 * backoff_ns_, kMaxBackoffNs);
+    if (end - last_stall_ns_ < kStallWindowNs) {
+      serial_until_.store(end + backoff_ns_, std::memory_order_relaxed);
+      backoff_ns_ = std::min<int64_t>(2 * backoff_ns_, kMaxBackoffNs);
+    }
     last_stall_ns_ = end;
   } else if (end - last_stall_ns_ > kResetNs) {
     backoff_ns_ = kMinBackoffNs;
