@@ -264,8 +264,13 @@ void layer_norm_backward(const T* dy, const T* x, const T* w, const T* mean, con
       }
     });
   if (!dw && !db) return;
-  // Column blocks per thread, every block summing rows in order 0..rows-1.
-  ln_for(n, s.rows * n * 3, [&](int64_t c0, int64_t c1) {
+  // Column blocks, every block summing rows in order 0..rows-1 (so a column's sum does not
+  // depend on the blocks). NOTE: blocks of kLnColumnBlock columns, whole cache lines of dw/db:
+  // ln_for's blocks of n / (8 threads) columns were 8 floats wide for d_model 128, so two
+  // threads wrote halves of one cache line of dw every row (768x128 fwd+bwd: 2 threads 0.69x of
+  // 1), and each row's read was too short for a full vector.
+  constexpr int64_t kLnColumnBlock = 64;
+  parallel_blocks(n, kLnColumnBlock, s.rows * n * 3, [&](int64_t c0, int64_t c1) {
     if (dw) std::fill(dw + c0, dw + c1, T(0));
     if (db) std::fill(db + c0, db + c1, T(0));
     for (int64_t r = 0; r < s.rows; ++r) {
