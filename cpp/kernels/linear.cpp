@@ -183,6 +183,7 @@ void pack_transposed_rows(const T* a, int64_t m, int64_t k, int64_t m0, int64_t 
 // x 17 -> 33 was 10-20% slower tiled) and small ones (an MLP's batch of 64).
 template <class T>
 bool use_tiled(bool trans_a, int64_t m, int64_t n, int64_t k) {
+  if (m == 0 || n == 0) return false;  // empty: gemm returns at once
   if (trans_a) return k >= 256 && m >= 32 && n >= 32;
   return m >= 256 && k >= 32;
 }
@@ -237,6 +238,7 @@ inline int64_t gemm_block_columns(int64_t m, int64_t n, int64_t k) {
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, const T* b,
           T* c, bool accumulate) {
+  if (m == 0 || n == 0) return;  // nothing to write (and no column blocks to divide among)
   if (k == 0) {
     if (!accumulate) MapMat<T>(c, m, n).setZero();
     return;

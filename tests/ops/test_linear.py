@@ -190,3 +190,27 @@ def test_tall_products_match_numpy_at_any_thread_count(dtype, rows, features, ou
     tol = dict(rtol=2e-4, atol=2e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(results[0][0], x64 @ w64.T + b, **tol, err_msg=f"seed {seed}")
     np.testing.assert_allclose(results[0][1], dy64 @ w64, **tol, err_msg=f"seed {seed}")
+
+
+@pytest.mark.parametrize("x_shape, w_shape", [((5, 5, 5), (0, 5)), ((300, 40), (0, 40)),
+                                              ((1, 3), (0, 3))])
+def test_no_output_features_match_torch(x_shape, w_shape) -> None:
+    """A weight with zero output features: an empty result and zero input gradients, like
+    PyTorch's (it once divided by zero column blocks: SIGFPE, found by tools/fuzz.py). An empty
+    input is refused (ValueError, tested with the other bad inputs)."""
+    rng, seed = fresh_rng()
+    x = rng.standard_normal(x_shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    xn, wn = nc.tensor(x, requires_grad=True), nc.tensor(w, requires_grad=True)
+    y = F.linear(xn, wn)
+    y.sum().backward()
+    assert y.shape == (*x_shape[:-1], w_shape[0])
+    if torch is None:
+        pytest.skip("PyTorch not installed: shapes checked, values not compared")
+    xt = torch.tensor(x, requires_grad=True)
+    wt = torch.tensor(w, requires_grad=True)
+    yt = torch.nn.functional.linear(xt, wt)
+    yt.sum().backward()
+    np.testing.assert_array_equal(y.detach().numpy(), yt.detach().numpy(), f"seed {seed}")
+    np.testing.assert_array_equal(xn.grad.numpy(), xt.grad.numpy(), f"seed {seed}")
+    np.testing.assert_array_equal(wn.grad.numpy(), wt.grad.numpy(), f"seed {seed}")

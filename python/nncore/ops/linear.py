@@ -23,7 +23,8 @@ class LinearFn(Function):
     def backward(self, grad: np.ndarray) -> tuple:
         x2, weight = self.saved_tensors
         need = self.needs_input_grad
-        dy = np.ascontiguousarray(grad.reshape(-1, weight.shape[0]))
+        # NOTE: rows named, not -1: with no output features -1 is ambiguous (NumPy refuses).
+        dy = np.ascontiguousarray(grad.reshape(x2.shape[0], weight.shape[0]))
         dx, dw, db = _C.linear_backward(
             dy, x2, weight, need[0], need[1], len(need) > 2 and need[2]
         )
