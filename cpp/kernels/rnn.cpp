@@ -528,8 +528,14 @@ void lstm_backward(const T* dy, const T* dc_n, const T* x, const T* h0, const T*
       const int64_t t = step_at(s, i);
       const T* cprev = prev_state(s, t, cells, cinit);
       // A tile's gate gradients go through the product while they are in L1.
+      const int64_t tn = i > 0 ? step_at(s, i - 1) : -1;  // the step run next
       tiled::balanced_tiles(b1 - b0, [&](int64_t r, int64_t rows) {
         for (int64_t b = b0 + r; b < b0 + r + rows; ++b) {
+          if (tn >= 0) {
+            prefetch_l2(gates + (tn * n + b) * g4, g4 * sizeof(T));
+            prefetch_l2(cells + tn * nh + b * h, h * sizeof(T));
+            prefetch_l2(dy + tn * nh + b * h, h * sizeof(T));
+          }
           tanh_into(cells + t * nh + b * h, tc.data(), h);
           lstm_row_backward(h, gates + (t * n + b) * g4, tc.data(), cprev + b * h,
                             dy + t * nh + b * h, dh_next.data() + b * h, dc_next.data() + b * h,
