@@ -30,18 +30,6 @@ void tanh_into(const T* x, T* y, int64_t n) {
   lanewise(x, y, n, [](const Lanes<T>& v) { return lane_tanh<T>(v); });
 }
 
-// NOTE: the sequences of a batch never interact, so each chunk runs the whole recurrence for
-// its own block of batch rows: no barrier per step (a per-step parallel GEMM would synchronise
-// twice a step, and collapses when the cores are shared). The blocks (whole tiles of rows,
-// about 8) depend on the batch size only, at any thread count; chunks are claimed as threads
-// come free, and gemm() runs serially inside one.
-template <class F>
-void over_batch(int64_t batch, int64_t work, const F& f) {
-  constexpr int64_t R = tiled::kTileRows;
-  const int64_t per = std::max<int64_t>(R, ((batch + 7) / 8 + R - 1) / R * R);
-  parallel_blocks(batch, per, batch < 2 ? 0 : work, f);
-}
-
 // NOTE: the per-call scratch of a sequence is megabytes; fresh memory every call costs a page
 // fault per 4 KiB (measured ~1,500 a call, a sixth of a GRU forward), so each thread keeps its
 // buffers between calls. Contents are garbage on entry: callers overwrite before reading.
@@ -364,16 +352,19 @@ void lstm_step_rows(int64_t rows, int64_t h, const T* hp, const T* cp,
   }
 }
 
-// Calls f(r0, r1) for the batch rows of each chunk of the recurrence: one contiguous range per
-// thread (whole sequences never interact), claimed as threads come free, so a thread that has
-// not started costs nothing (the caller takes its range). Results do not depend on the split:
-// a row's sums never involve other rows.
+// Calls f(r0, r1) for each chunk of batch rows of the recurrence, each chunk taking its rows
+// through every step (whole sequences never interact: no barrier per step). Chunks are tiles of
+// near-equal size (32 rows: 6, 6, 5, 5, 5, 5), claimed as threads come free. Results do not
+// depend on the split: a row's sums never involve other rows.
+// NOTE: not one chunk per thread: a worker asleep between two Python calls (its wake-up takes
+// up to milliseconds on a VM) then left the caller both halves, and the LSTM backward at 2
+// threads ran at 1 thread's speed whenever it came after a pause; with tiles, a late worker
+// still takes the tiles left.
 template <class F>
 void over_rows(int64_t batch, int64_t work, const F& f) {
-  const int team = run_parallel(work) ? get_num_threads() : 1;
-  const int64_t chunks = std::min<int64_t>(team, batch);
-  parallel_for(chunks, team, [&](int64_t i, int) {
-    f(batch * i / chunks, batch * (i + 1) / chunks);
+  const int64_t tiles = (batch + tiled::kTileRows - 1) / tiled::kTileRows;
+  parallel_for_work(tiles, work, [&](int64_t i, int) {
+    f(batch * i / tiles, batch * (i + 1) / tiles);
   });
 }
 
@@ -430,7 +421,7 @@ void rnn_forward(const T* x, const T* h0, const T* w_ih, const T* w_hh, const T*
   const T* init = h0 ? h0 : zeros.data();
   input_projection(x, w_ih, b_ih, b_hh, y, h, s);
   const tiled::PackedB<T> whh_t = packed_w_hh(w_hh, h, h, true);
-  over_batch(n, s.steps * n * h * h, [&](int64_t b0, int64_t b1) {
+  over_rows(n, s.steps * n * h * h, [&](int64_t b0, int64_t b1) {
       const int64_t m = (b1 - b0) * h;
       for (int64_t i = 0; i < s.steps; ++i) {
         const int64_t t = step_at(s, i);
@@ -453,7 +444,7 @@ void rnn_backward(const T* dy, const T* x, const T* h0, const T* w_ih, const T* 
   T* da = scratch<T>(0, s.steps * nh);
   std::vector<T> dh_next(nh, T(0));
   const tiled::PackedB<T> whh = packed_w_hh(w_hh, h, h, false);
-  over_batch(n, s.steps * n * h * h, [&](int64_t b0, int64_t b1) {
+  over_rows(n, s.steps * n * h * h, [&](int64_t b0, int64_t b1) {
       const int64_t off = b0 * h, m = (b1 - b0) * h;
       T* dhn = dh_next.data() + off;
       for (int64_t i = s.steps - 1; i >= 0; --i) {
@@ -563,7 +554,7 @@ void gru_forward(const T* x, const T* h0, const T* w_ih, const T* w_hh, const T*
   T* xg = scratch<T>(0, s.steps * n * g3);
   input_projection(x, w_ih, b_ih, static_cast<const T*>(nullptr), xg, g3, s);
   const tiled::PackedB<T> whh_t = packed_w_hh(w_hh, g3, h, true);
-  over_batch(n, s.steps * n * g3 * h, [&](int64_t b0, int64_t b1) {
+  over_rows(n, s.steps * n * g3 * h, [&](int64_t b0, int64_t b1) {
     for (int64_t i = 0; i < s.steps; ++i) {
       const int64_t t = step_at(s, i);
       const T* hp_all = prev_state(s, t, static_cast<const T*>(y), init);
@@ -602,7 +593,7 @@ void gru_backward(const T* dy, const T* x, const T* h0, const T* w_ih, const T* 
   std::vector<T> zeros(h0 ? 0 : nh, T(0));
   const T* init = h0 ? h0 : zeros.data();
   const tiled::PackedB<T> whh = packed_w_hh(w_hh, g3, h, false);
-  over_batch(n, s.steps * n * g3 * h, [&](int64_t b0, int64_t b1) {
+  over_rows(n, s.steps * n * g3 * h, [&](int64_t b0, int64_t b1) {
     for (int64_t i = s.steps - 1; i >= 0; --i) {
       const int64_t t = step_at(s, i);
       const T* hp_all = prev_state(s, t, y, init);
