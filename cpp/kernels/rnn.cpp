@@ -1,12 +1,13 @@
 #include "kernels/rnn.h"
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
-
 
 #include "common/eigen_map.h"
 #include "common/lanes.h"
 #include "common/parallel.h"
+#include "common/simd.h"
 #include "kernels/linear.h"
 #include "kernels/tiled_mm.h"
 
@@ -29,24 +30,12 @@ void tanh_into(const T* x, T* y, int64_t n) {
   lanewise(x, y, n, [](const Lanes<T>& v) { return lane_tanh<T>(v); });
 }
 
-// NOTE: the sequences of a batch never interact, so each chunk runs the whole recurrence for
-// its own block of batch rows: no barrier per step (a per-step parallel GEMM would synchronise
-// twice a step, and collapses when the cores are shared). The blocks (whole tiles of rows,
-// about 8) depend on the batch size only, at any thread count; chunks are claimed as threads
-// come free, and gemm() runs serially inside one.
-template <class F>
-void over_batch(int64_t batch, int64_t work, const F& f) {
-  constexpr int64_t R = tiled::kTileRows;
-  const int64_t per = std::max<int64_t>(R, ((batch + 7) / 8 + R - 1) / R * R);
-  parallel_blocks(batch, per, batch < 2 ? 0 : work, f);
-}
-
 // NOTE: the per-call scratch of a sequence is megabytes; fresh memory every call costs a page
 // fault per 4 KiB (measured ~1,500 a call, a sixth of a GRU forward), so each thread keeps its
 // buffers between calls. Contents are garbage on entry: callers overwrite before reading.
 template <class T>
 T* scratch(int slot, int64_t n) {
-  thread_local std::vector<T> buffers[3];
+  thread_local std::vector<T> buffers[4];
   std::vector<T>& v = buffers[slot];
   if (static_cast<int64_t>(v.size()) < n) v.resize(n);
   return v.data();
@@ -88,40 +77,295 @@ void input_projection(const T* x, const T* w_ih, const T* b_ih, const T* b_hh, T
   gemm<T>(false, true, rows, gh, s.input_size, x, w_ih, out, b_ih != nullptr);
 }
 
-// db[cols] = sum over rows of d[rows, cols], row by row (a fixed order: reproducible bits).
+// One weight gradient: C [m, n] = sum over rows p < k of A[p, :m]^T B(p, :n), A = gate gradients
+// of every step ([k, lda]) and B(p) = b[0] + p * ldb for p < split, else b[1] + (p - split) *
+// ldb (a null b: zero rows, skipped); sums[m] = sum_p A[p, m] when given (a bias gradient).
+// n may be 0 (sums alone).
 template <class T>
-void column_sums(const T* d, int64_t rows, int64_t cols, T* db) {
-  MapArr<T> acc(db, cols);
-  acc.setZero();
-  for (int64_t r = 0; r < rows; ++r) acc += MapConstArr<T>(d + r * cols, cols);
+struct GradProduct {
+  const T* a;
+  int64_t lda;
+  const T* b[2];
+  int64_t split, ldb, n;
+  T* c;
+  T* sums;
+};
+
+// The first row of B that is not zero (k when there is none).
+template <class T>
+int64_t first_row(const GradProduct<T>& g, int64_t k) {
+  if (g.b[0] && g.split > 0) return 0;
+  return g.b[1] && g.split < k ? g.split : k;
+}
+
+// Rows of B summed per pass (kGradKc rows of B, [x | h] of an LSTM: ~100 KB, stay in L2 while
+// every tile of C passes).
+constexpr int64_t kGradKc = 128;
+
+// C rows [r0, r0 + rows) of one product, B columns [j0, j0 + width) (width a whole strip of NP
+// packets, or fewer columns through a padded scratch strip when NP = 0), over B rows
+// [p0, p1): one tile call per segment of B rows, the first row of C's sum starting it at zero.
+template <class T, int NP>
+void grad_strip(const GradProduct<T>& g, const T* panel, int64_t k, int64_t r0, int64_t rows,
+                int64_t j0, int64_t width, int64_t p0, int64_t p1) {
+  constexpr int64_t S = tiled::kPacket<T>;
+  const int64_t first = first_row(g, k);
+  for (int seg = 0; seg < 2; ++seg) {
+    const int64_t lo = seg ? std::max(p0, g.split) : p0, hi = seg ? p1 : std::min(p1, g.split);
+    if (lo >= hi || !g.b[seg] || lo >= k) continue;
+    const T* b = g.b[seg] + (lo - (seg ? g.split : 0)) * g.ldb + j0;
+    const int64_t kb = p1 - p0;
+    const T* a = panel + r0 * kb + (lo - p0);  // A^T's rows, kb apart
+    T* c = g.c + r0 * g.n + j0;
+    if constexpr (NP > 0) {
+      tiled::tile_rows<T, NP>(rows, hi - lo, a, kb, 1, b, g.ldb, c, g.n, lo != first);
+    } else {
+      // The last columns (fewer than a packet): B and C through zero-padded scratch.
+      T pb[kGradKc * S], pc[tiled::kTileRows * S];
+      for (int64_t p = 0; p < hi - lo; ++p)
+        for (int64_t j = 0; j < S; ++j) pb[p * S + j] = j < width ? b[p * g.ldb + j] : T(0);
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < S; ++j)
+          pc[r * S + j] = j < width && lo != first ? c[r * g.n + j] : T(0);
+      tiled::tile_rows<T, 1>(rows, hi - lo, a, kb, 1, pb, S, pc, S, true);
+      for (int64_t r = 0; r < rows; ++r) std::copy(pc + r * S, pc + r * S + width, c + r * g.n);
+    }
+  }
+}
+
+// panel[r - m0, p - p0] = a[p, r] for r in [m0, m1), p in [p0, p1) (a's rows lda apart).
+template <class T>
+void pack_panel(const T* a, int64_t lda, int64_t m0, int64_t m1, int64_t p0, int64_t p1,
+                T* panel) {
+  const int64_t rows = m1 - m0, kb = p1 - p0;
+  int64_t rv = 0, pv = 0;
+  if constexpr (std::is_same_v<T, float> && simd::kVector) {
+    constexpr int64_t F = simd::kFloats;
+    rv = rows / F * F, pv = kb / F * F;
+    for (int64_t p = 0; p < pv; p += F)
+      for (int64_t r = 0; r < rv; r += F)
+        simd::transpose_tile(a + (p0 + p) * lda + m0 + r, lda, panel + r * kb + p, kb);
+  }
+  for (int64_t p = 0; p < kb; ++p)
+    for (int64_t r = p < pv ? rv : 0; r < rows; ++r) panel[r * kb + p] = a[(p0 + p) * lda + m0 + r];
+}
+
+// Rows [m0, m1) of every product's C (and sums), B read in place: for each block of kGradKc
+// rows of B, the block of A^T packed (a tile then reads its rows of A^T from L1 rather than a
+// line per row of A), each tile of C rows, each product, its column strips. Each element sums over p in order, in the chunk that owns its row: the bits
+// do not depend on how rows are chunked.
+template <class T>
+void grad_rows(const GradProduct<T>* gs, int count, int64_t k, int64_t m0, int64_t m1) {
+  constexpr int64_t S = tiled::kPacket<T>, W = tiled::kWide * S;
+  for (int i = 0; i < count; ++i) {
+    const GradProduct<T>& g = gs[i];
+    if (g.sums) std::fill(g.sums + m0, g.sums + m1, T(0));
+    if (first_row(g, k) == k && g.c) std::fill(g.c + m0 * g.n, g.c + m1 * g.n, T(0));
+  }
+  T* panels = scratch<T>(3, count * (m1 - m0) * kGradKc);
+  for (int64_t p0 = 0; p0 < k; p0 += kGradKc) {
+    const int64_t p1 = std::min(k, p0 + kGradKc);
+    for (int i = 0; i < count; ++i)
+      if (gs[i].c && !(i > 0 && gs[i].a == gs[0].a && gs[0].c))
+        pack_panel(gs[i].a, gs[i].lda, m0, m1, p0, p1, panels + i * (m1 - m0) * kGradKc);
+    for (int i = 0; i < count; ++i) {
+      const GradProduct<T>& g = gs[i];
+      if (!g.sums) continue;
+      for (int64_t p = p0; p < p1; ++p) {
+        const T* __restrict row = g.a + p * g.lda;
+        T* __restrict sums = g.sums;
+        for (int64_t r = m0; r < m1; ++r) sums[r] += row[r];
+      }
+    }
+    for (int64_t r0 = m0; r0 < m1; r0 += tiled::kTileRows) {
+      const int64_t rows = std::min<int64_t>(tiled::kTileRows, m1 - r0);
+      for (int i = 0; i < count; ++i) {
+        const GradProduct<T>& g = gs[i];
+        if (!g.c) continue;
+        const int shared = i > 0 && g.a == gs[0].a && gs[0].c ? 0 : i;
+        const T* panel = panels + shared * (m1 - m0) * kGradKc - m0 * (p1 - p0);
+        int64_t j = 0;
+        for (; j + W <= g.n; j += W)
+          grad_strip<T, tiled::kWide>(g, panel, k, r0, rows, j, W, p0, p1);
+        for (; j + S <= g.n; j += S) grad_strip<T, 1>(g, panel, k, r0, rows, j, S, p0, p1);
+        if (j < g.n) grad_strip<T, 0>(g, panel, k, r0, rows, j, g.n - j, p0, p1);
+      }
+    }
+  }
 }
 
 // The weight, bias and input gradients shared by every cell, from the pre-activation gate
 // gradients of all steps: dxg (input side, [T, N, G*H]) and dhg (hidden side; the same array
 // for RNN and LSTM). dW_hh pairs each step with its h_{t-1}: y shifted by one step, plus h0.
+// Threading: the products over chunks of gate rows (whole tiles), claimed as threads come free.
 template <class T>
 void parameter_gradients(const T* dxg, const T* dhg, const T* x, const T* h0, const T* w_ih,
                          const T* y, int64_t gh, T* dx, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh,
                          const RnnShape& s) {
   const int64_t n = s.batch, h = s.hidden_size, rows = s.steps * n;
   if (dx) gemm<T>(false, false, rows, s.input_size, gh, dxg, w_ih, dx, false);
-  if (dw_ih) gemm<T>(true, false, gh, s.input_size, rows, dxg, x, dw_ih, false);
-  if (dw_hh) {
-    const int64_t inner = (s.steps - 1) * n;
-    // Forward: steps 1..T-1 pair with y[0..T-2]; reverse: steps 0..T-2 pair with y[1..T-1].
-    const T* d_inner = s.reverse ? dhg : dhg + n * gh;
-    const T* y_inner = s.reverse ? y + n * h : y;
-    gemm<T>(true, false, gh, h, inner, d_inner, y_inner, dw_hh, false);
-    if (h0) {
-      const T* d_first = dhg + step_at(s, 0) * n * gh;
-      gemm<T>(true, false, gh, h, n, d_first, h0, dw_hh, true);
+  const bool shared = dxg == dhg;  // RNN and LSTM: both biases enter the same sum
+  GradProduct<T> gs[2];
+  int count = 0;
+  if (dw_ih || db_ih)
+    gs[count++] = {dxg, gh, {x, nullptr}, rows, s.input_size, dw_ih ? s.input_size : 0, dw_ih,
+                   db_ih};
+  if (dw_hh || (db_hh && !(shared && db_ih))) {
+    // h_{t-1} of row p: forward, h0 for step 0's rows then y[0..T-2]; reverse, y[1..T-1] for
+    // steps 0..T-2 then h0 for step T-1's.
+    const int64_t split = s.reverse ? (s.steps - 1) * n : n;
+    const T* first = s.reverse ? y + n * h : h0;
+    const T* second = s.reverse ? h0 : y;
+    gs[count++] = {dhg, gh, {first, second}, split, h, dw_hh ? h : 0, dw_hh,
+                   shared && db_ih ? nullptr : db_hh};
+  }
+  if (count > 0) {
+    constexpr int64_t R = tiled::kTileRows;
+    const int64_t work = gh * rows * (s.input_size + h);
+    const int team = run_parallel(work) ? get_num_threads() : 1;
+    const int64_t per = std::max<int64_t>(R, (gh + 4 * team - 1) / (4 * team) / R * R);
+    parallel_for((gh + per - 1) / per, team, [&](int64_t i, int) {
+      grad_rows(gs, count, rows, i * per, std::min(gh, (i + 1) * per));
+    });
+  }
+  if (db_hh && db_ih && shared) std::copy(db_ih, db_ih + gh, db_hh);
+}
+
+// ---- fused steps ----
+// NOTE: the LSTM step runs fused: for a tile of up to 6 batch rows and a block of kUnits hidden
+// units, the recurrent product leaves all four gates' pre-activations in a scratch tile in L1
+// (started from the input projection), and the gate maths, the cell update and the outputs
+// follow straight from it; no gate array is written by the product and read back by a second
+// pass. The product streams W_hh^T packed with the gates of each unit block side by side.
+constexpr int64_t kUnits = kLanes;
+
+// Columns of the gate-block layout for G gates: block b holds gate q of hidden unit b * kUnits
+// + l at column (b * G + q) * kUnits + l (zero beyond H).
+inline int64_t gate_block_cols(int64_t h, int gates) {
+  return (h + kUnits - 1) / kUnits * gates * kUnits;
+}
+
+// B = W_hh^T ([H, G*H]) packed in strips of NP packets over the gate-block columns.
+template <class T, int NP>
+tiled::PackedB<T, NP> pack_gate_blocks(const T* w_hh, int64_t h, int gates, T* storage) {
+  using PB = tiled::PackedB<T, NP>;
+  constexpr int64_t W = PB::kWidth;
+  const int64_t n = gate_block_cols(h, gates);
+  for (int64_t s = 0; s < PB::strips(n); ++s) {
+    T* dst = storage + s * h * W;
+    for (int64_t j = 0; j < W; ++j) {
+      const int64_t v = s * W + j, unit = v / (gates * kUnits) * kUnits + v % kUnits;
+      const int64_t q = v / kUnits % gates;
+      if (unit >= h) {
+        for (int64_t p = 0; p < h; ++p) dst[p * W + j] = T(0);
+        continue;
+      }
+      int64_t p = 0;
+      if constexpr (std::is_same_v<T, float> && simd::kVector) {
+        // Whole groups of F consecutive W_hh rows through in-register transposes.
+        constexpr int64_t F = simd::kFloats;
+        if (j % F == 0 && v % kUnits + F <= kUnits && unit + F <= h && j + F <= W) {
+          for (; p + F <= h; p += F)
+            simd::transpose_tile(w_hh + (q * h + unit) * h + p, h, dst + p * W + j, W);
+          for (int64_t jj = 0; jj < F; ++jj)
+            for (int64_t pp = p; pp < h; ++pp)
+              dst[pp * W + j + jj] = w_hh[(q * h + unit + jj) * h + pp];
+          j += F - 1;
+          continue;
+        }
+      }
+      for (; p < h; ++p) dst[p * W + j] = w_hh[(q * h + unit) * h + p];
     }
   }
-  if (db_ih) column_sums(dxg, rows, gh, db_ih);
-  if (db_hh && db_ih && dxg == dhg)
-    std::copy(db_ih, db_ih + gh, db_hh);  // RNN and LSTM: both biases enter the same sum
-  else if (db_hh)
-    column_sums(dhg, rows, gh, db_hh);
+  return {storage, h, n};
+}
+
+// kUnits lanes from p (u of them, the rest zero), and back.
+template <class T>
+Lanes<T> load_lanes(const T* p, int64_t u) {
+  if (u == kUnits) return Eigen::Map<const Lanes<T>>(p);
+  Lanes<T> v = Lanes<T>::Zero();
+  v.head(u) = MapConstArr<T>(p, u);
+  return v;
+}
+
+template <class T>
+void store_lanes(const Lanes<T>& v, T* p, int64_t u) {
+  if (u == kUnits)
+    Eigen::Map<Lanes<T>>{p} = v;
+  else
+    MapArr<T>(p, u) = v.head(u);
+}
+
+template <class T>
+Lanes<T> lane_sigmoid(const Lanes<T>& v) {
+  return T(1) / (T(1) + (-v).exp());
+}
+
+// Asks for `bytes` from p on into L2 (not L1: the step's own tile is there).
+// NOTE: the input projection of all steps (3.2 MB for T50 N32 H128) is out of cache by the time
+// a step reads its rows, four short runs a row that the hardware prefetcher does not follow:
+// without this, loading them stalled the fused LSTM step for ~40% of its time.
+inline void prefetch_l2(const void* p, int64_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  for (int64_t i = 0; i < bytes; i += 64) __builtin_prefetch(c + i, 1, 1);
+}
+
+// One LSTM step for `rows` (<= kTileRows) batch rows: g [rows, 4H] holds the input projection
+// on entry and the activated gates (i, f, g, o) on exit; hp, cp: h_{t-1}, c_{t-1}; c, y: c_t,
+// h_t (all rows H apart). g_next: the same rows of the step run next (null after the last),
+// fetched meanwhile.
+template <class T, int NP>
+void lstm_step_rows(int64_t rows, int64_t h, const T* hp, const T* cp,
+                    const tiled::PackedB<T, NP>& w, T* g, T* c, T* y, const T* g_next) {
+  using PB = tiled::PackedB<T, NP>;
+  constexpr int64_t GB = 4 * kUnits, W = PB::kWidth, per_block = GB / W;
+  static_assert(GB % W == 0, "a gate block is whole strips");
+  alignas(64) T tmp[tiled::kTileRows * GB];
+  for (int64_t b = 0; b * kUnits < h; ++b) {
+    const int64_t j0 = b * kUnits, u = std::min(kUnits, h - j0);
+    if (g_next)
+      for (int64_t r = 0; r < rows; ++r)
+        for (int q = 0; q < 4; ++q) prefetch_l2(g_next + r * 4 * h + q * h + j0, u * sizeof(T));
+    for (int64_t r = 0; r < rows; ++r)
+      for (int q = 0; q < 4; ++q)
+        Eigen::Map<Lanes<T>>{tmp + r * GB + q * kUnits} = load_lanes(g + r * 4 * h + q * h + j0, u);
+    for (int64_t s = 0; s < per_block; ++s)
+      tiled::tile_rows<T, NP>(rows, h, hp, h, 1, w.strip_at(b * per_block + s), W, tmp + s * W,
+                              GB, true);
+    for (int64_t r = 0; r < rows; ++r) {
+      const T* t = tmp + r * GB;
+      const Lanes<T> ig = lane_sigmoid<T>(Eigen::Map<const Lanes<T>>(t));
+      const Lanes<T> fg = lane_sigmoid<T>(Eigen::Map<const Lanes<T>>(t + kUnits));
+      const Lanes<T> gg = lane_tanh<T>(Eigen::Map<const Lanes<T>>(t + 2 * kUnits));
+      const Lanes<T> og = lane_sigmoid<T>(Eigen::Map<const Lanes<T>>(t + 3 * kUnits));
+      const Lanes<T> cn = fg * load_lanes(cp + r * h + j0, u) + ig * gg;
+      const Lanes<T> hn = og * lane_tanh<T>(cn);
+      T* gr = g + r * 4 * h + j0;
+      store_lanes(ig, gr, u);
+      store_lanes(fg, gr + h, u);
+      store_lanes(gg, gr + 2 * h, u);
+      store_lanes(og, gr + 3 * h, u);
+      store_lanes(cn, c + r * h + j0, u);
+      store_lanes(hn, y + r * h + j0, u);
+    }
+  }
+}
+
+// Calls f(r0, r1) for each chunk of batch rows of the recurrence, each chunk taking its rows
+// through every step (whole sequences never interact: no barrier per step). Chunks are tiles of
+// near-equal size (32 rows: 6, 6, 5, 5, 5, 5), claimed as threads come free. Results do not
+// depend on the split: a row's sums never involve other rows.
+// NOTE: not one chunk per thread: a worker asleep between two Python calls (its wake-up takes
+// up to milliseconds on a VM) then left the caller both halves, and the LSTM backward at 2
+// threads ran at 1 thread's speed whenever it came after a pause; with tiles, a late worker
+// still takes the tiles left.
+template <class F>
+void over_rows(int64_t batch, int64_t work, const F& f) {
+  const int64_t tiles = (batch + tiled::kTileRows - 1) / tiled::kTileRows;
+  parallel_for_work(tiles, work, [&](int64_t i, int) {
+    f(batch * i / tiles, batch * (i + 1) / tiles);
+  });
 }
 
 // One batch row of the LSTM step backward (see lstm_backward); `d` gets the four pre-activation
@@ -177,7 +421,7 @@ void rnn_forward(const T* x, const T* h0, const T* w_ih, const T* w_hh, const T*
   const T* init = h0 ? h0 : zeros.data();
   input_projection(x, w_ih, b_ih, b_hh, y, h, s);
   const tiled::PackedB<T> whh_t = packed_w_hh(w_hh, h, h, true);
-  over_batch(n, s.steps * n * h * h, [&](int64_t b0, int64_t b1) {
+  over_rows(n, s.steps * n * h * h, [&](int64_t b0, int64_t b1) {
       const int64_t m = (b1 - b0) * h;
       for (int64_t i = 0; i < s.steps; ++i) {
         const int64_t t = step_at(s, i);
@@ -200,7 +444,7 @@ void rnn_backward(const T* dy, const T* x, const T* h0, const T* w_ih, const T* 
   T* da = scratch<T>(0, s.steps * nh);
   std::vector<T> dh_next(nh, T(0));
   const tiled::PackedB<T> whh = packed_w_hh(w_hh, h, h, false);
-  over_batch(n, s.steps * n * h * h, [&](int64_t b0, int64_t b1) {
+  over_rows(n, s.steps * n * h * h, [&](int64_t b0, int64_t b1) {
       const int64_t off = b0 * h, m = (b1 - b0) * h;
       T* dhn = dh_next.data() + off;
       for (int64_t i = s.steps - 1; i >= 0; --i) {
@@ -224,31 +468,29 @@ template <class T>
 void lstm_forward(const T* x, const T* h0, const T* c0, const T* w_ih, const T* w_hh,
                   const T* b_ih, const T* b_hh, T* y, T* c_n, T* gates, T* cells,
                   const RnnShape& s) {
+  constexpr int NP = tiled::kWide;
   const int64_t n = s.batch, h = s.hidden_size, nh = n * h, g4 = 4 * h;
-  std::vector<T> zeros(h0 && c0 ? 0 : nh, T(0));
+  std::vector<T> zeros(h0 && c0 ? 0 : nh, T(0)), bias(b_ih ? g4 : 0);
   const T* hinit = h0 ? h0 : zeros.data();
   const T* cinit = c0 ? c0 : zeros.data();
-  input_projection(x, w_ih, b_ih, b_hh, gates, g4, s);
-  const tiled::PackedB<T> whh_t = packed_w_hh(w_hh, g4, h, true);
-  over_batch(n, s.steps * n * g4 * h, [&](int64_t b0, int64_t b1) {
+  for (int64_t j = 0; b_ih && j < g4; ++j) bias[j] = b_ih[j] + b_hh[j];
+  // Every step's input projection, biases included, in one GEMM (they start its sums).
+  linear_forward(x, w_ih, b_ih ? bias.data() : nullptr, gates,
+                 LinearShape{s.steps * n, s.input_size, g4});
+  const int64_t cols = gate_block_cols(h, 4);
+  const tiled::PackedB<T, NP> w = pack_gate_blocks<T, NP>(
+      w_hh, h, 4, scratch<T>(2, tiled::PackedB<T, NP>::size(h, cols)));
+  over_rows(n, s.steps * n * g4 * h, [&](int64_t b0, int64_t b1) {
     for (int64_t i = 0; i < s.steps; ++i) {
       const int64_t t = step_at(s, i);
-      T* gt = gates + t * n * g4;
-      tiled::mm_packed(b1 - b0, prev_state(s, t, y, hinit) + b0 * h, h, whh_t, gt + b0 * g4, g4,
-                       true);
-      const T* cprev = prev_state(s, t, static_cast<const T*>(cells), cinit);
-      for (int64_t b = b0; b < b1; ++b) {
-        T* g = gt + b * g4;
-        sigmoid_inplace(g, 2 * h);
-        tanh_inplace(g + 2 * h, h);
-        sigmoid_inplace(g + 3 * h, h);
-        const T *ig = g, *fg = g + h, *gg = g + 2 * h, *og = g + 3 * h, *cp = cprev + b * h;
-        T* c = cells + t * nh + b * h;
-        T* hy = y + t * nh + b * h;
-        for (int64_t j = 0; j < h; ++j) c[j] = fg[j] * cp[j] + ig[j] * gg[j];
-        tanh_into(c, hy, h);
-        for (int64_t j = 0; j < h; ++j) hy[j] *= og[j];
-      }
+      const T* hp = prev_state(s, t, static_cast<const T*>(y), hinit);
+      const T* cp = prev_state(s, t, static_cast<const T*>(cells), cinit);
+      const T* next = i + 1 < s.steps ? gates + step_at(s, i + 1) * n * g4 : nullptr;
+      tiled::balanced_tiles(b1 - b0, [&](int64_t r, int64_t rows) {
+        const int64_t b = b0 + r;
+        lstm_step_rows(rows, h, hp + b * h, cp + b * h, w, gates + (t * n + b) * g4,
+                       cells + t * nh + b * h, y + t * nh + b * h, next ? next + b * g4 : next);
+      });
     }
   });
   if (c_n) {
@@ -262,33 +504,43 @@ void lstm_backward(const T* dy, const T* dc_n, const T* x, const T* h0, const T*
                    const T* w_ih, const T* w_hh, const T* y, const T* gates, const T* cells,
                    T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh,
                    const RnnShape& s) {
+  constexpr int NP = tiled::kWide;
   const int64_t n = s.batch, h = s.hidden_size, nh = n * h, g4 = 4 * h;
   T* da = scratch<T>(0, s.steps * n * g4);
   std::vector<T> dh_next(nh, T(0)), dc_next(nh, T(0));
   std::vector<T> zeros(c0 ? 0 : nh, T(0));
   const T* cinit = c0 ? c0 : zeros.data();
   if (dc_n) std::copy(dc_n, dc_n + nh, dc_next.begin());
-  const tiled::PackedB<T> whh = packed_w_hh(w_hh, g4, h, false);
-  over_batch(n, s.steps * n * g4 * h, [&](int64_t b0, int64_t b1) {
+  const tiled::PackedB<T, NP> whh =
+      tiled::pack<T, NP>(w_hh, g4, h, false, scratch<T>(2, tiled::PackedB<T, NP>::size(g4, h)));
+  over_rows(n, s.steps * n * g4 * h, [&](int64_t b0, int64_t b1) {
     std::vector<T> tc(h);
     for (int64_t i = s.steps - 1; i >= 0; --i) {
       const int64_t t = step_at(s, i);
       const T* cprev = prev_state(s, t, cells, cinit);
-      for (int64_t b = b0; b < b1; ++b) {
-        tanh_into(cells + t * nh + b * h, tc.data(), h);
-        lstm_row_backward(h, gates + (t * n + b) * g4, tc.data(), cprev + b * h,
-                          dy + t * nh + b * h, dh_next.data() + b * h, dc_next.data() + b * h,
-                          da + (t * n + b) * g4);
-      }
-      if (i > 0 || dh0)
-        tiled::mm_packed(b1 - b0, da + (t * n + b0) * g4, g4, whh, dh_next.data() + b0 * h, h,
-                         false);
+      // A tile's gate gradients go through the product while they are in L1.
+      const int64_t tn = i > 0 ? step_at(s, i - 1) : -1;  // the step run next
+      tiled::balanced_tiles(b1 - b0, [&](int64_t r, int64_t rows) {
+        for (int64_t b = b0 + r; b < b0 + r + rows; ++b) {
+          if (tn >= 0) {
+            prefetch_l2(gates + (tn * n + b) * g4, g4 * sizeof(T));
+            prefetch_l2(cells + tn * nh + b * h, h * sizeof(T));
+            prefetch_l2(dy + tn * nh + b * h, h * sizeof(T));
+          }
+          tanh_into(cells + t * nh + b * h, tc.data(), h);
+          lstm_row_backward(h, gates + (t * n + b) * g4, tc.data(), cprev + b * h,
+                            dy + t * nh + b * h, dh_next.data() + b * h, dc_next.data() + b * h,
+                            da + (t * n + b) * g4);
+        }
+        if (i > 0 || dh0)
+          tiled::mm_packed(rows, da + (t * n + b0 + r) * g4, g4, whh,
+                           dh_next.data() + (b0 + r) * h, h, false);
+      });
     }
   });
   if (dh0) std::copy(dh_next.begin(), dh_next.end(), dh0);
   if (dc0) std::copy(dc_next.begin(), dc_next.end(), dc0);
-  parameter_gradients(da, da, x, h0, w_ih, y, g4, dx, dw_ih, dw_hh, db_ih, db_hh,
-                      s);
+  parameter_gradients(da, da, x, h0, w_ih, y, g4, dx, dw_ih, dw_hh, db_ih, db_hh, s);
 }
 
 // ---- GRU ------------------------------------------------------------------------------------
@@ -302,7 +554,7 @@ void gru_forward(const T* x, const T* h0, const T* w_ih, const T* w_hh, const T*
   T* xg = scratch<T>(0, s.steps * n * g3);
   input_projection(x, w_ih, b_ih, static_cast<const T*>(nullptr), xg, g3, s);
   const tiled::PackedB<T> whh_t = packed_w_hh(w_hh, g3, h, true);
-  over_batch(n, s.steps * n * g3 * h, [&](int64_t b0, int64_t b1) {
+  over_rows(n, s.steps * n * g3 * h, [&](int64_t b0, int64_t b1) {
     for (int64_t i = 0; i < s.steps; ++i) {
       const int64_t t = step_at(s, i);
       const T* hp_all = prev_state(s, t, static_cast<const T*>(y), init);
@@ -341,7 +593,7 @@ void gru_backward(const T* dy, const T* x, const T* h0, const T* w_ih, const T* 
   std::vector<T> zeros(h0 ? 0 : nh, T(0));
   const T* init = h0 ? h0 : zeros.data();
   const tiled::PackedB<T> whh = packed_w_hh(w_hh, g3, h, false);
-  over_batch(n, s.steps * n * g3 * h, [&](int64_t b0, int64_t b1) {
+  over_rows(n, s.steps * n * g3 * h, [&](int64_t b0, int64_t b1) {
     for (int64_t i = s.steps - 1; i >= 0; --i) {
       const int64_t t = step_at(s, i);
       const T* hp_all = prev_state(s, t, y, init);

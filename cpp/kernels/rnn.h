@@ -2,17 +2,18 @@
 // and direction. The input projection of every step is one GEMM; each step then adds one
 // product over the packed gates W_hh [G*H, H] in PyTorch's order (LSTM i,f,g,o; GRU r,z,n),
 // W_hh packed once a call (tiled_mm.h), and applies the gate nonlinearities, keeping what
-// backpropagation through time needs.
+// backpropagation through time needs. The LSTM step is fused: product, gate maths and cell
+// update from one tile in L1. The weight gradients of every step are one pass at the end.
 //
 // Layout: x [T, N, I] (time-major), h0/c0 [N, H], w_ih [G*H, I], w_hh [G*H, H], b_ih/b_hh
 // [G*H] (both null for bias=False), y [T, N, H] in time order. With `reverse` the steps run
 // from t = T-1 down to 0 (the backward direction of a bidirectional layer), so h_n = y[0].
 // Null h0/c0 mean zeros. Backward takes the gradient of y (which already holds h_n's) and of
 // c_n, and writes nullable gradients dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh (overwritten).
-// Threading: the recurrence runs on the pool over fixed blocks of batch rows, each chunk taking
-// its rows through every step (serial products, no barrier per step); the input projection and
-// the weight-gradient GEMMs use gemm()'s threading. Results depend on the inputs alone (not on
-// the thread count).
+// Threading: the recurrence runs on the pool over tiles of batch rows, each chunk taking its
+// rows through every step (serial products, no barrier per step); the input projection uses
+// gemm()'s threading, the weight gradients chunks of gate rows. Results depend on the inputs
+// alone (not on the thread count).
 #pragma once
 #include <cstdint>
 

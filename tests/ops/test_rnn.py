@@ -121,9 +121,14 @@ SPECS = [
     _spec("lstm", 4, 3, 2, 3, reverse=True),
     _spec("lstm", 1, 1, 1, 1, bias=False, state=False),
     _spec("lstm", 5, 1, 3, 2, state=False),
+    # Whole and partial blocks of 16 hidden units, several row tiles (13 rows: 5 + 4 + 4), and
+    # the in-register transposes of the packing (I, H >= 16).
+    _spec("lstm", 3, 13, 20, 37),
+    _spec("lstm", 2, 7, 16, 32, reverse=True, state=False),
     _spec("gru", 3, 2, 5, 4),
     _spec("gru", 4, 3, 2, 3, reverse=True),
     _spec("gru", 1, 1, 1, 1, bias=False, state=False),
+    _spec("gru", 2, 9, 17, 21, reverse=True),
     _spec("rnn", 3, 2, 5, 4),
     _spec("rnn", 4, 3, 2, 3, reverse=True, relu=True),
     _spec("rnn", 2, 1, 3, 17, state=False, relu=True),
