@@ -22,11 +22,52 @@ class Recipe:
     lr: float = 0.1
     epochs: int = 3
     batch_size: int = 64
-    # "cosine": per-batch cosine decay to zero over the run; "none": constant rate.
+    # "cosine": per-batch cosine decay to zero over the run; "onecycle": per-batch 1cycle
+    # (warm-up over `warmup` of the steps to `lr`, then cosine annealing); "none": constant.
     schedule: str = "cosine"
+    warmup: float = 0.2
+    # The optimizer's weight decay (decoupled for AdamW); None: the optimizer's default.
+    weight_decay: float | None = None
+    label_smoothing: float = 0.0
+    # Random shifts of the training images by up to this many pixels (0: none).
+    shift: int = 0
+    clip_grad_norm: float | None = None
     # (data folder or None, seed) -> (train set, test set, description); None: MNIST.
     data: Callable[[Any, int], tuple[Any, Any, str]] | None = None
-    loss: Callable[[], nn.Module] = nn.CrossEntropyLoss
+    loss: Callable[..., nn.Module] = nn.CrossEntropyLoss
+
+    def make_loss(self) -> nn.Module:
+        """The training loss, with the recipe's label smoothing when it has one."""
+        if self.label_smoothing:
+            return self.loss(label_smoothing=self.label_smoothing)
+        return self.loss()
+
+
+def random_shift(x: Tensor, max_shift: int, generator: np.random.Generator) -> Tensor:
+    """Shift each image of a batch by its own random whole-pixel offset, up to ``max_shift``
+    pixels each way along both axes, filling with zeros (the classic MNIST augmentation).
+
+    Args:
+        x: images ``(N, C, H, W)``.
+        max_shift: the largest offset in pixels (0 returns ``x``).
+        generator: draws the offsets (nncore's default generator makes them repeat with the
+            seed and resume with a checkpoint).
+
+    Returns:
+        A new Tensor of the shape and dtype of ``x``.
+    """
+    if max_shift == 0:
+        return x
+    a = x._array
+    n, _, h, w = a.shape
+    s = max_shift
+    padded = np.pad(a, ((0, 0), (0, 0), (s, s), (s, s)))
+    top, left = generator.integers(0, 2 * s + 1, size=(2, n))
+    # NOTE: a view of every (h, w) window of the padded images; picking one window per image
+    # copies whole rows, several times faster than gathering each pixel by index.
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (h, w), axis=(2, 3))
+    out = windows[np.arange(n), :, top, left]  # (N, C, h, w)
+    return Tensor._wrap(np.ascontiguousarray(out, dtype=a.dtype))
 
 
 def mnist_mlp() -> nn.Module:
