@@ -198,7 +198,6 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 def cmd_profile(args: argparse.Namespace) -> int:
     import nncore as nc
-    from nncore import nn
     from nncore.data import DataLoader
     from nncore.profiler import profile
     from nncore.train.recipes import RECIPES
@@ -210,8 +209,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     train_set, _, source = _mnist_splits(args.data, args.seed)
     model = recipe.build()
     model.train()
-    optimizer = _optimizer(recipe.optimizer, model.parameters(), recipe.lr)
-    loss_fn = nn.CrossEntropyLoss()
+    optimizer = _optimizer(recipe.optimizer, model.parameters(), recipe.lr, recipe.weight_decay)
+    loss_fn = recipe.make_loss()
     loader = DataLoader(train_set, batch_size=args.batch_size or recipe.batch_size, shuffle=True,
                         seed=args.seed)
     batches = iter(loader)

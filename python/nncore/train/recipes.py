@@ -157,24 +157,33 @@ class MnistHybrid(nn.Module):
         return self.head(h_n[-1])
 
 
+# NOTE: the defaults were tuned to reach the classic test accuracies (mlp 98.0%, cnn 99.3%, lstm
+# 98.5%, transformer 97.5%, hybrid 99.3%) on seeds 0, 1 and 2 in at most 1.5x the training time
+# of the earlier 3-epoch cosine defaults; docs/install.md lists the settings and the results.
 RECIPES: dict[str, Recipe] = {
     "mnist-mlp": Recipe(
-        mnist_mlp, "MNIST, 784-128-10 MLP with ReLU; SGD, momentum 0.9, cosine learning-rate decay"
+        mnist_mlp, "MNIST, 784-128-10 MLP with ReLU; SGD, momentum 0.9, 1cycle learning rate, "
+        "label smoothing", lr=0.3, epochs=5, batch_size=128, schedule="onecycle",
+        label_smoothing=0.1,
     ),
     "mnist-cnn": Recipe(
         mnist_cnn, "MNIST, two conv blocks (batch norm, max pool, dropout) + 2 dense layers; "
-        "Adam, cosine learning-rate decay", optimizer="adam", lr=2e-3,
+        "Adam, 1cycle learning rate, label smoothing, random 1-pixel shifts", optimizer="adam",
+        lr=4e-3, epochs=4, schedule="onecycle", label_smoothing=0.1, shift=1,
     ),
     "mnist-transformer": Recipe(
         PatchTransformer, "MNIST, 7x7 patches as 16 tokens + class token, 2 pre-norm encoder "
         "layers (d_model 64, 4 heads); AdamW, cosine learning-rate decay", optimizer="adamw",
-        lr=2e-3),
+        lr=2e-3, epochs=4,
+    ),
     "mnist-lstm": Recipe(
         MnistLSTM, "MNIST as sequences: 28 rows of 28 pixels into an LSTM(28, 128), linear head; "
-        "Adam, cosine learning-rate decay", optimizer="adam", lr=2e-3,
+        "Adam, cosine learning-rate decay, gradient norm clipped to 1", optimizer="adam", lr=3e-3,
+        epochs=4, clip_grad_norm=1.0,
     ),
     "mnist-hybrid": Recipe(
         MnistHybrid, "MNIST, CNN + GRU: two conv blocks turn the image into 7 bands, a GRU reads "
-        "them in order; Adam, cosine learning-rate decay", optimizer="adam", lr=2e-3,
+        "them in order; Adam, 1cycle learning rate, label smoothing, random 1-pixel shifts",
+        optimizer="adam", lr=4e-3, epochs=4, schedule="onecycle", label_smoothing=0.1, shift=1,
     ),
 }
