@@ -4,4 +4,6 @@ import sys
 
 from nncore.cli import main
 
-sys.exit(main())
+# NOTE: guarded so that tools importing every module (the architecture tests) do not run it.
+if __name__ == "__main__":
+    sys.exit(main())

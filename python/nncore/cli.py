@@ -89,9 +89,29 @@ def _start_world() -> Any:
     return _core.current()
 
 
+def _parallel(model: Any, train_set: Any, test_set: Any, batch_size: int, seed: int,
+              world: Any) -> tuple[Any, Any, Any]:
+    """The model and the training and test loaders of one process, or of this rank of an MPI
+    world (the model wrapped in DistributedDataParallel, each loader on this rank's shard)."""
+    from nncore.data import DataLoader
+
+    if world is None:
+        return (model, DataLoader(train_set, batch_size=batch_size, shuffle=True, seed=seed),
+                DataLoader(test_set, batch_size=1000))
+    from nncore.nn.parallel import DistributedDataParallel
+    from nncore.utils.data import DistributedSampler
+
+    # NOTE: --batch-size is the global batch, split among ranks, so the run follows the
+    # single-process recipe (same steps, same hyperparameters) with each rank on a shard.
+    loader = DataLoader(train_set, batch_size=batch_size // world.size,
+                        sampler=DistributedSampler(train_set, seed=seed))
+    test_loader = DataLoader(test_set, batch_size=1000,
+                             sampler=DistributedSampler(test_set, shuffle=False))
+    return DistributedDataParallel(model), loader, test_loader
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     import nncore as nc
-    from nncore.data import DataLoader
     from nncore.train import LambdaCallback, LearningRateMonitor, ModelCheckpoint, evaluate, fit
     from nncore.train.recipes import RECIPES
 
@@ -118,20 +138,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     decay = recipe.weight_decay if opt_name == recipe.optimizer else None
     optimizer = _optimizer(opt_name, model.parameters(), lr, decay)
     loss_fn = recipe.make_loss()
-    if world is None:
-        loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, seed=args.seed)
-        test_loader = DataLoader(test_set, batch_size=1000)
-    else:
-        from nncore.nn.parallel import DistributedDataParallel
-        from nncore.utils.data import DistributedSampler
-
-        # NOTE: --batch-size is the global batch, split among ranks, so the run follows the
-        # single-process recipe (same steps, same hyperparameters) with each rank on a shard.
-        model = DistributedDataParallel(model)
-        loader = DataLoader(train_set, batch_size=batch_size // size,
-                            sampler=DistributedSampler(train_set, seed=args.seed))
-        test_loader = DataLoader(test_set, batch_size=1000,
-                                 sampler=DistributedSampler(test_set, shuffle=False))
+    model, loader, test_loader = _parallel(model, train_set, test_set, batch_size, args.seed,
+                                           world)
     scheduler, interval = _schedule(recipe.schedule, optimizer, epochs * len(loader),
                                     recipe.warmup)
     n_params = sum(p.numel() for p in model.parameters())
