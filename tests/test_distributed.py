@@ -82,8 +82,8 @@ def test_collectives_ddp_equivalence_no_sync_sampler_on_two_ranks(tmp_path):
 
 def test_mpiexec_nncore_train_mnist_mlp(tmp_path):
     code, out, _ = run("train", timeout=120, tmp=tmp_path, argv=[
-        "-m", "nncore.cli", "train", "mnist-mlp", "--epochs", "1", "--quiet",
-        "--checkpoint-dir", str(tmp_path / "ckpt")])
+        "-m", "nncore.cli", "train", "mnist-mlp", "--epochs", "1", "--batch-size", "64",
+        "--quiet", "--checkpoint-dir", str(tmp_path / "ckpt")])
     assert code == 0, out
     assert "(32 per rank x 2 MPI ranks)" in out, out
     lines = [ln for ln in out.splitlines() if ln.startswith("final test accuracy")]

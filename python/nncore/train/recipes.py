@@ -22,11 +22,52 @@ class Recipe:
     lr: float = 0.1
     epochs: int = 3
     batch_size: int = 64
-    # "cosine": per-batch cosine decay to zero over the run; "none": constant rate.
+    # "cosine": per-batch cosine decay to zero over the run; "onecycle": per-batch 1cycle
+    # (warm-up over `warmup` of the steps to `lr`, then cosine annealing); "none": constant.
     schedule: str = "cosine"
+    warmup: float = 0.2
+    # The optimizer's weight decay (decoupled for AdamW); None: the optimizer's default.
+    weight_decay: float | None = None
+    label_smoothing: float = 0.0
+    # Random shifts of the training images by up to this many pixels (0: none).
+    shift: int = 0
+    clip_grad_norm: float | None = None
     # (data folder or None, seed) -> (train set, test set, description); None: MNIST.
     data: Callable[[Any, int], tuple[Any, Any, str]] | None = None
-    loss: Callable[[], nn.Module] = nn.CrossEntropyLoss
+    loss: Callable[..., nn.Module] = nn.CrossEntropyLoss
+
+    def make_loss(self) -> nn.Module:
+        """The training loss, with the recipe's label smoothing when it has one."""
+        if self.label_smoothing:
+            return self.loss(label_smoothing=self.label_smoothing)
+        return self.loss()
+
+
+def random_shift(x: Tensor, max_shift: int, generator: np.random.Generator) -> Tensor:
+    """Shift each image of a batch by its own random whole-pixel offset, up to ``max_shift``
+    pixels each way along both axes, filling with zeros (the classic MNIST augmentation).
+
+    Args:
+        x: images ``(N, C, H, W)``.
+        max_shift: the largest offset in pixels (0 returns ``x``).
+        generator: draws the offsets (nncore's default generator makes them repeat with the
+            seed and resume with a checkpoint).
+
+    Returns:
+        A new Tensor of the shape and dtype of ``x``.
+    """
+    if max_shift == 0:
+        return x
+    a = x._array
+    n, _, h, w = a.shape
+    s = max_shift
+    padded = np.pad(a, ((0, 0), (0, 0), (s, s), (s, s)))
+    top, left = generator.integers(0, 2 * s + 1, size=(2, n))
+    # NOTE: a view of every (h, w) window of the padded images; picking one window per image
+    # copies whole rows, several times faster than gathering each pixel by index.
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (h, w), axis=(2, 3))
+    out = windows[np.arange(n), :, top, left]  # (N, C, h, w)
+    return Tensor._wrap(np.ascontiguousarray(out, dtype=a.dtype))
 
 
 def mnist_mlp() -> nn.Module:
@@ -116,24 +157,33 @@ class MnistHybrid(nn.Module):
         return self.head(h_n[-1])
 
 
+# NOTE: the defaults were tuned to reach the classic test accuracies (mlp 98.0%, cnn 99.3%, lstm
+# 98.5%, transformer 97.5%, hybrid 99.3%) on seeds 0, 1 and 2 in at most 1.5x the training time
+# of the earlier 3-epoch cosine defaults; docs/install.md lists the settings and the results.
 RECIPES: dict[str, Recipe] = {
     "mnist-mlp": Recipe(
-        mnist_mlp, "MNIST, 784-128-10 MLP with ReLU; SGD, momentum 0.9, cosine learning-rate decay"
+        mnist_mlp, "MNIST, 784-128-10 MLP with ReLU; SGD, momentum 0.9, 1cycle learning rate, "
+        "label smoothing", lr=0.3, epochs=5, batch_size=128, schedule="onecycle",
+        label_smoothing=0.1,
     ),
     "mnist-cnn": Recipe(
         mnist_cnn, "MNIST, two conv blocks (batch norm, max pool, dropout) + 2 dense layers; "
-        "Adam, cosine learning-rate decay", optimizer="adam", lr=2e-3,
+        "Adam, 1cycle learning rate, label smoothing, random 1-pixel shifts", optimizer="adam",
+        lr=4e-3, epochs=4, schedule="onecycle", label_smoothing=0.1, shift=1,
     ),
     "mnist-transformer": Recipe(
         PatchTransformer, "MNIST, 7x7 patches as 16 tokens + class token, 2 pre-norm encoder "
         "layers (d_model 64, 4 heads); AdamW, cosine learning-rate decay", optimizer="adamw",
-        lr=2e-3),
+        lr=2e-3, epochs=4,
+    ),
     "mnist-lstm": Recipe(
         MnistLSTM, "MNIST as sequences: 28 rows of 28 pixels into an LSTM(28, 128), linear head; "
-        "Adam, cosine learning-rate decay", optimizer="adam", lr=2e-3,
+        "Adam, cosine learning-rate decay, gradient norm clipped to 1", optimizer="adam", lr=3e-3,
+        epochs=4, clip_grad_norm=1.0,
     ),
     "mnist-hybrid": Recipe(
         MnistHybrid, "MNIST, CNN + GRU: two conv blocks turn the image into 7 bands, a GRU reads "
-        "them in order; Adam, cosine learning-rate decay", optimizer="adam", lr=2e-3,
+        "them in order; Adam, 1cycle learning rate, label smoothing, random 1-pixel shifts",
+        optimizer="adam", lr=4e-3, epochs=4, schedule="onecycle", label_smoothing=0.1, shift=1,
     ),
 }
