@@ -227,6 +227,13 @@ template <class T>
 void blocked_input_grad(const T* dy, const T* w, T* dx, const Conv2dShape& s);
 template <class T>
 void blocked_weight_grad(const T* dy, const T* x, T* dw, T* db, const Conv2dShape& s);
+// conv_winograd.cpp: F(2x2, 3x3), 3x3 stride 1 undilated single-group layers.
+template <class T>
+void winograd_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s);
+template <class T>
+void winograd_input_grad(const T* dy, const T* w, T* dx, const Conv2dShape& s);
+template <class T>
+void winograd_weight_grad(const T* dy, const T* x, T* dw, T* db, const Conv2dShape& s);
 // conv_im2col.cpp: column matrix + GEMM, any shape.
 template <class T>
 void im2col_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s);
