@@ -167,6 +167,8 @@ SPECS = [
     _conv_spec(1, 8, 5, 4, 3, 3, 2, 1, 1, 1, 1, tag="im2col-"),
     _conv_spec(2, 2, 5, 6, 2, 2, 3, 1, "same", (2, 1), 1, tag="same-even-"),
     _conv_spec(1, 3, 4, 6, 2, 3, 3, 1, "valid", 1, 1, tag="valid-"),
+    _conv_spec(2, 8, 5, 7, 9, 3, 3, 1, 1, 1, 1, tag="winograd-"),
+    _conv_spec(1, 9, 6, 3, 8, 3, 3, 1, (2, 0), 1, 1, tag="winograd-pad20-"),
     *_random_conv_specs(8, seed=2024),
     _conv1d_spec(2, 3, 9, 4, 3, "basic", stride=2, padding=1),
     _conv1d_spec(1, 4, 7, 4, 2, "same-groups", padding="same", dilation=2, groups=2),
@@ -331,6 +333,43 @@ def test_blocked_kernel_matches_torch(threads, dtype, n, c, k, h, w, kernel, pad
     xt, wtt, bt = (torch.tensor(a, requires_grad=True) for a in (x, wt, b))
     yt = torch.nn.functional.conv2d(xt, wtt, bt, padding=padding, dilation=dilation,
                                     groups=groups)
+    yt.backward(torch.from_numpy(dy))
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(y.detach().numpy(), yt.detach().numpy(), rtol=tol, atol=tol)
+    for ours, theirs in [(xs, xt), (ws, wtt), (bs, bt)]:
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=tol,
+                                   atol=20 * tol)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n, c, k, h, w, padding", [
+    (5, 32, 64, 14, 14, (1, 1)),   # LeNet's second layer
+    (3, 8, 8, 1, 1, (1, 1)),       # one output, one tile mostly of padding
+    (2, 17, 9, 7, 11, (1, 1)),     # odd planes: half tiles at the right and bottom edges
+    (1, 12, 33, 9, 6, (0, 2)),     # no padding in H, dx padded by 2 - p = 0 in W
+    (4, 16, 24, 30, 28, (2, 1)),   # several chunks of tile rows per image
+])
+def test_winograd_kernel_matches_torch(threads, dtype, n, c, k, h, w, padding) -> None:
+    """The Winograd F(2x2, 3x3) kernels (forward, dx, dw, db) against torch, 1 and 2 threads:
+    float32 within 1e-4 (the transforms add and halve only), float64 within 1e-10."""
+    if torch is None:
+        pytest.skip("torch not installed")
+    rng = np.random.default_rng(n * 1000 + c * 10 + k)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = (rng.standard_normal((k, c, 3, 3)) * 0.2).astype(dtype)
+    b = rng.standard_normal(k).astype(dtype)
+    saved = nc.get_num_threads()
+    try:
+        nc.set_num_threads(threads)
+        xs, ws, bs = (nc.tensor(a, dtype=dtype, requires_grad=True) for a in (x, wt, b))
+        y = F.conv2d(xs, ws, bs, padding=padding)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        y.backward(dy)
+    finally:
+        nc.set_num_threads(saved)
+    xt, wtt, bt = (torch.tensor(a, requires_grad=True) for a in (x, wt, b))
+    yt = torch.nn.functional.conv2d(xt, wtt, bt, padding=padding)
     yt.backward(torch.from_numpy(dy))
     tol = 1e-4 if dtype == np.float32 else 1e-10
     np.testing.assert_allclose(y.detach().numpy(), yt.detach().numpy(), rtol=tol, atol=tol)
