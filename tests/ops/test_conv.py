@@ -213,14 +213,15 @@ def test_max_pool_indices_match_torch() -> None:
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("hw", [(2, 2), (4, 6), (2, 34), (14, 14), (16, 18), (28, 28)])
-def test_max_pool_2x2_taps_match_indices(dtype, hw) -> None:
-    """A 2x2 stride-2 pool over even planes keeps a uint8 tap per window (8 windows at a time,
-    across rows); forward and backward give the bits of the int64-index path, with ties and
-    NaNs, at 1 and 2 threads."""
+@pytest.mark.parametrize("nc_", [(3, 5), (9, 37)])  # 333 planes: runs of planes on 2 threads
+def test_max_pool_2x2_taps_match_indices(dtype, hw, nc_) -> None:
+    """A 2x2 stride-2 pool over even planes keeps a uint8 tap per window (a register's width of
+    windows at a time, across rows and planes); forward and backward give the bits of the
+    int64-index path, with ties and NaNs, at 1 and 2 threads."""
     rng, seed = fresh_rng()
-    x = rng.integers(-3, 4, (3, 5) + hw).astype(dtype)  # small integers: many ties
+    x = rng.integers(-3, 4, nc_ + hw).astype(dtype)  # small integers: many ties
     x[rng.random(x.shape) < 0.02] = np.nan
-    dy = rng.standard_normal((3, 5, hw[0] // 2, hw[1] // 2)).astype(dtype)
+    dy = rng.standard_normal(nc_ + (hw[0] // 2, hw[1] // 2)).astype(dtype)
     args = ((2, 2), (2, 2), (0, 0), (1, 1), False)
     threads = nc.get_num_threads()
     try:
