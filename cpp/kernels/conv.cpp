@@ -7,6 +7,7 @@
 
 #include "common/check.h"
 #include "common/checked.h"
+#include "kernels/conv_blocked.h"
 #include "kernels/conv_util.h"
 
 namespace nnc {
@@ -81,16 +82,26 @@ inline bool use_blocked(const Conv2dShape& s, bool input_grad) {
   return true;
 }
 
-// NOTE: Winograd F(2x2, 3x3): 2.25x fewer multiply-adds than the blocked kernel, plus
-// transforms whose cost per multiply-add falls with the channel counts (measured: see below).
-constexpr int64_t kWinogradMinChannels = 8;
+// NOTE: Winograd F(2x2, 3x3) runs 2.25x fewer multiply-adds than the blocked kernel, but pads
+// channels to whole register tiles (2 vectors: 32 floats with AVX-512, 16 with AVX2) and pays
+// for its transforms per tile and channel. Measured (1 thread, AVX-512 build, kernels alone, ms
+// blocked -> Winograd, fwd / dx / dw): 32->64 14x14 5.2 -> 2.8-3.2 each; 64->64 56x56 70 -> 43;
+// 32->32 7x7 0.76 -> 0.58-0.63; 128->128 28x28 17.5 -> 9.7 (dw 21 -> 16); but 16->32 14x14
+// 1.33 -> 1.08 / 1.27 -> 1.45 / 1.24 -> 1.49 and 8->8 or 16->16 28x28 up to 5x slower (padded
+// channels, transforms per tile outweigh the saved products). Hence: at least 32 channels on
+// both sides, padded by at most a quarter.
+inline bool winograd_channels(int64_t ch) {
+  constexpr int64_t tile = 2 * kVecBytes / 4;  // floats per register tile row
+  const int64_t padded = (ch + tile - 1) / tile * tile;
+  return ch >= 32 && 4 * (padded - ch) <= padded;
+}
 
 inline bool use_winograd(const Conv2dShape& s, bool input_grad) {
   if (s.kh != 3 || s.kw != 3 || s.stride_h != 1 || s.stride_w != 1 || s.dil_h != 1 ||
       s.dil_w != 1 || s.groups != 1)
     return false;
   if (input_grad && (s.pad_h > 2 || s.pad_w > 2)) return false;
-  return s.c >= kWinogradMinChannels && s.k >= kWinogradMinChannels;
+  return winograd_channels(s.c) && winograd_channels(s.k);
 }
 
 }  // namespace

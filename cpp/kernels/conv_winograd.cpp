@@ -9,6 +9,7 @@
 // runs on whole vectors of channels; the GEMMs run on register tiles of 2 vectors x R rows.
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "common/parallel.h"
@@ -180,11 +181,14 @@ void wino_conv(const T* x, const T* u, const T* bias, T* y, int64_t n, const Win
   const int64_t work = n * g.cout * g.cin * plane * 9;
   const int threads = n > 1 && run_parallel(work) ? get_num_threads() : 1;
   const int64_t per = xsz + tsz + 16 * chunk * (g.cp + g.kp);
-  std::vector<T> bufv(threads * per, T(0));
+  // Zeros for the padded input and the transpose buffer (whose padded channels the input
+  // copies); the transformed tiles are written before they are read.
+  std::unique_ptr<T[]> bufv(new T[threads * per]);
+  for (int t = 0; t < threads; ++t) std::fill_n(bufv.get() + t * per, xsz + tsz, T(0));
   std::vector<T> bv(g.kp, T(0));
   if (bias) std::copy_n(bias, g.cout, bv.data());
   parallel_for(n, threads, [&](int64_t img, int slot) {
-    T* xc = bufv.data() + slot * per;
+    T* xc = bufv.get() + slot * per;
     T* tmp = xc + xsz;
     T* v = tmp + tsz;
     T* m = v + 16 * chunk * g.cp;
