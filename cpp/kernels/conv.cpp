@@ -107,9 +107,11 @@ inline bool use_winograd(const Conv2dShape& s, bool input_grad) {
 }  // namespace
 
 // The dispatch: few taps per output (the 1-channel first layer) -> direct (conv_direct.cpp);
-// stride-1 layers whose padded rows are not much wider than their outputs -> blocked
-// (conv_blocked.cpp for y and dx, conv_blocked_dw.cpp for dw and db); the rest (strided,
-// dilated past the padding, pointwise) -> im2col + gemm (conv_im2col.cpp).
+// 3x3 stride-1 single-group layers with >= 32 channels on both sides -> Winograd F(2x2, 3x3)
+// (conv_winograd.cpp, y, dx and dw; use_winograd); other stride-1 layers whose padded rows are
+// not much wider than their outputs -> blocked (conv_blocked.cpp for y and dx,
+// conv_blocked_dw.cpp for dw and db); the rest (strided, dilated past the padding, pointwise)
+// -> im2col + gemm (conv_im2col.cpp).
 // NOTE: measured on the 2-core Zen 4 (AVX-512 build, kernels alone, GFLOP/s at 1 / 2 threads,
 // peak 117 / 228): blocked with 12x2 zmm tiles 56x56 64->64 fwd 103 / 210, dx 106 / 209, dw+db
 // 97 / 196 (6x2 ymm tiles: 93 / 169, 93 / 165, 82 / 157); 14x14 32->64 fwd 89 / 184, dx 83 /
