@@ -68,5 +68,24 @@ struct BlockedConv {
   }
 };
 
+// dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols.
+// NOTE: square blocks through register shuffles for float (simd.h: 16x16 with AVX-512, 8x8 with
+// AVX2): the scalar loop took a third of a 14x14 layer's dw pass.
+template <class T>
+void transpose_block(const T* src, int64_t lds, int64_t rows, int64_t cols, T* dst,
+                     int64_t ldd) {
+  int64_t r0 = 0, c0 = 0;
+  if constexpr (std::is_same_v<T, float> && simd::kVector) {
+    constexpr int64_t b = simd::kFloats;
+    for (; r0 + b <= rows; r0 += b) {
+      for (c0 = 0; c0 + b <= cols; c0 += b)
+        simd::transpose_tile(src + r0 * lds + c0, lds, dst + c0 * ldd + r0, ldd);
+      for (int64_t r = r0; r < r0 + b; ++r)
+        for (int64_t c = c0; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];
+    }
+  }
+  for (int64_t r = r0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];
+}
 
 }  // namespace nnc::conv_impl

@@ -97,10 +97,12 @@ struct TapsDot {
 // computing each output plane with the padded row pitch wp ("wide", wp - ow junk columns per
 // row) turns every tap into one long vectorised loop over the whole plane instead of oh short
 // ones (measured 3-5x faster on 28x28 planes, whose 28-float rows are mostly loop overhead).
+// NOTE: each thread pads the images of its own items into its own buffer (items are
+// image-major, so once per image a run crosses): one parallel region per call. Padding the whole
+// batch first took a second region, whose wake-up and barrier cost more than the padding on the
+// 1-channel layer at 2 threads (2 threads then ran slower than 1).
 template <class T>
 void direct_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s) {
-  const std::vector<T> xpv = padded_input(x, s);
-  const T* xp = xpv.data();
   const int64_t hp = s.h + 2 * s.pad_h, wp = s.w + 2 * s.pad_w;
   const int64_t cg = s.c / s.groups, kg = s.k / s.groups, taps = s.kh * s.kw;
   const int64_t ow = s.ow, sw = s.stride_w;
@@ -110,14 +112,21 @@ void direct_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape&
   const int threads = s.n * s.k > 1 && run_parallel(work) ? get_num_threads() : 1;
   std::vector<T> widev(wide ? threads * s.oh * wp : 0);
   const std::vector<int64_t> offs = tap_offsets(s);
-  const int64_t nq = cg * taps;
+  const int64_t nq = cg * taps, image = s.c * hp * wp + 8;  // + slack for whole-vector reads
+  std::vector<T> xpv(threads * image, T(0));
+  std::vector<int64_t> padded_for(threads, -1);
   for_each_slot(s.n * s.k, threads, [&](int64_t nk, int slot) {
     const int64_t n = nk / s.k, k = nk % s.k, g = k / kg;
     T* yplane = y + nk * s.oh * ow;
+    T* xi = xpv.data() + slot * image;  // image n, padded
+    if (padded_for[slot] != n) {
+      pad_image(x + n * s.c * s.h * s.w, xi, s);
+      padded_for[slot] = n;
+    }
     if (wide) {
       T* __restrict buf = widev.data() + slot * s.oh * wp;
       const T bias = b ? b[k] : T(0);
-      const T* xg = xp + (n * s.c + g * cg) * hp * wp;
+      const T* xg = xi + g * cg * hp * wp;
       const T* wk = w + k * nq;
       for (int64_t q0 = 0; q0 < nq; q0 += kTapChunk) {
         const int nt = int(std::min<int64_t>(kTapChunk, nq - q0));
@@ -133,7 +142,7 @@ void direct_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape&
       T* __restrict yr = yplane + oh * ow;
       std::fill_n(yr, ow, b ? b[k] : T(0));
       for (int64_t cc = 0; cc < cg; ++cc) {
-        const T* xpl = xp + (n * s.c + g * cg + cc) * hp * wp;
+        const T* xpl = xi + (g * cg + cc) * hp * wp;
         const T* wk = w + (k * cg + cc) * taps;
         for (int64_t i = 0; i < s.kh; ++i) {
           const T* xr = xpl + (oh * s.stride_h + i * s.dil_h) * wp;
@@ -156,7 +165,7 @@ void direct_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape&
 
 // order, so the result is the same bits at any thread count.
 template <class T>
-void direct_weight_grad_wide(const T* dy, const T* xp, T* dw, T* db, const Conv2dShape& s,
+void direct_weight_grad_wide(const T* dy, const T* x, T* dw, T* db, const Conv2dShape& s,
                              int threads) {
   const int64_t hp = s.h + 2 * s.pad_h, wp = s.w + 2 * s.pad_w;
   const int64_t cg = s.c / s.groups, kg = s.k / s.groups, nq = cg * s.kh * s.kw;
@@ -169,16 +178,21 @@ void direct_weight_grad_wide(const T* dy, const T* xp, T* dw, T* db, const Conv2
   const int64_t runs = image_runs(s.n, per_thread);
   std::vector<T> partv(runs * per_thread, T(0));
   std::vector<T> dywv(threads * wide_size, T(0));
+  // Each thread pads its images into its own buffer (one parallel region: see direct_forward).
+  const int64_t image = s.c * hp * wp + len;  // + slack: the dot products read whole vectors
+  std::vector<T> xpv(threads * image, T(0));
   for_image_runs(s.n, runs, threads, [&](int64_t run, int slot, int64_t n0, int64_t n1) {
     T* lanes = partv.data() + run * per_thread;
     T* bias_lanes = lanes + s.k * nq * 8;
     T* dyw = dywv.data() + slot * wide_size;
-    for (int64_t n = n0; n < n1; ++n)
+    for (int64_t n = n0; n < n1; ++n) {
+      T* xi = xpv.data() + slot * image;  // image n, padded
+      pad_image(x + n * s.c * s.h * s.w, xi, s);
       for (int64_t k = 0; k < s.k; ++k) {
         const T* dyk = dy + (n * s.k + k) * plane;
         for (int64_t oh = 0; oh < s.oh; ++oh) copy_row(dyk + oh * s.ow, dyw + oh * wp, s.ow);
         if (db) lane_accumulate(bias_lanes + k * 8, dyw, len);  // the junk columns are zero
-        const T* xg = xp + (n * s.c + (k / kg) * cg) * hp * wp;
+        const T* xg = xi + (k / kg) * cg * hp * wp;
         for (int64_t q0 = 0; q0 < nq; q0 += kTapChunk) {
           const int nt = int(std::min<int64_t>(kTapChunk, nq - q0));
           const T* xs[kTapChunk];
@@ -187,6 +201,7 @@ void direct_weight_grad_wide(const T* dy, const T* xp, T* dw, T* db, const Conv2
                              static_cast<const T* const*>(xs), len);
         }
       }
+    }
   });
   for (int64_t k = 0; k < s.k; ++k) {
     for (int64_t q = 0; q < nq; ++q) {
@@ -216,11 +231,11 @@ void direct_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
   const bool wide = s.stride_h == 1 && s.stride_w == 1;
   if (db && !(dw && wide)) bias_grad(dy, db, s);
   if (dw) {
-    const std::vector<T> xpv = padded_input(x, s);
-    const T* xp = xpv.data();
     if (wide) {
-      direct_weight_grad_wide(dy, xp, dw, db, s, threads);
+      direct_weight_grad_wide(dy, x, dw, db, s, threads);
     } else {
+      const std::vector<T> xpv = padded_input(x, s);
+      const T* xp = xpv.data();
       // dw[k, tap] = sum over (n, oh) of the row products dy * x, kept per output column in
       // acc[tap][o] (vectorisable) and summed over o at the end: the order is fixed per k.
       std::vector<T> accv(threads * cg * taps * ow);

@@ -142,6 +142,15 @@ inline void zero_row(T* dst, int64_t n) {
 }
 
 
+// Copies image x [c, h, w] into the interior of dst [c, hp, wp], whose padding is already zero.
+template <class T>
+void pad_image(const T* x, T* dst, const Conv2dShape& s) {
+  const int64_t hp = s.h + 2 * s.pad_h, wp = s.w + 2 * s.pad_w;
+  for (int64_t p = 0; p < s.c; ++p)
+    for (int64_t i = 0; i < s.h; ++i)
+      copy_row(x + (p * s.h + i) * s.w, dst + (p * hp + i + s.pad_h) * wp + s.pad_w, s.w);
+}
+
 // (Zero slack of one vector past the last plane, for whole-vector reads there.)
 template <class T>
 std::vector<T> padded_input(const T* x, const Conv2dShape& s) {
@@ -218,6 +227,13 @@ template <class T>
 void blocked_input_grad(const T* dy, const T* w, T* dx, const Conv2dShape& s);
 template <class T>
 void blocked_weight_grad(const T* dy, const T* x, T* dw, T* db, const Conv2dShape& s);
+// conv_winograd.cpp: F(2x2, 3x3), 3x3 stride 1 undilated single-group layers.
+template <class T>
+void winograd_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s);
+template <class T>
+void winograd_input_grad(const T* dy, const T* w, T* dx, const Conv2dShape& s);
+template <class T>
+void winograd_weight_grad(const T* dy, const T* x, T* dw, T* db, const Conv2dShape& s);
 // conv_im2col.cpp: column matrix + GEMM, any shape.
 template <class T>
 void im2col_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s);

@@ -193,25 +193,34 @@ inline uint8_t window_tap(T a, T b, T c, T d, T* val) {
   return at;
 }
 
-// Each plane's windows in order: f8(p, r, o, half) for windows [o, o + kFloats) of output row r
-// of plane p (only when `vector`), f1(p, r, o0, o1) one at a time for the rest of the row. With
-// halves = 2 each row's vector steps run twice (half 0, then 1), for a backward that writes
-// dx's two input rows in turn.
+// The windows of every output row in order, rows numbered across planes (R = p * oh + r: with
+// h = 2 oh and w = 2 ow, row R reads input rows 2R and 2R + 1 of the flat array and writes
+// outputs from R * ow): f8(R, o, half) for windows [o, o + kFloats) of row R (only when
+// `vector`), f1(R, o0, o1) one at a time for the rest of the row. With halves = 2 each row's
+// vector steps run twice (half 0, then 1), for a backward that writes dx's two input rows in
+// turn.
 // NOTE: a vector step may run past its row's end. As w = 2 * ow, windows and outputs are laid
-// out row after row, so its extra lanes read and write whole windows of the following rows,
-// which their own steps write again later (a backward must finish input row 2r before writing
-// 2r + 1 for that: hence the halves). A step runs only while its last window is inside the
-// plane, so no access leaves it (planes belong to different threads).
+// out row after row (and plane after plane), so its extra lanes read and write whole windows of
+// the following rows, which their own steps write again later (a backward must finish input row
+// 2R before writing 2R + 1 for that: hence the halves). A step runs only while its last window
+// is inside this thread's run of planes, so no access reaches another thread's planes.
+// NOTE: rows numbered across the run, not per plane: with 14x14 planes (7 windows a row) only
+// the last rows of a run take the scalar loop, not the last two rows of every plane (those took
+// most of a 64-channel 14x14 pool's time).
 template <class F8, class F1>
 void pool2x2_rows(const Pool2dShape& s, bool vector, int halves, const F8& f8, const F1& f1) {
-  const int64_t windows = s.oh * s.ow, step = simd::kFloats;
-  for_planes(s, 4, [&](int64_t p) {
-    for (int64_t r = 0; r < s.oh; ++r) {
+  const int64_t n = s.planes, step = simd::kFloats;
+  const int threads = n > 1 && run_parallel(n * s.oh * s.ow * 4) ? get_num_threads() : 1;
+  const int64_t per = threads > 1 ? std::max<int64_t>(1, n / (8 * int64_t(threads))) : n;
+  parallel_for((n + per - 1) / per, threads, [&](int64_t run, int) {
+    const int64_t r0 = run * per * s.oh, r1 = std::min(n, (run + 1) * per) * s.oh;
+    const int64_t end = r1 * s.ow;  // the run's last window + 1
+    for (int64_t r = r0; r < r1; ++r) {
       int64_t o = 0;
       for (int half = 0; half < halves; ++half)
-        for (o = 0; vector && o < s.ow && r * s.ow + o + step <= windows; o += step)
-          f8(p, r, o, half);
-      if (o < s.ow) f1(p, r, o, s.ow);
+        for (o = 0; vector && o < s.ow && r * s.ow + o + step <= end; o += step)
+          f8(r, o, half);
+      if (o < s.ow) f1(r, o, s.ow);
     }
   });
 }
@@ -225,32 +234,30 @@ bool max_pool2d_is_even_2x2(const Pool2dShape& s) {
 
 template <class T>
 void max_pool2d_2x2_forward(const T* x, T* y, uint8_t* tap, const Pool2dShape& s) {
-  const int64_t plane_x = s.h * s.w, plane_y = s.oh * s.ow;
-  auto one_by_one = [&](int64_t p, int64_t r, int64_t o0, int64_t o1) {
-    const T* r0 = x + p * plane_x + 2 * r * s.w;
+  auto one_by_one = [&](int64_t r, int64_t o0, int64_t o1) {
+    const T* r0 = x + 2 * r * s.w;
     const T* r1 = r0 + s.w;
-    const int64_t q = p * plane_y + r * s.ow;
+    const int64_t q = r * s.ow;
     for (int64_t o = o0; o < o1; ++o)
       tap[q + o] = window_tap(r0[2 * o], r0[2 * o + 1], r1[2 * o], r1[2 * o + 1], y + q + o);
   };
   if constexpr (std::is_same_v<T, float> && simd::kVector) {
-    pool2x2_rows(s, true, 1, [&](int64_t p, int64_t r, int64_t o, int) {
-      const float* r0 = x + p * plane_x + 2 * r * s.w + 2 * o;
-      const int64_t q = p * plane_y + r * s.ow + o;
+    pool2x2_rows(s, true, 1, [&](int64_t r, int64_t o, int) {
+      const float* r0 = x + 2 * r * s.w + 2 * o;
+      const int64_t q = r * s.ow + o;
       simd::max_pool_2x2_step(r0, r0 + s.w, y + q, tap + q);
     }, one_by_one);
     return;
   }
-  pool2x2_rows(s, false, 1, [](int64_t, int64_t, int64_t, int) {}, one_by_one);
+  pool2x2_rows(s, false, 1, [](int64_t, int64_t, int) {}, one_by_one);
 }
 
 template <class T>
 void max_pool2d_2x2_backward(const T* dy, const uint8_t* tap, T* dx, const Pool2dShape& s) {
-  const int64_t plane_x = s.h * s.w, plane_y = s.oh * s.ow;
-  auto one_by_one = [&](int64_t p, int64_t r, int64_t o0, int64_t o1) {
-    T* d0 = dx + p * plane_x + 2 * r * s.w;
+  auto one_by_one = [&](int64_t r, int64_t o0, int64_t o1) {
+    T* d0 = dx + 2 * r * s.w;
     T* d1 = d0 + s.w;
-    const int64_t q = p * plane_y + r * s.ow;
+    const int64_t q = r * s.ow;
     for (int64_t o = o0; o < o1; ++o) {
       const T g = dy[q + o];
       const int at = tap[q + o] & 3;
@@ -261,14 +268,14 @@ void max_pool2d_2x2_backward(const T* dy, const uint8_t* tap, T* dx, const Pool2
     }
   };
   if constexpr (std::is_same_v<T, float> && simd::kVector) {
-    pool2x2_rows(s, true, 2, [&](int64_t p, int64_t r, int64_t o, int half) {
-      const int64_t q = p * plane_y + r * s.ow + o;
-      float* d = dx + p * plane_x + (2 * r + half) * s.w + 2 * o;
+    pool2x2_rows(s, true, 2, [&](int64_t r, int64_t o, int half) {
+      const int64_t q = r * s.ow + o;
+      float* d = dx + (2 * r + half) * s.w + 2 * o;
       simd::max_pool_2x2_grad_step(dy + q, tap + q, 2 * half, d);
     }, one_by_one);
     return;
   }
-  pool2x2_rows(s, false, 1, [](int64_t, int64_t, int64_t, int) {}, one_by_one);
+  pool2x2_rows(s, false, 1, [](int64_t, int64_t, int) {}, one_by_one);
 }
 
 template <class T>

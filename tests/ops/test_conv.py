@@ -211,14 +211,15 @@ def test_max_pool_indices_match_torch() -> None:
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("hw", [(2, 2), (4, 6), (2, 34), (14, 14), (16, 18), (28, 28)])
-def test_max_pool_2x2_taps_match_indices(dtype, hw) -> None:
-    """A 2x2 stride-2 pool over even planes keeps a uint8 tap per window (8 windows at a time,
-    across rows); forward and backward give the bits of the int64-index path, with ties and
-    NaNs, at 1 and 2 threads."""
+@pytest.mark.parametrize("nc_", [(3, 5), (9, 37)])  # 333 planes: runs of planes on 2 threads
+def test_max_pool_2x2_taps_match_indices(dtype, hw, nc_) -> None:
+    """A 2x2 stride-2 pool over even planes keeps a uint8 tap per window (a register's width of
+    windows at a time, across rows and planes); forward and backward give the bits of the
+    int64-index path, with ties and NaNs, at 1 and 2 threads."""
     rng, seed = fresh_rng()
-    x = rng.integers(-3, 4, (3, 5) + hw).astype(dtype)  # small integers: many ties
+    x = rng.integers(-3, 4, nc_ + hw).astype(dtype)  # small integers: many ties
     x[rng.random(x.shape) < 0.02] = np.nan
-    dy = rng.standard_normal((3, 5, hw[0] // 2, hw[1] // 2)).astype(dtype)
+    dy = rng.standard_normal(nc_ + (hw[0] // 2, hw[1] // 2)).astype(dtype)
     args = ((2, 2), (2, 2), (0, 0), (1, 1), False)
     threads = nc.get_num_threads()
     try:
@@ -337,6 +338,71 @@ def test_blocked_kernel_matches_torch(threads, dtype, n, c, k, h, w, kernel, pad
     for ours, theirs in [(xs, xt), (ws, wtt), (bs, bt)]:
         np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=tol,
                                    atol=20 * tol)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n, c, k, h, w, padding", [
+    (5, 32, 64, 14, 14, (1, 1)),   # LeNet's second layer
+    (3, 32, 32, 1, 1, (1, 1)),     # one output, one tile mostly of padding
+    (2, 32, 48, 7, 11, (1, 1)),    # odd planes: half tiles at the edges; 48 channels padded
+    (1, 48, 32, 9, 6, (0, 2)),     # no padding in H, dx padded by 2 - p = 0 in W
+    (2, 32, 32, 30, 28, (2, 1)),   # several chunks of tile rows per image
+])
+def test_winograd_kernel_matches_torch(threads, dtype, n, c, k, h, w, padding) -> None:
+    """The Winograd F(2x2, 3x3) kernels (forward, dx, dw, db) against torch, 1 and 2 threads:
+    float32 within 1e-4 (the transforms add and halve only), float64 within 1e-10."""
+    if torch is None:
+        pytest.skip("torch not installed")
+    rng = np.random.default_rng(n * 1000 + c * 10 + k)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = (rng.standard_normal((k, c, 3, 3)) * 0.2).astype(dtype)
+    b = rng.standard_normal(k).astype(dtype)
+    saved = nc.get_num_threads()
+    try:
+        nc.set_num_threads(threads)
+        xs, ws, bs = (nc.tensor(a, dtype=dtype, requires_grad=True) for a in (x, wt, b))
+        y = F.conv2d(xs, ws, bs, padding=padding)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        y.backward(dy)
+    finally:
+        nc.set_num_threads(saved)
+    xt, wtt, bt = (torch.tensor(a, requires_grad=True) for a in (x, wt, b))
+    yt = torch.nn.functional.conv2d(xt, wtt, bt, padding=padding)
+    yt.backward(torch.from_numpy(dy))
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(y.detach().numpy(), yt.detach().numpy(), rtol=tol, atol=tol)
+    for ours, theirs in [(xs, xt), (ws, wtt), (bs, bt)]:
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=tol,
+                                   atol=20 * tol)
+
+
+@pytest.mark.parametrize("n, c, k, h, w, padding", [(2, 32, 32, 5, 7, (1, 1)),
+                                                    (1, 48, 32, 4, 3, (2, 0))])
+def test_winograd_gradients_match_finite_differences(n, c, k, h, w, padding) -> None:
+    """Float64 gradients of the Winograd path along random directions: <grad, v> against the
+    central difference (f(a + eps v) - f(a - eps v)) / 2 eps for x, weight and bias."""
+    rng, seed = fresh_rng()
+    arrays = [rng.standard_normal((n, c, h, w)), rng.standard_normal((k, c, 3, 3)),
+              rng.standard_normal(k)]
+    ts = [nc.tensor(a, requires_grad=True) for a in arrays]
+    y = F.conv2d(*ts, padding=padding)
+    weights = rng.standard_normal(y.shape)
+    y.backward(weights)
+    eps = 1e-6
+    for i, t in enumerate(ts):
+        for _ in range(3):
+            v = rng.standard_normal(arrays[i].shape)
+
+            def f(sign: float, i: int = i, v: np.ndarray = v) -> float:
+                moved = [a + sign * eps * v if j == i else a for j, a in enumerate(arrays)]
+                with nc.no_grad():
+                    out = F.conv2d(*(nc.tensor(a) for a in moved), padding=padding)
+                return float(np.sum(out.numpy() * weights))
+
+            expected = (f(1.0) - f(-1.0)) / (2 * eps)
+            np.testing.assert_allclose(np.sum(t.grad.numpy() * v), expected, rtol=1e-6,
+                                       err_msg=f"input {i}, seed {seed}")
 
 
 # ---- dropout2d --------------------------------------------------------------------------------
