@@ -96,7 +96,9 @@ int64_t block_n(int64_t kc) {
 
 template <class T>
 T* pack_buffer(int64_t elements, int which = 0) {
-  thread_local std::vector<T> buf[2];
+  // 0 and 2: packed B of the first and second product of a call (linear_backward packs two);
+  // 1: a chunk's panel of A^T.
+  thread_local std::vector<T> buf[3];
   std::vector<T>& v = buf[which];
   if (static_cast<int64_t>(v.size()) < elements) v.resize(static_cast<size_t>(elements));
   return v.data();
@@ -113,11 +115,11 @@ struct TiledStart {
 
 // op(B) [k, n] packed whole, once a call, shared by every chunk: k blocks of block_k(k) rows
 // one after another, each as tiled::PackedB strips over all n columns (block q starts at
-// q * kc * padded n). Strips are packed in parallel.
+// q * kc * padded n).
 template <class T>
 struct PackedWhole {
-  const T* data;
-  int64_t k, n, kc, padded;
+  T* data = nullptr;
+  int64_t k = 0, n = 0, kc = 0, padded = 0;
 
   // Rows [p0, p0 + kb) (p0 a multiple of kc) and columns [j0, j0 + nb) (j0 a multiple of the
   // strip width): a view in tiled::PackedB's layout.
@@ -125,39 +127,6 @@ struct PackedWhole {
     return {data + p0 * padded + j0 * kb, kb, nb};
   }
 };
-
-template <class T>
-PackedWhole<T> pack_whole(const T* b, bool trans_b, int64_t k, int64_t n) {
-  constexpr int64_t W = tiled::kStrip<T>;
-  const int64_t kc = block_k(k), strips = tiled::PackedB<T>::strips(n), padded = strips * W;
-  T* buf = pack_buffer<T>(k * padded, 0);
-  const int64_t kblocks = (k + kc - 1) / kc;
-  parallel_for_work(kblocks * strips, k * n, [&](int64_t i, int) {
-    const int64_t p0 = i / strips * kc, s = i % strips, kb = std::min(kc, k - p0);
-    tiled::pack(b, trans_b ? k : n, trans_b, p0, kb, s * W, std::min(W, n - s * W),
-                buf + p0 * padded + s * kb * W);
-  });
-  return {buf, k, n, kc, padded};
-}
-
-// Columns [n0, n1) of C [rows, .] = A @ op(B) (+ C), A(r, p) = a[r * lda + p], B packed whole: for each column block of B (block_n wide), each k block in order, the tiles of six
-// rows read A in place from L1 while the block's strips stream from L2.
-template <class T>
-void tiled_chunk(const PackedWhole<T>& B, const T* a, int64_t lda, T* c, int64_t ldc,
-                 const TiledStart<T>& start, int64_t rows, int64_t n0, int64_t n1) {
-  const int64_t nc = block_n<T>(B.kc);
-  for (int64_t j0 = n0; j0 < n1; j0 += nc) {
-    const int64_t nb = std::min(nc, n1 - j0);
-    for (int64_t p0 = 0; p0 < B.k; p0 += B.kc) {
-      const int64_t kb = std::min(B.kc, B.k - p0);
-      // The first k block starts from C, the bias or zero; the last applies the ReLU.
-      const bool first = p0 == 0, last = p0 + kb == B.k;
-      tiled::mm_packed(rows, a + p0, lda, 1, B.block(p0, kb, j0, nb),
-                       c + j0, ldc, start.accumulate || !first,
-                       first && start.bias ? start.bias + j0 : nullptr, last && start.relu);
-    }
-  }
-}
 
 // a^T's rows [m0, m1) (a stored [k, m]) into panel [m1 - m0, k] row-major.
 template <class T>
@@ -188,27 +157,72 @@ bool use_tiled(bool trans_a, int64_t m, int64_t n, int64_t k) {
   return m >= 256 && k >= 32;
 }
 
-// C = op(A) @ op(B) (+ C) through tiled_chunk: B packed once, C cut into chunks of at most
-// kChunkRows rows (whole tiles) and, when the rows alone give fewer than two chunks per thread,
-// column ranges (whole strips) as well; chunks are claimed as threads come free. With A
-// transposed each chunk first packs its rows of op(A). An element's sum does not depend on the
-// chunks (every one runs the same k blocks in order), so not on the thread count either.
+// Columns [n0, n1) of C [rows, .] = A @ op(B) (+ C), A(r, p) = a[r * lda + p], B packed whole:
+// for each column block of B (block_n wide), each k block in order, the tiles of six rows read
+// A in place from L1 while the block's strips stream from L2.
 template <class T>
-void gemm_tiled(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a,
-                const T* b, T* c, const TiledStart<T>& start) {
-  constexpr int64_t R = tiled::kTileRows, W = tiled::kStrip<T>;
-  const bool parallel = run_parallel(m * n * k / 8);
-  const int threads = parallel ? get_num_threads() : 1;
-  const PackedWhole<T> B = pack_whole(b, trans_b, k, n);
-  int64_t per_row = std::min<int64_t>(kChunkRows, (m + 2 * threads - 1) / (2 * threads));
-  per_row = std::max<int64_t>(8 * R, (per_row + R - 1) / R * R);
-  const int64_t row_chunks = (m + per_row - 1) / per_row;
-  int64_t col_chunks = 1;
-  if (row_chunks < 2 * threads) col_chunks = std::min((2 * threads + row_chunks - 1) / row_chunks,
-                                                      (n + 2 * W - 1) / (2 * W));
-  const int64_t per_col = ((n + col_chunks - 1) / col_chunks + W - 1) / W * W;
-  col_chunks = (n + per_col - 1) / per_col;
-  parallel_for(row_chunks * col_chunks, threads, [&](int64_t i, int) {
+void tiled_chunk(const PackedWhole<T>& B, const T* a, int64_t lda, T* c, int64_t ldc,
+                 const TiledStart<T>& start, int64_t rows, int64_t n0, int64_t n1) {
+  const int64_t nc = block_n<T>(B.kc);
+  for (int64_t j0 = n0; j0 < n1; j0 += nc) {
+    const int64_t nb = std::min(nc, n1 - j0);
+    for (int64_t p0 = 0; p0 < B.k; p0 += B.kc) {
+      const int64_t kb = std::min(B.kc, B.k - p0);
+      // The first k block starts from C, the bias or zero; the last applies the ReLU.
+      const bool first = p0 == 0, last = p0 + kb == B.k;
+      tiled::mm_packed(rows, a + p0, lda, 1, B.block(p0, kb, j0, nb), c + j0, ldc,
+                       start.accumulate || !first,
+                       first && start.bias ? start.bias + j0 : nullptr, last && start.relu);
+    }
+  }
+}
+
+// One tiled product C = op(A) @ op(B) (+ C), cut into tasks for the pool: pack tasks (k block
+// x strip of op(B), into the shared PackedWhole) and chunks of C (at most kChunkRows rows,
+// whole tiles, and, when the rows alone give fewer than two chunks per thread, column ranges of
+// whole strips). With A transposed each chunk first packs its rows of op(A). An element's sum
+// does not depend on the chunks (every one runs the same k blocks in order), so not on the
+// thread count either.
+template <class T>
+struct TiledProduct {
+  bool trans_a = false, trans_b = false;
+  int64_t m = 0, n = 0, k = 0;
+  const T* a = nullptr;
+  const T* b = nullptr;
+  T* c = nullptr;
+  TiledStart<T> start;
+  PackedWhole<T> B;
+  int64_t per_row = 0, per_col = 0, row_chunks = 0, col_chunks = 0;
+
+  // `threads` shapes the chunks only; `buffer` names this product's pack_buffer.
+  TiledProduct(bool ta, bool tb, int64_t m_, int64_t n_, int64_t k_, const T* a_, const T* b_,
+               T* c_, const TiledStart<T>& st, int threads, int buffer)
+      : trans_a(ta), trans_b(tb), m(m_), n(n_), k(k_), a(a_), b(b_), c(c_), start(st) {
+    constexpr int64_t R = tiled::kTileRows, W = tiled::kStrip<T>;
+    B.k = k, B.n = n, B.kc = block_k(k), B.padded = tiled::PackedB<T>::strips(n) * W;
+    B.data = pack_buffer<T>(k * B.padded, buffer);
+    per_row = std::min<int64_t>(kChunkRows, (m + 2 * threads - 1) / (2 * threads));
+    per_row = std::max<int64_t>(8 * R, (per_row + R - 1) / R * R);
+    row_chunks = (m + per_row - 1) / per_row;
+    col_chunks = 1;
+    if (row_chunks < 2 * threads)
+      col_chunks = std::min((2 * threads + row_chunks - 1) / row_chunks, (n + 2 * W - 1) / (2 * W));
+    per_col = ((n + col_chunks - 1) / col_chunks + W - 1) / W * W;
+    col_chunks = (n + per_col - 1) / per_col;
+  }
+
+  int64_t strips() const { return tiled::PackedB<T>::strips(n); }
+  int64_t pack_tasks() const { return (k + B.kc - 1) / B.kc * strips(); }
+  int64_t chunks() const { return row_chunks * col_chunks; }
+
+  void pack_task(int64_t i) const {
+    constexpr int64_t W = tiled::kStrip<T>;
+    const int64_t p0 = i / strips() * B.kc, s = i % strips(), kb = std::min(B.kc, k - p0);
+    tiled::pack(b, trans_b ? k : n, trans_b, p0, kb, s * W, std::min(W, n - s * W),
+                B.data + p0 * B.padded + s * kb * W);
+  }
+
+  void chunk(int64_t i) const {
     const int64_t r0 = i / col_chunks * per_row, r1 = std::min(m, r0 + per_row);
     const int64_t c0 = i % col_chunks * per_col, c1 = std::min(n, c0 + per_col);
     if (!trans_a) {
@@ -218,7 +232,18 @@ void gemm_tiled(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, con
     T* panel = pack_buffer<T>((r1 - r0) * k, 1);
     pack_transposed_rows(a, m, k, r0, r1, panel);
     tiled_chunk(B, panel, k, c + r0 * n, n, start, r1 - r0, c0, c1);
-  });
+  }
+};
+
+// C = op(A) @ op(B) (+ C) through TiledProduct: a pool job packing op(B), then one over C's
+// chunks, claimed as threads come free.
+template <class T>
+void gemm_tiled(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a,
+                const T* b, T* c, const TiledStart<T>& start) {
+  const int threads = run_parallel(m * n * k / 8) ? get_num_threads() : 1;
+  const TiledProduct<T> p(trans_a, trans_b, m, n, k, a, b, c, start, threads, 0);
+  parallel_for_work(p.pack_tasks(), k * n, [&](int64_t i, int) { p.pack_task(i); });
+  parallel_for(p.chunks(), threads, [&](int64_t i, int) { p.chunk(i); });
 }
 
 // NOTE: Eigen's own threading barely speeds up the mid-size products of small networks (a
@@ -306,9 +331,60 @@ void linear_forward(const T* x, const T* w, const T* b, T* y, const LinearShape&
   gemm<T>(false, true, s.rows, s.out_features, s.in_features, x, w, y, b != nullptr);
 }
 
+namespace {
+
+// dx = dy @ w and dw = dy^T @ x, both tiled, and db = sum_rows(dy) in two pool jobs (pack both
+// B operands, then every chunk of both products and db's row blocks) instead of five: at a small
+// transformer's shapes (768 rows, width 128) each job is a few hundred microseconds, and every
+// job boundary costs a hand-off and a wait for the slower thread.
+// NOTE: the bits are those of the separate calls: the same chunks, sums in the same order.
+template <class T>
+void linear_backward_fused(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
+                           const LinearShape& s) {
+  const int64_t rows = s.rows, in = s.in_features, out = s.out_features;
+  const int threads = run_parallel(rows * in * out / 4) ? get_num_threads() : 1;
+  const TiledProduct<T> px(false, false, rows, in, out, dy, w, dx, TiledStart<T>{}, threads, 0);
+  const TiledProduct<T> pw(true, false, out, in, rows, dy, x, dw, TiledStart<T>{}, threads, 2);
+  const int64_t pack_x = px.pack_tasks();
+  parallel_for(pack_x + pw.pack_tasks(), threads, [&](int64_t i, int) {
+    if (i < pack_x)
+      px.pack_task(i);
+    else
+      pw.pack_task(i - pack_x);
+  });
+  // The weight gradient's chunks first: they pack their panel of dy^T too, so are the longest.
+  const int64_t cw = pw.chunks(), cx = px.chunks();
+  const int64_t blocks = db ? (rows + kRowsPerBlock - 1) / kRowsPerBlock : 0;
+  std::vector<T> partial(static_cast<size_t>(blocks * out), T(0));
+  parallel_for(cw + cx + blocks, threads, [&](int64_t i, int) {
+    if (i < cw) {
+      pw.chunk(i);
+    } else if (i < cw + cx) {
+      px.chunk(i - cw);
+    } else {
+      const int64_t q = i - cw - cx, r1 = std::min(rows, (q + 1) * kRowsPerBlock);
+      T* part = partial.data() + q * out;
+      for (int64_t r = q * kRowsPerBlock; r < r1; ++r)
+        for (int64_t c = 0; c < out; ++c) part[c] += dy[r * out + c];
+    }
+  });
+  if (db) {
+    std::fill(db, db + out, T(0));
+    for (int64_t q = 0; q < blocks; ++q)
+      for (int64_t c = 0; c < out; ++c) db[c] += partial[q * out + c];
+  }
+}
+
+}  // namespace
+
 template <class T>
 void linear_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
                      const LinearShape& s) {
+  if (dx && dw && use_tiled<T>(false, s.rows, s.in_features, s.out_features) &&
+      use_tiled<T>(true, s.out_features, s.in_features, s.rows)) {
+    linear_backward_fused(dy, x, w, dx, dw, db, s);
+    return;
+  }
   if (dx) gemm<T>(false, false, s.rows, s.in_features, s.out_features, dy, w, dx, false);
   if (dw) gemm<T>(true, false, s.out_features, s.in_features, s.rows, dy, x, dw, false);
   if (db) {

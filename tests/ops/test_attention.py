@@ -76,6 +76,11 @@ SPECS = [
            kwargs={"is_causal": True}, id="sdpa-causal"),
     OpSpec("attention", F.scaled_dot_product_attention, _inputs(1, 2, 4, 7, 3, 3), _sdpa_ref, _T,
            kwargs={"is_causal": True}, id="sdpa-causal-rect"),
+    # Causal past 12 rows: the triangle path (row blocks of 12, keys rounded to whole packets).
+    OpSpec("attention", F.scaled_dot_product_attention, _inputs(1, 2, 40, 40, 8, 8), _sdpa_ref,
+           _T, kwargs={"is_causal": True}, id="sdpa-causal-triangle"),
+    OpSpec("attention", F.scaled_dot_product_attention, _inputs(2, 1, 29, 37, 5, 3), _sdpa_ref,
+           _T, kwargs={"is_causal": True}, id="sdpa-causal-triangle-rect"),
     OpSpec("attention", F.scaled_dot_product_attention, _inputs(2, 3, 4, 5, 3, 2, "bool"),
            _sdpa_ref, _T, grad_args=_QKV, id="sdpa-bool-mask"),
     OpSpec("attention", F.scaled_dot_product_attention, _inputs(2, 3, 4, 5, 3, 2, "float"),

@@ -214,3 +214,32 @@ def test_no_output_features_match_torch(x_shape, w_shape) -> None:
     np.testing.assert_array_equal(y.detach().numpy(), yt.detach().numpy(), f"seed {seed}")
     np.testing.assert_array_equal(xn.grad.numpy(), xt.grad.numpy(), f"seed {seed}")
     np.testing.assert_array_equal(wn.grad.numpy(), wt.grad.numpy(), f"seed {seed}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows, features, out", [(300, 37, 45), (257, 600, 40), (770, 129, 70)])
+def test_backward_all_gradients_at_once_same_bits_as_one_by_one(dtype, rows, features, out
+                                                                 ) -> None:
+    """dx, dw and db asked together run as one fused pool job (linear.cpp): the same bits as
+    each asked alone, at 1, 2 and 3 threads, and NumPy's values in float64."""
+    rng, seed = fresh_rng()
+    x = rng.standard_normal((rows, features)).astype(dtype)
+    w = rng.standard_normal((out, features)).astype(dtype)
+    dy = rng.standard_normal((rows, out)).astype(dtype)
+    threads = nc.get_num_threads()
+    together, alone = [], []
+    try:
+        for t in (1, 2, 3):
+            nc.set_num_threads(t)
+            together.append(nc._C.linear_backward(dy, x, w, True, True, True))
+            alone.append(tuple(nc._C.linear_backward(dy, x, w, *(j == i for j in range(3)))[i]
+                               for i in range(3)))
+    finally:
+        nc.set_num_threads(threads)
+    for got in together[1:] + alone:
+        for a, b in zip(together[0], got):
+            np.testing.assert_array_equal(a, b, f"seed {seed}")
+    x64, w64, dy64 = (a.astype(np.float64) for a in (x, w, dy))
+    tol = dict(rtol=2e-4, atol=2e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    for got, want in zip(together[0], (dy64 @ w64, dy64.T @ x64, dy64.sum(axis=0))):
+        np.testing.assert_allclose(got, want, **tol, err_msg=f"seed {seed}")
