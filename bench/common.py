@@ -32,10 +32,10 @@ def paired_median_times(fn_a: Callable[[], Any], fn_b: Callable[[], Any], repeat
     sides makes both see the same drift, so their ratio is far steadier than from two separate
     ``median_time`` calls.
 
-    NOTE: each timed call comes after a settle pause and one untimed call of the same side. In
+    NOTE: each timed call comes after a settle pause and untimed calls of the same side. In
     one process the other library's threads are still spinning right after its call (PyTorch's
     OpenMP workers poll for milliseconds) and would take the second core from this side's
-    threads; the pause lets them go idle, and the untimed call wakes this side's own workers, so
+    threads; the pause lets them go idle, and the untimed calls wake this side's own workers, so
     each side is timed warm on an otherwise quiet machine, as in a training loop.
     """
     if scaling_mode():
@@ -86,13 +86,22 @@ def _at_threads(fn: Callable[[], Any], threads: int) -> Callable[[], Any]:
 SETTLE_S = 0.005  # longer than PyTorch's OpenMP workers poll after a parallel region
 
 
+# NOTE: untimed calls before each timed one, for at least this long: on this VM a worker thread
+# woken after the settle pause (either library's) takes up to a millisecond to run, so after a
+# single short untimed call the timed one ran on the caller alone (measured: a 0.4 ms kernel at
+# 2 threads timed at 1 thread's speed). A training loop calls kernels back to back.
+WARM_S = 0.002
+
+
 def _settled_call(fn: Callable[[], Any]) -> float:
-    """Wall time of fn() after a settle pause and one untimed call (see paired_median_times).
-    The scaling mode runs nncore alone: no pause (nothing to settle), so each side is timed as
-    in a training loop, calls back to back."""
+    """Wall time of fn() after a settle pause and untimed calls for WARM_S (at least one; see
+    paired_median_times). The scaling mode runs nncore alone: no pause (nothing to settle)."""
     if not scaling_mode():
         time.sleep(SETTLE_S)
+    warm_until = time.perf_counter() + WARM_S
     fn()
+    while time.perf_counter() < warm_until:
+        fn()
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0
