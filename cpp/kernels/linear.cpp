@@ -128,22 +128,6 @@ struct PackedWhole {
   }
 };
 
-// a^T's rows [m0, m1) (a stored [k, m]) into panel [m1 - m0, k] row-major.
-template <class T>
-void pack_transposed_rows(const T* a, int64_t m, int64_t k, int64_t m0, int64_t m1, T* panel) {
-  const int64_t rows = m1 - m0;
-  int64_t rv = 0, pv = 0;
-  if constexpr (std::is_same_v<T, float> && simd::kVector) {
-    constexpr int64_t F = simd::kFloats;
-    rv = rows / F * F, pv = k / F * F;
-    for (int64_t p = 0; p < pv; p += F)
-      for (int64_t r = 0; r < rv; r += F)
-        simd::transpose_tile(a + p * m + m0 + r, m, panel + r * k + p, k);
-  }
-  for (int64_t p = 0; p < k; ++p)
-    for (int64_t r = p < pv ? rv : 0; r < rows; ++r) panel[r * k + p] = a[p * m + m0 + r];
-}
-
 // NOTE: where the tiled GEMM runs instead of Eigen's. Measured against Eigen at 1 and 2 threads
 // on this Zen 4 (whose 512-bit FMAs run at the 256-bit rate, ~117 GFLOP/s a core): tall A
 // (m >= 256 rows of activations: linear layers, an LSTM's input projection, 1024^3) at 95-99%
@@ -230,7 +214,7 @@ struct TiledProduct {
       return;
     }
     T* panel = pack_buffer<T>((r1 - r0) * k, 1);
-    pack_transposed_rows(a, m, k, r0, r1, panel);
+    tiled::pack_transposed(a, m, r0, r1, 0, k, panel);
     tiled_chunk(B, panel, k, c + r0 * n, n, start, r1 - r0, c0, c1);
   }
 };

@@ -133,27 +133,11 @@ void grad_strip(const GradProduct<T>& g, const T* panel, int64_t k, int64_t r0, 
   }
 }
 
-// panel[r - m0, p - p0] = a[p, r] for r in [m0, m1), p in [p0, p1) (a's rows lda apart).
-template <class T>
-void pack_panel(const T* a, int64_t lda, int64_t m0, int64_t m1, int64_t p0, int64_t p1,
-                T* panel) {
-  const int64_t rows = m1 - m0, kb = p1 - p0;
-  int64_t rv = 0, pv = 0;
-  if constexpr (std::is_same_v<T, float> && simd::kVector) {
-    constexpr int64_t F = simd::kFloats;
-    rv = rows / F * F, pv = kb / F * F;
-    for (int64_t p = 0; p < pv; p += F)
-      for (int64_t r = 0; r < rv; r += F)
-        simd::transpose_tile(a + (p0 + p) * lda + m0 + r, lda, panel + r * kb + p, kb);
-  }
-  for (int64_t p = 0; p < kb; ++p)
-    for (int64_t r = p < pv ? rv : 0; r < rows; ++r) panel[r * kb + p] = a[(p0 + p) * lda + m0 + r];
-}
-
 // Rows [m0, m1) of every product's C (and sums), B read in place: for each block of kGradKc
 // rows of B, the block of A^T packed (a tile then reads its rows of A^T from L1 rather than a
-// line per row of A), each tile of C rows, each product, its column strips. Each element sums over p in order, in the chunk that owns its row: the bits
-// do not depend on how rows are chunked.
+// line per row of A), each tile of C rows, each product, its column strips. Each element sums
+// over p in order, in the chunk that owns its row: the bits do not depend on how rows are
+// chunked.
 template <class T>
 void grad_rows(const GradProduct<T>* gs, int count, int64_t k, int64_t m0, int64_t m1) {
   constexpr int64_t S = tiled::kPacket<T>, W = tiled::kWide * S;
@@ -167,7 +151,8 @@ void grad_rows(const GradProduct<T>* gs, int count, int64_t k, int64_t m0, int64
     const int64_t p1 = std::min(k, p0 + kGradKc);
     for (int i = 0; i < count; ++i)
       if (gs[i].c && !(i > 0 && gs[i].a == gs[0].a && gs[0].c))
-        pack_panel(gs[i].a, gs[i].lda, m0, m1, p0, p1, panels + i * (m1 - m0) * kGradKc);
+        tiled::pack_transposed(gs[i].a, gs[i].lda, m0, m1, p0, p1,
+                               panels + i * (m1 - m0) * kGradKc);
     for (int i = 0; i < count; ++i) {
       const GradProduct<T>& g = gs[i];
       if (!g.sums) continue;

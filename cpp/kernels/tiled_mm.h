@@ -230,4 +230,23 @@ void balanced_tiles(int64_t m, const F& f) {
   }
 }
 
+// panel[r - m0, p - p0] = a[p, r] for r in [m0, m1), p in [p0, p1) (a's rows lda apart): rows
+// of a transposed left operand, packed row-major for the tiles (a GEMM's A^T, an RNN's gate
+// gradients). Float blocks of whole vectors go through simd::transpose_tile.
+template <class T>
+void pack_transposed(const T* a, int64_t lda, int64_t m0, int64_t m1, int64_t p0, int64_t p1,
+                     T* panel) {
+  const int64_t rows = m1 - m0, kb = p1 - p0;
+  int64_t rv = 0, pv = 0;
+  if constexpr (std::is_same_v<T, float> && simd::kVector) {
+    constexpr int64_t F = simd::kFloats;
+    rv = rows / F * F, pv = kb / F * F;
+    for (int64_t p = 0; p < pv; p += F)
+      for (int64_t r = 0; r < rv; r += F)
+        simd::transpose_tile(a + (p0 + p) * lda + m0 + r, lda, panel + r * kb + p, kb);
+  }
+  for (int64_t p = 0; p < kb; ++p)
+    for (int64_t r = p < pv ? rv : 0; r < rows; ++r) panel[r * kb + p] = a[(p0 + p) * lda + m0 + r];
+}
+
 }  // namespace nnc::tiled
