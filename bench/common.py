@@ -43,15 +43,15 @@ def paired_median_times(fn_a: Callable[[], Any], fn_b: Callable[[], Any], repeat
 
         threads = nncore.get_num_threads()
         try:
-            return paired_median_times_plain(_at_threads(fn_a, threads), _at_threads(fn_a, 1),
-                                             repeats, warmup, min_time)
+            return _paired_times(_at_threads(fn_a, threads), _at_threads(fn_a, 1), repeats,
+                                 warmup, min_time)
         finally:
             nncore.set_num_threads(threads)  # the run's count, for the next row
-    return paired_median_times_plain(fn_a, fn_b, repeats, warmup, min_time)
+    return _paired_times(fn_a, fn_b, repeats, warmup, min_time)
 
 
-def paired_median_times_plain(fn_a: Callable[[], Any], fn_b: Callable[[], Any], repeats: int,
-                              warmup: int, min_time: float) -> tuple[float, float]:
+def _paired_times(fn_a: Callable[[], Any], fn_b: Callable[[], Any], repeats: int, warmup: int,
+                  min_time: float) -> tuple[float, float]:
     """paired_median_times without the scaling mode."""
     for _ in range(warmup):
         fn_a()
