@@ -83,7 +83,10 @@ def _at_threads(fn: Callable[[], Any], threads: int) -> Callable[[], Any]:
     return run
 
 
-SETTLE_S = 0.005  # longer than PyTorch's OpenMP workers poll after a parallel region
+# NOTE: longer than PyTorch's OpenMP workers poll after a parallel region: traced on this VM
+# (sched_switch), a libgomp worker spun ~7.5-8 ms after PyTorch's call returned, sharing the
+# second core with nncore's worker (5 ms left nncore's first calls at 1 thread's speed).
+SETTLE_S = 0.015
 
 
 # NOTE: untimed calls before each timed one, for at least this long: on this VM a worker thread

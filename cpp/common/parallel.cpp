@@ -245,6 +245,7 @@ class Pool {
   std::atomic<uint64_t> job_{0};
   std::atomic<uint32_t> wake_seq_{0};  // bumped per job: idle workers sleep on it
   std::atomic<int> sleepers_{0};
+  std::atomic<int> caller_cpu_{-1};  // the CPU the current job's caller posted it from
   std::atomic<int64_t> finished_{0};  // chunks of the current job ended on workers
   detail::ChunkFn fn_ = nullptr;
   const void* ctx_ = nullptr;
@@ -261,6 +262,29 @@ class Pool {
   int64_t backoff_ns_ = kMinBackoffNs;  // the next backoff (guarded by busy_)
   int64_t last_stall_ns_ = 0;
 };
+
+// NOTE: the kernel places a woken thread on its waker's CPU when it judges the other CPUs busy
+// or unavailable; on this VM it did so for 5 of 6 wake-ups while the second vCPU sat idle
+// (traced with sched_migrate_task: the worker queued behind the caller, which polls and never
+// sleeps, for a whole time slice, ~3.4 ms, then shared its CPU: 2 threads ran at 1 thread's
+// speed for the next calls, e.g. the 1->32 conv forward at 700-1000 us instead of 470 after any
+// pause). A worker that wakes on its caller's CPU moves itself off it: its allowed set without
+// that CPU, then the whole set again (it stays where the move put it until the balancer says
+// otherwise). Two system calls per wake-up, none while polling.
+void leave_callers_cpu(int caller_cpu) {
+#if defined(__linux__)
+  if (caller_cpu < 0 || sched_getcpu() != caller_cpu) return;
+  cpu_set_t allowed, others;
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return;
+  others = allowed;
+  CPU_CLR(caller_cpu, &others);
+  if (CPU_COUNT(&others) == 0) return;
+  if (sched_setaffinity(0, sizeof(others), &others) == 0)
+    sched_setaffinity(0, sizeof(allowed), &allowed);
+#else
+  (void)caller_cpu;
+#endif
+}
 
 int64_t Pool::claim_and_run(int slot) {
   int64_t ran = 0;
@@ -303,8 +327,10 @@ void Pool::worker(int slot) {
       const auto waited = std::chrono::steady_clock::now() - start;
       if (std::chrono::duration_cast<std::chrono::nanoseconds>(waited).count() < budget) continue;
       sleepers_.fetch_add(1, std::memory_order_seq_cst);
-      if (wake_seq_.load(std::memory_order_seq_cst) == seen) futex_wait(&wake_seq_, seen);
+      const bool slept = wake_seq_.load(std::memory_order_seq_cst) == seen;
+      if (slept) futex_wait(&wake_seq_, seen);
       sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+      if (slept) leave_callers_cpu(caller_cpu_.load(std::memory_order_relaxed));
     }
     seen = wake_seq_.load(std::memory_order_acquire);
     claim_and_run(slot);
@@ -335,6 +361,9 @@ void Pool::run(int64_t n, int team, detail::ChunkFn fn, const void* ctx) {
     return;
   }
   ensure_workers(team - 1);
+#if defined(__linux__)
+  caller_cpu_.store(sched_getcpu(), std::memory_order_relaxed);
+#endif
   fn_ = fn;
   ctx_ = ctx;
   error_ = nullptr;
@@ -342,7 +371,12 @@ void Pool::run(int64_t n, int team, detail::ChunkFn fn, const void* ctx) {
   job_.store(Job::pack(++gen_, team, n), std::memory_order_release);
   wake_seq_.fetch_add(1, std::memory_order_seq_cst);
   const bool woke = sleepers_.load(std::memory_order_seq_cst) > 0;
-  if (woke) futex_wake_all(&wake_seq_);
+  if (woke) {
+    futex_wake_all(&wake_seq_);
+    // A worker the kernel queued on this CPU runs now (and moves off it: leave_callers_cpu)
+    // instead of after this thread's time slice; with none queued here this returns at once.
+    sched_yield();
+  }
   tl_in_region = true;
   const int64_t mine = claim_and_run(0);
   tl_in_region = false;
