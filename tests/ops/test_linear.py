@@ -66,7 +66,6 @@ def test_operator_matmul_matches_function() -> None:
     ("args", "error", "match"),
     [
         (((3, 5), (4, 6)), ValueError, r"linear: input of shape \(3, 5\) does not match weight"),
-        (((0, 6), (4, 6)), ValueError, r"linear: empty input"),
     ],
 )
 def test_linear_bad_shapes(args, error, match) -> None:
@@ -192,28 +191,35 @@ def test_tall_products_match_numpy_at_any_thread_count(dtype, rows, features, ou
     np.testing.assert_allclose(results[0][1], dy64 @ w64, **tol, err_msg=f"seed {seed}")
 
 
-@pytest.mark.parametrize("x_shape, w_shape", [((5, 5, 5), (0, 5)), ((300, 40), (0, 40)),
-                                              ((1, 3), (0, 3))])
-def test_no_output_features_match_torch(x_shape, w_shape) -> None:
-    """A weight with zero output features: an empty result and zero input gradients, like
-    PyTorch's (it once divided by zero column blocks: SIGFPE, found by tools/fuzz.py). An empty
-    input is refused (ValueError, tested with the other bad inputs)."""
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("x_shape, w_shape", [
+    ((5, 5, 5), (0, 5)), ((300, 40), (0, 40)), ((1, 3), (0, 3)),  # no output features
+    ((0, 6), (4, 6)), ((2, 0, 17), (3, 17)),  # no rows: PyTorch returns an empty result
+    ((4, 0), (3, 0)), ((3, 0), (0, 0)), ((0, 2, 0), (3, 0)),  # no input features: y = bias
+])
+def test_empty_shapes_match_torch(x_shape, w_shape, relu) -> None:
+    """Empty inputs, weights with zero output features and zero input features: PyTorch's
+    results and gradients (zero weight and bias gradients from no rows). A zero-feature weight
+    once divided by zero column blocks (SIGFPE, found by tools/fuzz.py)."""
     rng, seed = fresh_rng()
     x = rng.standard_normal(x_shape).astype(np.float32)
     w = rng.standard_normal(w_shape).astype(np.float32)
-    xn, wn = nc.tensor(x, requires_grad=True), nc.tensor(w, requires_grad=True)
-    y = F.linear(xn, wn)
-    y.sum().backward()
+    b = rng.standard_normal(w_shape[:1]).astype(np.float32)
+    xn, wn, bn = (nc.tensor(a, requires_grad=True) for a in (x, w, b))
+    fn = F.linear_relu if relu else F.linear
+    y = fn(xn, wn, bn)
+    (y * 2.0).sum().backward()
     assert y.shape == (*x_shape[:-1], w_shape[0])
     if torch is None:
         pytest.skip("PyTorch not installed: shapes checked, values not compared")
-    xt = torch.tensor(x, requires_grad=True)
-    wt = torch.tensor(w, requires_grad=True)
-    yt = torch.nn.functional.linear(xt, wt)
-    yt.sum().backward()
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    yt = torch.nn.functional.linear(xt, wt, bt)
+    if relu:
+        yt = torch.relu(yt)
+    (yt * 2.0).sum().backward()
     np.testing.assert_array_equal(y.detach().numpy(), yt.detach().numpy(), f"seed {seed}")
-    np.testing.assert_array_equal(xn.grad.numpy(), xt.grad.numpy(), f"seed {seed}")
-    np.testing.assert_array_equal(wn.grad.numpy(), wt.grad.numpy(), f"seed {seed}")
+    for ours, theirs in ((xn, xt), (wn, wt), (bn, bt)):
+        np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy(), f"seed {seed}")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -41,8 +41,6 @@ def _check_linear(op: str, x: Tensor, weight: Tensor, bias: Tensor | None) -> No
     if len(xs) < 1 or len(ws) != 2 or xs[-1] != ws[1]:
         raise ValueError(f"{op}: input of shape {x.shape} does not match weight of shape "
                          f"{weight.shape} (expected input (*, {weight.shape[-1]}))")
-    if x._array.size == 0:
-        raise ValueError(f"{op}: empty input of shape {x.shape}")
     if bias is None:
         check_same_dtype(op, ("input", x), ("weight", weight))
         return

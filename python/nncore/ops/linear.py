@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from nncore import _C
@@ -14,7 +16,8 @@ class LinearFn(Function):
     def forward(self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None
                 ) -> np.ndarray:
         lead = x.shape[:-1]
-        x2 = np.ascontiguousarray(x.reshape(-1, x.shape[-1]) if x.ndim != 2 else x)
+        # NOTE: rows named, not -1 (ambiguous for NumPy when the input has no features).
+        x2 = np.ascontiguousarray(x.reshape(math.prod(lead), x.shape[-1]) if x.ndim != 2 else x)
         self.save_for_backward(x2, weight)
         self.lead = lead
         y = _C.linear_forward(x2, weight, bias)
@@ -39,7 +42,7 @@ class LinearReluFn(Function):
     def forward(self, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None
                 ) -> np.ndarray:
         self.lead = x.shape[:-1]
-        x2 = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))
+        x2 = np.ascontiguousarray(x.reshape(math.prod(self.lead), x.shape[-1]))
         y = _C.linear_relu_forward(x2, weight, bias)
         self.save_for_backward(x2, weight, y)
         return y.reshape(*self.lead, weight.shape[0])
