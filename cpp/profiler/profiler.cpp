@@ -72,7 +72,9 @@ constexpr int kChains = 12;  // > FMA latency (4) x pipes (2): every pipe busy e
 // NOTE: Eigen's widest float packet for the build's target (16 lanes with AVX-512, 8 with
 // AVX2), so `nncore bench peak` measures the FMAs the loaded module's kernels can issue.
 using Packet = Eigen::internal::packet_traits<float>::type;
-constexpr int kWidth = Eigen::internal::unpacket_traits<Packet>::size;
+// (packet_traits<float>::size: naming Packet as a template argument drops its alignment
+// attribute, which GCC warns about.)
+constexpr int kWidth = Eigen::internal::packet_traits<float>::size;
 
 // One thread's register-only FMA loop; returns a value that depends on every chain so the
 // compiler keeps them all.
