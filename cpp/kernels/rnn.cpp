@@ -170,8 +170,8 @@ inline void prefetch_l2(const void* p, int64_t bytes) {
 }
 
 // One LSTM step for `rows` (<= kTileRows) batch rows: g [rows, 4H] holds the input projection
-// on entry and the activated gates (i, f, g, o) on exit; hp, cp: h_{t-1}, c_{t-1}; c, y: c_t,
-// h_t (all rows H apart). g_next: the same rows of the step run next (null after the last),
+// on entry and the activated gates (i, f, g, o) on exit; hp, cp: h_{t-1} (null: zeros, the
+// product skipped), c_{t-1}; c, y: c_t, h_t (all rows H apart). g_next: the same rows of the step run next (null after the last),
 // fetched meanwhile.
 template <class T, int NP>
 void lstm_step_rows(int64_t rows, int64_t h, const T* hp, const T* cp,
@@ -188,7 +188,7 @@ void lstm_step_rows(int64_t rows, int64_t h, const T* hp, const T* cp,
     for (int64_t r = 0; r < rows; ++r)
       for (int q = 0; q < 4; ++q)
         Eigen::Map<Lanes<T>>{tmp + r * GB + q * kUnits} = load_lanes(g + r * 4 * h + q * h + j0, u);
-    for (int64_t s = 0; s < per_block; ++s)
+    for (int64_t s = 0; hp && s < per_block; ++s)
       tiled::tile_rows<T, NP>(rows, h, hp, h, 1, w.strip_at(b * per_block + s), W, tmp + s * W,
                               GB, true);
     for (int64_t r = 0; r < rows; ++r) {
@@ -328,8 +328,7 @@ void lstm_forward(const T* x, const T* h0, const T* c0, const T* w_ih, const T* 
                   const RnnShape& s) {
   constexpr int NP = tiled::kWide;
   const int64_t n = s.batch, h = s.hidden_size, nh = n * h, g4 = 4 * h;
-  std::vector<T> zeros(h0 && c0 ? 0 : nh, T(0)), bias(b_ih ? g4 : 0);
-  const T* hinit = h0 ? h0 : zeros.data();
+  std::vector<T> zeros(c0 ? 0 : nh, T(0)), bias(b_ih ? g4 : 0);
   const T* cinit = c0 ? c0 : zeros.data();
   for (int64_t j = 0; b_ih && j < g4; ++j) bias[j] = b_ih[j] + b_hh[j];
   // Every step's input projection, biases included, in one GEMM (they start its sums).
@@ -341,12 +340,13 @@ void lstm_forward(const T* x, const T* h0, const T* c0, const T* w_ih, const T* 
   over_rows(n, s.steps * n * g4 * h, [&](int64_t b0, int64_t b1) {
     for (int64_t i = 0; i < s.steps; ++i) {
       const int64_t t = step_at(s, i);
-      const T* hp = prev_state(s, t, static_cast<const T*>(y), hinit);
+      // h_{t-1}: null for the first step without h0 (zeros: its product is skipped).
+      const T* hp = i == 0 && !h0 ? nullptr : prev_state(s, t, static_cast<const T*>(y), h0);
       const T* cp = prev_state(s, t, static_cast<const T*>(cells), cinit);
       const T* next = i + 1 < s.steps ? gates + step_at(s, i + 1) * n * g4 : nullptr;
       tiled::balanced_tiles(b1 - b0, [&](int64_t r, int64_t rows) {
         const int64_t b = b0 + r;
-        lstm_step_rows(rows, h, hp + b * h, cp + b * h, w, gates + (t * n + b) * g4,
+        lstm_step_rows(rows, h, hp ? hp + b * h : hp, cp + b * h, w, gates + (t * n + b) * g4,
                        cells + t * nh + b * h, y + t * nh + b * h, next ? next + b * g4 : next);
       });
     }
