@@ -321,6 +321,15 @@ void rnn_backward(const T* dy, const T* x, const T* h0, const T* w_ih, const T* 
 }
 
 // ---- LSTM -----------------------------------------------------------------------------------
+// NOTE: where an LSTM's time goes (T50 N32 I64 H128, float, AVX-512 module, 1 thread, steady
+// clock per phase): input projection 1.1 ms, forward steps 2.5, backward steps 2.4, weight
+// gradients 3.3 (of which packing dG^T 0.26 and the bias sums 0.09). perf puts ~75% of the
+// samples in the register tiles, spread evenly over their FMAs; the products' 838 MFLOP alone
+// take 7.2 ms at the measured 117 GFLOP/s peak, so the gate maths, the packing and the memory
+// traffic are what is left to win (~2 ms). Tried without gain: the input projection inside the
+// step (one product over [x_t | h_{t-1}]), 8-row tiles, kGradKc 256, an L1 prefetch of the next
+// unit block's gates, and (in place of the exp) a linear stand-in for the sigmoid: the forward
+// did not get faster, so the gate maths hide behind the products.
 
 template <class T>
 void lstm_forward(const T* x, const T* h0, const T* c0, const T* w_ih, const T* w_hh,
