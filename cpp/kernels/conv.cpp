@@ -62,8 +62,7 @@ using namespace conv_impl;
 // 1-channel first layer of an MNIST net, cg*kh*kw = 9) the GEMM's inner dimension is too short
 // for Eigen to reach speed, and the direct row kernel runs 2-4x faster than im2col + gemm; from
 // a few channels on, the blocked kernel (stride 1) or im2col + gemm wins. kDirectTaps is the
-// crossover.
-constexpr int64_t kDirectTaps = 16;
+// crossover (conv_util.h).
 
 inline bool use_direct(const Conv2dShape& s) {
   return (s.c / s.groups) * s.kh * s.kw <= kDirectTaps;

@@ -213,6 +213,10 @@ inline int batch_threads(const Conv2dShape& s, int64_t work) {
   return s.n >= threads && run_parallel(work) ? threads : 1;
 }
 
+// The most taps per output (input channels per group x kernel size) the direct kernels take
+// (conv.cpp: use_direct).
+constexpr int64_t kDirectTaps = 16;
+
 // ---- the kernels (one algorithm per file; conv.cpp's dispatch says which shape goes where)
 // conv_direct.cpp: few taps per output (the 1-channel first layer), any stride.
 template <class T>
