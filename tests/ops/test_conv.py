@@ -354,6 +354,7 @@ def test_blocked_kernel_matches_torch(threads, dtype, n, c, k, h, w, kernel, pad
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n, c, k, h, w, kernel, stride, padding, dilation, groups", [
     (64, 1, 32, 28, 28, (3, 3), 1, 1, 1, 1),       # the MNIST first layer: tiles, a half tile
+    (1, 1, 32, 28, 28, (3, 3), 1, 1, 1, 1),        # one image: blocks of channels as items
     (3, 1, 5, 1, 1, (3, 3), 1, 1, 1, 1),           # one output: a plane shorter than a tile
     (2, 1, 17, 5, 5, (3, 3), 1, 1, 1, 1),          # 25 outputs; 17 channels: 2 blocks, odd pair
     (2, 1, 6, 7, 7, (3, 3), 1, 1, 1, 1),           # 49 outputs: a whole tile over the end
