@@ -170,6 +170,7 @@ SPECS = [
     _conv_spec(2, 1, 7, 7, 5, 3, 3, 1, 1, 1, 1, tag="direct-tile-over-the-end-"),
     _conv_spec(1, 2, 9, 17, 6, 2, 3, 1, (0, 2), (2, 1), 2, tag="direct-dilated-groups-"),
     _conv_spec(3, 1, 1, 1, 3, 3, 3, 1, 1, 1, 1, tag="direct-one-output-"),
+    _conv_spec(2, 3, 6, 5, 4, 3, 3, 1, 1, 1, 1, tag="direct-forward-27-taps-"),
     *_random_conv_specs(8, seed=2024),
     _conv1d_spec(2, 3, 9, 4, 3, "basic", stride=2, padding=1),
     _conv1d_spec(1, 4, 7, 4, 2, "same-groups", padding="same", dilation=2, groups=2),
@@ -335,6 +336,7 @@ def _check_conv_vs_torch(threads: int, dtype, x_shape: tuple, w_shape: tuple, **
     (5, 32, 64, 14, 14, (3, 3), (1, 1), (1, 1), 1),  # LeNet's layer; images handed out one by one
     (1, 5, 17, 9, 13, (3, 3), (1, 1), (1, 1), 1),    # partial tiles: 17 channels, 45 taps
     (2, 12, 9, 11, 10, (2, 3), (0, 2), (2, 1), 3),   # non-square kernel, dilation, groups
+    (2, 26, 10, 11, 10, (2, 3), (0, 2), (2, 1), 2),  # the same past 72 taps: blocked forward
     (3, 64, 8, 20, 20, (3, 3), (1, 1), (1, 1), 1),   # chunks of tiles; few images: static runs
     (2, 9, 7, 5, 6, (1, 3), (1, 1), (1, 1), 1),      # padding past the kernel: dx via im2col
     (1, 8, 7, 6, 5, (3, 1), (1, 1), (1, 1), 1),      # rows padded on both sides (1-wide kernel)
@@ -342,10 +344,11 @@ def _check_conv_vs_torch(threads: int, dtype, x_shape: tuple, w_shape: tuple, **
 ])
 def test_blocked_kernel_matches_torch(threads, dtype, n, c, k, h, w, kernel, padding, dilation,
                                       groups) -> None:
-    """The blocked stride-1 kernel (forward, dx, dw) against torch, at 1 and 2 threads."""
+    """The blocked stride-1 kernel (dx, dw; the forward past 72 taps, below that the direct
+    one) against torch, at 1 and 2 threads."""
     if torch is None:
         pytest.skip("torch not installed")
-    assert c // groups * kernel[0] * kernel[1] > 16  # more taps than the direct kernel takes
+    assert c // groups * kernel[0] * kernel[1] > 16  # more taps than the direct dx/dw take
     _check_conv_vs_torch(threads, dtype, (n, c, h, w), (k, c // groups, *kernel),
                          padding=padding, dilation=dilation, groups=groups)
 
@@ -364,16 +367,19 @@ def test_blocked_kernel_matches_torch(threads, dtype, n, c, k, h, w, kernel, pad
     (3, 2, 14, 6, 5, (2, 3), 1, (0, 2), (2, 1), 2),  # non-square kernel, 6 taps, groups
     (2, 16, 9, 5, 7, (1, 1), 1, 0, 1, 1),          # pointwise, 16 taps
     (1, 1, 3, 4, 4, (4, 4), 1, 0, 1, 1),           # 16 taps, no padding
+    (2, 8, 11, 9, 7, (3, 3), 1, 1, 1, 1),          # 72 taps: direct forward, blocked dx/dw
+    (3, 6, 9, 8, 13, (3, 3), 1, (1, 0), (2, 1), 3),  # 18 taps, groups, dilation: the same
     (2, 1, 4, 7, 8, (3, 3), (2, 1), 1, 1, 1),      # strided: the row loops
     (2, 1, 4, 9, 8, (3, 3), (1, 2), 1, 2, 1),      # strided in W, dilated
 ])
 def test_direct_kernel_matches_torch(threads, dtype, n, c, k, h, w, kernel, stride, padding,
                                      dilation, groups) -> None:
-    """The direct kernels (few taps per output: forward, dx, dw, db) against torch at 1, 2 and 3
-    threads, with planes that end in every kind of tile."""
+    """The direct kernels (few taps per output: forward, dx, dw, db; the forward at stride 1 up
+    to 72 taps) against torch at 1, 2 and 3 threads, with planes that end in every kind of
+    tile."""
     if torch is None:
         pytest.skip("torch not installed")
-    assert c // groups * kernel[0] * kernel[1] <= 16  # few enough taps for the direct kernel
+    assert c // groups * kernel[0] * kernel[1] <= 72  # few enough taps for the direct forward
     _check_conv_vs_torch(threads, dtype, (n, c, h, w), (k, c // groups, *kernel), stride=stride,
                          padding=padding, dilation=dilation, groups=groups)
 
