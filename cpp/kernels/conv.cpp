@@ -83,6 +83,18 @@ inline bool use_direct_forward(const Conv2dShape& s) {
          (s.c / s.groups) * s.kh * s.kw <= kDirectForwardTaps;
 }
 
+// NOTE: the direct dw (and db) at stride 1 sums over the same shifted copies in chunks of 9
+// taps, one pass over dy each. Measured as above (blocked -> direct, dw+db): 2->32 28x28 N64
+// 743 / 452 -> 671 / 349; 3->32 32x32 N64 1762 / 924 -> 1272 / 643; 3->32 224x224 N4 6556 /
+// 3830 -> 5052 / 2579; 4->32 28x28 level; 6->16 14x14 469 / 247 -> 538 / 293 and 8->32 28x28
+// 2518 / 1241 -> 2970 / 1405 (the blocked kernel's tile wins once the taps fill it).
+constexpr int64_t kDirectWeightGradTaps = 27;
+
+inline bool use_direct_weight_grad(const Conv2dShape& s) {
+  return s.stride_h == 1 && s.stride_w == 1 && !is_pointwise(s) &&
+         (s.c / s.groups) * s.kh * s.kw <= kDirectWeightGradTaps;
+}
+
 // NOTE: measured (bench/bench_cnn.py shapes and 7x7 planes, 1 and 2 threads, alternating runs):
 // the blocked kernel ran 1.25-1.5x faster than im2col + gemm on 14x14 and 7x7 planes (forward,
 // dx and dw) and level to 1.2x on 56x56, even with junk columns in its wide rows. Pointwise
@@ -120,8 +132,9 @@ inline bool use_winograd(const Conv2dShape& s, bool input_grad) {
 
 }  // namespace
 
-// The dispatch: few taps per output (the 1-channel first layer; forward at stride 1: up to 72
-// taps, use_direct_forward) -> direct (conv_direct.cpp);
+// The dispatch: few taps per output (the 1-channel first layer; at stride 1 the forward up to
+// 72 taps, use_direct_forward, and dw up to 27, use_direct_weight_grad) -> direct
+// (conv_direct.cpp);
 // 3x3 stride-1 single-group layers with >= 32 channels on both sides -> Winograd F(2x2, 3x3)
 // (conv_winograd.cpp, y, dx and dw; use_winograd); other stride-1 layers whose padded rows are
 // not much wider than their outputs -> blocked (conv_blocked.cpp for y and dx,
@@ -150,6 +163,10 @@ void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
   if (use_direct(s)) {
     direct_backward(dy, x, w, dx, dw, db, s);
     return;
+  }
+  if (dw && use_direct_weight_grad(s)) {
+    direct_weight_grad(dy, x, dw, db, s);
+    dw = db = nullptr;
   }
   if (dx && use_winograd(s, true)) {
     winograd_input_grad(dy, w, dx, s);

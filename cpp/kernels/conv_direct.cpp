@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "common/check.h"
 #include "common/parallel.h"
 #include "kernels/conv_blocked.h"
 #include "kernels/conv_util.h"
@@ -61,15 +62,22 @@ struct ShiftedCopies {
   }
 };
 
-// lanes[(r * (NQ + 1) + q) * L + l] += sum over positions t = l (mod L), t < len, of
-// dy[r * ldd + t] * xp[offs[q] + t], and the bias lanes (q = NQ) of dy alone, for R output
-// channels and NQ taps: R x (NQ + 1) vector accumulators, each input vector loaded once for R
-// channels. Lanes fixed by t, so the sums depend on the values only. Not inlined: the
-// accumulators stay in registers.
+// Taps per shifted_dot call: R = 2 channels' 2 (kDotTaps + 1) accumulators, kDotTaps inputs and
+// two dy vectors fit AVX-512's 32 registers; AVX2's 16 hold one channel's accumulators (its
+// inputs then come from L1 as memory operands).
+constexpr int kDotTaps = 9;
+constexpr int kDotRows = kVecBytes >= 64 ? 2 : 1;
+
+// lanes[r * ldl + q * L + l] += sum over positions t = l (mod L), t < len, of
+// dy[r * ldd + t] * xp[offs[q] + t] for R output channels and NQ taps, and (if bias)
+// bias[r * ldl + l] += the same sums of dy alone: R x (NQ + 1) vector accumulators, each input
+// vector loaded once for R channels. Lanes fixed by t, so the sums depend on the values only.
+// Not inlined: the accumulators stay in registers.
 template <int R, int NQ, class T>
 __attribute__((noinline)) void shifted_dot(const T* __restrict xp, const int64_t* offs,
                                            const T* __restrict dy, int64_t ldd, int64_t len,
-                                           T* __restrict lanes) {
+                                           T* __restrict lanes, T* __restrict bias,
+                                           int64_t ldl) {
   constexpr int L = kVecBytes / sizeof(T);
   typedef T V __attribute__((vector_size(kVecBytes), aligned(sizeof(T)), may_alias));
   V acc[R][NQ + 1];
@@ -90,37 +98,32 @@ __attribute__((noinline)) void shifted_dot(const T* __restrict xp, const int64_t
     for (int r = 0; r < R; ++r) {
       const V d = *reinterpret_cast<const V*>(dy + r * ldd + t);
       for (int q = 0; q < NQ; ++q) acc[r][q] += d * xv[q];
-      acc[r][NQ] += d;
+      acc[r][NQ] += d;  // the adds run beside the multiply-adds: cheaper than a branch
     }
   }
   for (int r = 0; r < R; ++r) {
     const T* dr = dy + r * ldd;
     for (int q = 0; q <= NQ; ++q) {
-      T* lq = lanes + (r * (NQ + 1) + q) * L;
+      if (q == NQ && !bias) break;
+      T* lq = q < NQ ? lanes + r * ldl + q * L : bias + r * ldl;
       *reinterpret_cast<V*>(lq) += acc[r][q];
       for (int l = 0; t + l < len; ++l) lq[l] += q < NQ ? dr[t + l] * xq[q][t + l] : dr[t + l];
     }
   }
 }
 
-// Output channels per shifted_dot call: two when their 2 (NQ + 1) accumulators, NQ inputs and
-// two dy vectors fit AVX-512's 32 registers; one otherwise (AVX2's 16 registers hold no more
-// than one channel's accumulators, its inputs then come from L1 as memory operands).
-template <int NQ>
-constexpr int kDotRows = kVecBytes >= 64 && 3 * NQ + 4 <= 32 ? 2 : 1;
-
 template <int NQ>
 struct ShiftedDot {
   template <class T>
   static void run(int rows, const T* xp, const int64_t* offs, const T* dy, int64_t ldd,
-                  int64_t len, T* lanes) {
-    if (rows == 2 && kDotRows<NQ> == 2) {
-      shifted_dot<kDotRows<NQ>, NQ>(xp, offs, dy, ldd, len, lanes);
+                  int64_t len, T* lanes, T* bias, int64_t ldl) {
+    if (rows == kDotRows) {
+      shifted_dot<kDotRows, NQ>(xp, offs, dy, ldd, len, lanes, bias, ldl);
       return;
     }
-    constexpr int64_t per_k = (NQ + 1) * (kVecBytes / sizeof(T));
     for (int r = 0; r < rows; ++r)
-      shifted_dot<1, NQ>(xp, offs, dy + r * ldd, ldd, len, lanes + r * per_k);
+      shifted_dot<1, NQ>(xp, offs, dy + r * ldd, ldd, len, lanes + r * ldl,
+                         bias ? bias + r * ldl : nullptr, ldl);
   }
 };
 
@@ -265,13 +268,16 @@ void shifted_weight_grad(const T* dy, const T* x, T* dw, T* db, const Conv2dShap
     for (int64_t n = n0; n < n1; ++n)
       for (int64_t g = 0; g < s.groups; ++g) {
         sc.fill(x + (n * s.groups + g) * cg * s.h * s.w, buf);
-        for (int64_t k0 = 0; k0 < kg;) {
-          const int rows = kg - k0 >= 2 ? 2 : 1;
+        for (int64_t k0 = 0; k0 < kg; k0 += kDotRows) {
+          const int rows = int(std::min<int64_t>(kDotRows, kg - k0));
           const int64_t k = g * kg + k0;
-          with_count<1, kDirectTaps, ShiftedDot>(
-              int(nq), rows, static_cast<const T*>(buf), sc.offs.data(),
-              dy + (n * s.k + k) * plane, plane, plane, lanes + k * per_k);
-          k0 += rows;
+          // NOTE: taps in chunks of kDotTaps, each a pass over the channels' dy planes (in L1).
+          for (int64_t q0 = 0; q0 < nq; q0 += kDotTaps)
+            with_count<1, kDotTaps, ShiftedDot>(
+                int(std::min<int64_t>(kDotTaps, nq - q0)), rows, static_cast<const T*>(buf),
+                sc.offs.data() + q0, dy + (n * s.k + k) * plane, plane, plane,
+                lanes + k * per_k + q0 * L, q0 == 0 ? lanes + k * per_k + nq * L : nullptr,
+                per_k);
         }
       }
   });
@@ -283,6 +289,13 @@ void shifted_weight_grad(const T* dy, const T* x, T* dw, T* db, const Conv2dShap
         sum += lane_sum(partv.data() + r * per_run + k * per_k + q * L, L);
       (q < nq ? dw[k * nq + q] : db[k]) = sum;
     }
+}
+
+template <class T>
+void direct_weight_grad(const T* dy, const T* x, T* dw, T* db, const Conv2dShape& s) {
+  NNC_CHECK(s.stride_h == 1 && s.stride_w == 1, "conv2d", "direct_weight_grad needs stride 1");
+  const int64_t work = s.n * s.k * s.oh * s.ow * (s.c / s.groups) * s.kh * s.kw;
+  shifted_weight_grad(dy, x, dw, db, s, run_parallel(work) ? get_num_threads() : 1);
 }
 
 // db rides along the stride-1 dw pass (dy's planes are in L1 there); otherwise bias_grad.
@@ -369,6 +382,10 @@ template void direct_forward<float>(const float*, const float*, const float*, fl
                                     const Conv2dShape&);
 template void direct_forward<double>(const double*, const double*, const double*, double*,
                                      const Conv2dShape&);
+template void direct_weight_grad<float>(const float*, const float*, float*, float*,
+                                        const Conv2dShape&);
+template void direct_weight_grad<double>(const double*, const double*, double*, double*,
+                                         const Conv2dShape&);
 template void direct_backward<float>(const float*, const float*, const float*, float*, float*,
                                      float*, const Conv2dShape&);
 template void direct_backward<double>(const double*, const double*, const double*, double*,

@@ -224,6 +224,9 @@ void direct_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape&
 template <class T>
 void direct_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
                      const Conv2dShape& s);
+// dw (and db, if not null) alone, stride 1.
+template <class T>
+void direct_weight_grad(const T* dy, const T* x, T* dw, T* db, const Conv2dShape& s);
 // conv_blocked.cpp / conv_blocked_dw.cpp: register-tiled direct kernels, stride 1.
 template <class T>
 void blocked_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s);

@@ -368,15 +368,16 @@ def test_blocked_kernel_matches_torch(threads, dtype, n, c, k, h, w, kernel, pad
     (2, 16, 9, 5, 7, (1, 1), 1, 0, 1, 1),          # pointwise, 16 taps
     (1, 1, 3, 4, 4, (4, 4), 1, 0, 1, 1),           # 16 taps, no padding
     (2, 8, 11, 9, 7, (3, 3), 1, 1, 1, 1),          # 72 taps: direct forward, blocked dx/dw
-    (3, 6, 9, 8, 13, (3, 3), 1, (1, 0), (2, 1), 3),  # 18 taps, groups, dilation: the same
+    (3, 6, 9, 8, 13, (3, 3), 1, (1, 0), (2, 1), 3),  # 18 taps, groups, dilation: direct dw
+    (2, 3, 5, 7, 9, (3, 3), 1, 1, 1, 1),           # 27 taps: 9-tap chunks of the direct dw
     (2, 1, 4, 7, 8, (3, 3), (2, 1), 1, 1, 1),      # strided: the row loops
     (2, 1, 4, 9, 8, (3, 3), (1, 2), 1, 2, 1),      # strided in W, dilated
 ])
 def test_direct_kernel_matches_torch(threads, dtype, n, c, k, h, w, kernel, stride, padding,
                                      dilation, groups) -> None:
-    """The direct kernels (few taps per output: forward, dx, dw, db; the forward at stride 1 up
-    to 72 taps) against torch at 1, 2 and 3 threads, with planes that end in every kind of
-    tile."""
+    """The direct kernels (few taps per output: forward, dx, dw, db; at stride 1 the forward up
+    to 72 taps, dw and db up to 27) against torch at 1, 2 and 3 threads, with planes that end in
+    every kind of tile."""
     if torch is None:
         pytest.skip("torch not installed")
     assert c // groups * kernel[0] * kernel[1] <= 72  # few enough taps for the direct forward
@@ -385,14 +386,15 @@ def test_direct_kernel_matches_torch(threads, dtype, n, c, k, h, w, kernel, stri
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_direct_kernel_same_bits_at_any_thread_count(dtype) -> None:
-    """The 1-channel layer's y, dw and db (large enough for the parallel paths) are the same bits
-    at 1, 2 and 3 threads: each output and each sum has one order."""
+@pytest.mark.parametrize("n, c, hw", [(37, 1, 28), (19, 3, 20)])
+def test_direct_kernel_same_bits_at_any_thread_count(dtype, n, c, hw) -> None:
+    """The direct kernels' y, dw and db (1 and 3 input channels, large enough for the parallel
+    paths) are the same bits at 1, 2 and 3 threads: each output and each sum has one order."""
     rng = np.random.default_rng(5)
-    x = rng.standard_normal((37, 1, 28, 28)).astype(dtype)
-    w = rng.standard_normal((32, 1, 3, 3)).astype(dtype)
+    x = rng.standard_normal((n, c, hw, hw)).astype(dtype)
+    w = rng.standard_normal((32, c, 3, 3)).astype(dtype)
     b = rng.standard_normal(32).astype(dtype)
-    dy = rng.standard_normal((37, 32, 28, 28)).astype(dtype)
+    dy = rng.standard_normal((n, 32, hw, hw)).astype(dtype)
     args = ((1, 1), (1, 1), (1, 1), 1)
     saved = nc.get_num_threads()
     results = []
