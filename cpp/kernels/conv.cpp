@@ -62,11 +62,37 @@ using namespace conv_impl;
 // 1-channel first layer of an MNIST net, cg*kh*kw = 9) the GEMM's inner dimension is too short
 // for Eigen to reach speed, and the direct row kernel runs 2-4x faster than im2col + gemm; from
 // a few channels on, the blocked kernel (stride 1) or im2col + gemm wins. kDirectTaps is the
-// crossover.
-constexpr int64_t kDirectTaps = 16;
+// crossover (conv_util.h).
 
 inline bool use_direct(const Conv2dShape& s) {
   return (s.c / s.groups) * s.kh * s.kw <= kDirectTaps;
+}
+
+// NOTE: the direct forward at stride 1 (conv_direct.cpp: the blocked tile over column-shifted
+// input copies) has no junk columns and writes y without a copy out of a buffer. Measured (AVX-512
+// build, kernels alone, 1 / 2 threads, us, blocked -> direct): 2->32 28x28 N64 783 / 513 ->
+// 582 / 298; 3->32 32x32 N64 1391 / 744 -> 1175 / 562; 4->32 28x28 N64 1325 / 825 ->
+// 1117 / 557; 8->32 28x28 N64 2422 / 1209 -> 2219 / 1095; 3->32 224x224 N4 5286 / 2638 ->
+// 3763 / 2186; 16->32 28x28 level (4600 / 2250). Hence up to 8 channels of 3x3 taps; pointwise
+// layers keep the GEMM.
+constexpr int64_t kDirectForwardTaps = 72;
+
+inline bool use_direct_forward(const Conv2dShape& s) {
+  if (use_direct(s)) return true;
+  return s.stride_h == 1 && s.stride_w == 1 && !is_pointwise(s) &&
+         (s.c / s.groups) * s.kh * s.kw <= kDirectForwardTaps;
+}
+
+// NOTE: the direct dw (and db) at stride 1 sums over the same shifted copies in chunks of 9
+// taps, one pass over dy each. Measured as above (blocked -> direct, dw+db): 2->32 28x28 N64
+// 743 / 452 -> 671 / 349; 3->32 32x32 N64 1762 / 924 -> 1272 / 643; 3->32 224x224 N4 6556 /
+// 3830 -> 5052 / 2579; 4->32 28x28 level; 6->16 14x14 469 / 247 -> 538 / 293 and 8->32 28x28
+// 2518 / 1241 -> 2970 / 1405 (the blocked kernel's tile wins once the taps fill it).
+constexpr int64_t kDirectWeightGradTaps = 27;
+
+inline bool use_direct_weight_grad(const Conv2dShape& s) {
+  return s.stride_h == 1 && s.stride_w == 1 && !is_pointwise(s) &&
+         (s.c / s.groups) * s.kh * s.kw <= kDirectWeightGradTaps;
 }
 
 // NOTE: measured (bench/bench_cnn.py shapes and 7x7 planes, 1 and 2 threads, alternating runs):
@@ -106,7 +132,9 @@ inline bool use_winograd(const Conv2dShape& s, bool input_grad) {
 
 }  // namespace
 
-// The dispatch: few taps per output (the 1-channel first layer) -> direct (conv_direct.cpp);
+// The dispatch: few taps per output (the 1-channel first layer; at stride 1 the forward up to
+// 72 taps, use_direct_forward, and dw up to 27, use_direct_weight_grad) -> direct
+// (conv_direct.cpp);
 // 3x3 stride-1 single-group layers with >= 32 channels on both sides -> Winograd F(2x2, 3x3)
 // (conv_winograd.cpp, y, dx and dw; use_winograd); other stride-1 layers whose padded rows are
 // not much wider than their outputs -> blocked (conv_blocked.cpp for y and dx,
@@ -115,10 +143,11 @@ inline bool use_winograd(const Conv2dShape& s, bool input_grad) {
 // NOTE: measured on the 2-core Zen 4 (AVX-512 build, kernels alone, GFLOP/s at 1 / 2 threads,
 // peak 117 / 228): blocked with 12x2 zmm tiles 56x56 64->64 fwd 103 / 210, dx 106 / 209, dw+db
 // 97 / 196 (6x2 ymm tiles: 93 / 169, 93 / 165, 82 / 157); 14x14 32->64 fwd 89 / 184, dx 83 /
-// 187, dw+db 88 / 181; direct 1->32 28x28 fwd 41 / 76, dw+db 39 / 62.
+// 187, dw+db 88 / 181; direct 1->32 28x28 N64 fwd 89 / 173, dw+db 87 / 160 (AVX2 build: 93 /
+// 137, 70 / 131).
 template <class T>
 void conv2d_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s) {
-  if (use_direct(s))
+  if (use_direct_forward(s))
     direct_forward(x, w, b, y, s);
   else if (use_winograd(s, false))
     winograd_forward(x, w, b, y, s);
@@ -134,6 +163,10 @@ void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
   if (use_direct(s)) {
     direct_backward(dy, x, w, dx, dw, db, s);
     return;
+  }
+  if (dw && use_direct_weight_grad(s)) {
+    direct_weight_grad(dy, x, dw, db, s);
+    dw = db = nullptr;
   }
   if (dx && use_winograd(s, true)) {
     winograd_input_grad(dy, w, dx, s);

@@ -20,10 +20,11 @@ Conv2dShape conv2d_shape(int64_t n, int64_t c, int64_t h, int64_t w, int64_t k, 
                          int64_t groups);
 
 // y[n,k,oh,ow] = b[k] + sum_{c in group(k), i, j} w[k,c,i,j] * x[n,c,oh*s-p+i*d, ow*s-p+j*d].
-// Kernel per shape (conv.cpp: use_direct, use_blocked): a direct row kernel for few taps per
-// output (the 1-channel first layer), a register-blocked direct kernel for other stride-1
-// layers (forward, dx and dw), im2col + gemm for the rest. Threading: OpenMP over images (or
-// (image, chunk) items); see each kernel's comment.
+// Kernel per shape (conv.cpp's dispatch): a direct kernel for few taps per output (the
+// 1-channel first layer; at stride 1 the forward up to 8 channels of 3x3), Winograd and a
+// register-blocked direct kernel for other stride-1 layers (forward, dx and dw), im2col + gemm
+// for the rest. Threading: the pool over images (or (image, chunk) items); see each kernel's
+// comment.
 template <class T>
 void conv2d_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s);
 

@@ -25,6 +25,82 @@ constexpr int kBlockRows = kVecBytes >= 64 ? 12 : 6;
 // taps reach around them, they stay in L2 while every block of output channels reads them.
 constexpr int64_t kChunkBytes = 64 << 10;
 
+// ---- the blocked tile (stride 1): R output channels x 2 vectors of output positions in
+// registers, every tap read straight from a zero-padded copy of the input (no column matrix).
+// In blocked_conv the positions are "wide" (row pitch wp of the padded input, wp - ow junk
+// columns per row); direct_forward (conv_direct.cpp) lays its input out so that they are the
+// output plane's own positions. Either way tap (c, i, j) of a tile is one pair of contiguous
+// vector loads.
+
+// out[r, t] = (bias ? bias[r] : 0) + sum_{q < nq} wq[q * R + r] * xp[offs[q] + t] for the
+// wide positions t of `tiles` tiles of 2 vectors; out rows are ldo apart. With half_last the
+// last tile computes its first vector only (the positions after it are past the plane). Not
+// inlined: the 2R accumulators stay in vector registers.
+template <int R, class T>
+__attribute__((noinline)) void blocked_tiles(const T* __restrict xp, const int64_t* __restrict offs,
+                                             int64_t nq, const T* __restrict wq, const T* bias,
+                                             T* __restrict out, int64_t ldo, int64_t tiles,
+                                             bool half_last) {
+  constexpr int L = kVecBytes / sizeof(T);
+  typedef T V __attribute__((vector_size(kVecBytes), aligned(sizeof(T)), may_alias));
+  const int64_t full = half_last ? tiles - 1 : tiles;
+  for (int64_t tile = 0; tile < full; ++tile) {
+    V a0[R], a1[R];
+    for (int r = 0; r < R; ++r) {
+      a0[r] = splat<V>(bias ? bias[r] : T(0));
+      a1[r] = a0[r];
+    }
+    const T* xt = xp + tile * 2 * L;
+    const T* wr = wq;
+    for (int64_t q = 0; q < nq; ++q, wr += R) {
+      const T* xq = xt + offs[q];
+      const V x0 = *reinterpret_cast<const V*>(xq);
+      const V x1 = *reinterpret_cast<const V*>(xq + L);
+      for (int r = 0; r < R; ++r) {
+        const V wb = splat<V>(wr[r]);
+        a0[r] += wb * x0;
+        a1[r] += wb * x1;
+      }
+    }
+    for (int r = 0; r < R; ++r) {
+      *reinterpret_cast<V*>(out + r * ldo + tile * 2 * L) = a0[r];
+      *reinterpret_cast<V*>(out + r * ldo + tile * 2 * L + L) = a1[r];
+    }
+  }
+  if (full < tiles) {
+    // NOTE: a 14x14 plane's wide positions fill 13 tiles and 2 positions of a 14th: its
+    // second vector would be all junk (3.6% of the layer's forward and dx).
+    V a0[R];
+    for (int r = 0; r < R; ++r) a0[r] = splat<V>(bias ? bias[r] : T(0));
+    const T* xt = xp + full * 2 * L;
+    const T* wr = wq;
+    for (int64_t q = 0; q < nq; ++q, wr += R) {
+      const V x0 = *reinterpret_cast<const V*>(xt + offs[q]);
+      for (int r = 0; r < R; ++r) a0[r] += splat<V>(wr[r]) * x0;
+    }
+    for (int r = 0; r < R; ++r) *reinterpret_cast<V*>(out + r * ldo + full * 2 * L) = a0[r];
+  }
+}
+
+template <int R>
+struct BlockedTiles {
+  template <class T>
+  static void run(const T* xp, const int64_t* offs, int64_t nq, const T* wq, const T* bias,
+                  T* out, int64_t ldo, int64_t tiles, bool half_last) {
+    blocked_tiles<R>(xp, offs, nq, wq, bias, out, ldo, tiles, half_last);
+  }
+};
+
+// Output channels [o0, o0 + rows) of block b of `count` channels cut into blocks of at most
+// kBlockRows: the blocks differ by at most one row (32 channels as 6,6,5,5,5,5 rather than
+// 6,6,6,6,6,2, whose 2-row tile runs at a third of the speed: 8% of a 32-channel dx in one tile).
+inline int64_t row_blocks(int64_t count) { return (count + kBlockRows - 1) / kBlockRows; }
+inline void row_block(int64_t count, int64_t b, int64_t& o0, int& rows) {
+  const int64_t nb = row_blocks(count), base = count / nb, extra = count % nb;
+  o0 = b * base + std::min(b, extra);
+  rows = int(base + (b < extra ? 1 : 0));
+}
+
 // A stride-1 correlation of one group's planes, as the blocked kernel runs it: `cin` input
 // planes [h, w] padded by (pad_h, pad_w) on each side, taps (c, i, j) at dilation (dil_h, dil_w),
 // `cout` output planes [oh, ow]. The padded planes are [hp, wp] with the data at column col0
@@ -57,15 +133,8 @@ struct BlockedConv {
   }
   // Where input row r of plane c goes in a padded buffer (xp: the buffer plus lead).
   int64_t data(int64_t c, int64_t r) const { return (c * hp + r + pad_h) * wp + col0; }
-  int64_t blocks() const { return (cout + kBlockRows - 1) / kBlockRows; }
-  // Output channels [o0, o0 + rows) of block b: the blocks differ by at most one row (32
-  // channels as 6,6,5,5,5,5 rather than 6,6,6,6,6,2, whose 2-row tile runs at a third of the
-  // speed: 8% of a 32-channel dx in one tile).
-  void block(int64_t b, int64_t& o0, int& rows) const {
-    const int64_t nb = blocks(), base = cout / nb, extra = cout % nb;
-    o0 = b * base + std::min(b, extra);
-    rows = int(base + (b < extra ? 1 : 0));
-  }
+  int64_t blocks() const { return row_blocks(cout); }
+  void block(int64_t b, int64_t& o0, int& rows) const { row_block(cout, b, o0, rows); }
 };
 
 // dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols.

@@ -68,19 +68,6 @@ T lane_sum(const T* p, int64_t len) {
   return s;
 }
 
-// lanes[l] += sum over i = l (mod 8) of p[i]: lane_sum's first step, kept across calls. Four
-// partial sums (i mod 32), added in a fixed order: with one chain of vector adds, waiting on
-// its latency took a fifth of the 1-channel layer's dw pass outside the tap products (perf).
-template <class T>
-void lane_accumulate(T* __restrict lanes, const T* __restrict p, int64_t len) {
-  T acc[32] = {};
-  int64_t i = 0;
-  for (; i + 32 <= len; i += 32)
-    for (int l = 0; l < 32; ++l) acc[l] += p[i + l];
-  for (int l = 0; i + l < len; ++l) acc[l] += p[i + l];
-  for (int l = 0; l < 8; ++l) lanes[l] += (acc[l] + acc[8 + l]) + (acc[16 + l] + acc[24 + l]);
-}
-
 // sum_i a[i] * b[i] over fixed lanes, like lane_sum; 32 lanes (four vector accumulators) so the
 // multiply-adds do not wait on each other's latency.
 template <class T>
@@ -198,8 +185,6 @@ inline std::vector<int64_t> tap_offsets(const Conv2dShape& s) {
   return offs;
 }
 
-// NOTE: with stride 1, output row oh and tap (i, j) read the padded input at a fixed offset, so
-
 inline bool is_pointwise(const Conv2dShape& s) {
   return s.kh == 1 && s.kw == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 &&
          s.pad_w == 0;
@@ -213,6 +198,10 @@ inline int batch_threads(const Conv2dShape& s, int64_t work) {
   return s.n >= threads && run_parallel(work) ? threads : 1;
 }
 
+// The most taps per output (input channels per group x kernel size) the direct kernels take
+// (conv.cpp: use_direct).
+constexpr int64_t kDirectTaps = 16;
+
 // ---- the kernels (one algorithm per file; conv.cpp's dispatch says which shape goes where)
 // conv_direct.cpp: few taps per output (the 1-channel first layer), any stride.
 template <class T>
@@ -220,6 +209,9 @@ void direct_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape&
 template <class T>
 void direct_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
                      const Conv2dShape& s);
+// dw (and db, if not null) alone, stride 1.
+template <class T>
+void direct_weight_grad(const T* dy, const T* x, T* dw, T* db, const Conv2dShape& s);
 // conv_blocked.cpp / conv_blocked_dw.cpp: register-tiled direct kernels, stride 1.
 template <class T>
 void blocked_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s);

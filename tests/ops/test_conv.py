@@ -167,6 +167,10 @@ SPECS = [
     _conv_spec(1, 8, 5, 4, 3, 3, 2, 1, 1, 1, 1, tag="im2col-"),
     _conv_spec(2, 2, 5, 6, 2, 2, 3, 1, "same", (2, 1), 1, tag="same-even-"),
     _conv_spec(1, 3, 4, 6, 2, 3, 3, 1, "valid", 1, 1, tag="valid-"),
+    _conv_spec(2, 1, 7, 7, 5, 3, 3, 1, 1, 1, 1, tag="direct-tile-over-the-end-"),
+    _conv_spec(1, 2, 9, 17, 6, 2, 3, 1, (0, 2), (2, 1), 2, tag="direct-dilated-groups-"),
+    _conv_spec(3, 1, 1, 1, 3, 3, 3, 1, 1, 1, 1, tag="direct-one-output-"),
+    _conv_spec(2, 3, 6, 5, 4, 3, 3, 1, 1, 1, 1, tag="direct-forward-27-taps-"),
     *_random_conv_specs(8, seed=2024),
     _conv1d_spec(2, 3, 9, 4, 3, "basic", stride=2, padding=1),
     _conv1d_spec(1, 4, 7, 4, 2, "same-groups", padding="same", dilation=2, groups=2),
@@ -332,6 +336,7 @@ def _check_conv_vs_torch(threads: int, dtype, x_shape: tuple, w_shape: tuple, **
     (5, 32, 64, 14, 14, (3, 3), (1, 1), (1, 1), 1),  # LeNet's layer; images handed out one by one
     (1, 5, 17, 9, 13, (3, 3), (1, 1), (1, 1), 1),    # partial tiles: 17 channels, 45 taps
     (2, 12, 9, 11, 10, (2, 3), (0, 2), (2, 1), 3),   # non-square kernel, dilation, groups
+    (2, 26, 10, 11, 10, (2, 3), (0, 2), (2, 1), 2),  # the same past 72 taps: blocked forward
     (3, 64, 8, 20, 20, (3, 3), (1, 1), (1, 1), 1),   # chunks of tiles; few images: static runs
     (2, 9, 7, 5, 6, (1, 3), (1, 1), (1, 1), 1),      # padding past the kernel: dx via im2col
     (1, 8, 7, 6, 5, (3, 1), (1, 1), (1, 1), 1),      # rows padded on both sides (1-wide kernel)
@@ -339,12 +344,70 @@ def _check_conv_vs_torch(threads: int, dtype, x_shape: tuple, w_shape: tuple, **
 ])
 def test_blocked_kernel_matches_torch(threads, dtype, n, c, k, h, w, kernel, padding, dilation,
                                       groups) -> None:
-    """The blocked stride-1 kernel (forward, dx, dw) against torch, at 1 and 2 threads."""
+    """The blocked stride-1 kernel (dx, dw; the forward past 72 taps, below that the direct
+    one) against torch, at 1 and 2 threads."""
     if torch is None:
         pytest.skip("torch not installed")
-    assert c // groups * kernel[0] * kernel[1] > 16  # more taps than the direct kernel takes
+    assert c // groups * kernel[0] * kernel[1] > 16  # more taps than the direct dx/dw take
     _check_conv_vs_torch(threads, dtype, (n, c, h, w), (k, c // groups, *kernel),
                          padding=padding, dilation=dilation, groups=groups)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n, c, k, h, w, kernel, stride, padding, dilation, groups", [
+    (64, 1, 32, 28, 28, (3, 3), 1, 1, 1, 1),       # the MNIST first layer: tiles, a half tile
+    (1, 1, 32, 28, 28, (3, 3), 1, 1, 1, 1),        # one image: blocks of channels as items
+    (3, 1, 5, 1, 1, (3, 3), 1, 1, 1, 1),           # one output: a plane shorter than a tile
+    (2, 1, 17, 5, 5, (3, 3), 1, 1, 1, 1),          # 25 outputs; 17 channels: 2 blocks, odd pair
+    (2, 1, 6, 7, 7, (3, 3), 1, 1, 1, 1),           # 49 outputs: a whole tile over the end
+    (3, 1, 7, 9, 5, (3, 3), 1, 1, 1, 1),           # 45 outputs: the other kind of last tile
+    (2, 1, 7, 17, 9, (3, 3), 1, (2, 0), (1, 2), 1),  # dilation, padding in H only
+    (2, 4, 8, 9, 10, (3, 3), 1, 1, 1, 4),          # groups of one input channel
+    (3, 2, 14, 6, 5, (2, 3), 1, (0, 2), (2, 1), 2),  # non-square kernel, 6 taps, groups
+    (2, 16, 9, 5, 7, (1, 1), 1, 0, 1, 1),          # pointwise, 16 taps
+    (1, 1, 3, 4, 4, (4, 4), 1, 0, 1, 1),           # 16 taps, no padding
+    (2, 8, 11, 9, 7, (3, 3), 1, 1, 1, 1),          # 72 taps: direct forward, blocked dx/dw
+    (3, 6, 9, 8, 13, (3, 3), 1, (1, 0), (2, 1), 3),  # 18 taps, groups, dilation: direct dw
+    (2, 3, 5, 7, 9, (3, 3), 1, 1, 1, 1),           # 27 taps: 9-tap chunks of the direct dw
+    (2, 1, 4, 7, 8, (3, 3), (2, 1), 1, 1, 1),      # strided: the row loops
+    (2, 1, 4, 9, 8, (3, 3), (1, 2), 1, 2, 1),      # strided in W, dilated
+])
+def test_direct_kernel_matches_torch(threads, dtype, n, c, k, h, w, kernel, stride, padding,
+                                     dilation, groups) -> None:
+    """The direct kernels (few taps per output: forward, dx, dw, db; at stride 1 the forward up
+    to 72 taps, dw and db up to 27) against torch at 1, 2 and 3 threads, with planes that end in
+    every kind of tile."""
+    if torch is None:
+        pytest.skip("torch not installed")
+    assert c // groups * kernel[0] * kernel[1] <= 72  # few enough taps for the direct forward
+    _check_conv_vs_torch(threads, dtype, (n, c, h, w), (k, c // groups, *kernel), stride=stride,
+                         padding=padding, dilation=dilation, groups=groups)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n, c, hw", [(37, 1, 28), (19, 3, 20)])
+def test_direct_kernel_same_bits_at_any_thread_count(dtype, n, c, hw) -> None:
+    """The direct kernels' y, dw and db (1 and 3 input channels, large enough for the parallel
+    paths) are the same bits at 1, 2 and 3 threads: each output and each sum has one order."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((n, c, hw, hw)).astype(dtype)
+    w = rng.standard_normal((32, c, 3, 3)).astype(dtype)
+    b = rng.standard_normal(32).astype(dtype)
+    dy = rng.standard_normal((n, 32, hw, hw)).astype(dtype)
+    args = ((1, 1), (1, 1), (1, 1), 1)
+    saved = nc.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 3):
+            nc.set_num_threads(threads)
+            _, dw, db = nc._C.conv2d_backward(dy, x, w, *args, need_dx=False)
+            results.append((nc._C.conv2d_forward(x, w, b, *args), dw, db))
+    finally:
+        nc.set_num_threads(saved)
+    for other in results[1:]:
+        for a, b_ in zip(results[0], other):
+            np.testing.assert_array_equal(a, b_)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
