@@ -5,11 +5,13 @@
 #include <array>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "common/eigen_map.h"
 #include "common/lanes.h"
 #include "common/parallel.h"
+#include "common/simd.h"
 #include "kernels/linear.h"
 #include "kernels/tiled_mm.h"
 
@@ -17,22 +19,23 @@ namespace nnc {
 
 namespace {
 
-// x[i] = exp(x[i] - shift) for i < n; returns sum_i x[i], summed as lane_dot(x, nullptr, n).
+// x[i] = exp(x[i] * mul - shift) for i < n; returns sum_i x[i], summed as lane_dot(x, nullptr,
+// n). mul = 1 leaves x as it is (exact).
 template <class T>
-T exp_shifted_sum(T* x, int64_t n, T shift) {
+T exp_shifted_sum(T* x, int64_t n, T shift, T mul) {
   Lanes<T> v, acc = Lanes<T>::Zero();
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
     v = Eigen::Map<const Lanes<T>>(x + i);
-    v = (v - shift).exp();
+    v = (v * mul - shift).exp();
     Eigen::Map<Lanes<T>>(x + i) = v;
     acc += v;
   }
   if (i < n) {
     const int64_t r = n - i;
-    v.setConstant(shift);
+    v.setConstant(shift / mul);
     v.head(r) = MapConstArr<T>(x + i, r);
-    v = (v - shift).exp();
+    v = (v * mul - shift).exp();
     MapArr<T>(x + i, r) = v.head(r);
     v.tail(kLanes - r).setZero();
     acc += v;
@@ -69,26 +72,26 @@ inline P exp_nonpositive(const P& x) {
 }
 
 template <>
-float exp_shifted_sum<float>(float* x, int64_t n, float shift) {
+float exp_shifted_sum<float>(float* x, int64_t n, float shift, float mul) {
   using namespace Eigen::internal;
   using P = packet_traits<float>::type;
   constexpr int64_t width = unpacket_traits<P>::size, packets = kLanes / width;
   static_assert(kLanes % width == 0, "whole packets per lane block");
   // NOTE: lane j of the block accumulates the same elements at every width: the same bits.
-  const P sh = pset1<P>(shift);
+  const P sh = pset1<P>(shift), mu = pset1<P>(mul);
   P acc[packets];
   for (auto& a : acc) a = pzero(sh);
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes)
     for (int64_t k = 0; k < packets; ++k) {
-      const P v = exp_nonpositive(psub(ploadu<P>(x + i + k * width), sh));
+      const P v = exp_nonpositive(psub(pmul(ploadu<P>(x + i + k * width), mu), sh));
       pstoreu(x + i + k * width, v);
       acc[k] = padd(acc[k], v);
     }
   if (i < n) {
     alignas(64) float t[kLanes];
     const int64_t r = n - i;
-    for (int64_t j = 0; j < kLanes; ++j) t[j] = j < r ? x[i + j] - shift : -INFINITY;
+    for (int64_t j = 0; j < kLanes; ++j) t[j] = j < r ? x[i + j] * mul - shift : -INFINITY;
     for (int64_t k = 0; k < packets; ++k) {
       const P v = exp_nonpositive(pload<P>(t + k * width));
       pstore(t + k * width, v);
@@ -113,34 +116,69 @@ void dropout_row(const T* src, T* dst, int64_t n, uint64_t first, const Attentio
   }
 }
 
-// Row i of the weights in place: x = scale * x + mask over the first n_valid keys, softmax, and
-// zeros beyond (causally hidden keys). A row whose keys are all -inf becomes all zeros.
+// Rows [i0, i0 + nr) of one head's weights in place (x: nr rows of n), unnormalised:
+// x = exp(z - max z) with z = scale * x + mask over each row's keys (all of them, or the first
+// i + 1 when causal), zeros beyond; inv[r] = 1 / sum of row r, the softmax's normalisation, which
+// the caller applies. A row whose keys are all -inf becomes all zeros, with inv 0.
+// NOTE: a pass at a time over the whole block, not row by row: a 64-key row is 4 packets, and
+// each row's chain (maximum, horizontal reduction, exps, sum, division) is serial, so rows taken
+// one after another left the vector units idle (the sum and division alone were 7% of the
+// forward). Without a mask and with a positive scale, max z = scale * max x exactly (rounding is
+// monotonic), so z is not stored and reloaded: the exp pass forms it.
 template <class T>
-void softmax_row(T* x, const T* mask_row, int64_t n_valid, int64_t n, T scale) {
+void exp_block(T* x, const T* mask, int64_t i0, int64_t nr, int64_t n, const AttentionShape& s,
+               T* inv) {
   const T neg_inf = -std::numeric_limits<T>::infinity();
-  // Scale, mask and running maximum a lane block at a time (the maximum is exact, so its order
-  // does not matter).
-  Lanes<T> v, top = Lanes<T>::Constant(neg_inf);
+  const T scale = static_cast<T>(s.scale);
+  const bool fold = !mask && scale > T(0);
+  auto valid = [&](int64_t r) { return s.causal ? std::min(n, i0 + r + 1) : n; };
+  // Each row's maximum (exact, so its order does not matter), kept in inv for now.
+  for (int64_t r = 0; r < nr; ++r) {
+    T* row = x + r * n;
+    const T* mrow = mask ? mask + (i0 + r) * n : nullptr;
+    const int64_t nv = valid(r);
+    Lanes<T> v, top = Lanes<T>::Constant(neg_inf);
+    int64_t j = 0;
+    T m;
+    if (fold) {
+      for (; j + kLanes <= nv; j += kLanes) top = top.max(Eigen::Map<const Lanes<T>>(row + j));
+      m = top.maxCoeff();
+      for (; j < nv; ++j) m = row[j] > m ? row[j] : m;
+      m *= scale;
+    } else {
+      for (; j + kLanes <= nv; j += kLanes) {
+        v = Eigen::Map<const Lanes<T>>(row + j) * scale;
+        if (mrow) v += Eigen::Map<const Lanes<T>>(mrow + j);
+        Eigen::Map<Lanes<T>>(row + j) = v;
+        top = top.max(v);
+      }
+      m = top.maxCoeff();
+      for (; j < nv; ++j) {
+        T z = row[j] * scale;
+        if (mrow) z += mrow[j];
+        row[j] = z;
+        m = z > m ? z : m;
+      }
+    }
+    inv[r] = m;
+  }
+  for (int64_t r = 0; r < nr; ++r) {
+    T* row = x + r * n;
+    const int64_t nv = inv[r] == neg_inf ? 0 : valid(r);
+    inv[r] = nv > 0 ? exp_shifted_sum(row, nv, inv[r], fold ? scale : T(1)) : T(0);
+    std::fill(row + nv, row + n, T(0));
+  }
+  // NOTE: a sum over seen keys is at least exp(0) = 1 (or NaN, which stays NaN): 0 marks only
+  // the rows with no key.
+  for (int64_t r = 0; r < nr; ++r) inv[r] = inv[r] == T(0) ? T(0) : T(1) / inv[r];
+}
+
+// x[j] *= c for j < n.
+template <class T>
+void scale_row(T* x, int64_t n, T c) {
   int64_t j = 0;
-  for (; j + kLanes <= n_valid; j += kLanes) {
-    v = Eigen::Map<const Lanes<T>>(x + j) * scale;
-    if (mask_row) v += Eigen::Map<const Lanes<T>>(mask_row + j);
-    Eigen::Map<Lanes<T>>(x + j) = v;
-    top = top.max(v);
-  }
-  T m = top.maxCoeff();
-  for (; j < n_valid; ++j) {
-    T z = x[j] * scale;
-    if (mask_row) z += mask_row[j];
-    x[j] = z;
-    m = z > m ? z : m;
-  }
-  if (m == neg_inf) n_valid = 0;
-  if (n_valid > 0) {
-    const T inv = T(1) / exp_shifted_sum(x, n_valid, m);
-    for (int64_t k = 0; k < n_valid; ++k) x[k] *= inv;
-  }
-  std::fill(x + n_valid, x + n, T(0));
+  for (; j + kLanes <= n; j += kLanes) Eigen::Map<Lanes<T>>(x + j) *= c;
+  for (; j < n; ++j) x[j] *= c;
 }
 
 // NOTE: rows per block, so a block of weights (rows x Lk) stays within ~64 KB of L2.
@@ -215,9 +253,23 @@ int64_t keys_seen(const AttentionShape& s, bool triangle, int64_t i0, int64_t nr
 }
 
 // dst[c, r] = src[r, c] for src [rows, cols].
+// NOTE: float heads go through in-register 16x16 (AVX2: 8x8) block transposes: the scalar
+// loop's strided stores were 8% of the forward (k^T) and 10% of the backward (v^T) of a
+// 64 x 32 head; the edges that are not whole blocks stay scalar.
 template <class T>
 void transpose(const T* src, int64_t rows, int64_t cols, T* dst) {
-  for (int64_t r = 0; r < rows; ++r)
+  int64_t rv = 0, cv = 0;
+  if constexpr (std::is_same_v<T, float> && simd::kVector) {
+    constexpr int64_t F = simd::kFloats;
+    rv = rows / F * F;
+    cv = cols / F * F;
+    for (int64_t r = 0; r < rv; r += F)
+      for (int64_t c = 0; c < cv; c += F)
+        simd::transpose_tile(src + r * cols + c, cols, dst + c * rows + r, rows);
+    for (int64_t r = 0; r < rv; ++r)
+      for (int64_t c = cv; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
+  }
+  for (int64_t r = rv; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
 }
 
@@ -402,14 +454,17 @@ void attention_forward(const T* q, const T* k, const T* v, const T* mask, T* o, 
   const bool tri = causal_triangle<T>(s, block_rows<T>(s));
   const int64_t rb = tri ? kCausalRows : block_rows<T>(s);
   const bool drop = s.dropout > 0;
-  const T scale = static_cast<T>(s.scale);
   const int64_t staging = staged(s.lay_q, s.lq, s.d) + staged(s.lay_k, s.lk, s.d) +
                           staged(s.lay_v, s.lk, s.dv) + staged(s.lay_o, s.lq, s.dv);
   const int64_t nh = heads_per_group<T>(s, staging);
-  const int64_t work = s.d * s.lk + (drop ? rb * s.lk : 0);
+  // Scratch: k^T, then the block's dropped weights, its 1 / row sums, and its weights when p
+  // is not wanted.
+  const int64_t work = s.d * s.lk + (drop ? rb * s.lk : 0) + rb + (p ? 0 : rb * s.lk);
   for_groups<T>(s, nh, work + nh * staging, [&](const Group& g, T* buf) {
     T* Kt = buf;  // k^T [D, Lk], so both products read their right operand row by row
     T* drop_buf = buf + s.d * s.lk;
+    T* inv = drop_buf + (drop ? rb * s.lk : 0);
+    T* block = inv + rb;
     buf += work;
     const auto [Qs, Ks, Vs] = gather<T, 3>({Source<T>{q, s.lay_q, s.lq, s.d},
                                             Source<T>{k, s.lay_k, s.lk, s.d},
@@ -420,7 +475,7 @@ void attention_forward(const T* q, const T* k, const T* v, const T* mask, T* o, 
       const int64_t bh = g.b * s.heads + g.h0 + h;
       const T *Q = Qs[h], *K = Ks[h], *V = Vs[h];
       const T* M = mask_of(mask, bh, s);
-      T* P = p + bh * s.lq * s.lk;
+      T* P = p ? p + bh * s.lq * s.lk : nullptr;
       T* O = Os[h];
       // k^T only for mm()'s loop; gemm() reads k as it is (its transposes of large
       // power-of-two strides would thrash the cache).
@@ -428,18 +483,14 @@ void attention_forward(const T* q, const T* k, const T* v, const T* mask, T* o, 
       if (use_kt) transpose(K, s.lk, s.d, Kt);
       for (int64_t i0 = 0; i0 < s.lq; i0 += rb) {
         const int64_t nr = std::min(rb, s.lq - i0), kv = keys_seen<T>(s, tri, i0, nr);
-        T* Pb = P + i0 * s.lk;
+        T* Pb = P ? P + i0 * s.lk : block;
         if (tri)
           mm_strided<T>(nr, kv, s.d, Q + i0 * s.d, s.d, 1, Kt, s.lk, Pb, s.lk, false);
         else if (use_kt)
           mm<T>(false, nr, s.lk, s.d, Q + i0 * s.d, Kt, Pb, false);
         else
           gemm<T>(false, true, nr, s.lk, s.d, Q + i0 * s.d, K, Pb, false);
-        for (int64_t r = 0; r < nr; ++r) {
-          const int64_t i = i0 + r;
-          const int64_t valid = s.causal ? std::min(s.lk, i + 1) : s.lk;
-          softmax_row(Pb + r * s.lk, M ? M + i * s.lk : nullptr, valid, s.lk, scale);
-        }
+        exp_block(Pb, M, i0, nr, s.lk, s, inv);
         const T* weights = Pb;
         if (drop) {
           for (int64_t r = 0; r < nr; ++r)
@@ -451,6 +502,12 @@ void attention_forward(const T* q, const T* k, const T* v, const T* mask, T* o, 
           mm_strided<T>(nr, s.dv, kv, weights, s.lk, 1, V, s.dv, O + i0 * s.dv, s.dv, false);
         else
           mm<T>(false, nr, s.dv, s.lk, weights, V, O + i0 * s.dv, false);
+        // NOTE: the softmax's normalisation on the output rows (Dv wide) rather than on the
+        // weights (Lk wide), which need it only when kept for backward.
+        for (int64_t r = 0; r < nr; ++r) {
+          scale_row(O + (i0 + r) * s.dv, s.dv, inv[r]);
+          if (P) scale_row(Pb + r * s.lk, s.lk, inv[r]);
+        }
       }
     }
     scatter<T, 1>({Target<T>{o, s.lay_o, s.lq, s.dv, Os}}, g);
