@@ -54,6 +54,27 @@ T row_max(const T* x, int64_t n) {
   return m;
 }
 
+// x[j] = scale * x[j] (+ mask[j]) for j < n, in place; returns their maximum (-inf when n = 0).
+template <class T>
+T scaled_row_max(T* x, const T* mask, int64_t n, T scale) {
+  Lanes<T> v, top = Lanes<T>::Constant(-std::numeric_limits<T>::infinity());
+  int64_t j = 0;
+  for (; j + kLanes <= n; j += kLanes) {
+    v = Eigen::Map<const Lanes<T>>(x + j) * scale;
+    if (mask) v += Eigen::Map<const Lanes<T>>(mask + j);
+    Eigen::Map<Lanes<T>>(x + j) = v;
+    top = top.max(v);
+  }
+  T m = top.maxCoeff();
+  for (; j < n; ++j) {
+    T z = x[j] * scale;
+    if (mask) z += mask[j];
+    x[j] = z;
+    m = z > m ? z : m;
+  }
+  return m;
+}
+
 // The softmax's backward on one row in place: dz = scale * p * (dp - sum_j dp[j] p[j]).
 template <class T>
 void softmax_grad_row(T* dp, const T* p, int64_t n, T scale) {
@@ -78,6 +99,31 @@ void softmax_grad_row<float>(float* dp, const float* p, int64_t n, float scale) 
   for (j = 0; j + width <= n; j += width)
     pstoreu(dp + j, pmul(sc, pmul(ploadu<P>(p + j), psub(ploadu<P>(dp + j), d))));
   for (; j < n; ++j) dp[j] = scale * (p[j] * (dp[j] - dot));
+}
+
+// scaled_row_max in packets of the target's width (as row_max).
+template <>
+float scaled_row_max<float>(float* x, const float* mask, int64_t n, float scale) {
+  using namespace Eigen::internal;
+  using P = packet_traits<float>::type;
+  constexpr int64_t width = unpacket_traits<P>::size;
+  const P sc = pset1<P>(scale);
+  P top = pset1<P>(-std::numeric_limits<float>::infinity());
+  int64_t j = 0;
+  for (; j + width <= n; j += width) {
+    P v = pmul(ploadu<P>(x + j), sc);
+    if (mask) v = padd(v, ploadu<P>(mask + j));
+    pstoreu(x + j, v);
+    top = pmax(top, v);
+  }
+  float m = predux_max(top);
+  for (; j < n; ++j) {
+    float z = x[j] * scale;
+    if (mask) z += mask[j];
+    x[j] = z;
+    m = z > m ? z : m;
+  }
+  return m;
 }
 
 // row_max in packets of the target's width, reduced once: Eigen's fixed 16-lane array took ~40
@@ -141,7 +187,8 @@ float exp_shifted_sum<float>(float* x, int64_t n, float shift, float mul) {
   if (i < n) {
     alignas(64) float t[kLanes];
     const int64_t r = n - i;
-    for (int64_t j = 0; j < kLanes; ++j) t[j] = j < r ? std::fma(x[i + j], mul, -shift) : -INFINITY;
+    for (int64_t j = 0; j < kLanes; ++j)
+      t[j] = j < r ? std::fma(x[i + j], mul, -shift) : -INFINITY;
     for (int64_t k = 0; k < packets; ++k) {
       const P v = exp_nonpositive(pload<P>(t + k * width));
       pstore(t + k * width, v);
@@ -185,28 +232,7 @@ void exp_block(T* x, const T* mask, int64_t i0, int64_t nr, int64_t n, const Att
   for (int64_t r = 0; r < nr; ++r) {
     T* row = x + r * n;
     const T* mrow = mask ? mask + (i0 + r) * n : nullptr;
-    const int64_t nv = valid(r);
-    Lanes<T> v, top = Lanes<T>::Constant(neg_inf);
-    int64_t j = 0;
-    T m;
-    if (fold) {
-      m = row_max(row, nv) * scale;
-    } else {
-      for (; j + kLanes <= nv; j += kLanes) {
-        v = Eigen::Map<const Lanes<T>>(row + j) * scale;
-        if (mrow) v += Eigen::Map<const Lanes<T>>(mrow + j);
-        Eigen::Map<Lanes<T>>(row + j) = v;
-        top = top.max(v);
-      }
-      m = top.maxCoeff();
-      for (; j < nv; ++j) {
-        T z = row[j] * scale;
-        if (mrow) z += mrow[j];
-        row[j] = z;
-        m = z > m ? z : m;
-      }
-    }
-    inv[r] = m;
+    inv[r] = fold ? row_max(row, valid(r)) * scale : scaled_row_max(row, mrow, valid(r), scale);
   }
   for (int64_t r = 0; r < nr; ++r) {
     T* row = x + r * n;
