@@ -56,16 +56,16 @@ AttentionShape attention_shape(const py::array& q, const py::array& k, const py:
 template <class T>
 py::tuple attention_forward_py(const py::array& q, const py::array& k, const py::array& v,
                                const py::object& mask, bool causal, double scale, double dropout,
-                               uint64_t seed) {
+                               uint64_t seed, bool need_weights) {
   const AttentionShape s = attention_shape(q, k, v, mask, causal, scale, dropout, seed);
   const T* pq = cdata<T>(kOp, "q", q);
   const T* pk = cdata<T>(kOp, "k", k);
   const T* pv = cdata<T>(kOp, "v", v);
   const T* pm = cdata_or_null<T>(kOp, "mask", mask);
   auto o = empty_like_shape<T>({s.batch, s.heads, s.lq, s.dv});
-  auto p = empty_like_shape<T>({s.batch, s.heads, s.lq, s.lk});
   T* po = o.mutable_data();
-  T* pp = p.mutable_data();
+  T* pp = nullptr;
+  py::object p = optional_output<T>(need_weights, {s.batch, s.heads, s.lq, s.lk}, &pp);
   {
     py::gil_scoped_release nogil;
     // FLOPs: q k^T and p v (2 per multiply-add) plus ~5 per logit for scale, mask and softmax.
@@ -198,7 +198,7 @@ template <class T>
 py::tuple heads_attention_forward_py(const py::array& q, const py::object& k,
                                      const py::object& v, const py::object& mask, int64_t heads,
                                      bool seq_first, bool causal, double scale, double dropout,
-                                     uint64_t seed) {
+                                     uint64_t seed, bool need_weights) {
   HeadsCall c = heads_shape(q, k, v, heads, seq_first, causal, scale, dropout, seed);
   AttentionShape& s = c.s;
   check_mask(kHeads, mask, &s);
@@ -207,9 +207,9 @@ py::tuple heads_attention_forward_py(const py::array& q, const py::object& k,
   const T* pv = c.packed ? pq + c.v_off : cdata<T>(kHeads, "v", v.cast<py::array>());
   const T* pm = cdata_or_null<T>(kHeads, "mask", mask);
   auto o = empty_like_shape<T>(heads_out_shape(s, seq_first));
-  auto p = empty_like_shape<T>({s.batch, s.heads, s.lq, s.lk});
   T* po = o.mutable_data();
-  T* pp = p.mutable_data();
+  T* pp = nullptr;
+  py::object p = optional_output<T>(need_weights, {s.batch, s.heads, s.lq, s.lk}, &pp);
   {
     py::gil_scoped_release nogil;
     // As attention.forward.
@@ -274,17 +274,20 @@ void bind_attention(py::module_& m) {
   m.def(
       "attention_forward",
       [](const py::array& q, const py::array& k, const py::array& v, const py::object& mask,
-         bool causal, double scale, double dropout_p, uint64_t seed) -> py::tuple {
+         bool causal, double scale, double dropout_p, uint64_t seed,
+         bool need_weights) -> py::tuple {
         return dispatch_float(kOp, "q", q, [&](auto t) -> py::tuple {
-          return attention_forward_py<decltype(t)>(q, k, v, mask, causal, scale, dropout_p, seed);
+          return attention_forward_py<decltype(t)>(q, k, v, mask, causal, scale, dropout_p, seed,
+                                                   need_weights);
         });
       },
       // NOTE: no defaults before `scale` (required): Python has no such signature, and the
       // generated _C.pyi must parse.
       py::arg("q"), py::arg("k"), py::arg("v"), py::arg("mask"), py::arg("causal"),
       py::arg("scale"), py::arg("dropout_p") = 0.0,
-      py::arg("seed") = 0,
-      "(o, p): p = softmax(scale q k^T + mask, causal), o = dropout(p) @ v; mask additive.");
+      py::arg("seed") = 0, py::arg("need_weights") = true,
+      "(o, p): p = softmax(scale q k^T + mask, causal), o = dropout(p) @ v; mask additive; p "
+      "None unless need_weights (only backward needs it).");
   def_float(m, "attention_backward", {kOp, "q", 1}, NNC_BOTH(attention_backward_py),
             py::arg("dout"), py::arg("q"), py::arg("k"), py::arg("v"), py::arg("p"),
             py::arg("scale"), py::arg("dropout_p") = 0.0, py::arg("seed") = 0,
@@ -293,7 +296,8 @@ void bind_attention(py::module_& m) {
   def_float(m, "heads_attention_forward", {kHeads, "q", 0}, NNC_BOTH(heads_attention_forward_py),
             py::arg("q"), py::arg("k"), py::arg("v"), py::arg("mask"), py::arg("heads"),
             py::arg("seq_first"), py::arg("causal"), py::arg("scale"), py::arg("dropout_p") = 0.0,
-            py::arg("seed") = 0, "(o, p): attention_forward over token-major q (B, Lq, H*D), k "
+            py::arg("seed") = 0, py::arg("need_weights") = true,
+            "(o, p): attention_forward over token-major q (B, Lq, H*D), k "
             "(B, Lk, H*D), v (B, Lk, H*Dv) ((L, B, .) when seq_first), or packed q|k|v (B, L, "
             "3*H*D) in q with k, v None; o (B, Lq, H*Dv), p (B, H, Lq, Lk).");
   def_float(m, "heads_attention_backward", {kHeads, "q", 1}, NNC_BOTH(heads_attention_backward_py),

@@ -4,12 +4,14 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "common/eigen_map.h"
 #include "common/lanes.h"
 #include "common/parallel.h"
+#include "common/simd.h"
+#include "kernels/attention_rows.h"
 #include "kernels/linear.h"
 #include "kernels/tiled_mm.h"
 
@@ -17,90 +19,9 @@ namespace nnc {
 
 namespace {
 
-// x[i] = exp(x[i] - shift) for i < n; returns sum_i x[i], summed as lane_dot(x, nullptr, n).
-template <class T>
-T exp_shifted_sum(T* x, int64_t n, T shift) {
-  Lanes<T> v, acc = Lanes<T>::Zero();
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    v = Eigen::Map<const Lanes<T>>(x + i);
-    v = (v - shift).exp();
-    Eigen::Map<Lanes<T>>(x + i) = v;
-    acc += v;
-  }
-  if (i < n) {
-    const int64_t r = n - i;
-    v.setConstant(shift);
-    v.head(r) = MapConstArr<T>(x + i, r);
-    v = (v - shift).exp();
-    MapArr<T>(x + i, r) = v.head(r);
-    v.tail(kLanes - r).setZero();
-    acc += v;
-  }
-  return acc.sum();
-}
-
-#if defined(__AVX2__) && defined(__FMA__)
-// exp(x) of a packet of floats x <= 0 (logits minus their row maximum), at the target's full
-// width (Eigen's packets: 16 floats with AVX-512, 8 with AVX2). Eigen's pexp step for step (the
-// same Cephes polynomial, so the same bits) except its general ldexp, a third of its time: here
-// 2^m goes straight into the exponent bits, valid as m >= -126 for x >= -87, and x < -87 gives 0
-// (exp(x) < 2e-38 there, where Eigen returns a subnormal).
-template <class P>
-inline P exp_nonpositive(const P& x) {
-  using namespace Eigen::internal;
-  using PI = typename unpacket_traits<P>::integer_packet;
-  const P m = pfloor(pmadd(x, pset1<P>(1.44269504088896341f), pset1<P>(0.5f)));
-  P r = pmadd(m, pset1<P>(-0.693359375f), x);
-  r = pmadd(m, pset1<P>(2.12194440e-4f), r);
-  const P r2 = pmul(r, r), r3 = pmul(r2, r);
-  P y = pmadd(pset1<P>(1.9875691500E-4f), r, pset1<P>(1.3981999507E-3f));
-  P y1 = pmadd(pset1<P>(4.1665795894E-2f), r, pset1<P>(1.6666665459E-1f));
-  const P y2 = padd(r, pset1<P>(1.0f));
-  y = pmadd(y, r, pset1<P>(8.3334519073E-3f));
-  y1 = pmadd(y1, r, pset1<P>(5.0000001201E-1f));
-  y = pmadd(y, r3, y1);
-  y = pmadd(y, r2, y2);
-  // NOTE: m is integral, so pcast's truncation is exact.
-  const PI e = plogical_shift_left<23>(padd(pcast<P, PI>(m), pset1<PI>(127)));
-  y = pmul(y, preinterpret<P>(e));
-  // NaN compares false and stays NaN.
-  return pandnot(y, pcmp_lt(x, pset1<P>(-87.0f)));
-}
-
-template <>
-float exp_shifted_sum<float>(float* x, int64_t n, float shift) {
-  using namespace Eigen::internal;
-  using P = packet_traits<float>::type;
-  constexpr int64_t width = unpacket_traits<P>::size, packets = kLanes / width;
-  static_assert(kLanes % width == 0, "whole packets per lane block");
-  // NOTE: lane j of the block accumulates the same elements at every width: the same bits.
-  const P sh = pset1<P>(shift);
-  P acc[packets];
-  for (auto& a : acc) a = pzero(sh);
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int64_t k = 0; k < packets; ++k) {
-      const P v = exp_nonpositive(psub(ploadu<P>(x + i + k * width), sh));
-      pstoreu(x + i + k * width, v);
-      acc[k] = padd(acc[k], v);
-    }
-  if (i < n) {
-    alignas(64) float t[kLanes];
-    const int64_t r = n - i;
-    for (int64_t j = 0; j < kLanes; ++j) t[j] = j < r ? x[i + j] - shift : -INFINITY;
-    for (int64_t k = 0; k < packets; ++k) {
-      const P v = exp_nonpositive(pload<P>(t + k * width));
-      pstore(t + k * width, v);
-      acc[k] = padd(acc[k], v);
-    }
-    std::copy(t, t + r, x + i);
-  }
-  Lanes<float> sum;
-  for (int64_t k = 0; k < packets; ++k) pstoreu(sum.data() + k * width, acc[k]);
-  return sum.sum();
-}
-#endif
+using attention_rows::exp_block;
+using attention_rows::scale_row;
+using attention_rows::softmax_grad_row;
 
 // dst[j] = src[j] * keep(first + j) / (1 - p) for j < n (see activation.cpp's dropout_apply).
 template <class T>
@@ -111,36 +32,6 @@ void dropout_row(const T* src, T* dst, int64_t n, uint64_t first, const Attentio
     const bool keep = (splitmix64(s.seed, first + static_cast<uint64_t>(j)) >> 11) >= threshold;
     dst[j] = src[j] * (static_cast<T>(keep) * scale);
   }
-}
-
-// Row i of the weights in place: x = scale * x + mask over the first n_valid keys, softmax, and
-// zeros beyond (causally hidden keys). A row whose keys are all -inf becomes all zeros.
-template <class T>
-void softmax_row(T* x, const T* mask_row, int64_t n_valid, int64_t n, T scale) {
-  const T neg_inf = -std::numeric_limits<T>::infinity();
-  // Scale, mask and running maximum a lane block at a time (the maximum is exact, so its order
-  // does not matter).
-  Lanes<T> v, top = Lanes<T>::Constant(neg_inf);
-  int64_t j = 0;
-  for (; j + kLanes <= n_valid; j += kLanes) {
-    v = Eigen::Map<const Lanes<T>>(x + j) * scale;
-    if (mask_row) v += Eigen::Map<const Lanes<T>>(mask_row + j);
-    Eigen::Map<Lanes<T>>(x + j) = v;
-    top = top.max(v);
-  }
-  T m = top.maxCoeff();
-  for (; j < n_valid; ++j) {
-    T z = x[j] * scale;
-    if (mask_row) z += mask_row[j];
-    x[j] = z;
-    m = z > m ? z : m;
-  }
-  if (m == neg_inf) n_valid = 0;
-  if (n_valid > 0) {
-    const T inv = T(1) / exp_shifted_sum(x, n_valid, m);
-    for (int64_t k = 0; k < n_valid; ++k) x[k] *= inv;
-  }
-  std::fill(x + n_valid, x + n, T(0));
 }
 
 // NOTE: rows per block, so a block of weights (rows x Lk) stays within ~64 KB of L2.
@@ -215,9 +106,23 @@ int64_t keys_seen(const AttentionShape& s, bool triangle, int64_t i0, int64_t nr
 }
 
 // dst[c, r] = src[r, c] for src [rows, cols].
+// NOTE: float heads go through in-register 16x16 (AVX2: 8x8) block transposes: the scalar
+// loop's strided stores were 8% of the forward (k^T) and 10% of the backward (v^T) of a
+// 64 x 32 head; the edges that are not whole blocks stay scalar.
 template <class T>
 void transpose(const T* src, int64_t rows, int64_t cols, T* dst) {
-  for (int64_t r = 0; r < rows; ++r)
+  int64_t rv = 0, cv = 0;
+  if constexpr (std::is_same_v<T, float> && simd::kVector) {
+    constexpr int64_t F = simd::kFloats;
+    rv = rows / F * F;
+    cv = cols / F * F;
+    for (int64_t r = 0; r < rv; r += F)
+      for (int64_t c = 0; c < cv; c += F)
+        simd::transpose_tile(src + r * cols + c, cols, dst + c * rows + r, rows);
+    for (int64_t r = 0; r < rv; ++r)
+      for (int64_t c = cv; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
+  }
+  for (int64_t r = rv; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
 }
 
@@ -402,14 +307,17 @@ void attention_forward(const T* q, const T* k, const T* v, const T* mask, T* o, 
   const bool tri = causal_triangle<T>(s, block_rows<T>(s));
   const int64_t rb = tri ? kCausalRows : block_rows<T>(s);
   const bool drop = s.dropout > 0;
-  const T scale = static_cast<T>(s.scale);
   const int64_t staging = staged(s.lay_q, s.lq, s.d) + staged(s.lay_k, s.lk, s.d) +
                           staged(s.lay_v, s.lk, s.dv) + staged(s.lay_o, s.lq, s.dv);
   const int64_t nh = heads_per_group<T>(s, staging);
-  const int64_t work = s.d * s.lk + (drop ? rb * s.lk : 0);
+  // Scratch: k^T, then the block's dropped weights, its 1 / row sums, and its weights when p
+  // is not wanted.
+  const int64_t work = s.d * s.lk + (drop ? rb * s.lk : 0) + rb + (p ? 0 : rb * s.lk);
   for_groups<T>(s, nh, work + nh * staging, [&](const Group& g, T* buf) {
     T* Kt = buf;  // k^T [D, Lk], so both products read their right operand row by row
     T* drop_buf = buf + s.d * s.lk;
+    T* inv = drop_buf + (drop ? rb * s.lk : 0);
+    T* block = inv + rb;
     buf += work;
     const auto [Qs, Ks, Vs] = gather<T, 3>({Source<T>{q, s.lay_q, s.lq, s.d},
                                             Source<T>{k, s.lay_k, s.lk, s.d},
@@ -420,7 +328,7 @@ void attention_forward(const T* q, const T* k, const T* v, const T* mask, T* o, 
       const int64_t bh = g.b * s.heads + g.h0 + h;
       const T *Q = Qs[h], *K = Ks[h], *V = Vs[h];
       const T* M = mask_of(mask, bh, s);
-      T* P = p + bh * s.lq * s.lk;
+      T* P = p ? p + bh * s.lq * s.lk : nullptr;
       T* O = Os[h];
       // k^T only for mm()'s loop; gemm() reads k as it is (its transposes of large
       // power-of-two strides would thrash the cache).
@@ -428,18 +336,14 @@ void attention_forward(const T* q, const T* k, const T* v, const T* mask, T* o, 
       if (use_kt) transpose(K, s.lk, s.d, Kt);
       for (int64_t i0 = 0; i0 < s.lq; i0 += rb) {
         const int64_t nr = std::min(rb, s.lq - i0), kv = keys_seen<T>(s, tri, i0, nr);
-        T* Pb = P + i0 * s.lk;
+        T* Pb = P ? P + i0 * s.lk : block;
         if (tri)
           mm_strided<T>(nr, kv, s.d, Q + i0 * s.d, s.d, 1, Kt, s.lk, Pb, s.lk, false);
         else if (use_kt)
           mm<T>(false, nr, s.lk, s.d, Q + i0 * s.d, Kt, Pb, false);
         else
           gemm<T>(false, true, nr, s.lk, s.d, Q + i0 * s.d, K, Pb, false);
-        for (int64_t r = 0; r < nr; ++r) {
-          const int64_t i = i0 + r;
-          const int64_t valid = s.causal ? std::min(s.lk, i + 1) : s.lk;
-          softmax_row(Pb + r * s.lk, M ? M + i * s.lk : nullptr, valid, s.lk, scale);
-        }
+        exp_block(Pb, M, i0, nr, s.lk, s, inv);
         const T* weights = Pb;
         if (drop) {
           for (int64_t r = 0; r < nr; ++r)
@@ -451,6 +355,12 @@ void attention_forward(const T* q, const T* k, const T* v, const T* mask, T* o, 
           mm_strided<T>(nr, s.dv, kv, weights, s.lk, 1, V, s.dv, O + i0 * s.dv, s.dv, false);
         else
           mm<T>(false, nr, s.dv, s.lk, weights, V, O + i0 * s.dv, false);
+        // NOTE: the softmax's normalisation on the output rows (Dv wide) rather than on the
+        // weights (Lk wide), which need it only when kept for backward.
+        for (int64_t r = 0; r < nr; ++r) {
+          scale_row(O + (i0 + r) * s.dv, s.dv, inv[r]);
+          if (P) scale_row(Pb + r * s.lk, s.lk, inv[r]);
+        }
       }
     }
     scatter<T, 1>({Target<T>{o, s.lay_o, s.lq, s.dv, Os}}, g);
@@ -535,8 +445,7 @@ void attention_backward(const T* dout, const T* q, const T* k, const T* v, const
           T* row = ds + r * s.lk;
           const T* pr = Pb + r * s.lk;
           if (drop) dropout_row(row, row, s.lk, first + r * s.lk, s);
-          const T dot = lane_dot(row, pr, s.lk);
-          for (int64_t j = 0; j < s.lk; ++j) row[j] = scale * (pr[j] * (row[j] - dot));
+          softmax_grad_row(row, pr, s.lk, scale);
         }
         if (tri) {
           if (dQ) mm_strided<T>(nr, s.d, kv, ds, s.lk, 1, K, s.d, dQ + i0 * s.d, s.d, false);

@@ -39,7 +39,7 @@ struct AttentionShape {
 // back, inside the parallel loop where they stay in cache: a whole batch entry's heads at once,
 // token row by token row, when they fit in L2.
 // p = softmax(scale * q k^T + mask (+ causal -inf)) over keys, o = dropout(p) @ v; p is saved
-// for backward. A query whose keys are all masked gets p = 0 and o = 0 (PyTorch's CPU kernel).
+// for backward (null p: not wanted, not written). A query whose keys are all masked gets p = 0 and o = 0 (PyTorch's CPU kernel).
 // Threading: the pool over batch entries (or (batch, head) pairs) in dynamic chunks, serial
 // products inside; the result does not depend on the thread count.
 template <class T>

@@ -47,9 +47,9 @@ def attention_backward(dout: numpy.ndarray, q: numpy.ndarray, k: numpy.ndarray, 
     """
     (dq, dk, dv) from the forward's saved weights p; None where not needed.
     """
-def attention_forward(q: numpy.ndarray, k: numpy.ndarray, v: numpy.ndarray, mask: typing.Any, causal: bool, scale: typing.SupportsFloat | typing.SupportsIndex, dropout_p: typing.SupportsFloat | typing.SupportsIndex = 0.0, seed: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple:
+def attention_forward(q: numpy.ndarray, k: numpy.ndarray, v: numpy.ndarray, mask: typing.Any, causal: bool, scale: typing.SupportsFloat | typing.SupportsIndex, dropout_p: typing.SupportsFloat | typing.SupportsIndex = 0.0, seed: typing.SupportsInt | typing.SupportsIndex = 0, need_weights: bool = True) -> tuple:
     """
-    (o, p): p = softmax(scale q k^T + mask, causal), o = dropout(p) @ v; mask additive.
+    (o, p): p = softmax(scale q k^T + mask, causal), o = dropout(p) @ v; mask additive; p None unless need_weights (only backward needs it).
     """
 def avg_pool2d_backward(dy: numpy.ndarray, input_size: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], kernel_size: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], stride: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], padding: tuple[typing.SupportsInt | typing.SupportsIndex, typing.SupportsInt | typing.SupportsIndex], ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: typing.SupportsInt | typing.SupportsIndex = 0) -> numpy.ndarray:
     """
@@ -151,7 +151,7 @@ def heads_attention_backward(dout: numpy.ndarray, q: numpy.ndarray, k: typing.An
     """
     (dq, dk, dv) in the layouts of q, k, v; packed: (d(q|k|v), None, None), need_* ignored.
     """
-def heads_attention_forward(q: numpy.ndarray, k: typing.Any, v: typing.Any, mask: typing.Any, heads: typing.SupportsInt | typing.SupportsIndex, seq_first: bool, causal: bool, scale: typing.SupportsFloat | typing.SupportsIndex, dropout_p: typing.SupportsFloat | typing.SupportsIndex = 0.0, seed: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple:
+def heads_attention_forward(q: numpy.ndarray, k: typing.Any, v: typing.Any, mask: typing.Any, heads: typing.SupportsInt | typing.SupportsIndex, seq_first: bool, causal: bool, scale: typing.SupportsFloat | typing.SupportsIndex, dropout_p: typing.SupportsFloat | typing.SupportsIndex = 0.0, seed: typing.SupportsInt | typing.SupportsIndex = 0, need_weights: bool = True) -> tuple:
     """
     (o, p): attention_forward over token-major q (B, Lq, H*D), k (B, Lk, H*D), v (B, Lk, H*Dv) ((L, B, .) when seq_first), or packed q|k|v (B, L, 3*H*D) in q with k, v None; o (B, Lq, H*Dv), p (B, H, Lq, Lk).
     """

@@ -12,9 +12,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from nncore import _C
+from nncore import _C, autograd
 from nncore.autograd import Function
 from nncore.ops._arrays import contiguous
+
+
+def _keeps_graph(ctx: Function) -> bool:
+    """Whether ctx's backward can run (Function.apply records it in the graph), so the forward
+    must keep the attention weights; without it the kernel does not write them (no_grad
+    inference: no (B, H, Lq, Lk) array)."""
+    return autograd.is_grad_enabled() and True in ctx.needs_input_grad
 
 
 class AttentionFn(Function):
@@ -25,7 +32,8 @@ class AttentionFn(Function):
     def forward(self, q: np.ndarray, k: np.ndarray, v: np.ndarray, *, mask: np.ndarray | None,
                 causal: bool, scale: float, dropout_p: float, seed: int) -> np.ndarray:
         q, k, v = contiguous(q), contiguous(k), contiguous(v)
-        o, p = _C.attention_forward(q, k, v, mask, causal, scale, dropout_p, seed)
+        o, p = _C.attention_forward(q, k, v, mask, causal, scale, dropout_p, seed,
+                                    _keeps_graph(self))
         self.save_for_backward(q, k, v, p)
         self.args = scale, dropout_p, seed
         return o
@@ -56,7 +64,7 @@ class HeadsAttentionFn(Function):
         else:
             q, k, v = (contiguous(t) for t in xs)
         o, p = _C.heads_attention_forward(q, k, v, mask, heads, seq_first, causal, scale,
-                                          dropout_p, seed)
+                                          dropout_p, seed, _keeps_graph(self))
         self.save_for_backward(q, k, v, p)
         return o
 
@@ -83,7 +91,7 @@ class PackedHeadsAttentionFn(Function):
                 seed: int) -> np.ndarray:
         b, h, n, d = q.shape
         o, p = _C.heads_attention_forward(packed, None, None, mask, h, False, causal, scale,
-                                          dropout_p, seed)
+                                          dropout_p, seed, _keeps_graph(self))
         self.save_for_backward(packed, p)
         self.args = h, scale, dropout_p, seed
         return o.reshape(b, n, h, d).transpose(0, 2, 1, 3)
