@@ -84,7 +84,7 @@ template <>
 inline void softmax_grad_row<float>(float* dp, const float* p, int64_t n, float scale) {
   using namespace Eigen::internal;
   using P = packet_traits<float>::type;
-  constexpr int64_t width = unpacket_traits<P>::size;
+  constexpr int64_t width = packet_traits<float>::size;  // (not unpacket_traits<P>: GCC warns)
   P acc = pset1<P>(0.0f);
   int64_t j = 0;
   for (; j + width <= n; j += width) acc = pmadd(ploadu<P>(dp + j), ploadu<P>(p + j), acc);
@@ -101,7 +101,7 @@ template <>
 inline float scaled_row_max<float>(float* x, const float* mask, int64_t n, float scale) {
   using namespace Eigen::internal;
   using P = packet_traits<float>::type;
-  constexpr int64_t width = unpacket_traits<P>::size;
+  constexpr int64_t width = packet_traits<float>::size;  // (not unpacket_traits<P>: GCC warns)
   const P sc = pset1<P>(scale);
   P top = pset1<P>(-std::numeric_limits<float>::infinity());
   int64_t j = 0;
@@ -127,7 +127,7 @@ template <>
 inline float row_max<float>(const float* x, int64_t n) {
   using namespace Eigen::internal;
   using P = packet_traits<float>::type;
-  constexpr int64_t width = unpacket_traits<P>::size;
+  constexpr int64_t width = packet_traits<float>::size;  // (not unpacket_traits<P>: GCC warns)
   P top = pset1<P>(-std::numeric_limits<float>::infinity());
   int64_t j = 0;
   for (; j + width <= n; j += width) top = pmax(top, ploadu<P>(x + j));
@@ -168,7 +168,7 @@ template <>
 inline float exp_shifted_sum<float>(float* x, int64_t n, float shift, float mul) {
   using namespace Eigen::internal;
   using P = packet_traits<float>::type;
-  constexpr int64_t width = unpacket_traits<P>::size, packets = kLanes / width;
+  constexpr int64_t width = packet_traits<float>::size, packets = kLanes / width;
   static_assert(kLanes % width == 0, "whole packets per lane block");
   // exp(x * mul - shift) = 2^(x * mul * log2 e - shift * log2 e); the constants rounded once.
   // NOTE: the shift's rounding scales a whole row alike, which the normalisation cancels.
