@@ -257,10 +257,15 @@ class Pool {
   // 100 ms, each a scheduler time slice: rounds at 0.48x of serial), back to it after 5 s without
   // a stall.
   static constexpr int64_t kMinBackoffNs = 100'000'000, kMaxBackoffNs = 1'000'000'000,
-                           kResetNs = 5'000'000'000, kStallWindowNs = 50'000'000;
+                           kResetNs = 5'000'000'000;
+  // The caller's recent time lost to stalls: each stall's wait, decaying with kStallDecayNs;
+  // above kStallBudgetNs (a fifth of the decay time: stalls costing a fifth of the wall time,
+  // sustained) the machine is oversubscribed.
+  static constexpr double kStallDecayNs = 50e6, kStallBudgetNs = 10e6;
   std::atomic<int64_t> serial_until_{0};
-  int64_t backoff_ns_ = kMinBackoffNs;  // the next backoff (guarded by busy_)
+  int64_t backoff_ns_ = kMinBackoffNs;  // the next backoff (the rest guarded by busy_ too)
   int64_t last_stall_ns_ = 0;
+  double stall_score_ns_ = 0;
 };
 
 // NOTE: the kernel places a woken thread on its waker's CPU when it judges the other CPUs busy
@@ -399,16 +404,21 @@ void Pool::run(int64_t n, int team, detail::ChunkFn fn, const void* ctx) {
   // threads stayed at 1 thread's speed for good after one stall (1024^3: 110 vs 196 GFLOP/s).
   const int64_t end = now_ns(), waited = end - own_end;
   const int64_t chunk_ns = mine > 0 ? (own_end - start) / mine : 0;
-  // NOTE: only a second stall within kStallWindowNs of the last one backs off. A lone stall is
-  // the hypervisor taking a vCPU for a moment (seen every second or so on this quiet VM: without
-  // the window, 2 threads ran at 1 thread's speed for 100 ms each time); other processes holding
-  // the cores stall every few jobs.
+  // NOTE: what backs off is stalls costing a fifth of the time, not a count of them. A quiet
+  // VM's own daemons (the host agent at nice -10, kdamond) preempt a worker a few times in a
+  // few milliseconds now and then: traced, a burst of four within 15 ms made the previous rule
+  // (a second stall within 50 ms) run 2 threads at 1 thread's speed for 100 ms and more, 5% of
+  // a quiet loop's time; other processes holding the cores stall every few jobs for a time
+  // slice each and cross the budget within tens of milliseconds.
   if (backoff_enabled() && !woke && waited > 100000 + 4 * chunk_ns) {
-    if (end - last_stall_ns_ < kStallWindowNs) {
+    stall_score_ns_ = stall_score_ns_ * std::exp(-double(end - last_stall_ns_) / kStallDecayNs) +
+                      double(waited);
+    last_stall_ns_ = end;
+    if (stall_score_ns_ > kStallBudgetNs) {
       serial_until_.store(end + backoff_ns_, std::memory_order_relaxed);
       backoff_ns_ = std::min<int64_t>(2 * backoff_ns_, kMaxBackoffNs);
+      stall_score_ns_ = 0;
     }
-    last_stall_ns_ = end;
   } else if (end - last_stall_ns_ > kResetNs) {
     backoff_ns_ = kMinBackoffNs;
   }
