@@ -34,7 +34,21 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     return MatmulFn.apply(a, b)
 
 
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
 def _check_linear(op: str, x: Tensor, weight: Tensor, bias: Tensor | None) -> None:
+    # NOTE: plainly valid arguments (float Tensors of one dtype, matching shapes) pass in one
+    # test: the checks below cost ~2.8 us, half of a small linear (every nn.Linear call comes
+    # here). Anything else gets them, and their errors.
+    if isinstance(x, Tensor) and isinstance(weight, Tensor):
+        xa, wa = x._array, weight._array
+        dt = wa.dtype
+        if ((dt is _F32 or dt is _F64) and xa.dtype is dt and wa.ndim == 2 and xa.ndim >= 1
+                and xa.shape[-1] == wa.shape[1]
+                and (bias is None or (isinstance(bias, Tensor) and bias._array.dtype is dt
+                                      and bias._array.shape == (wa.shape[0],)))):
+            return
     check_float(op, "input", x)
     check_float(op, "weight", weight)
     xs, ws = x._array.shape, weight._array.shape

@@ -5,17 +5,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 from nncore import functional as F
 from nncore.nn import init
 from nncore.nn._factory import param_dtype
 from nncore.nn.module import Module
 from nncore.nn.parameter import empty_parameter
-from nncore.ops.linear import LinearFn, LinearReluFn
 from nncore.tensor import Tensor
-
-_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 __all__ = ["Bilinear", "Identity", "Linear", "NonDynamicallyQuantizableLinear"]
 
@@ -81,10 +76,8 @@ class Linear(Module):
 def linear_call(module: Module, x: Any, relu: bool) -> Tensor:
     """``F.linear`` (``F.linear_relu`` with ``relu``) of ``x`` with ``module``'s weight and bias.
 
-    NOTE: the hot path of every Linear. The parameters are read from ``_parameters`` (through
-    Module.__getattr__ each costs ~0.6 us) and plainly valid arguments (float Tensors of one
-    dtype, matching shapes) go straight to the op (F.linear's checks cost ~2.8 us, half of a small
-    linear); anything else takes F.linear, whose checks raise its errors.
+    NOTE: the hot path of every Linear: the parameters are read from ``_parameters`` (through
+    Module.__getattr__ each costs ~0.6 us).
 
     Args:
         module: a Linear.
@@ -98,17 +91,6 @@ def linear_call(module: Module, x: Any, relu: bool) -> Tensor:
         w, b = params["weight"], params["bias"]
     else:  # the parameters replaced by plain attributes (``del m.weight; m.weight = t``)
         w, b = module.weight, module.bias
-    if isinstance(x, Tensor) and isinstance(w, Tensor):
-        xa, wa = x._array, w._array
-        dt = wa.dtype
-        if ((dt is _F32 or dt is _F64) and xa.dtype is dt and wa.ndim == 2 and xa.ndim >= 1
-                and xa.shape[-1] == wa.shape[1]):
-            fn = LinearReluFn if relu else LinearFn
-            if b is None:
-                return fn.apply(x, w)
-            if (isinstance(b, Tensor) and b._array.dtype is dt
-                    and b._array.shape == (wa.shape[0],)):
-                return fn.apply(x, w, b)
     return (F.linear_relu if relu else F.linear)(x, w, b)
 
 

@@ -411,11 +411,7 @@ class Optimizer:
                 self._group_step(group, params, grads, states)
             for p in group["params"]:
                 if p.grad is not None:
-                    # an in-place update, as PyTorch counts it (a leaf's _bump is this add)
-                    if p._ctx is None:
-                        p._version += 1
-                    else:
-                        p._bump()
+                    p._bump()  # an in-place update, as PyTorch counts it
         return loss
 
     def _group_step(self, group: dict[str, Any], params: list[np.ndarray],
@@ -427,16 +423,11 @@ class Optimizer:
         """(param arrays, grad arrays, states) of the params of ``group`` that have a grad, one
         triple per dtype (one native call each); grads C-contiguous in their param's dtype."""
         by_dtype: dict[np.dtype, tuple[list, list, list]] = {}
-        state = self.state
-        # NOTE: ParamState's own dict read directly (its __getitem__ is a Python call per
-        # parameter); a state replaced by another mapping goes through its __getitem__.
-        items = state._items if type(state) is ParamState else None
         for p in group["params"]:
-            grad = p.grad
-            if grad is None:
+            if p.grad is None:
                 continue
             data = p._array
-            g = grad._array
+            g = p.grad._array
             if g.dtype != data.dtype or not g.flags.c_contiguous:
                 g = np.ascontiguousarray(g, dtype=data.dtype)
             if g.shape != data.shape:
@@ -447,8 +438,7 @@ class Optimizer:
                 lists = by_dtype[data.dtype] = ([], [], [])
             lists[0].append(data)
             lists[1].append(g)
-            entry = items.get(id(p)) if items is not None else None
-            lists[2].append(entry[1] if entry is not None else state[p])
+            lists[2].append(self.state[p])
         return by_dtype.values()
 
     # ---- checkpoints ----
