@@ -1,5 +1,6 @@
-"""The hot path of Linear and Sequential (Linear then ReLU run as one linear_relu op): the same
-bits, gradients, hooks and errors as the plain path, and as PyTorch."""
+"""The hot path of Linear and Sequential (Linear then ReLU run as one linear_relu op; ReLU then a
+max pool run as the pool then the ReLU): the same bits, gradients, hooks and errors as the plain
+path, and as PyTorch."""
 
 from __future__ import annotations
 
@@ -63,8 +64,8 @@ def test_fused_sequential_matches_torch() -> None:
     out = ours(nc.Tensor._wrap(x))
     ref = theirs(torch.from_numpy(x))
     np.testing.assert_allclose(out.detach().numpy(), ref.detach().numpy(), rtol=1e-5, atol=1e-6)
-    out[1:].sum().backward()
-    ref[1:].sum().backward()
+    out.sum().backward()  # the NaN row's gradient passes the ReLU, as in torch
+    ref.sum().backward()
     for p, q in zip(ours.parameters(), theirs.parameters()):
         np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-5, atol=1e-5)
 
@@ -138,3 +139,88 @@ def test_linear_relu_pair_runs_as_one_op() -> None:
     assert type(_plain_forward(model, x)._ctx) is ReluFn
     model[1].register_forward_pre_hook(lambda m, args: None)
     assert type(model(x)._ctx) is ReluFn
+
+
+def _cnn() -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(2, 5, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(5, 4, 3), nn.ReLU(), nn.MaxPool2d(3, 2, 1, ceil_mode=True),
+                         nn.Flatten(1, 2), nn.ReLU(), nn.MaxPool1d(2, 1), nn.Flatten(),
+                         nn.Linear(4 * 2 * 1, 3))
+
+
+def _train_cnn(fused: bool, threads: int, batch: int, seed: int) -> list[np.ndarray]:
+    """Outputs, gradients and parameters of three Adam steps of a CNN with three ReLU+max-pool
+    pairs, on inputs rounded to a coarse grid so that windows hold ties, zeros and negatives."""
+    nc.set_num_threads(threads)
+    nc.manual_seed(seed)
+    model = _cnn()
+    opt = optim.Adam(model.parameters(), lr=0.05)
+    rng = np.random.default_rng(seed)
+    seen = []
+    for _ in range(3):
+        x = np.round(rng.standard_normal((batch, 2, 11, 9)) * 2) / 2
+        x = nc.Tensor._wrap(x.astype(np.float32))
+        y = nc.Tensor._wrap(rng.integers(0, 3, batch))
+        out = model(x) if fused else _plain_forward(model, x)
+        loss = nn.functional.cross_entropy(out, y)
+        opt.zero_grad()
+        loss.backward()
+        seen += [p.grad.numpy().copy() for p in model.parameters()]
+        opt.step()
+        seen.append(out.detach().numpy().copy())
+    return seen + [p.detach().numpy().copy() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("batch", [1, 17])
+def test_relu_then_max_pool_same_bits_as_layer_by_layer(threads: int, batch: int) -> None:
+    prev = nc.get_num_threads()
+    try:
+        fused, plain = _train_cnn(True, threads, batch, 3), _train_cnn(False, threads, batch, 3)
+    finally:
+        nc.set_num_threads(prev)
+    assert len(fused) == len(plain)
+    for a, b in zip(fused, plain):
+        assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("pool", ["2d", "1d"])
+def test_relu_then_max_pool_matches_torch_with_nan_ties_and_zeros(pool: str) -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    shape = (3, 4, 7, 6) if pool == "2d" else (3, 4, 9)
+    x = rng.integers(-2, 3, shape).astype(np.float32)  # ties, zeros (ReLU's kink), negatives
+    x.reshape(-1)[[0, 5, 40]] = np.nan
+    x.reshape(-1)[[7, 9]] = -0.0
+    ours = nn.Sequential(nn.ReLU(), nn.MaxPool2d(2, 1, 1) if pool == "2d" else nn.MaxPool1d(3, 2))
+    mod = torch.nn.MaxPool2d(2, 1, 1) if pool == "2d" else torch.nn.MaxPool1d(3, 2)
+    theirs = torch.nn.Sequential(torch.nn.ReLU(), mod)
+    xn = nc.tensor(x, requires_grad=True)
+    xt = torch.tensor(x, requires_grad=True)
+    out, ref = ours(xn), theirs(xt)
+    assert out.shape == tuple(ref.shape)
+    np.testing.assert_array_equal(out.detach().numpy(), ref.detach().numpy())
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    out.backward(nc.tensor(g))
+    ref.backward(torch.from_numpy(g))
+    np.testing.assert_array_equal(xn.grad.numpy(), xt.grad.numpy())
+
+
+def test_relu_then_max_pool_runs_pool_first_unless_observed() -> None:
+    from nncore.ops.activation import ReluFn
+    from nncore.ops.conv import MaxPool2dFn
+
+    model = nn.Sequential(nn.ReLU(), nn.MaxPool2d(2))
+    x = nc.tensor(np.arange(-8.0, 8.0, dtype=np.float32).reshape(1, 1, 4, 4), requires_grad=True)
+    out = model(x)
+    assert type(out._ctx) is ReluFn and type(out._ctx.parents[0]) is MaxPool2dFn
+    assert type(_plain_forward(model, x)._ctx) is MaxPool2dFn
+    # the ReLU's output is observable through a hook: layer by layer, and the hook sees it
+    seen = []
+    model[0].register_forward_hook(lambda m, args, o: seen.append(o.detach().numpy()))
+    out = model(x)
+    assert type(out._ctx) is MaxPool2dFn and seen[0].shape == (1, 1, 4, 4)
+    # with return_indices the indices are those of the ReLU's output (the first of a window of
+    # zeros, as PyTorch), not those of the pool before the ReLU ([5, 7] in the top row)
+    both = nn.Sequential(nn.ReLU(), nn.MaxPool2d(2, return_indices=True))(x)
+    assert isinstance(both, tuple) and both[1].numpy().tolist() == [[[[0, 2], [13, 15]]]]

@@ -81,10 +81,12 @@ void relu_forward(const T* x, T* y, int64_t n) {
 template <class T>
 void relu_backward(const T* dy, const T* x, T* dx, int64_t n) {
   for_blocks(n, kCheap, [&](int64_t b, int64_t e) {
-    // NOTE: dy is loaded unconditionally so GCC can vectorise the select (5x faster).
+    // NOTE: dy is loaded unconditionally so GCC can vectorise the select (5x faster). Written
+    // as "x <= 0 gives 0" so that a NaN input passes its gradient, as PyTorch's
+    // threshold_backward does.
     for (int64_t i = b; i < e; ++i) {
       const T g = dy[i];
-      dx[i] = x[i] > T(0) ? g : T(0);
+      dx[i] = x[i] <= T(0) ? T(0) : g;
     }
   });
 }

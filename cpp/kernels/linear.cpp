@@ -408,7 +408,7 @@ void linear_relu_backward(const T* dy, const T* y, const T* x, const T* w, T* dz
     T* dzr = dz + r * n;
     for (int64_t c = 0; c < n; ++c) {
       const T g = dyr[c];
-      dzr[c] = yr[c] > T(0) ? g : T(0);
+      dzr[c] = yr[c] <= T(0) ? T(0) : g;  // a NaN passes its gradient, as in relu_backward
     }
   };
   if (db) {

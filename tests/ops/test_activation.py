@@ -230,6 +230,22 @@ def test_sigmoid_saturates_without_nan() -> None:
     np.testing.assert_array_equal(y, [0.0, 1.0])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_and_leaky_relu_pass_nan_and_their_gradient_as_torch(dtype) -> None:
+    if torch is None:
+        pytest.skip("torch not installed")
+    x = np.array([np.nan, -1.0, -0.0, 0.0, 2.0, np.nan], dtype)
+    g = np.arange(1.0, 7.0, dtype=dtype)
+    for ours, theirs in [(F.relu, torch.relu),
+                         (F.leaky_relu, torch.nn.functional.leaky_relu)]:
+        xn, xt = nc.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        yn, yt = ours(xn), theirs(xt)
+        np.testing.assert_array_equal(yn.detach().numpy(), yt.detach().numpy())
+        yn.backward(nc.tensor(g))
+        yt.backward(torch.from_numpy(g))
+        np.testing.assert_array_equal(xn.grad.numpy(), xt.grad.numpy(), err_msg=str(ours))
+
+
 def test_tensor_methods_call_functional() -> None:
     x = nc.randn(3, 4, 5)
     np.testing.assert_array_equal(x.relu().detach().numpy(), F.relu(x).detach().numpy())
