@@ -17,17 +17,27 @@ def _plain_forward(self, input):
     return input
 
 
-def _train(fused: bool, threads: int, batch: int, seed: int) -> list[np.ndarray]:
-    """Outputs and parameters after three SGD steps of an MLP with two Linear+ReLU pairs."""
+def _train(fused: bool, threads: int, batch: int, seed: int, cnn: bool = False) -> list:
+    """Outputs, gradients and parameters of three steps of an MLP with two Linear+ReLU pairs
+    (SGD), or with ``cnn`` of a CNN with three ReLU+max-pool pairs (Adam) on inputs rounded to
+    a coarse grid so that windows hold ties, zeros and negatives."""
     nc.set_num_threads(threads)
     nc.manual_seed(seed)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(49, 17), nn.ReLU(), nn.Linear(17, 5),
-                          nn.ReLU(), nn.Linear(5, 3))
-    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    if cnn:
+        model = _cnn()
+        opt = optim.Adam(model.parameters(), lr=0.05)
+    else:
+        model = nn.Sequential(nn.Flatten(), nn.Linear(49, 17), nn.ReLU(), nn.Linear(17, 5),
+                              nn.ReLU(), nn.Linear(5, 3))
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     rng = np.random.default_rng(seed)
     seen = []
     for _ in range(3):
-        x = nc.Tensor._wrap(rng.standard_normal((batch, 1, 7, 7)).astype(np.float32))
+        if cnn:
+            x = np.round(rng.standard_normal((batch, 2, 11, 9)) * 2) / 2
+        else:
+            x = rng.standard_normal((batch, 1, 7, 7))
+        x = nc.Tensor._wrap(x.astype(np.float32))
         y = nc.Tensor._wrap(rng.integers(0, 3, batch))
         out = model(x) if fused else _plain_forward(model, x)
         loss = nn.functional.cross_entropy(out, y)
@@ -148,35 +158,13 @@ def _cnn() -> nn.Sequential:
                          nn.Linear(4 * 2 * 1, 3))
 
 
-def _train_cnn(fused: bool, threads: int, batch: int, seed: int) -> list[np.ndarray]:
-    """Outputs, gradients and parameters of three Adam steps of a CNN with three ReLU+max-pool
-    pairs, on inputs rounded to a coarse grid so that windows hold ties, zeros and negatives."""
-    nc.set_num_threads(threads)
-    nc.manual_seed(seed)
-    model = _cnn()
-    opt = optim.Adam(model.parameters(), lr=0.05)
-    rng = np.random.default_rng(seed)
-    seen = []
-    for _ in range(3):
-        x = np.round(rng.standard_normal((batch, 2, 11, 9)) * 2) / 2
-        x = nc.Tensor._wrap(x.astype(np.float32))
-        y = nc.Tensor._wrap(rng.integers(0, 3, batch))
-        out = model(x) if fused else _plain_forward(model, x)
-        loss = nn.functional.cross_entropy(out, y)
-        opt.zero_grad()
-        loss.backward()
-        seen += [p.grad.numpy().copy() for p in model.parameters()]
-        opt.step()
-        seen.append(out.detach().numpy().copy())
-    return seen + [p.detach().numpy().copy() for p in model.parameters()]
-
-
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("batch", [1, 17])
 def test_relu_then_max_pool_same_bits_as_layer_by_layer(threads: int, batch: int) -> None:
     prev = nc.get_num_threads()
     try:
-        fused, plain = _train_cnn(True, threads, batch, 3), _train_cnn(False, threads, batch, 3)
+        fused = _train(True, threads, batch, 3, cnn=True)
+        plain = _train(False, threads, batch, 3, cnn=True)
     finally:
         nc.set_num_threads(prev)
     assert len(fused) == len(plain)
