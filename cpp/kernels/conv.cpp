@@ -3,6 +3,7 @@
 #include "kernels/conv.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 
 #include "common/check.h"
@@ -130,6 +131,12 @@ inline bool use_winograd(const Conv2dShape& s, bool input_grad) {
   return winograd_channels(s.c) && winograd_channels(s.k);
 }
 
+// TEMP measuring switch
+inline bool use_winograd43(const Conv2dShape& s, bool input_grad) {
+  const char* e = std::getenv("NNC_WINO43");
+  return e && e[0] == '1' && use_winograd(s, input_grad);
+}
+
 }  // namespace
 
 // The dispatch: few taps per output (the 1-channel first layer; at stride 1 the forward up to
@@ -149,6 +156,8 @@ template <class T>
 void conv2d_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s) {
   if (use_direct_forward(s))
     direct_forward(x, w, b, y, s);
+  else if (use_winograd43(s, false))
+    winograd43_forward(x, w, b, y, s);
   else if (use_winograd(s, false))
     winograd_forward(x, w, b, y, s);
   else if (use_blocked(s, false))
@@ -167,6 +176,10 @@ void conv2d_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
   if (dw && use_direct_weight_grad(s)) {
     direct_weight_grad(dy, x, dw, db, s);
     dw = db = nullptr;
+  }
+  if (dx && use_winograd43(s, true)) {
+    winograd43_input_grad(dy, w, dx, s);
+    dx = nullptr;
   }
   if (dx && use_winograd(s, true)) {
     winograd_input_grad(dy, w, dx, s);
