@@ -109,7 +109,7 @@ void winograd_weight_grad(const T* dy, const T* x, T* dw, T* db, const Conv2dSha
       }
       for (int64_t r0 = 0; r0 < g.th; r0 += rows) {
         const int64_t r1 = std::min(g.th, r0 + rows), t0 = r0 * g.tw, nt = (r1 - r0) * g.tw;
-        input_transform<F23>(xc, g, t0, t0 + nt, v);
+        input_transform<F23>(xc, g, t0, t0 + nt, v, nt * g.cp);
         // dm[xi, t, k] = (A dY A^T)[xi] for the 2x2 output gradients dY of tile t.
         const int64_t xs = nt * g.kp;
         for (int64_t t = 0; t < nt; ++t) {

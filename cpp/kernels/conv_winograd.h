@@ -137,13 +137,13 @@ void to_channels_last(const T* x, const Wino& g, T* tmp, T* dst) {
     copy_row(tmp + r * g.w * g.cp, dst + ((r + g.pad_h) * g.wp2 + g.pad_w) * g.cp, g.w * g.cp);
 }
 
-// v[xi, t, c] = (B^T d B)[xi] for the A x A patches d of tiles t in [t0, t1) (rows of tiles), d
-// read from xc [hp2, wp2, cp]; v holds the tiles from t0 on.
+// v[xi * xs + t * cp + c] = (B^T d B)[xi] for the A x A patches d of tiles t in [t0, t1) (rows
+// of tiles), d read from xc [hp2, wp2, cp]; v holds the tiles from t0 on.
 template <class Tr, class T>
-void input_transform(const T* xc, const Wino& g, int64_t t0, int64_t t1, T* v) {
+void input_transform(const T* xc, const Wino& g, int64_t t0, int64_t t1, T* v, int64_t xs) {
   constexpr int L = kVecBytes / sizeof(T), A = Tr::A, M = Tr::M;
   typedef T V __attribute__((vector_size(kVecBytes), aligned(sizeof(T)), may_alias));
-  const int64_t cp = g.cp, nt = t1 - t0, xs = nt * cp;
+  const int64_t cp = g.cp;
   for (int64_t t = t0; t < t1; ++t) {
     const T* p = xc + (M * (t / g.tw) * g.wp2 + M * (t % g.tw)) * cp;
     T* o = v + (t - t0) * cp;
@@ -173,12 +173,19 @@ void weight_transform(const Wino& g, const F& weight, T* u) {
   constexpr int A = Tr::A;
   using S = typename Tr::template W<T>;
   std::fill_n(u, A * A * g.cin * g.kp, T(0));
-  const int64_t xs = g.cin * g.kp;
-  for (int64_t k = 0; k < g.cout; ++k)
-    for (int64_t c = 0; c < g.cin; ++c) {
+  const int64_t xs = g.cin * g.kp, nk = g.cout;
+  // NOTE: u's A^2 slices are cin kp elements apart, a multiple of 4 KB: stored one element at
+  // a time, the 36 of a filter fell into one L1 set and each store missed (a third of a
+  // 1-image F(4x4, 3x3) call). One input channel's slices go to tmp first, then out whole.
+  std::vector<S> f(9 * nk);
+  std::vector<T> tmp(A * A * nk);
+  for (int64_t c = 0; c < g.cin; ++c) {
+    for (int64_t k = 0; k < nk; ++k)
+      for (int e = 0; e < 9; ++e) f[e * nk + k] = S(weight(k, c, e / 3, e % 3));
+    for (int64_t k = 0; k < nk; ++k) {
       S m[A][3];
       for (int j = 0; j < 3; ++j) {
-        const S col[3] = {S(weight(k, c, 0, j)), S(weight(k, c, 1, j)), S(weight(k, c, 2, j))};
+        const S col[3] = {f[j * nk + k], f[(3 + j) * nk + k], f[(6 + j) * nk + k]};
         S r[A];
         Tr::wt(col, r);
         for (int i = 0; i < A; ++i) m[i][j] = r[i];
@@ -186,10 +193,23 @@ void weight_transform(const Wino& g, const F& weight, T* u) {
       for (int i = 0; i < A; ++i) {
         S r[A];
         Tr::wt(m[i], r);
-        T* o = u + (i * A * g.cin + c) * g.kp + k;
-        for (int j = 0; j < A; ++j) o[j * xs] = T(r[j]);
+        for (int j = 0; j < A; ++j) tmp[(i * A + j) * nk + k] = T(r[j]);
       }
     }
+    for (int xi = 0; xi < A * A; ++xi)
+      std::copy_n(tmp.data() + xi * nk, nk, u + xi * xs + c * g.kp);
+  }
+}
+
+// Elements between the A^2 slices of a transformed-tile buffer holding n elements a slice.
+// NOTE: 16 tiles x 32 or 64 channels made the slices 2 or 4 KB apart, so a tile's 36 slices
+// fell into one or two L1 sets and every store of the input transform and every load of the
+// output transform missed L1 (the transforms took a fifth of the F(4x4, 3x3) forward). An odd
+// number of cache lines apart spreads them over the sets.
+template <class T>
+int64_t slice_stride(int64_t n) {
+  const int64_t line = 64 / int64_t(sizeof(T)), lines = (n + line - 1) / line;
+  return (lines | 1) * line;
 }
 
 // Tile rows per chunk: the chunk's transformed input and output tiles stay in L2 (about
@@ -211,7 +231,8 @@ void wino_conv(const T* x, const T* u, const T* bias, T* y, int64_t n, const Win
   const int64_t tsz = std::max(g.h * g.w * g.cp, M * rows * g.ow * g.kp);
   const int64_t work = n * g.cout * g.cin * plane * 9;
   const int threads = n > 1 && run_parallel(work) ? get_num_threads() : 1;
-  const int64_t per = xsz + tsz + A2 * chunk * (g.cp + g.kp);
+  const int64_t vs = slice_stride<T>(chunk * g.cp), ms = slice_stride<T>(chunk * g.kp);
+  const int64_t per = xsz + tsz + A2 * (vs + ms);
   // Zeros for the padded input and the transpose buffer (whose padded channels the input
   // copies); the transformed tiles are written before they are read.
   Scratch<T> bufv(threads * per);
@@ -222,11 +243,11 @@ void wino_conv(const T* x, const T* u, const T* bias, T* y, int64_t n, const Win
     T* xc = bufv.get() + slot * per;
     T* tmp = xc + xsz;
     T* v = tmp + tsz;
-    T* m = v + A2 * chunk * g.cp;
+    T* m = v + A2 * vs;
     to_channels_last(x + img * g.cin * g.h * g.w, g, tmp, xc);
     for (int64_t r0 = 0; r0 < g.th; r0 += rows) {
       const int64_t r1 = std::min(g.th, r0 + rows), t0 = r0 * g.tw, nt = (r1 - r0) * g.tw;
-      input_transform<Tr>(xc, g, t0, t0 + nt, v);
+      input_transform<Tr>(xc, g, t0, t0 + nt, v, vs);
       for (int64_t xi = 0; xi < A2; ++xi) {
         // This image's output planes and the next image's input (most often this thread's
         // next), a slice per GEMM, on the first chunk.
@@ -235,14 +256,14 @@ void wino_conv(const T* x, const T* u, const T* bias, T* y, int64_t n, const Win
           if (img + 1 < n) prefetch_l2<false>(x + (img + 1) * g.cin * g.h * g.w,
                                               g.cin * g.h * g.w, xi, A2);
         }
-        wgemm<false>(v + xi * nt * g.cp, g.cp, nt, u + xi * g.cin * g.kp, g.kp, g.kp, g.cin,
-                     m + xi * nt * g.kp, g.kp, false);
+        wgemm<false>(v + xi * vs, g.cp, nt, u + xi * g.cin * g.kp, g.kp, g.kp, g.cin,
+                     m + xi * ms, g.kp, false);
       }
       // Output transform into tmp [M (r1 - r0), ow, kp] (the columns past ow dropped, so one
       // transpose of whole vectors takes the chunk to the planes), then to the planes.
       // NOTE: with 4x4 tiles on 14-wide planes, a transpose per row of 14 positions ran
       // scalar (shorter than a vector): 9% of the forward.
-      const int64_t xs = nt * g.kp;
+      const int64_t xs = ms;
       for (int64_t t = 0; t < nt; ++t) {
         const int64_t tr = t / g.tw, tc = t % g.tw, jn = std::min<int64_t>(M, g.ow - M * tc);
         T* o = tmp + (M * tr * g.ow + M * tc) * g.kp;

@@ -43,11 +43,13 @@ struct F43 {
   // G rows: 1/4 0 0 / -1/6 -1/6 -1/6 / -1/6 1/6 -1/6 / 1/24 1/12 1/6 / 1/24 -1/12 1/6 / 0 0 1.
   template <class S>
   static void wt(const S (&f)[3], S (&o)[6]) {
-    o[0] = f[0] / 4;
-    o[1] = -(f[0] + f[1] + f[2]) / 6;
-    o[2] = -(f[0] - f[1] + f[2]) / 6;
-    o[3] = f[0] / 24 + f[1] / 12 + f[2] / 6;
-    o[4] = f[0] / 24 - f[1] / 12 + f[2] / 6;
+    // Reciprocals, not divisions (which do not pipeline): off by an ulp of double at most.
+    const S sixth = S(1) / 6, twelfth = S(1) / 12, c24 = S(1) / 24;
+    o[0] = S(0.25) * f[0];
+    o[1] = -sixth * (f[0] + f[1] + f[2]);
+    o[2] = -sixth * (f[0] - f[1] + f[2]);
+    o[3] = c24 * f[0] + twelfth * f[1] + sixth * f[2];
+    o[4] = c24 * f[0] - twelfth * f[1] + sixth * f[2];
     o[5] = f[2];
   }
   // A^T rows: 1 1 1 1 1 0 / 0 1 -1 2 -2 0 / 0 1 1 4 4 0 / 0 1 -1 8 -8 1.
