@@ -172,14 +172,17 @@ template <class Tr, class T, class F>
 void weight_transform(const Wino& g, const F& weight, T* u) {
   constexpr int A = Tr::A;
   using S = typename Tr::template W<T>;
-  std::fill_n(u, A * A * g.cin * g.kp, T(0));
   const int64_t xs = g.cin * g.kp, nk = g.cout;
   // NOTE: u's A^2 slices are cin kp elements apart, a multiple of 4 KB: stored one element at
   // a time, the 36 of a filter fell into one L1 set and each store missed (a third of a
   // 1-image F(4x4, 3x3) call). One input channel's slices go to tmp first, then out whole.
-  std::vector<S> f(9 * nk);
-  std::vector<T> tmp(A * A * nk);
-  for (int64_t c = 0; c < g.cin; ++c) {
+  // Threading: the pool over input channels (each writes its own columns of u).
+  const int threads = run_parallel(g.cin * nk * A * A * 8) ? get_num_threads() : 1;
+  std::vector<S> fv(threads * 9 * nk);
+  std::vector<T> tv(threads * A * A * nk);
+  parallel_for(g.cin, threads, [&](int64_t c, int slot) {
+    S* f = fv.data() + slot * 9 * nk;
+    T* tmp = tv.data() + slot * A * A * nk;
     for (int64_t k = 0; k < nk; ++k)
       for (int e = 0; e < 9; ++e) f[e * nk + k] = S(weight(k, c, e / 3, e % 3));
     for (int64_t k = 0; k < nk; ++k) {
@@ -196,9 +199,11 @@ void weight_transform(const Wino& g, const F& weight, T* u) {
         for (int j = 0; j < A; ++j) tmp[(i * A + j) * nk + k] = T(r[j]);
       }
     }
-    for (int xi = 0; xi < A * A; ++xi)
-      std::copy_n(tmp.data() + xi * nk, nk, u + xi * xs + c * g.kp);
-  }
+    for (int xi = 0; xi < A * A; ++xi) {
+      std::copy_n(tmp + xi * nk, nk, u + xi * xs + c * g.kp);
+      std::fill_n(u + xi * xs + c * g.kp + nk, g.kp - nk, T(0));
+    }
+  });
 }
 
 // Elements between the A^2 slices of a transformed-tile buffer holding n elements a slice.
