@@ -85,14 +85,14 @@ void winograd_weight_grad(const T* dy, const T* x, T* dw, T* db, const Conv2dSha
   const int threads = batch_threads(s, s.n * s.k * s.c * plane * 9);
   const int64_t runs = image_runs(s.n, part);
   const int64_t per = xsz + ysz + tsz + 16 * chunk * (g.cp + g.kp);
-  Scratch<T> bufv(threads * per, true), partv(runs * part, true);
+  std::vector<T> bufv(threads * per, T(0)), partv(runs * part, T(0));
   for_image_runs(s.n, runs, threads, [&](int64_t run, int slot, int64_t n0, int64_t n1) {
-    T* xc = bufv.get() + slot * per;
+    T* xc = bufv.data() + slot * per;
     T* yc = xc + xsz;  // dy channels-last [2 th, 2 tw, kp], zero past oh, ow
     T* tmp = yc + ysz;
     T* v = tmp + tsz;
     T* dm = v + 16 * chunk * g.cp;
-    T* acc = partv.get() + run * part;
+    T* acc = partv.data() + run * part;
     for (int64_t img = n0; img < n1; ++img) {
       to_channels_last(x + img * s.c * s.h * s.w, g, tmp, xc);
       const T* dyi = dy + img * s.k * plane;
@@ -147,8 +147,8 @@ void winograd_weight_grad(const T* dy, const T* x, T* dw, T* db, const Conv2dSha
   // The runs' partials in order, then dW = G^T S G.
   std::vector<T> sum(part);
   for (int64_t e = 0; e < part; ++e) {
-    T a = partv.get()[e];
-    for (int64_t r = 1; r < runs; ++r) a += partv.get()[r * part + e];
+    T a = partv[e];
+    for (int64_t r = 1; r < runs; ++r) a += partv[r * part + e];
     sum[e] = a;
   }
   for (int64_t k = 0; k < s.k; ++k) {
