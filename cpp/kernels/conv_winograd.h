@@ -148,12 +148,13 @@ void input_transform(const T* xc, const Wino& g, int64_t t0, int64_t t1, T* v, i
     const T* p = xc + (M * (t / g.tw) * g.wp2 + M * (t % g.tw)) * cp;
     T* o = v + (t - t0) * cp;
     for (int64_t c = 0; c < cp; c += L) {
-      V u[A][A];
+      V d[A][A], u[A][A];
+      for (int i = 0; i < A; ++i)
+        for (int j = 0; j < A; ++j)
+          d[j][i] = *reinterpret_cast<const V*>(p + (i * g.wp2 + j) * cp + c);
       for (int j = 0; j < A; ++j) {
-        V col[A], r[A];
-        for (int i = 0; i < A; ++i)
-          col[i] = *reinterpret_cast<const V*>(p + (i * g.wp2 + j) * cp + c);
-        Tr::in(col, r);
+        V r[A];
+        Tr::in(d[j], r);
         for (int i = 0; i < A; ++i) u[i][j] = r[i];
       }
       for (int i = 0; i < A; ++i) {
