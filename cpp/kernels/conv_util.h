@@ -226,6 +226,11 @@ template <class T>
 void winograd_input_grad(const T* dy, const T* w, T* dx, const Conv2dShape& s);
 template <class T>
 void winograd_weight_grad(const T* dy, const T* x, T* dw, T* db, const Conv2dShape& s);
+// conv_winograd43.cpp: F(4x4, 3x3), the same layers (y and dx).
+template <class T>
+void winograd43_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s);
+template <class T>
+void winograd43_input_grad(const T* dy, const T* w, T* dx, const Conv2dShape& s);
 // conv_im2col.cpp: column matrix + GEMM, any shape.
 template <class T>
 void im2col_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s);

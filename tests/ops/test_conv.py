@@ -417,11 +417,12 @@ def test_direct_kernel_same_bits_at_any_thread_count(dtype, n, c, hw) -> None:
     (3, 32, 32, 1, 1, (1, 1)),     # one output, one tile mostly of padding
     (2, 32, 48, 7, 11, (1, 1)),    # odd planes: half tiles at the edges; 48 channels padded
     (1, 48, 32, 9, 6, (0, 2)),     # no padding in H, dx padded by 2 - p = 0 in W
-    (2, 32, 32, 30, 28, (2, 1)),   # several chunks of tile rows per image
+    (2, 32, 32, 30, 28, (2, 1)),   # several chunks of tile rows per image (y, dx: F(4x4, 3x3))
 ])
 def test_winograd_kernel_matches_torch(threads, dtype, n, c, k, h, w, padding) -> None:
-    """The Winograd F(2x2, 3x3) kernels (forward, dx, dw, db) against torch, 1 and 2 threads:
-    float32 within 1e-4 (the transforms add and halve only), float64 within 1e-10."""
+    """The Winograd F(2x2, 3x3) kernels (forward, dx, dw, db; F(4x4, 3x3) where conv.cpp picks
+    it: test_conv_winograd43.py) against torch, 1 and 2 threads: float32 within 1e-4 (the
+    transforms add and halve only), float64 within 1e-10."""
     if torch is None:
         pytest.skip("torch not installed")
     _check_conv_vs_torch(threads, dtype, (n, c, h, w), (k, c, 3, 3), padding=padding)
