@@ -133,12 +133,33 @@ struct PackedWhole {
 // (m >= 256 rows of activations: linear layers, an LSTM's input projection, 1024^3) at 95-99%
 // of peak against Eigen's 80-85%; weight gradients (A transposed, k >= 256 rows summed),
 // A^T packed a chunk of rows at a time, likewise. Eigen stays for short products (k < 32: 2048
-// x 17 -> 33 was 10-20% slower tiled) and small ones (an MLP's batch of 64).
+// x 17 -> 33 was 10-20% slower tiled) and small ones.
+// `linear` (the linear layer's own products, whose shapes were measured): from 32 rows (with
+// 4 strips of columns or more: a 10-wide output would waste most of a strip) and from 64 rows
+// summed. A small network's fully connected layer (LeNet's 64 x 3136 -> 128, an
+// MLP's 64 x 784 -> 128) ran 4-12% faster tiled than in Eigen at 1 thread (its forward and its
+// k = 64 weight gradient), cold caches as in a training step or warm; other callers (attention,
+// RNN, matmul) keep the rules they were tuned with.
 template <class T>
-bool use_tiled(bool trans_a, int64_t m, int64_t n, int64_t k) {
+bool use_tiled(bool trans_a, int64_t m, int64_t n, int64_t k, bool linear = false) {
   if (m == 0 || n == 0) return false;  // empty: gemm returns at once
-  if (trans_a) return k >= 256 && m >= 32 && n >= 32;
+  if (trans_a) return k >= (linear ? 64 : 256) && m >= 32 && n >= 32;
+  if (linear && m < 256) return m >= 32 && k >= 32 && n >= 4 * tiled::kStrip<T>;
   return m >= 256 && k >= 32;
+}
+
+// NOTE: where a linear layer's input gradient dx = dy @ w (A = dy [rows, out], B = w [out, in],
+// neither transposed) reads w in place instead of packing it (gemm_inplace): few rows (< 256)
+// and a short sum (32 <= out, and a strip of w, out x kStrip, within half of L1). Packing w
+// (LeNet's 1.6 MB) then cost more than the few row tiles that reuse it; in place, 64 x 128 ->
+// 3136 / 784 ran 3-8% faster than Eigen at 1 thread and 13-28% at 2. At 256 rows or more, or
+// k = 10, it was 5-30% slower.
+template <class T>
+bool use_inplace(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k) {
+  constexpr int64_t kL1Half = 16 * 1024;
+  return !trans_a && !trans_b && m >= 32 && m < 256 && k >= 32 &&
+         k * tiled::kStrip<T> * static_cast<int64_t>(sizeof(T)) <= kL1Half &&
+         n >= 4 * tiled::kStrip<T>;
 }
 
 // Columns [n0, n1) of C [rows, .] = A @ op(B) (+ C), A(r, p) = a[r * lda + p], B packed whole:
@@ -230,6 +251,38 @@ void gemm_tiled(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, con
   parallel_for(p.chunks(), threads, [&](int64_t i, int) { p.chunk(i); });
 }
 
+// Columns [j0, j1) of C [m, n] (+)= A @ B with A [m, k] and B [k, n] read in place (no packing):
+// strips outside, row tiles inside, so a strip of B (k x kStrip) stays in L1 while every row
+// tile of A passes over it.
+template <class T>
+void inplace_columns(int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c,
+                     bool accumulate, int64_t j0, int64_t j1) {
+  constexpr int64_t S = tiled::kPacket<T>;
+  int64_t j = j0;
+  for (; j + 2 * S <= j1; j += 2 * S)
+    tiled::strip<T, 2>(m, k, a, k, 1, b + j, n, c + j, n, accumulate);
+  for (; j + S <= j1; j += S) tiled::strip<T, 1>(m, k, a, k, 1, b + j, n, c + j, n, accumulate);
+  for (; j < j1; ++j)
+    for (int64_t i = 0; i < m; ++i) {
+      T sum = accumulate ? c[i * n + j] : T(0);
+      for (int64_t p = 0; p < k; ++p) sum += a[i * k + p] * b[p * n + j];
+      c[i * n + j] = sum;
+    }
+}
+
+// C [m, n] (+)= A @ B in place (see use_inplace), in about 8 column chunks of whole strips (the
+// chunks depend on n alone; each element's sum runs over k in order whatever the chunk).
+template <class T>
+void gemm_inplace(int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c,
+                  bool accumulate) {
+  constexpr int64_t W = tiled::kStrip<T>;
+  const int64_t strips = (n + W - 1) / W;
+  const int64_t per = std::max<int64_t>(1, (strips + 7) / 8) * W, chunks = (n + per - 1) / per;
+  parallel_for(chunks, run_parallel(m * n * k / 8) ? get_num_threads() : 1, [&](int64_t i, int) {
+    inplace_columns(m, n, k, a, b, c, accumulate, i * per, std::min(n, (i + 1) * per));
+  });
+}
+
 // NOTE: Eigen's own threading barely speeds up the mid-size products of small networks (a
 // 64x784x128 layer: 1.0-1.5x on 2 threads), and its blocking changes with its thread count
 // (so would the bits). Eigen runs on one thread, over column blocks of C whose width depends
@@ -242,17 +295,20 @@ inline int64_t gemm_block_columns(int64_t m, int64_t n, int64_t k) {
   return std::max<int64_t>(64, ((n + 7) / 8 + 15) / 16 * 16);
 }
 
-}  // namespace
-
+// gemm(), with the linear layer's rules (use_tiled, use_inplace) when `linear`.
 template <class T>
-void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, const T* b,
-          T* c, bool accumulate) {
+void gemm_dispatch(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a,
+                   const T* b, T* c, bool accumulate, bool linear) {
   if (m == 0 || n == 0) return;  // nothing to write (and no column blocks to divide among)
   if (k == 0) {
     if (!accumulate) MapMat<T>(c, m, n).setZero();
     return;
   }
-  if (use_tiled<T>(trans_a, m, n, k)) {
+  if (linear && use_inplace<T>(trans_a, trans_b, m, n, k)) {
+    gemm_inplace(m, n, k, a, b, c, accumulate);
+    return;
+  }
+  if (use_tiled<T>(trans_a, m, n, k, linear)) {
     gemm_tiled(trans_a, trans_b, m, n, k, a, b, c, TiledStart<T>{accumulate});
     return;
   }
@@ -262,6 +318,14 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* 
     const int64_t n0 = i * per;
     gemm_columns(trans_a, trans_b, m, n, k, a, b, c, accumulate, n0, std::min(per, n - n0));
   });
+}
+
+}  // namespace
+
+template <class T>
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, const T* b,
+          T* c, bool accumulate) {
+  gemm_dispatch(trans_a, trans_b, m, n, k, a, b, c, accumulate, false);
 }
 
 namespace {
@@ -298,7 +362,7 @@ void matmul_backward(const T* dy, const T* a, const T* b, T* da, T* db, const Ma
 
 template <class T>
 void linear_forward(const T* x, const T* w, const T* b, T* y, const LinearShape& s) {
-  if (use_tiled<T>(false, s.rows, s.out_features, s.in_features)) {
+  if (use_tiled<T>(false, s.rows, s.out_features, s.in_features, true)) {
     // NOTE: the bias starts the tiles' sums: no pass writing it into y first (9 MB per encoder
     // layer forward).
     gemm_tiled(false, true, s.rows, s.out_features, s.in_features, x, w, y,
@@ -312,7 +376,8 @@ void linear_forward(const T* x, const T* w, const T* b, T* y, const LinearShape&
       for (int64_t r = r0; r < r1; ++r) std::copy(b, b + s.out_features, y + r * s.out_features);
     });
   }
-  gemm<T>(false, true, s.rows, s.out_features, s.in_features, x, w, y, b != nullptr);
+  gemm_dispatch<T>(false, true, s.rows, s.out_features, s.in_features, x, w, y, b != nullptr,
+                   true);
 }
 
 namespace {
@@ -364,13 +429,17 @@ void linear_backward_fused(const T* dy, const T* x, const T* w, T* dx, T* dw, T*
 template <class T>
 void linear_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
                      const LinearShape& s) {
-  if (dx && dw && use_tiled<T>(false, s.rows, s.in_features, s.out_features) &&
-      use_tiled<T>(true, s.out_features, s.in_features, s.rows)) {
+  // The fused pair when both products run tiled (not when dx reads w in place).
+  if (dx && dw && !use_inplace<T>(false, false, s.rows, s.in_features, s.out_features) &&
+      use_tiled<T>(false, s.rows, s.in_features, s.out_features, true) &&
+      use_tiled<T>(true, s.out_features, s.in_features, s.rows, true)) {
     linear_backward_fused(dy, x, w, dx, dw, db, s);
     return;
   }
-  if (dx) gemm<T>(false, false, s.rows, s.in_features, s.out_features, dy, w, dx, false);
-  if (dw) gemm<T>(true, false, s.out_features, s.in_features, s.rows, dy, x, dw, false);
+  if (dx)
+    gemm_dispatch<T>(false, false, s.rows, s.in_features, s.out_features, dy, w, dx, false, true);
+  if (dw)
+    gemm_dispatch<T>(true, false, s.out_features, s.in_features, s.rows, dy, x, dw, false, true);
   if (db) {
     // NOTE: row by row, not Eigen's colwise().sum(): its packet peeling depends on the address of
     // dy, so the same numbers could sum differently and break bit-identical reruns.
@@ -384,7 +453,7 @@ void linear_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
 
 template <class T>
 void linear_relu_forward(const T* x, const T* w, const T* b, T* y, const LinearShape& s) {
-  if (use_tiled<T>(false, s.rows, s.out_features, s.in_features)) {
+  if (use_tiled<T>(false, s.rows, s.out_features, s.in_features, true)) {
     // The ReLU applied as the tiles are stored: no second pass over y.
     gemm_tiled(false, true, s.rows, s.out_features, s.in_features, x, w, y,
                TiledStart<T>{false, b, true});
