@@ -97,8 +97,8 @@ int64_t block_n(int64_t kc) {
 template <class T>
 T* pack_buffer(int64_t elements, int which = 0) {
   // 0 and 2: packed B of the first and second product of a call (linear_backward packs two);
-  // 1: a chunk's panel of A^T.
-  thread_local std::vector<T> buf[3];
+  // 1: a chunk's panel of A^T; 3: a block of B packed by the chunk that uses it.
+  thread_local std::vector<T> buf[4];
   std::vector<T>& v = buf[which];
   if (static_cast<int64_t>(v.size()) < elements) v.resize(static_cast<size_t>(elements));
   return v.data();
@@ -182,6 +182,27 @@ void tiled_chunk(const PackedWhole<T>& B, const T* a, int64_t lda, T* c, int64_t
   }
 }
 
+// tiled_chunk for a chunk that packs its own blocks of op(B) (b, stored as tiled::pack reads
+// it), each just before its tiles use it, so the block is still in L2.
+template <class T>
+void tiled_chunk_packing(const T* b, bool trans_b, int64_t k, int64_t n, const T* a, int64_t lda,
+                         T* c, int64_t ldc, const TiledStart<T>& start, int64_t rows, int64_t n0,
+                         int64_t n1) {
+  const int64_t kc = block_k(k), nc = block_n<T>(kc);
+  T* block = pack_buffer<T>(kc * tiled::PackedB<T>::size(1, std::min(nc, n1 - n0)), 3);
+  for (int64_t j0 = n0; j0 < n1; j0 += nc) {
+    const int64_t nb = std::min(nc, n1 - j0);
+    for (int64_t p0 = 0; p0 < k; p0 += kc) {
+      const int64_t kb = std::min(kc, k - p0);
+      const bool first = p0 == 0, last = p0 + kb == k;
+      const tiled::PackedB<T> packed =
+          tiled::pack(b, trans_b ? k : n, trans_b, p0, kb, j0, nb, block);
+      tiled::mm_packed(rows, a + p0, lda, 1, packed, c + j0, ldc, start.accumulate || !first,
+                       first && start.bias ? start.bias + j0 : nullptr, last && start.relu);
+    }
+  }
+}
+
 // One tiled product C = op(A) @ op(B) (+ C), cut into tasks for the pool: pack tasks (k block
 // x strip of op(B), into the shared PackedWhole) and chunks of C (at most kChunkRows rows,
 // whole tiles, and, when the rows alone give fewer than two chunks per thread, column ranges of
@@ -198,6 +219,11 @@ struct TiledProduct {
   TiledStart<T> start;
   PackedWhole<T> B;
   int64_t per_row = 0, per_col = 0, row_chunks = 0, col_chunks = 0;
+  // NOTE: few rows of A read in place (a small batch, m <= kChunkRows): one row chunk, so no
+  // block of op(B) is used by two chunks; each chunk packs its own blocks as it goes
+  // (tiled_chunk_packing) instead of a pack job writing all of op(B) first. LeNet's 64 x 3136
+  // -> 128 forward packed 1.6 MB that way, more than L2, then read it back from L3.
+  bool packing_chunks = false;
 
   // `threads` shapes the chunks only; `buffer` names this product's pack_buffer.
   TiledProduct(bool ta, bool tb, int64_t m_, int64_t n_, int64_t k_, const T* a_, const T* b_,
@@ -205,9 +231,11 @@ struct TiledProduct {
       : trans_a(ta), trans_b(tb), m(m_), n(n_), k(k_), a(a_), b(b_), c(c_), start(st) {
     constexpr int64_t R = tiled::kTileRows, W = tiled::kStrip<T>;
     B.k = k, B.n = n, B.kc = block_k(k), B.padded = tiled::PackedB<T>::strips(n) * W;
-    B.data = pack_buffer<T>(k * B.padded, buffer);
+    packing_chunks = !ta && m <= kChunkRows;
+    if (!packing_chunks) B.data = pack_buffer<T>(k * B.padded, buffer);
     per_row = std::min<int64_t>(kChunkRows, (m + 2 * threads - 1) / (2 * threads));
     per_row = std::max<int64_t>(8 * R, (per_row + R - 1) / R * R);
+    if (packing_chunks) per_row = m;
     row_chunks = (m + per_row - 1) / per_row;
     col_chunks = 1;
     if (row_chunks < 2 * threads)
@@ -217,7 +245,7 @@ struct TiledProduct {
   }
 
   int64_t strips() const { return tiled::PackedB<T>::strips(n); }
-  int64_t pack_tasks() const { return (k + B.kc - 1) / B.kc * strips(); }
+  int64_t pack_tasks() const { return packing_chunks ? 0 : (k + B.kc - 1) / B.kc * strips(); }
   int64_t chunks() const { return row_chunks * col_chunks; }
 
   void pack_task(int64_t i) const {
@@ -230,6 +258,10 @@ struct TiledProduct {
   void chunk(int64_t i) const {
     const int64_t r0 = i / col_chunks * per_row, r1 = std::min(m, r0 + per_row);
     const int64_t c0 = i % col_chunks * per_col, c1 = std::min(n, c0 + per_col);
+    if (packing_chunks) {
+      tiled_chunk_packing(b, trans_b, k, n, a + r0 * k, k, c + r0 * n, n, start, r1 - r0, c0, c1);
+      return;
+    }
     if (!trans_a) {
       tiled_chunk(B, a + r0 * k, k, c + r0 * n, n, start, r1 - r0, c0, c1);
       return;
