@@ -219,10 +219,12 @@ struct TiledProduct {
   TiledStart<T> start;
   PackedWhole<T> B;
   int64_t per_row = 0, per_col = 0, row_chunks = 0, col_chunks = 0;
-  // NOTE: few rows of A read in place (a small batch, m <= kChunkRows): one row chunk, so no
-  // block of op(B) is used by two chunks; each chunk packs its own blocks as it goes
-  // (tiled_chunk_packing) instead of a pack job writing all of op(B) first. LeNet's 64 x 3136
-  // -> 128 forward packed 1.6 MB that way, more than L2, then read it back from L3.
+  // NOTE: few rows of C (m <= kChunkRows: a small batch's forward, or a weight gradient with
+  // few outputs summed over a short batch, k < 256, whose A^T panel is cheap to pack once per
+  // column chunk): one row chunk, so no block of op(B) is used by two chunks; each chunk packs
+  // its own blocks as it goes (tiled_chunk_packing) instead of a pack job writing all of op(B)
+  // first. LeNet's 64 x 3136 -> 128 forward packed 1.6 MB that way, more than L2, then read it
+  // back from L3.
   bool packing_chunks = false;
 
   // `threads` shapes the chunks only; `buffer` names this product's pack_buffer.
@@ -231,7 +233,7 @@ struct TiledProduct {
       : trans_a(ta), trans_b(tb), m(m_), n(n_), k(k_), a(a_), b(b_), c(c_), start(st) {
     constexpr int64_t R = tiled::kTileRows, W = tiled::kStrip<T>;
     B.k = k, B.n = n, B.kc = block_k(k), B.padded = tiled::PackedB<T>::strips(n) * W;
-    packing_chunks = !ta && m <= kChunkRows;
+    packing_chunks = m <= kChunkRows && (!ta || k < 256);
     if (!packing_chunks) B.data = pack_buffer<T>(k * B.padded, buffer);
     per_row = std::min<int64_t>(kChunkRows, (m + 2 * threads - 1) / (2 * threads));
     per_row = std::max<int64_t>(8 * R, (per_row + R - 1) / R * R);
@@ -258,17 +260,16 @@ struct TiledProduct {
   void chunk(int64_t i) const {
     const int64_t r0 = i / col_chunks * per_row, r1 = std::min(m, r0 + per_row);
     const int64_t c0 = i % col_chunks * per_col, c1 = std::min(n, c0 + per_col);
-    if (packing_chunks) {
-      tiled_chunk_packing(b, trans_b, k, n, a + r0 * k, k, c + r0 * n, n, start, r1 - r0, c0, c1);
-      return;
+    const T* rows_a = a + r0 * k;
+    if (trans_a) {
+      T* panel = pack_buffer<T>((r1 - r0) * k, 1);
+      tiled::pack_transposed(a, m, r0, r1, 0, k, panel);
+      rows_a = panel;
     }
-    if (!trans_a) {
-      tiled_chunk(B, a + r0 * k, k, c + r0 * n, n, start, r1 - r0, c0, c1);
-      return;
-    }
-    T* panel = pack_buffer<T>((r1 - r0) * k, 1);
-    tiled::pack_transposed(a, m, r0, r1, 0, k, panel);
-    tiled_chunk(B, panel, k, c + r0 * n, n, start, r1 - r0, c0, c1);
+    if (packing_chunks)
+      tiled_chunk_packing(b, trans_b, k, n, rows_a, k, c + r0 * n, n, start, r1 - r0, c0, c1);
+    else
+      tiled_chunk(B, rows_a, k, c + r0 * n, n, start, r1 - r0, c0, c1);
   }
 };
 
