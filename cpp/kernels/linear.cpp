@@ -149,16 +149,19 @@ bool use_tiled(bool trans_a, int64_t m, int64_t n, int64_t k, bool linear = fals
 }
 
 // NOTE: where a linear layer's input gradient dx = dy @ w (A = dy [rows, out], B = w [out, in],
-// neither transposed) reads w in place instead of packing it (gemm_inplace): few rows (< 256)
-// and a short sum (32 <= out, and a strip of w, out x kStrip, within half of L1). Packing w
-// (LeNet's 1.6 MB) then cost more than the few row tiles that reuse it; in place, 64 x 128 ->
-// 3136 / 784 ran 3-8% faster than Eigen at 1 thread and 13-28% at 2. At 256 rows or more, or
-// k = 10, it was 5-30% slower.
+// neither transposed) reads w in place instead of packing it (gemm_inplace): few rows (< 256),
+// a short sum (32 <= out, and a strip of w, out x kStrip, within half of L1) and w within half
+// of L2. An MLP's 64 x 128 -> 784 ran 5-12% faster than packed tiles (chunks packing their own
+// blocks), warm or with L2 flushed first, and 13-28% faster than Eigen at 2 threads. LeNet's
+// 64 x 128 -> 3136 (w 1.6 MB) was 2-5% faster in place warm but 8-10% slower with L2 flushed,
+// as in a training step (prefetching the next strip's rows did not help): packed there. At 256
+// rows or more, or k = 10, in place was 5-30% slower.
 template <class T>
 bool use_inplace(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k) {
-  constexpr int64_t kL1Half = 16 * 1024;
+  constexpr int64_t kL1Half = 16 * 1024, kL2Half = 512 * 1024;
+  const int64_t size = static_cast<int64_t>(sizeof(T));
   return !trans_a && !trans_b && m >= 32 && m < 256 && k >= 32 &&
-         k * tiled::kStrip<T> * static_cast<int64_t>(sizeof(T)) <= kL1Half &&
+         k * tiled::kStrip<T> * size <= kL1Half && k * n * size <= kL2Half &&
          n >= 4 * tiled::kStrip<T>;
 }
 
