@@ -136,10 +136,11 @@ struct PackedWhole {
 // x 17 -> 33 was 10-20% slower tiled) and small ones.
 // `linear` (the linear layer's own products, whose shapes were measured): from 32 rows (with
 // 4 strips of columns or more: a 10-wide output would waste most of a strip) and from 64 rows
-// summed. A small network's fully connected layer (LeNet's 64 x 3136 -> 128, an
-// MLP's 64 x 784 -> 128) ran 4-12% faster tiled than in Eigen at 1 thread (its forward and its
-// k = 64 weight gradient), cold caches as in a training step or warm; other callers (attention,
-// RNN, matmul) keep the rules they were tuned with.
+// summed (kSmallBatchGrads says where). A small network's fully connected layer (LeNet's
+// 64 x 3136 -> 128, an MLP's 64 x 784 -> 128; TiledProduct's chunks packing their own blocks)
+// ran tiled, at 1 thread, 7-10% faster than in Eigen warm and 12-20% with L2 flushed first (as
+// in a training step): its forward, and on AVX-512 its input gradient and k = 64 weight
+// gradient. Other callers (attention, RNN, matmul) keep the rules they were tuned with.
 template <class T>
 bool use_tiled(bool trans_a, int64_t m, int64_t n, int64_t k, bool linear = false) {
   if (m == 0 || n == 0) return false;  // empty: gemm returns at once
