@@ -97,8 +97,8 @@ int64_t block_n(int64_t kc) {
 template <class T>
 T* pack_buffer(int64_t elements, int which = 0) {
   // 0 and 2: packed B of the first and second product of a call (linear_backward packs two);
-  // 1: a chunk's panel of A^T.
-  thread_local std::vector<T> buf[3];
+  // 1: a chunk's panel of A^T; 3: a block of B packed by the chunk that uses it.
+  thread_local std::vector<T> buf[4];
   std::vector<T>& v = buf[which];
   if (static_cast<int64_t>(v.size()) < elements) v.resize(static_cast<size_t>(elements));
   return v.data();
@@ -133,12 +133,43 @@ struct PackedWhole {
 // (m >= 256 rows of activations: linear layers, an LSTM's input projection, 1024^3) at 95-99%
 // of peak against Eigen's 80-85%; weight gradients (A transposed, k >= 256 rows summed),
 // A^T packed a chunk of rows at a time, likewise. Eigen stays for short products (k < 32: 2048
-// x 17 -> 33 was 10-20% slower tiled) and small ones (an MLP's batch of 64).
+// x 17 -> 33 was 10-20% slower tiled) and small ones.
+// `linear` (the linear layer's own products, whose shapes were measured): from 32 rows (with
+// 4 strips of columns or more: a 10-wide output would waste most of a strip) and from 64 rows
+// summed (kSmallBatchGrads says where). A small network's fully connected layer (LeNet's
+// 64 x 3136 -> 128, an MLP's 64 x 784 -> 128; TiledProduct's chunks packing their own blocks)
+// ran tiled, at 1 thread, 7-10% faster than in Eigen warm and 12-20% with L2 flushed first (as
+// in a training step): its forward, and on AVX-512 its input gradient and k = 64 weight
+// gradient. Other callers (attention, RNN, matmul) keep the rules they were tuned with.
 template <class T>
-bool use_tiled(bool trans_a, int64_t m, int64_t n, int64_t k) {
+bool use_tiled(bool trans_a, int64_t m, int64_t n, int64_t k, bool linear = false) {
   if (m == 0 || n == 0) return false;  // empty: gemm returns at once
-  if (trans_a) return k >= 256 && m >= 32 && n >= 32;
+  if (trans_a) return k >= (linear ? 64 : 256) && m >= 32 && n >= 32;
+  if (linear && m < 256) return m >= 32 && k >= 32 && n >= 4 * tiled::kStrip<T>;
   return m >= 256 && k >= 32;
+}
+
+// NOTE: whether a small batch's gradients (dx not in place, dw) follow the linear rules of
+// use_tiled: where the wide tiles exist (32 vector registers, tiled::kWide). On AVX2 (the 6 x 2
+// packet tile) LeNet's dx and dw ran 4% slower tiled than in Eigen warm and level with L2
+// flushed, while its forward still gained 5-10%.
+constexpr bool kSmallBatchGrads = tiled::kWide == 4;
+
+// NOTE: where a linear layer's input gradient dx = dy @ w (A = dy [rows, out], B = w [out, in],
+// neither transposed) reads w in place instead of packing it (gemm_inplace): few rows (< 256),
+// a short sum (32 <= out, and a strip of w, out x kStrip, within half of L1) and w within half
+// of L2. An MLP's 64 x 128 -> 784 ran 5-12% faster than packed tiles (chunks packing their own
+// blocks), warm or with L2 flushed first, and 13-28% faster than Eigen at 2 threads. LeNet's
+// 64 x 128 -> 3136 (w 1.6 MB) was 2-5% faster in place warm but 8-10% slower with L2 flushed,
+// as in a training step (prefetching the next strip's rows did not help): packed there. At 256
+// rows or more, or k = 10, in place was 5-30% slower.
+template <class T>
+bool use_inplace(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k) {
+  constexpr int64_t kL1Half = 16 * 1024, kL2Half = 512 * 1024;
+  const int64_t size = static_cast<int64_t>(sizeof(T));
+  return !trans_a && !trans_b && m >= 32 && m < 256 && k >= 32 &&
+         k * tiled::kStrip<T> * size <= kL1Half && k * n * size <= kL2Half &&
+         n >= 4 * tiled::kStrip<T>;
 }
 
 // Columns [n0, n1) of C [rows, .] = A @ op(B) (+ C), A(r, p) = a[r * lda + p], B packed whole:
@@ -161,6 +192,27 @@ void tiled_chunk(const PackedWhole<T>& B, const T* a, int64_t lda, T* c, int64_t
   }
 }
 
+// tiled_chunk for a chunk that packs its own blocks of op(B) (b, stored as tiled::pack reads
+// it), each just before its tiles use it, so the block is still in L2.
+template <class T>
+void tiled_chunk_packing(const T* b, bool trans_b, int64_t k, int64_t n, const T* a, int64_t lda,
+                         T* c, int64_t ldc, const TiledStart<T>& start, int64_t rows, int64_t n0,
+                         int64_t n1) {
+  const int64_t kc = block_k(k), nc = block_n<T>(kc);
+  T* block = pack_buffer<T>(kc * tiled::PackedB<T>::size(1, std::min(nc, n1 - n0)), 3);
+  for (int64_t j0 = n0; j0 < n1; j0 += nc) {
+    const int64_t nb = std::min(nc, n1 - j0);
+    for (int64_t p0 = 0; p0 < k; p0 += kc) {
+      const int64_t kb = std::min(kc, k - p0);
+      const bool first = p0 == 0, last = p0 + kb == k;
+      const tiled::PackedB<T> packed =
+          tiled::pack(b, trans_b ? k : n, trans_b, p0, kb, j0, nb, block);
+      tiled::mm_packed(rows, a + p0, lda, 1, packed, c + j0, ldc, start.accumulate || !first,
+                       first && start.bias ? start.bias + j0 : nullptr, last && start.relu);
+    }
+  }
+}
+
 // One tiled product C = op(A) @ op(B) (+ C), cut into tasks for the pool: pack tasks (k block
 // x strip of op(B), into the shared PackedWhole) and chunks of C (at most kChunkRows rows,
 // whole tiles, and, when the rows alone give fewer than two chunks per thread, column ranges of
@@ -177,6 +229,13 @@ struct TiledProduct {
   TiledStart<T> start;
   PackedWhole<T> B;
   int64_t per_row = 0, per_col = 0, row_chunks = 0, col_chunks = 0;
+  // NOTE: few rows of C (m <= kChunkRows: a small batch's forward, or a weight gradient with
+  // few outputs summed over a short batch, k < 256, whose A^T panel is cheap to pack once per
+  // column chunk): one row chunk, so no block of op(B) is used by two chunks; each chunk packs
+  // its own blocks as it goes (tiled_chunk_packing) instead of a pack job writing all of op(B)
+  // first. LeNet's 64 x 3136 -> 128 forward packed 1.6 MB that way, more than L2, then read it
+  // back from L3.
+  bool packing_chunks = false;
 
   // `threads` shapes the chunks only; `buffer` names this product's pack_buffer.
   TiledProduct(bool ta, bool tb, int64_t m_, int64_t n_, int64_t k_, const T* a_, const T* b_,
@@ -184,9 +243,11 @@ struct TiledProduct {
       : trans_a(ta), trans_b(tb), m(m_), n(n_), k(k_), a(a_), b(b_), c(c_), start(st) {
     constexpr int64_t R = tiled::kTileRows, W = tiled::kStrip<T>;
     B.k = k, B.n = n, B.kc = block_k(k), B.padded = tiled::PackedB<T>::strips(n) * W;
-    B.data = pack_buffer<T>(k * B.padded, buffer);
+    packing_chunks = m <= kChunkRows && (!ta || k < 256);
+    if (!packing_chunks) B.data = pack_buffer<T>(k * B.padded, buffer);
     per_row = std::min<int64_t>(kChunkRows, (m + 2 * threads - 1) / (2 * threads));
     per_row = std::max<int64_t>(8 * R, (per_row + R - 1) / R * R);
+    if (packing_chunks) per_row = m;
     row_chunks = (m + per_row - 1) / per_row;
     col_chunks = 1;
     if (row_chunks < 2 * threads)
@@ -196,7 +257,7 @@ struct TiledProduct {
   }
 
   int64_t strips() const { return tiled::PackedB<T>::strips(n); }
-  int64_t pack_tasks() const { return (k + B.kc - 1) / B.kc * strips(); }
+  int64_t pack_tasks() const { return packing_chunks ? 0 : (k + B.kc - 1) / B.kc * strips(); }
   int64_t chunks() const { return row_chunks * col_chunks; }
 
   void pack_task(int64_t i) const {
@@ -209,13 +270,16 @@ struct TiledProduct {
   void chunk(int64_t i) const {
     const int64_t r0 = i / col_chunks * per_row, r1 = std::min(m, r0 + per_row);
     const int64_t c0 = i % col_chunks * per_col, c1 = std::min(n, c0 + per_col);
-    if (!trans_a) {
-      tiled_chunk(B, a + r0 * k, k, c + r0 * n, n, start, r1 - r0, c0, c1);
-      return;
+    const T* rows_a = a + r0 * k;
+    if (trans_a) {
+      T* panel = pack_buffer<T>((r1 - r0) * k, 1);
+      tiled::pack_transposed(a, m, r0, r1, 0, k, panel);
+      rows_a = panel;
     }
-    T* panel = pack_buffer<T>((r1 - r0) * k, 1);
-    tiled::pack_transposed(a, m, r0, r1, 0, k, panel);
-    tiled_chunk(B, panel, k, c + r0 * n, n, start, r1 - r0, c0, c1);
+    if (packing_chunks)
+      tiled_chunk_packing(b, trans_b, k, n, rows_a, k, c + r0 * n, n, start, r1 - r0, c0, c1);
+    else
+      tiled_chunk(B, rows_a, k, c + r0 * n, n, start, r1 - r0, c0, c1);
   }
 };
 
@@ -230,6 +294,38 @@ void gemm_tiled(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, con
   parallel_for(p.chunks(), threads, [&](int64_t i, int) { p.chunk(i); });
 }
 
+// Columns [j0, j1) of C [m, n] (+)= A @ B with A [m, k] and B [k, n] read in place (no packing):
+// strips outside, row tiles inside, so a strip of B (k x kStrip) stays in L1 while every row
+// tile of A passes over it.
+template <class T>
+void inplace_columns(int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c,
+                     bool accumulate, int64_t j0, int64_t j1) {
+  constexpr int64_t S = tiled::kPacket<T>;
+  int64_t j = j0;
+  for (; j + 2 * S <= j1; j += 2 * S)
+    tiled::strip<T, 2>(m, k, a, k, 1, b + j, n, c + j, n, accumulate);
+  for (; j + S <= j1; j += S) tiled::strip<T, 1>(m, k, a, k, 1, b + j, n, c + j, n, accumulate);
+  for (; j < j1; ++j)
+    for (int64_t i = 0; i < m; ++i) {
+      T sum = accumulate ? c[i * n + j] : T(0);
+      for (int64_t p = 0; p < k; ++p) sum += a[i * k + p] * b[p * n + j];
+      c[i * n + j] = sum;
+    }
+}
+
+// C [m, n] (+)= A @ B in place (see use_inplace), in about 8 column chunks of whole strips (the
+// chunks depend on n alone; each element's sum runs over k in order whatever the chunk).
+template <class T>
+void gemm_inplace(int64_t m, int64_t n, int64_t k, const T* a, const T* b, T* c,
+                  bool accumulate) {
+  constexpr int64_t W = tiled::kStrip<T>;
+  const int64_t strips = (n + W - 1) / W;
+  const int64_t per = std::max<int64_t>(1, (strips + 7) / 8) * W, chunks = (n + per - 1) / per;
+  parallel_for(chunks, run_parallel(m * n * k / 8) ? get_num_threads() : 1, [&](int64_t i, int) {
+    inplace_columns(m, n, k, a, b, c, accumulate, i * per, std::min(n, (i + 1) * per));
+  });
+}
+
 // NOTE: Eigen's own threading barely speeds up the mid-size products of small networks (a
 // 64x784x128 layer: 1.0-1.5x on 2 threads), and its blocking changes with its thread count
 // (so would the bits). Eigen runs on one thread, over column blocks of C whose width depends
@@ -242,17 +338,21 @@ inline int64_t gemm_block_columns(int64_t m, int64_t n, int64_t k) {
   return std::max<int64_t>(64, ((n + 7) / 8 + 15) / 16 * 16);
 }
 
-}  // namespace
-
+// gemm(), with the linear layer's rules (use_inplace; use_tiled's where kSmallBatchGrads) when
+// `linear` (its forward decides on use_tiled itself, before falling back here).
 template <class T>
-void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, const T* b,
-          T* c, bool accumulate) {
+void gemm_dispatch(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a,
+                   const T* b, T* c, bool accumulate, bool linear) {
   if (m == 0 || n == 0) return;  // nothing to write (and no column blocks to divide among)
   if (k == 0) {
     if (!accumulate) MapMat<T>(c, m, n).setZero();
     return;
   }
-  if (use_tiled<T>(trans_a, m, n, k)) {
+  if (linear && use_inplace<T>(trans_a, trans_b, m, n, k)) {
+    gemm_inplace(m, n, k, a, b, c, accumulate);
+    return;
+  }
+  if (use_tiled<T>(trans_a, m, n, k, linear && kSmallBatchGrads)) {
     gemm_tiled(trans_a, trans_b, m, n, k, a, b, c, TiledStart<T>{accumulate});
     return;
   }
@@ -262,6 +362,14 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* 
     const int64_t n0 = i * per;
     gemm_columns(trans_a, trans_b, m, n, k, a, b, c, accumulate, n0, std::min(per, n - n0));
   });
+}
+
+}  // namespace
+
+template <class T>
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const T* a, const T* b,
+          T* c, bool accumulate) {
+  gemm_dispatch(trans_a, trans_b, m, n, k, a, b, c, accumulate, false);
 }
 
 namespace {
@@ -298,7 +406,7 @@ void matmul_backward(const T* dy, const T* a, const T* b, T* da, T* db, const Ma
 
 template <class T>
 void linear_forward(const T* x, const T* w, const T* b, T* y, const LinearShape& s) {
-  if (use_tiled<T>(false, s.rows, s.out_features, s.in_features)) {
+  if (use_tiled<T>(false, s.rows, s.out_features, s.in_features, true)) {
     // NOTE: the bias starts the tiles' sums: no pass writing it into y first (9 MB per encoder
     // layer forward).
     gemm_tiled(false, true, s.rows, s.out_features, s.in_features, x, w, y,
@@ -312,7 +420,8 @@ void linear_forward(const T* x, const T* w, const T* b, T* y, const LinearShape&
       for (int64_t r = r0; r < r1; ++r) std::copy(b, b + s.out_features, y + r * s.out_features);
     });
   }
-  gemm<T>(false, true, s.rows, s.out_features, s.in_features, x, w, y, b != nullptr);
+  gemm_dispatch<T>(false, true, s.rows, s.out_features, s.in_features, x, w, y, b != nullptr,
+                   true);
 }
 
 namespace {
@@ -364,13 +473,17 @@ void linear_backward_fused(const T* dy, const T* x, const T* w, T* dx, T* dw, T*
 template <class T>
 void linear_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
                      const LinearShape& s) {
-  if (dx && dw && use_tiled<T>(false, s.rows, s.in_features, s.out_features) &&
-      use_tiled<T>(true, s.out_features, s.in_features, s.rows)) {
+  // The fused pair when both products run tiled (not when dx reads w in place).
+  if (dx && dw && !use_inplace<T>(false, false, s.rows, s.in_features, s.out_features) &&
+      use_tiled<T>(false, s.rows, s.in_features, s.out_features, kSmallBatchGrads) &&
+      use_tiled<T>(true, s.out_features, s.in_features, s.rows, kSmallBatchGrads)) {
     linear_backward_fused(dy, x, w, dx, dw, db, s);
     return;
   }
-  if (dx) gemm<T>(false, false, s.rows, s.in_features, s.out_features, dy, w, dx, false);
-  if (dw) gemm<T>(true, false, s.out_features, s.in_features, s.rows, dy, x, dw, false);
+  if (dx)
+    gemm_dispatch<T>(false, false, s.rows, s.in_features, s.out_features, dy, w, dx, false, true);
+  if (dw)
+    gemm_dispatch<T>(true, false, s.out_features, s.in_features, s.rows, dy, x, dw, false, true);
   if (db) {
     // NOTE: row by row, not Eigen's colwise().sum(): its packet peeling depends on the address of
     // dy, so the same numbers could sum differently and break bit-identical reruns.
@@ -384,7 +497,7 @@ void linear_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db,
 
 template <class T>
 void linear_relu_forward(const T* x, const T* w, const T* b, T* y, const LinearShape& s) {
-  if (use_tiled<T>(false, s.rows, s.out_features, s.in_features)) {
+  if (use_tiled<T>(false, s.rows, s.out_features, s.in_features, true)) {
     // The ReLU applied as the tiles are stored: no second pass over y.
     gemm_tiled(false, true, s.rows, s.out_features, s.in_features, x, w, y,
                TiledStart<T>{false, b, true});

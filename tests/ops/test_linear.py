@@ -39,6 +39,15 @@ SPECS = [
            lambda x, w, b: np.maximum(x @ w.T + b, 0), _torch_linear_relu, id="linear-relu-1x1"),
     OpSpec("linear_relu", F.linear_relu, _normal((9,), (5, 9), (5,)),
            lambda x, w, b: np.maximum(x @ w.T + b, 0), _torch_linear_relu, id="linear-relu-1d"),
+    # 65 rows, 70 in, 100 out: the small-batch paths (linear.cpp: tiled forward, in-place input
+    # gradient, on AVX-512 tiled weight gradient from 64 rows summed), float32 and float64.
+    OpSpec("linear_relu", F.linear_relu, _normal((65, 70), (100, 70), (100,)),
+           lambda x, w, b: np.maximum(x @ w.T + b, 0), _torch_linear_relu,
+           id="linear-relu-65x70-100"),
+    OpSpec("linear", F.linear, _normal((2, 33, 67), (96, 67), (96,)),
+           lambda x, w, b: x @ w.T + b, _torch_linear, id="linear-3d-66-rows"),
+    OpSpec("linear", F.linear, _normal((37, 129), (131, 129)),
+           lambda x, w: x @ w.T, _torch_linear, id="linear-37x129-131-nobias"),
     OpSpec("matmul", F.matmul, _normal((3, 17), (17, 5)), np.matmul, torch.matmul if torch else
            None, id="matmul-2d"),
     OpSpec("matmul", F.matmul, _normal((2, 3, 4), (2, 4, 1)), np.matmul,

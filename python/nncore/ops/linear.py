@@ -18,6 +18,8 @@ class LinearFn(Function):
         lead = x.shape[:-1]
         # NOTE: rows named, not -1 (ambiguous for NumPy when the input has no features).
         x2 = np.ascontiguousarray(x.reshape(math.prod(lead), x.shape[-1]) if x.ndim != 2 else x)
+        if not weight.flags.c_contiguous:  # a transposed view (tied weights): the kernel's layout
+            weight = np.ascontiguousarray(weight)
         self.save_for_backward(x2, weight)
         self.lead = lead
         y = _C.linear_forward(x2, weight, bias)
@@ -43,6 +45,8 @@ class LinearReluFn(Function):
                 ) -> np.ndarray:
         self.lead = x.shape[:-1]
         x2 = np.ascontiguousarray(x.reshape(math.prod(self.lead), x.shape[-1]))
+        if not weight.flags.c_contiguous:  # as LinearFn
+            weight = np.ascontiguousarray(weight)
         y = _C.linear_relu_forward(x2, weight, bias)
         self.save_for_backward(x2, weight, y)
         return y.reshape(*self.lead, weight.shape[0])
