@@ -1,7 +1,8 @@
 """nncore vs PyTorch on the MLP workload, side by side in one process on the same data.
 
 GEMM GFLOP/s (64x784x128, 256x784x128, 1024^3), the 784-128-10 MLP train step at batch 64 and
-256, and a full MNIST epoch, at 1 and 2 threads. Prints tables and writes JSON.
+256, and a full MNIST epoch (the median of alternating epochs), at 1 and 2 threads. Prints
+tables and writes JSON.
 
     python bench/bench_mlp.py [--threads 1 2] [--json bench/results/bench_mlp.json] [--quick]
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 
@@ -21,7 +21,6 @@ from common import (  # noqa: E402
     fma_peak_gflops,
     paired_median_times,
     print_table,
-    scaling_mode,
     write_json,
 )
 
@@ -99,24 +98,26 @@ def bench_epoch(threads: int, batch: int, train: MNIST, quick: bool) -> list:
     subset = nc.data.TensorDataset(nc.Tensor._wrap(train.data[:n]),
                                    nc.Tensor._wrap(train.targets[:n]))
 
-    start = time.perf_counter()
-    for x, y in DataLoader(subset, batch_size=batch, shuffle=True, seed=0):
-        loss = loss_nc(ours(x), y)
-        opt_nc.zero_grad()
-        loss.backward()
-        opt_nc.step()
-    t_nc = time.perf_counter() - start
+    def epoch_nc() -> None:
+        for x, y in DataLoader(subset, batch_size=batch, shuffle=True, seed=0):
+            loss = loss_nc(ours(x), y)
+            opt_nc.zero_grad()
+            loss.backward()
+            opt_nc.step()
 
     # PyTorch's fastest plain loop: tensors already in memory, a permutation, slicing.
-    start = time.perf_counter()
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(0))
-    for i in range(0, n, batch):
-        idx = order[i:i + batch]
-        loss = loss_t(theirs(images[idx]), labels[idx])
-        opt_t.zero_grad()
-        loss.backward()
-        opt_t.step()
-    t_t = time.perf_counter() - start
+    def epoch_t() -> None:
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(0))
+        for i in range(0, n, batch):
+            idx = order[i:i + batch]
+            loss = loss_t(theirs(images[idx]), labels[idx])
+            opt_t.zero_grad()
+            loss.backward()
+            opt_t.step()
+
+    # NOTE: whole epochs alternating, the median of several: a single pass of each moved the
+    # ratio by +-15% from run to run on this shared VM.
+    t_nc, t_t = paired_median_times(epoch_nc, epoch_t, repeats=3 if quick else 5, warmup=1)
     return [f"epoch, batch {batch} ({n:,} images)", threads, n / t_nc, n / t_t, t_t / t_nc]
 
 
@@ -136,9 +137,8 @@ def main() -> None:
         gemm += bench_gemm(threads, args.quick)
         for batch in (64, 256):
             steps.append(bench_step(threads, batch, train.data, train.targets, args.quick))
-        if not scaling_mode():  # one timed pass per side, not a paired timing
-            for batch in (64, 256):
-                epochs.append(bench_epoch(threads, batch, train, args.quick))
+        for batch in (64, 256):
+            epochs.append(bench_epoch(threads, batch, train, args.quick))
 
     print(f"nncore {nc.__version__} ({nc._C.build_info()['flags'].strip()}), "
           f"torch {torch.__version__}")
