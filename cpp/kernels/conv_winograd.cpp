@@ -48,25 +48,12 @@ struct F23 {
 
 template <class T>
 void winograd_forward(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s) {
-  const Wino g(2, s.c, s.h, s.w, s.pad_h, s.pad_w, s.k, sizeof(T));
-  Scratch<T> u(F23::A * F23::A * g.cin * g.kp);
-  weight_transform<F23>(
-      g, [&](int64_t k, int64_t c, int i, int j) { return w[((k * s.c + c) * 3 + i) * 3 + j]; },
-      u.get());
-  wino_conv<F23>(x, u.get(), b, y, s.n, g);
+  forward_with<F23>(x, w, b, y, s);
 }
 
-// dx is the correlation of dy, padded by 2 - p, with the weights flipped and their channels
-// swapped (see blocked_input_grad).
 template <class T>
 void winograd_input_grad(const T* dy, const T* w, T* dx, const Conv2dShape& s) {
-  const Wino g(2, s.k, s.oh, s.ow, 2 - s.pad_h, 2 - s.pad_w, s.c, sizeof(T));
-  Scratch<T> u(F23::A * F23::A * g.cin * g.kp);
-  const auto flipped = [&](int64_t c, int64_t k, int i, int j) {
-    return w[((k * s.c + c) * 3 + 2 - i) * 3 + 2 - j];
-  };
-  weight_transform<F23>(g, flipped, u.get());
-  wino_conv<F23>(dy, u.get(), static_cast<const T*>(nullptr), dx, s.n, g);
+  input_grad_with<F23>(dy, w, dx, s);
 }
 
 // dw = G^T [sum over tiles of (A dY A^T) . (B^T d B)] G, the sum per xi a GEMM over the tiles

@@ -298,4 +298,29 @@ void wino_conv(const T* x, const T* u, const T* bias, T* y, int64_t n, const Win
   });
 }
 
+// The forward (y = x correlated with w, + b) and the input gradient of a 3x3 layer through
+// policy Tr: transform the weights once, then one image at a time (wino_conv).
+template <class Tr, class T>
+void forward_with(const T* x, const T* w, const T* b, T* y, const Conv2dShape& s) {
+  const Wino g(Tr::M, s.c, s.h, s.w, s.pad_h, s.pad_w, s.k, sizeof(T));
+  Scratch<T> u(Tr::A * Tr::A * g.cin * g.kp);
+  weight_transform<Tr>(
+      g, [&](int64_t k, int64_t c, int i, int j) { return w[((k * s.c + c) * 3 + i) * 3 + j]; },
+      u.get());
+  wino_conv<Tr>(x, u.get(), b, y, s.n, g);
+}
+
+// dx is the correlation of dy, padded by 2 - p, with the weights flipped and their channels
+// swapped (see blocked_input_grad).
+template <class Tr, class T>
+void input_grad_with(const T* dy, const T* w, T* dx, const Conv2dShape& s) {
+  const Wino g(Tr::M, s.k, s.oh, s.ow, 2 - s.pad_h, 2 - s.pad_w, s.c, sizeof(T));
+  Scratch<T> u(Tr::A * Tr::A * g.cin * g.kp);
+  const auto flipped = [&](int64_t c, int64_t k, int i, int j) {
+    return w[((k * s.c + c) * 3 + 2 - i) * 3 + 2 - j];
+  };
+  weight_transform<Tr>(g, flipped, u.get());
+  wino_conv<Tr>(dy, u.get(), static_cast<const T*>(nullptr), dx, s.n, g);
+}
+
 }  // namespace nnc::conv_impl::wino

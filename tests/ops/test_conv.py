@@ -431,8 +431,15 @@ def test_winograd_kernel_matches_torch(threads, dtype, n, c, k, h, w, padding) -
 @pytest.mark.parametrize("n, c, k, h, w, padding", [(2, 32, 32, 5, 7, (1, 1)),
                                                     (1, 48, 32, 4, 3, (2, 0))])
 def test_winograd_gradients_match_finite_differences(n, c, k, h, w, padding) -> None:
-    """Float64 gradients of the Winograd path along random directions: <grad, v> against the
-    central difference (f(a + eps v) - f(a - eps v)) / 2 eps for x, weight and bias."""
+    """Float64 gradients of the Winograd path along random directions."""
+    check_conv3x3_finite_differences(n, c, k, h, w, padding, directions=3)
+
+
+def check_conv3x3_finite_differences(n: int, c: int, k: int, h: int, w: int, padding: tuple,
+                                     directions: int) -> None:
+    """Float64 gradients of a 3x3 conv2d along `directions` random directions: <grad, v>
+    against the central difference (f(a + eps v) - f(a - eps v)) / 2 eps for x, weight and
+    bias (also used by test_conv_winograd43.py)."""
     rng, seed = fresh_rng()
     arrays = [rng.standard_normal((n, c, h, w)), rng.standard_normal((k, c, 3, 3)),
               rng.standard_normal(k)]
@@ -442,7 +449,7 @@ def test_winograd_gradients_match_finite_differences(n, c, k, h, w, padding) -> 
     y.backward(weights)
     eps = 1e-6
     for i, t in enumerate(ts):
-        for _ in range(3):
+        for _ in range(directions):
             v = rng.standard_normal(arrays[i].shape)
 
             def f(sign: float, i: int = i, v: np.ndarray = v) -> float:

@@ -11,6 +11,7 @@ import pytest
 import nncore as nc
 import nncore.nn.functional as F
 from harness import fresh_rng, torch
+from ops.test_conv import check_conv3x3_finite_differences
 
 _ARGS = ((1, 1), (1, 1), (1, 1), 1)
 
@@ -123,25 +124,5 @@ def test_winograd43_gradients_match_finite_differences(n, c, k, h, w, padding) -
     """Float64 gradients through the F(4x4, 3x3) forward and dx, along random directions:
     <grad, v> against the central difference (f(a + eps v) - f(a - eps v)) / 2 eps for x,
     weight and bias."""
-    rng, seed = fresh_rng()
-    arrays = [rng.standard_normal((n, c, h, w)), rng.standard_normal((k, c, 3, 3)),
-              rng.standard_normal(k)]
-    ts = [nc.tensor(a, requires_grad=True) for a in arrays]
-    y = F.conv2d(*ts, padding=padding)
-    assert _takes_f43(n, *y.shape[2:]) and _takes_f43(n, h, w)
-    weights = rng.standard_normal(y.shape)
-    y.backward(weights)
-    eps = 1e-6
-    for i, t in enumerate(ts):
-        for _ in range(2):
-            v = rng.standard_normal(arrays[i].shape)
-
-            def f(sign: float, i: int = i, v: np.ndarray = v) -> float:
-                moved = [a + sign * eps * v if j == i else a for j, a in enumerate(arrays)]
-                with nc.no_grad():
-                    out = F.conv2d(*(nc.tensor(a) for a in moved), padding=padding)
-                return float(np.sum(out.numpy() * weights))
-
-            expected = (f(1.0) - f(-1.0)) / (2 * eps)
-            np.testing.assert_allclose(np.sum(t.grad.numpy() * v), expected, rtol=1e-6,
-                                       err_msg=f"input {i}, seed {seed}")
+    assert _takes_f43(n, h + 2 * padding[0] - 2, w + 2 * padding[1] - 2) and _takes_f43(n, h, w)
+    check_conv3x3_finite_differences(n, c, k, h, w, padding, directions=2)
