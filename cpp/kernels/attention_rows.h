@@ -49,6 +49,19 @@ T row_max(const T* x, int64_t n) {
   return m;
 }
 
+// scaled_row_max's scalar tail: columns [j, n) scaled (and masked) in place; returns the
+// maximum of m and them.
+template <class T>
+inline T scaled_row_max_tail(T* x, const T* mask, int64_t j, int64_t n, T scale, T m) {
+  for (; j < n; ++j) {
+    T z = x[j] * scale;
+    if (mask) z += mask[j];
+    x[j] = z;
+    m = z > m ? z : m;
+  }
+  return m;
+}
+
 // x[j] = scale * x[j] (+ mask[j]) for j < n, in place; returns their maximum (-inf when n = 0).
 template <class T>
 T scaled_row_max(T* x, const T* mask, int64_t n, T scale) {
@@ -60,14 +73,7 @@ T scaled_row_max(T* x, const T* mask, int64_t n, T scale) {
     Eigen::Map<Lanes<T>>(x + j) = v;
     top = top.max(v);
   }
-  T m = top.maxCoeff();
-  for (; j < n; ++j) {
-    T z = x[j] * scale;
-    if (mask) z += mask[j];
-    x[j] = z;
-    m = z > m ? z : m;
-  }
-  return m;
+  return scaled_row_max_tail(x, mask, j, n, scale, top.maxCoeff());
 }
 
 // The softmax's backward on one row in place: dz = scale * p * (dp - sum_j dp[j] p[j]).
@@ -111,14 +117,7 @@ inline float scaled_row_max<float>(float* x, const float* mask, int64_t n, float
     pstoreu(x + j, v);
     top = pmax(top, v);
   }
-  float m = predux_max(top);
-  for (; j < n; ++j) {
-    float z = x[j] * scale;
-    if (mask) z += mask[j];
-    x[j] = z;
-    m = z > m ? z : m;
-  }
-  return m;
+  return scaled_row_max_tail(x, mask, j, n, scale, predux_max(top));
 }
 
 // row_max in packets of the target's width, reduced once: Eigen's fixed 16-lane array took ~40
